@@ -1,0 +1,124 @@
+import { InputError } from '../../core/errors.js';
+import type { ProgressListener } from '../../workflow/events.js';
+import { resumeRun, runWorkflow } from '../../workflow/index.js';
+import type { RunSummary } from '../../workflow/run.js';
+import { type GlobalFlags, openStore } from '../context.js';
+import { color, EXIT, formatDuration, printJson } from '../output.js';
+import { plainProgress, ttyProgress } from '../progress.js';
+
+export interface RunFlags extends GlobalFlags {
+  argsJson?: string;
+  runId?: string;
+  from?: string;
+  backend?: string;
+  model?: string;
+  concurrency?: number;
+  maxAgents?: number;
+  budgetTokens?: number;
+  gateway?: string;
+  sim?: string;
+  script?: string;
+}
+
+function parseArgsJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`--args-json: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function overrides(flags: RunFlags) {
+  return {
+    ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.model ? { model: flags.model } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+    ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
+    ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
+    ...(flags.gateway ? { gateway: flags.gateway } : {}),
+    ...(flags.sim ? { sim: flags.sim } : {}),
+  };
+}
+
+/** Drives a run with progress, prints the outcome, returns the exit code. */
+async function drive(
+  flags: RunFlags,
+  go: (common: { onEvent: ProgressListener; signal: AbortSignal }) => Promise<RunSummary>,
+): Promise<number> {
+  const json = flags.json === true;
+  const live = !json && process.stderr.isTTY === true && !process.env.CI;
+  const progress = live ? ttyProgress() : plainProgress((line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => controller.abort(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : `received ${sig}`);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let summary: RunSummary;
+  try {
+    summary = await go({ onEvent: progress.listener, signal: controller.signal });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (json) {
+    printJson(summary);
+  } else {
+    const status =
+      summary.status === 'completed'
+        ? color.green(summary.status)
+        : summary.status === 'waiting'
+          ? color.yellow(summary.status)
+          : color.red(summary.status);
+    process.stdout.write(
+      `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${summary.calls.total} calls (${summary.calls.executed} executed, ${summary.calls.reused} reused), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
+    );
+    if (summary.error) process.stdout.write(`${color.red('error')}: ${summary.error.message}\n`);
+    for (const q of summary.questions ?? []) {
+      process.stdout.write(
+        `question ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}\n  answer with: drover answer ${summary.runId} ${q.id} <text>, then drover resume ${summary.runId}\n`,
+      );
+    }
+    if (summary.status === 'completed') process.stdout.write(`result: ${JSON.stringify(summary.result, null, 2)}\n`);
+  }
+  if (summary.status === 'completed') return EXIT.ok;
+  if (summary.status === 'waiting') return EXIT.waiting;
+  return summary.error?.code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.failed;
+}
+
+export async function runCommand(script: string, flags: RunFlags): Promise<number> {
+  const { config, store } = openStore(flags);
+  try {
+    const args = parseArgsJson(flags.argsJson);
+    return await drive(flags, (common) =>
+      runWorkflow({
+        store,
+        script,
+        ...(args !== undefined ? { args } : {}),
+        ...(flags.runId ? { runId: flags.runId } : {}),
+        ...(flags.from ? { fromRunId: flags.from } : {}),
+        ...overrides(flags),
+        defaults: {
+          backend: config.backend,
+          model: config.model,
+          ...(config.concurrency ? { concurrency: config.concurrency } : {}),
+          ...(config.gateway ? { gateway: config.gateway } : {}),
+        },
+        ...common,
+      }),
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
+  const { store } = openStore(flags);
+  try {
+    return await drive(flags, (common) =>
+      resumeRun({ store, runId, ...(flags.script ? { script: flags.script } : {}), ...overrides(flags), ...common }),
+    );
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,41 @@
+import { DroverError } from '../core/errors.js';
+
+const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+
+export const color = {
+  red: (s: string) => (useColor() ? `\x1b[31m${s}\x1b[0m` : s),
+  green: (s: string) => (useColor() ? `\x1b[32m${s}\x1b[0m` : s),
+  yellow: (s: string) => (useColor() ? `\x1b[33m${s}\x1b[0m` : s),
+  dim: (s: string) => (useColor() ? `\x1b[2m${s}\x1b[0m` : s),
+  bold: (s: string) => (useColor() ? `\x1b[1m${s}\x1b[0m` : s),
+};
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Exit codes: 0 ok, 1 run failed, 2 bad input, 4 waiting for an answer, 5 run busy, 130 interrupted. */
+export const EXIT = { ok: 0, failed: 1, input: 2, waiting: 4, busy: 5, interrupted: 130 } as const;
+
+export function fail(err: unknown, json: boolean): never {
+  const code = err instanceof DroverError ? err.exitCode : 1;
+  const errorCode = err instanceof DroverError ? err.code : 'INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  if (json) printJson({ error: { code: errorCode, message } });
+  process.stderr.write(`${color.red('error')}: ${message}\n`);
+  if (!(err instanceof DroverError) && process.env.DROVER_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(code);
+}
+
+export function formatTokens(n: number): string {
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)}M`;
+  if (n >= 10_000) return `${Math.round(n / 1000)}k`;
+  if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
+  return String(n);
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${(ms / 1000).toFixed(1)}s`;
+}

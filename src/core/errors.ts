@@ -1,0 +1,63 @@
+/**
+ * Every error drover raises on purpose is a DroverError with a stable `code`,
+ * so the CLI can map it to an exit code and tools can match on it.
+ */
+export class DroverError extends Error {
+  readonly code: string;
+  /** Exit code the CLI uses when this error ends a command. */
+  readonly exitCode: number;
+  constructor(code: string, message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Bad input from outside: CLI flags, files, scripts, HTTP bodies. Exit code 2. */
+export class InputError extends DroverError {
+  constructor(message: string, code = 'INVALID_INPUT') {
+    super(code, message, { exitCode: 2 });
+  }
+}
+
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A syntax or runtime error inside a workflow script, with where it happened. */
+export class ScriptError extends DroverError {
+  readonly position: SourcePosition | undefined;
+  constructor(message: string, position?: SourcePosition, code = 'SCRIPT_ERROR') {
+    super(code, position ? `${position.file}:${position.line}:${position.column}: ${message}` : message, {
+      exitCode: 1,
+    });
+    this.position = position;
+  }
+}
+
+/** Another live process is driving the run. Exit code 5. */
+export class RunLeaseError extends DroverError {
+  constructor(message: string) {
+    super('RUN_BUSY', message, { exitCode: 5 });
+  }
+}
+
+export class NotFoundError extends DroverError {
+  constructor(what: string) {
+    super('NOT_FOUND', `${what} not found`, { exitCode: 2 });
+  }
+}
+
+/** A limit of the workflow runtime was hit (agent backstop, items per call, budget). */
+export class WorkflowLimitError extends DroverError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,175 @@
+import { readFileSync } from 'node:fs';
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+
+/**
+ * A sim scenario: rules matched in order against each request; the matching
+ * rule answers with the turn whose index is the number of assistant messages
+ * already in the conversation (so multi-turn tool loops need no server state).
+ */
+const UsageSchema = z
+  .object({
+    input_tokens: z.number().int().min(0).optional(),
+    output_tokens: z.number().int().min(0).optional(),
+    cache_read_input_tokens: z.number().int().min(0).optional(),
+    cache_creation_input_tokens: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const ToolUseSchema = z.object({ name: z.string().min(1), input: z.record(z.string(), z.unknown()).default({}) }).strict();
+
+const TurnSchema = z
+  .object({
+    text: z.string().optional(),
+    json: z.unknown().optional(),
+    tool_use: z.union([ToolUseSchema, z.array(ToolUseSchema).min(1)]).optional(),
+    stop_reason: z.enum(['end_turn', 'max_tokens', 'stop_sequence', 'tool_use', 'pause_turn', 'refusal']).optional(),
+    usage: UsageSchema.optional(),
+  })
+  .strict()
+  .refine((t) => t.text !== undefined || t.json !== undefined || t.tool_use !== undefined, {
+    message: 'a turn needs text, json or tool_use',
+  });
+
+const FaultSchema = z
+  .object({
+    status: z.union([z.literal(429), z.literal(500), z.literal(503), z.literal(529)]).optional(),
+    cut_after_events: z.number().int().min(1).optional(),
+    times: z.number().int().min(1).default(1),
+    after: z.number().int().min(0).default(0),
+    retry_after_s: z.number().min(0).optional(),
+  })
+  .strict()
+  .refine((f) => (f.status === undefined) !== (f.cut_after_events === undefined), {
+    message: 'a fault needs exactly one of status or cut_after_events',
+  });
+
+const MatchSchema = z
+  .object({
+    prompt: z.string().optional(),
+    last: z.string().optional(),
+    system: z.string().optional(),
+    model: z.string().optional(),
+  })
+  .strict();
+
+const RuleSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    match: MatchSchema.default({}),
+    turns: z.array(TurnSchema).min(1),
+    latency_ms: z.number().min(0).optional(),
+    usage: z.union([z.literal('auto'), UsageSchema]).optional(),
+    faults: z.array(FaultSchema).default([]),
+  })
+  .strict();
+
+const ScenarioSchema = z
+  .object({
+    name: z.string().optional(),
+    defaults: z
+      .object({
+        latency_ms: z.number().min(0).default(0),
+        usage: z.union([z.literal('auto'), UsageSchema]).default('auto'),
+        model: z.string().default('claude-sim-1'),
+      })
+      .strict()
+      .default({ latency_ms: 0, usage: 'auto', model: 'claude-sim-1' }),
+    rules: z.array(RuleSchema).default([]),
+    fallback: TurnSchema.optional(),
+  })
+  .strict();
+
+export type ScenarioUsage = z.infer<typeof UsageSchema>;
+export type ScenarioTurn = z.infer<typeof TurnSchema>;
+export type ScenarioFault = z.infer<typeof FaultSchema>;
+type RawRule = z.infer<typeof RuleSchema>;
+
+export interface CompiledMatch {
+  prompt?: RegExp;
+  last?: RegExp;
+  system?: RegExp;
+  model?: RegExp;
+}
+
+export interface ScenarioRule extends Omit<RawRule, 'match'> {
+  name: string;
+  match: CompiledMatch;
+}
+
+export interface Scenario {
+  name: string;
+  source: string;
+  defaults: { latency_ms: number; usage: 'auto' | ScenarioUsage; model: string };
+  rules: ScenarioRule[];
+  fallback: ScenarioTurn | undefined;
+}
+
+export class ScenarioError extends InputError {
+  constructor(message: string) {
+    super(message, 'INVALID_SCENARIO');
+  }
+}
+
+/** Loads and checks a scenario file; any problem names file, line and column. */
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ScenarioError(`${file}: cannot read scenario (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseScenario(text, file);
+}
+
+export function parseScenario(text: string, file = '<scenario>'): Scenario {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const pos = lineCounter.linePos(firstError.pos[0]);
+    throw new ScenarioError(`${file}:${pos.line}:${pos.col}: ${firstError.message.split('\n')[0]}`);
+  }
+  const at = (path: readonly PropertyKey[]): string => {
+    let node: unknown = doc.contents;
+    let offset = 0;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
+        if (!pair) break;
+        node = pair.value;
+        offset = (pair.key as { range?: [number] } | null)?.range?.[0] ?? offset;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        node = node.items[seg];
+      } else break;
+      const range = (node as { range?: [number] } | null)?.range;
+      if (range) offset = range[0];
+    }
+    const pos = lineCounter.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  const raw = doc.toJS() ?? {};
+  const parsed = ScenarioSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path ?? [];
+    let message = issue?.message ?? 'invalid scenario';
+    if (issue?.code === 'unrecognized_keys') message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    throw new ScenarioError(`${at(path)}: ${path.length ? `${path.join('.')}: ` : ''}${message}`);
+  }
+  const rules = parsed.data.rules.map((rule, i): ScenarioRule => {
+    const match: CompiledMatch = {};
+    for (const key of ['prompt', 'last', 'system', 'model'] as const) {
+      const pattern = rule.match[key];
+      if (pattern === undefined) continue;
+      try {
+        match[key] = new RegExp(pattern, 's');
+      } catch (err) {
+        throw new ScenarioError(`${at(['rules', i, 'match', key])}: rules.${i}.match.${key}: bad regex: ${(err as Error).message}`);
+      }
+    }
+    return { ...rule, name: rule.name ?? `rule-${i}`, match };
+  });
+  return { name: parsed.data.name ?? file, source: file, defaults: parsed.data.defaults, rules, fallback: parsed.data.fallback };
+}

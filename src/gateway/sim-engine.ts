@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { countTokens } from 'gpt-tokenizer';
+import type { Scenario, ScenarioFault, ScenarioRule, ScenarioTurn, ScenarioUsage } from './scenario.js';
+
+/**
+ * Decides what the sim answers to one Anthropic Messages request. No I/O:
+ * the server feeds it parsed bodies and writes what it returns.
+ */
+
+export interface AnthropicRequestBody {
+  model: string;
+  messages: { role: string; content: unknown }[];
+  system?: unknown;
+  tools?: { name?: string }[];
+  tool_choice?: { type?: string; name?: string };
+  stream?: boolean;
+  max_tokens?: number;
+}
+
+export type ContentBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+
+export interface PlannedMessage {
+  id: string;
+  model: string;
+  content: ContentBlock[];
+  stopReason: string;
+  usage: Required<ScenarioUsage>;
+}
+
+export type SimPlan =
+  | { kind: 'message'; rule: string; turn: number; latencyMs: number; message: PlannedMessage; cutAfterEvents?: number }
+  | { kind: 'error'; rule: string; status: number; errorType: string; message: string; retryAfterS?: number; latencyMs: number };
+
+/** Tools through which a structured (`json`) turn is answered when the request offers one. */
+export const STRUCTURED_OUTPUT_TOOLS = ['submit_result', 'StructuredOutput'];
+
+export function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((b: { type?: string; text?: string; content?: unknown }) => {
+      if (b?.type === 'text' && typeof b.text === 'string') return b.text;
+      if (b?.type === 'tool_result') return textOf(b.content);
+      return '';
+    })
+    .filter(Boolean)
+    .join('\n');
+}
+
+function firstUserText(body: AnthropicRequestBody): string {
+  const first = body.messages.find((m) => m.role === 'user');
+  return first ? textOf(first.content) : '';
+}
+
+function lastUserText(body: AnthropicRequestBody): string {
+  for (let i = body.messages.length - 1; i >= 0; i--) {
+    const m = body.messages[i];
+    if (m?.role === 'user') return textOf(m.content);
+  }
+  return '';
+}
+
+function substitute(value: unknown, groups: Record<string, string>): unknown {
+  if (typeof value === 'string') return value.replace(/\{\{\s*([\w]+)\s*\}\}/g, (all, name: string) => groups[name] ?? all);
+  if (Array.isArray(value)) return value.map((v) => substitute(v, groups));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, groups)]));
+  }
+  return value;
+}
+
+export class SimEngine {
+  private readonly faultCounters = new Map<string, number>();
+  constructor(readonly scenario: Scenario) {}
+
+  resetCounters(): void {
+    this.faultCounters.clear();
+  }
+
+  plan(body: AnthropicRequestBody): SimPlan {
+    const prompt = firstUserText(body);
+    const systemText = textOf(body.system);
+    const turnIndex = body.messages.filter((m) => m.role === 'assistant').length;
+    for (const rule of this.scenario.rules) {
+      const groups = this.matchRule(rule, body, prompt, systemText);
+      if (!groups) continue;
+      const latencyMs = rule.latency_ms ?? this.scenario.defaults.latency_ms;
+      const fault = this.takeFault(rule);
+      if (fault?.status) return errorPlan(rule.name, fault, latencyMs);
+      const turn = rule.turns[Math.min(turnIndex, rule.turns.length - 1)] as ScenarioTurn;
+      const message = this.buildMessage(body, turn, groups, rule.usage);
+      return {
+        kind: 'message',
+        rule: rule.name,
+        turn: turnIndex,
+        latencyMs,
+        message,
+        ...(fault?.cut_after_events ? { cutAfterEvents: fault.cut_after_events } : {}),
+      };
+    }
+    if (this.scenario.fallback) {
+      return {
+        kind: 'message',
+        rule: 'fallback',
+        turn: turnIndex,
+        latencyMs: this.scenario.defaults.latency_ms,
+        message: this.buildMessage(body, this.scenario.fallback, { prompt }, undefined),
+      };
+    }
+    return {
+      kind: 'error',
+      rule: '(none)',
+      status: 400,
+      errorType: 'invalid_request_error',
+      message: `sim gateway: no rule of scenario ${this.scenario.name} matches this request (prompt begins: ${JSON.stringify(prompt.slice(0, 80))})`,
+      latencyMs: 0,
+    };
+  }
+
+  private matchRule(rule: ScenarioRule, body: AnthropicRequestBody, prompt: string, systemText: string): Record<string, string> | null {
+    const groups: Record<string, string> = { prompt };
+    const checks: [RegExp | undefined, string][] = [
+      [rule.match.prompt, prompt],
+      [rule.match.last, rule.match.last ? lastUserText(body) : ''],
+      [rule.match.system, systemText],
+      [rule.match.model, body.model],
+    ];
+    for (const [re, text] of checks) {
+      if (!re) continue;
+      const m = re.exec(text);
+      if (!m) return null;
+      m.forEach((g, i) => {
+        if (i > 0 && g !== undefined) groups[String(i)] = g;
+      });
+      Object.assign(groups, m.groups ?? {});
+    }
+    return groups;
+  }
+
+  private takeFault(rule: ScenarioRule): ScenarioFault | undefined {
+    for (const [i, fault] of rule.faults.entries()) {
+      const key = `${rule.name}#${i}`;
+      const seen = this.faultCounters.get(key) ?? 0;
+      this.faultCounters.set(key, seen + 1);
+      if (seen >= fault.after && seen < fault.after + fault.times) return fault;
+    }
+    return undefined;
+  }
+
+  private buildMessage(
+    body: AnthropicRequestBody,
+    turn: ScenarioTurn,
+    groups: Record<string, string>,
+    ruleUsage: 'auto' | ScenarioUsage | undefined,
+  ): PlannedMessage {
+    const content: ContentBlock[] = [];
+    if (turn.text !== undefined) content.push({ type: 'text', text: substitute(turn.text, groups) as string });
+    if (turn.json !== undefined) {
+      const value = substitute(turn.json, groups);
+      const offered = new Set((body.tools ?? []).map((t) => t.name));
+      const tool =
+        body.tool_choice?.type === 'tool' && body.tool_choice.name
+          ? body.tool_choice.name
+          : STRUCTURED_OUTPUT_TOOLS.find((n) => offered.has(n));
+      if (tool && value && typeof value === 'object' && !Array.isArray(value)) {
+        content.push({ type: 'tool_use', id: toolUseId(), name: tool, input: value as Record<string, unknown> });
+      } else {
+        content.push({ type: 'text', text: JSON.stringify(value) });
+      }
+    }
+    const uses = turn.tool_use === undefined ? [] : Array.isArray(turn.tool_use) ? turn.tool_use : [turn.tool_use];
+    for (const use of uses) {
+      content.push({ type: 'tool_use', id: toolUseId(), name: use.name, input: substitute(use.input, groups) as Record<string, unknown> });
+    }
+    const stopReason = turn.stop_reason ?? (content.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn');
+    const usageSetting = turn.usage ?? ruleUsage ?? this.scenario.defaults.usage;
+    return {
+      id: `msg_sim_${randomBytes(8).toString('hex')}`,
+      model: body.model || this.scenario.defaults.model,
+      content,
+      stopReason,
+      usage: resolveUsage(usageSetting, body, content),
+    };
+  }
+}
+
+function toolUseId(): string {
+  return `toolu_sim_${randomBytes(8).toString('hex')}`;
+}
+
+function errorPlan(rule: string, fault: ScenarioFault, latencyMs: number): SimPlan {
+  const status = fault.status ?? 500;
+  const errorType = status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
+  return {
+    kind: 'error',
+    rule,
+    status,
+    errorType,
+    message: `sim gateway: injected ${status} (${errorType})`,
+    latencyMs,
+    ...(fault.retry_after_s !== undefined ? { retryAfterS: fault.retry_after_s } : status === 429 ? { retryAfterS: 0 } : {}),
+  };
+}
+
+/** Counts tokens with an open BPE tokenizer: close to, not equal to, Anthropic's count. */
+export function countRequestTokens(body: AnthropicRequestBody): number {
+  const parts: string[] = [textOf(body.system)];
+  for (const m of body.messages) parts.push(typeof m.content === 'string' ? m.content : JSON.stringify(m.content));
+  if (body.tools?.length) parts.push(JSON.stringify(body.tools));
+  return countTokens(parts.join('\n'));
+}
+
+function resolveUsage(setting: 'auto' | ScenarioUsage, body: AnthropicRequestBody, content: ContentBlock[]): Required<ScenarioUsage> {
+  const given = setting === 'auto' ? {} : setting;
+  const outputText = content.map((b) => (b.type === 'text' ? b.text : JSON.stringify(b.input))).join('\n');
+  return {
+    input_tokens: given.input_tokens ?? countRequestTokens(body),
+    output_tokens: given.output_tokens ?? Math.max(1, countTokens(outputText)),
+    cache_read_input_tokens: given.cache_read_input_tokens ?? 0,
+    cache_creation_input_tokens: given.cache_creation_input_tokens ?? 0,
+  };
+}

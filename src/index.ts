@@ -1,0 +1,10 @@
+export type { AgentBackend, AgentOutcome, AgentRequest, RequestUsage } from './agents/index.js';
+export { BuiltinBackend, createBackend } from './agents/index.js';
+export type { Config } from './config/index.js';
+export { findProjectRoot, resolveConfig } from './config/index.js';
+export * from './core/index.js';
+export type { RunningGateway, SimStats } from './gateway/index.js';
+export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
+export { createStore, diagnoseStore, SQLITE_SCHEMA_VERSION, SqliteStore } from './store/index.js';
+export type * from './store/types.js';
+export * from './workflow/index.js';

@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { SqliteSynchronous } from '../config/index.js';
+import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
+import type { Store, StoreHealth } from './types.js';
+
+export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
+export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
+export type * from './types.js';
+
+export interface CreateStoreOptions {
+  synchronous?: SqliteSynchronous;
+}
+
+/** Opens (creating and migrating if needed) the store at `location`. */
+export function createStore(location: string, options: CreateStoreOptions = {}): Store {
+  return new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
+}
+
+/** Inspects a store without changing it; says in words what is wrong. */
+export function diagnoseStore(location: string): StoreHealth {
+  if (!existsSync(location)) {
+    return {
+      ok: false,
+      schemaVersion: 0,
+      expectedSchemaVersion: 0,
+      problems: [`no store at ${location} yet (drover run creates it)`],
+      facts: { location },
+    };
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(location, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+  } catch (err) {
+    return {
+      ok: false,
+      schemaVersion: 0,
+      expectedSchemaVersion: 0,
+      problems: [`cannot open ${location}: ${(err as Error).message}`],
+      facts: { location },
+    };
+  }
+  try {
+    return inspectSqlite(db, location);
+  } catch (err) {
+    return {
+      ok: false,
+      schemaVersion: 0,
+      expectedSchemaVersion: 0,
+      problems: [`${location} is not a readable SQLite store: ${(err as Error).message}`],
+      facts: { location },
+    };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,339 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SqliteSynchronous } from '../../config/index.js';
+import { DroverError, NotFoundError } from '../../core/errors.js';
+import type {
+  CallRecord,
+  LeaseRequest,
+  LeaseResult,
+  NewRun,
+  QuestionRecord,
+  RunEvent,
+  RunPatch,
+  RunRecord,
+  RunStatus,
+  Store,
+  StoreHealth,
+  UsageRecord,
+  UsageTotals,
+} from '../types.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
+import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
+
+export interface SqliteStoreOptions {
+  synchronous?: SqliteSynchronous;
+  /** Open without migrating (doctor inspects a store as it is). */
+  migrate?: boolean;
+  readonly?: boolean;
+}
+
+export class StoreSchemaError extends DroverError {
+  constructor(message: string) {
+    super('STORE_SCHEMA', message, { exitCode: 2 });
+  }
+}
+
+const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from)
+  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from)
+  ON CONFLICT (run_id, key) DO UPDATE SET kind=excluded.kind, label=excluded.label, phase=excluded.phase, status=excluded.status,
+    inputs_json=excluded.inputs_json, result_json=excluded.result_json, error_json=excluded.error_json, attempts=excluded.attempts,
+    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from`;
+
+const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
+  COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens`;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly location: string;
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.location = path;
+    if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    this.db.pragma('busy_timeout = 10000');
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${(options.synchronous ?? 'normal').toUpperCase()}`);
+      this.db.pragma('foreign_keys = ON');
+    }
+    if (options.migrate !== false && !options.readonly) this.migrate();
+    this.stmts = this.prepare();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SQLITE_SCHEMA_VERSION) {
+      throw new StoreSchemaError(
+        `store ${this.location} has schema version ${current}, newer than this drover understands (${SQLITE_SCHEMA_VERSION}); upgrade drover`,
+      );
+    }
+    if (current === SQLITE_SCHEMA_VERSION) return;
+    // IMMEDIATE takes the write lock first, so two processes opening a new store cannot both migrate.
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        for (let v = version; v < SQLITE_SCHEMA_VERSION; v++) {
+          this.db.exec(SQLITE_MIGRATIONS[v] as string);
+        }
+        this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+      })
+      .immediate();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertRun:
+        db.prepare(`INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, from_run_id, created_at, updated_at)
+        VALUES (@id, @name, @description, @script_path, @script_source, @script_hash, @script_form, @args_json, @settings_json, 'running', @from_run_id, @now, @now)`),
+      getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
+      setLease: db.prepare(
+        'UPDATE runs SET lease_token = @token, lease_pid = @pid, lease_host = @host, lease_expires_at = @expiresAt WHERE id = @runId',
+      ),
+      renewLease: db.prepare('UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?'),
+      releaseLease: db.prepare(
+        'UPDATE runs SET lease_token = NULL, lease_pid = NULL, lease_host = NULL, lease_expires_at = NULL WHERE id = ? AND lease_token = ?',
+      ),
+      listCalls: db.prepare('SELECT * FROM calls WHERE run_id = ?'),
+      upsertCall: db.prepare(CALL_UPSERT),
+      insertUsage:
+        db.prepare(`INSERT INTO usage (run_id, call_key, request_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, stop_reason, created_at)
+        VALUES (@runId, @callKey, @requestId, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWrite5mTokens, @cacheWrite1hTokens, @stopReason, @createdAt)`),
+      usageTotals: db.prepare(`SELECT ${TOTALS_SELECT} FROM usage WHERE run_id = ?`),
+      usageByCall: db.prepare(`SELECT call_key, ${TOTALS_SELECT} FROM usage WHERE run_id = ? GROUP BY call_key`),
+      insertQuestion:
+        db.prepare(`INSERT INTO questions (run_id, id, call_key, question, choices_json, status, answer, created_at, answered_at)
+        VALUES (@run_id, @id, @call_key, @question, @choices_json, @status, @answer, @created_at, @answered_at) ON CONFLICT DO NOTHING`),
+      getQuestion: db.prepare('SELECT * FROM questions WHERE run_id = ? AND id = ?'),
+      listQuestions: db.prepare('SELECT * FROM questions WHERE run_id = ? ORDER BY created_at, id'),
+      answerQuestion: db.prepare(
+        "UPDATE questions SET status = 'answered', answer = ?, answered_at = ? WHERE run_id = ? AND id = ? AND status = 'pending'",
+      ),
+      getCall: db.prepare('SELECT * FROM calls WHERE run_id = ? AND key = ?'),
+      insertEvent: db.prepare('INSERT INTO events (run_id, ts, type, data_json) VALUES (?, ?, ?, ?)'),
+      listEvents: db.prepare('SELECT run_id, ts, type, data_json FROM events WHERE run_id = ? ORDER BY id'),
+    };
+  }
+
+  async createRun(run: NewRun, now: number): Promise<RunRecord> {
+    this.stmts.insertRun.run({
+      id: run.id,
+      name: run.name,
+      description: run.description,
+      script_path: run.scriptPath,
+      script_source: run.scriptSource,
+      script_hash: run.scriptHash,
+      script_form: run.scriptForm,
+      args_json: JSON.stringify(run.args ?? null),
+      settings_json: JSON.stringify(run.settings),
+      from_run_id: run.fromRunId,
+      now,
+    });
+    return this.getRunSync(run.id) as RunRecord;
+  }
+
+  private getRunSync(id: string): RunRecord | undefined {
+    const row = this.stmts.getRun.get(id) as RunRow | undefined;
+    return row ? runFromRow(row) : undefined;
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    return this.getRunSync(id);
+  }
+
+  async listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRecord[]> {
+    const where = options.status ? 'WHERE status = ?' : '';
+    const params: unknown[] = options.status ? [options.status] : [];
+    params.push(options.limit ?? 50);
+    const rows = this.db.prepare(`SELECT * FROM runs ${where} ORDER BY created_at DESC, id DESC LIMIT ?`).all(...params) as RunRow[];
+    return rows.map(runFromRow);
+  }
+
+  async updateRun(id: string, patch: RunPatch, now: number): Promise<void> {
+    const sets: string[] = ['updated_at = @now'];
+    const params: Record<string, unknown> = { id, now };
+    const map: Record<keyof RunPatch, [string, (v: unknown) => unknown]> = {
+      status: ['status', (v) => v],
+      result: ['result_json', (v) => toJson(v)],
+      error: ['error_json', (v) => (v === null ? null : toJson(v))],
+      finishedAt: ['finished_at', (v) => v],
+      settings: ['settings_json', (v) => JSON.stringify(v)],
+      scriptPath: ['script_path', (v) => v],
+      scriptSource: ['script_source', (v) => v],
+      scriptHash: ['script_hash', (v) => v],
+      name: ['name', (v) => v],
+      description: ['description', (v) => v],
+    };
+    for (const [key, value] of Object.entries(patch) as [keyof RunPatch, unknown][]) {
+      if (value === undefined) continue;
+      const [column, convert] = map[key];
+      sets.push(`${column} = @${column}`);
+      params[column] = convert(value);
+    }
+    const info = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    if (info.changes === 0) throw new NotFoundError(`run ${id}`);
+  }
+
+  async acquireRunLease(req: LeaseRequest): Promise<LeaseResult> {
+    return this.db
+      .transaction((): LeaseResult => {
+        const run = this.getRunSync(req.runId);
+        if (!run) throw new NotFoundError(`run ${req.runId}`);
+        const held = run.lease;
+        const free = held === null || held.expiresAt <= req.now || held.token === req.holder.token || req.isHolderGone(held);
+        if (!free) return { acquired: false, heldBy: held };
+        this.stmts.setLease.run({ runId: req.runId, ...req.holder, expiresAt: req.now + req.ttlMs });
+        return { acquired: true, tookOverFrom: held && held.token !== req.holder.token ? held : null };
+      })
+      .immediate();
+  }
+
+  async renewRunLease(runId: string, token: string, expiresAt: number): Promise<boolean> {
+    return this.stmts.renewLease.run(expiresAt, runId, token).changes === 1;
+  }
+
+  async releaseRunLease(runId: string, token: string): Promise<void> {
+    this.stmts.releaseLease.run(runId, token);
+  }
+
+  async listCalls(runId: string): Promise<CallRecord[]> {
+    return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
+  }
+
+  async recordCallStarted(call: CallRecord): Promise<void> {
+    this.stmts.upsertCall.run(callParams(call));
+  }
+
+  async recordCallOutcome(call: CallRecord, usage: UsageRecord[], pending: CallRecord[] = []): Promise<void> {
+    this.db
+      .transaction(() => {
+        for (const p of pending) this.stmts.upsertCall.run(callParams(p));
+        this.stmts.upsertCall.run(callParams(call));
+        for (const u of usage) this.stmts.insertUsage.run(u);
+      })
+      .immediate();
+  }
+
+  async recordCalls(calls: CallRecord[]): Promise<void> {
+    if (calls.length === 0) return;
+    this.db
+      .transaction(() => {
+        for (const c of calls) this.stmts.upsertCall.run(callParams(c));
+      })
+      .immediate();
+  }
+
+  async usageTotals(runId: string): Promise<UsageTotals> {
+    return this.stmts.usageTotals.get(runId) as UsageTotals;
+  }
+
+  async usageByCall(runId: string): Promise<Map<string, UsageTotals>> {
+    const rows = this.stmts.usageByCall.all(runId) as (UsageTotals & { call_key: string })[];
+    return new Map(rows.map(({ call_key, ...totals }) => [call_key, totals]));
+  }
+
+  async createQuestion(q: QuestionRecord): Promise<void> {
+    this.stmts.insertQuestion.run({
+      run_id: q.runId,
+      id: q.id,
+      call_key: q.callKey,
+      question: q.question,
+      choices_json: toJson(q.choices ?? undefined),
+      status: q.status,
+      answer: q.answer,
+      created_at: q.createdAt,
+      answered_at: q.answeredAt,
+    });
+  }
+
+  async getQuestion(runId: string, id: string): Promise<QuestionRecord | undefined> {
+    const row = this.stmts.getQuestion.get(runId, id) as QuestionRow | undefined;
+    return row ? questionFromRow(row) : undefined;
+  }
+
+  async listQuestions(runId: string): Promise<QuestionRecord[]> {
+    return (this.stmts.listQuestions.all(runId) as QuestionRow[]).map(questionFromRow);
+  }
+
+  async answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord> {
+    return this.db
+      .transaction(() => {
+        const row = this.stmts.getQuestion.get(runId, id) as QuestionRow | undefined;
+        if (!row) throw new NotFoundError(`question ${id} of run ${runId}`);
+        if (this.stmts.answerQuestion.run(answer, now, runId, id).changes !== 1) {
+          throw new DroverError('ALREADY_ANSWERED', `question ${id} of run ${runId} was already answered`, { exitCode: 2 });
+        }
+        const callRow = this.stmts.getCall.get(runId, row.call_key) as CallRow | undefined;
+        const base: CallRecord = callRow
+          ? callFromRow(callRow)
+          : {
+              runId,
+              key: row.call_key,
+              kind: 'ask',
+              label: null,
+              phase: null,
+              status: 'started',
+              inputs: { question: row.question },
+              result: null,
+              error: null,
+              attempts: 1,
+              startedAt: now,
+              finishedAt: null,
+              reusedFrom: null,
+            };
+        this.stmts.upsertCall.run(callParams({ ...base, status: 'finished', result: answer, error: null, finishedAt: now }));
+        return questionFromRow(this.stmts.getQuestion.get(runId, id) as QuestionRow);
+      })
+      .immediate();
+  }
+
+  async appendEvents(events: RunEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.db.transaction(() => {
+      for (const e of events) this.stmts.insertEvent.run(e.runId, e.ts, e.type, JSON.stringify(e.data));
+    })();
+  }
+
+  async listEvents(runId: string): Promise<RunEvent[]> {
+    const rows = this.stmts.listEvents.all(runId) as { run_id: string; ts: number; type: RunEvent['type']; data_json: string }[];
+    return rows.map((r) => ({ runId: r.run_id, ts: r.ts, type: r.type, data: JSON.parse(r.data_json) }));
+  }
+
+  async checkHealth(): Promise<StoreHealth> {
+    return inspectSqlite(this.db, this.location);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Integrity, schema version and plain-word problems of an SQLite store. */
+export function inspectSqlite(db: Database.Database, location: string): StoreHealth {
+  const problems: string[] = [];
+  const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+  if (schemaVersion < SQLITE_SCHEMA_VERSION) {
+    problems.push(`schema version ${schemaVersion} is older than ${SQLITE_SCHEMA_VERSION}; any drover command that writes will upgrade it`);
+  } else if (schemaVersion > SQLITE_SCHEMA_VERSION) {
+    problems.push(`schema version ${schemaVersion} is newer than this drover (${SQLITE_SCHEMA_VERSION}); upgrade drover`);
+  }
+  const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
+  if (!(integrity.length === 1 && integrity[0] === 'ok')) {
+    problems.push(`integrity check failed: ${integrity.slice(0, 5).join('; ')}`);
+  }
+  const fk = db.pragma('foreign_key_check') as unknown[];
+  if (fk.length > 0) problems.push(`${fk.length} rows point at missing parents (foreign key check)`);
+  const facts: Record<string, string | number | boolean> = {
+    location,
+    journalMode: String(db.pragma('journal_mode', { simple: true })),
+    sqliteVersion: String((db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v),
+  };
+  if (schemaVersion >= 1) {
+    facts.runs = (db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n;
+    facts.calls = (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+  }
+  return { ok: problems.length === 0, schemaVersion, expectedSchemaVersion: SQLITE_SCHEMA_VERSION, problems, facts };
+}

@@ -1,0 +1,193 @@
+/** Store records: plain data, no I/O. Times are epoch milliseconds. */
+
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed';
+export type ScriptForm = 'claude-code' | 'module';
+
+export interface StoredError {
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  stack?: string;
+}
+
+/** What a run was started with; `resume` reuses it unless flags override. */
+export interface RunSettings {
+  backend: string;
+  model: string;
+  concurrency: number;
+  /** Model endpoint; absent when the run used an in-process sim gateway. */
+  gateway?: string;
+  /** Scenario file of the in-process sim gateway, absolute path. */
+  sim?: string;
+  maxAgents: number;
+  budgetTokens?: number;
+}
+
+export interface LeaseInfo {
+  token: string;
+  pid: number;
+  host: string;
+  expiresAt: number;
+}
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  description: string;
+  scriptPath: string;
+  scriptSource: string;
+  scriptHash: string;
+  scriptForm: ScriptForm;
+  args: unknown;
+  settings: RunSettings;
+  status: RunStatus;
+  result: unknown;
+  error: StoredError | null;
+  fromRunId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  lease: LeaseInfo | null;
+}
+
+export type NewRun = Omit<RunRecord, 'status' | 'result' | 'error' | 'createdAt' | 'updatedAt' | 'finishedAt' | 'lease'>;
+
+export interface RunPatch {
+  status?: RunStatus;
+  result?: unknown;
+  error?: StoredError | null;
+  finishedAt?: number | null;
+  settings?: RunSettings;
+  scriptPath?: string;
+  scriptSource?: string;
+  scriptHash?: string;
+  name?: string;
+  description?: string;
+}
+
+export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep';
+export type CallStatus = 'started' | 'finished' | 'failed';
+
+export interface CallRecord {
+  runId: string;
+  key: string;
+  kind: CallKind;
+  label: string | null;
+  phase: string | null;
+  status: CallStatus;
+  /** A readable, redacted summary of the inputs (never secrets). */
+  inputs: unknown;
+  result: unknown;
+  error: StoredError | null;
+  attempts: number;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Run whose journal served this result, when copied by `run --from`. */
+  reusedFrom: string | null;
+}
+
+export interface UsageRecord {
+  runId: string;
+  callKey: string;
+  requestId: string | null;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWrite5mTokens: number;
+  cacheWrite1hTokens: number;
+  stopReason: string | null;
+  createdAt: number;
+}
+
+export interface UsageTotals {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+export interface QuestionRecord {
+  id: string;
+  runId: string;
+  callKey: string;
+  question: string;
+  choices: string[] | null;
+  status: 'pending' | 'answered';
+  answer: string | null;
+  createdAt: number;
+  answeredAt: number | null;
+}
+
+export interface RunEvent {
+  runId: string;
+  ts: number;
+  type: 'phase' | 'log';
+  data: Record<string, unknown>;
+}
+
+export interface LeaseRequest {
+  runId: string;
+  holder: Omit<LeaseInfo, 'expiresAt'>;
+  ttlMs: number;
+  now: number;
+  /** Decides whether a live-looking lease belongs to a holder that is gone (dead PID). */
+  isHolderGone: (lease: LeaseInfo) => boolean;
+}
+
+export type LeaseResult = { acquired: true; tookOverFrom: LeaseInfo | null } | { acquired: false; heldBy: LeaseInfo };
+
+export interface StoreHealth {
+  ok: boolean;
+  schemaVersion: number;
+  expectedSchemaVersion: number;
+  problems: string[];
+  facts: Record<string, string | number | boolean>;
+}
+
+/**
+ * Everything drover keeps. Methods are async so a networked store (PostgreSQL)
+ * can implement the same interface; the SQLite store answers synchronously underneath.
+ */
+export interface Store {
+  readonly kind: string;
+  readonly location: string;
+
+  createRun(run: NewRun, now: number): Promise<RunRecord>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  listRuns(options?: { limit?: number; status?: RunStatus }): Promise<RunRecord[]>;
+  updateRun(id: string, patch: RunPatch, now: number): Promise<void>;
+
+  acquireRunLease(request: LeaseRequest): Promise<LeaseResult>;
+  /** Extends the lease; false when it is no longer ours. */
+  renewRunLease(runId: string, token: string, expiresAt: number): Promise<boolean>;
+  releaseRunLease(runId: string, token: string): Promise<void>;
+
+  listCalls(runId: string): Promise<CallRecord[]>;
+  recordCallStarted(call: CallRecord): Promise<void>;
+  /**
+   * Commits a call's outcome, its usage rows and any pending deterministic
+   * values (clock/random) in one transaction.
+   */
+  recordCallOutcome(call: CallRecord, usage: UsageRecord[], pending?: CallRecord[]): Promise<void>;
+  /** Commits finished entries without usage (deterministic values, reused copies). */
+  recordCalls(calls: CallRecord[]): Promise<void>;
+
+  usageTotals(runId: string): Promise<UsageTotals>;
+  usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
+
+  createQuestion(question: QuestionRecord): Promise<void>;
+  getQuestion(runId: string, id: string): Promise<QuestionRecord | undefined>;
+  listQuestions(runId: string): Promise<QuestionRecord[]>;
+  /** Records the answer and the journal entry of the `ask` call together. */
+  answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
+
+  appendEvents(events: RunEvent[]): Promise<void>;
+  listEvents(runId: string): Promise<RunEvent[]>;
+
+  checkHealth(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}

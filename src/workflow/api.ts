@@ -1,0 +1,77 @@
+import type { Effort, JsonSchema } from '../agents/types.js';
+import type { ShellResult } from './shell.js';
+
+/** What a workflow script sees: the globals of the Claude Code format plus drover's extensions. */
+
+export interface AgentOptions {
+  label?: string;
+  phase?: string;
+  schema?: JsonSchema;
+  model?: string;
+  effort?: Effort;
+  isolation?: 'worktree';
+  agentType?: string;
+  /** drover extensions */
+  backend?: string;
+  system?: string;
+  cwd?: string;
+}
+
+export interface ShOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface AskOptions {
+  choices?: string[];
+}
+
+export interface Budget {
+  /** Output-token ceiling of the run; Infinity when none was set. */
+  readonly total: number;
+  spent(): number;
+  remaining(): number;
+}
+
+export type Thunk<T = unknown> = () => T | Promise<T>;
+export type Stage = (prev: unknown, item: unknown, index: number) => unknown;
+
+export interface WorkflowApi {
+  agent(prompt: string, options?: AgentOptions): Promise<unknown>;
+  parallel(thunks: Thunk[]): Promise<unknown[]>;
+  pipeline(items: unknown[], ...stages: Stage[]): Promise<unknown[]>;
+  phase(title: string): void;
+  log(message: unknown): void;
+  readonly args: unknown;
+  readonly budget: Budget;
+  workflow(nameOrRef: unknown, args?: unknown): Promise<unknown>;
+  sh(command: string, options?: ShOptions): Promise<ShellResult>;
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  ask(question: string, options?: AskOptions): Promise<string>;
+  sleep(ms: number): Promise<void>;
+  /** Journaled clock and randomness (module form; the script form patches Date and Math). */
+  now(): number;
+  random(): number;
+  readonly runId: string;
+}
+
+export interface WorkflowMeta {
+  name: string;
+  description: string;
+  phases?: { title: string; detail?: string; model?: string }[];
+  whenToUse?: string;
+}
+
+export const WORKFLOW_MARK = Symbol.for('drover.workflow');
+
+export interface WorkflowDefinition {
+  readonly [WORKFLOW_MARK]: true;
+  readonly meta: WorkflowMeta;
+  readonly run: (ctx: WorkflowApi) => unknown;
+}
+
+/** The module form: `export default defineWorkflow({ name, description }, async (ctx) => { ... })`. */
+export function defineWorkflow(meta: WorkflowMeta, run: (ctx: WorkflowApi) => unknown): WorkflowDefinition {
+  return { [WORKFLOW_MARK]: true, meta, run };
+}

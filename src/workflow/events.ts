@@ -1,0 +1,22 @@
+/** Progress events a run emits while it goes; the CLI renders them, libraries may listen. */
+export type CallState = 'running' | 'done' | 'failed' | 'reused' | 'waiting';
+
+export type ProgressEvent =
+  | { type: 'run'; runId: string; name: string; state: 'started' | 'resumed'; at: number }
+  | { type: 'phase'; title: string; at: number }
+  | {
+      type: 'call';
+      kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep';
+      key: string;
+      label: string;
+      phase: string | null;
+      state: CallState;
+      at: number;
+      outputTokens?: number;
+      inputTokens?: number;
+      error?: string;
+    }
+  | { type: 'retry'; label: string; attempt: number; delayMs: number; reason: string; at: number }
+  | { type: 'log'; message: string; at: number };
+
+export type ProgressListener = (event: ProgressEvent) => void;

@@ -1,0 +1,135 @@
+import { InputError, NotFoundError } from '../core/errors.js';
+import type { QuestionRecord, RunRecord, Store, StoredError, UsageTotals } from '../store/types.js';
+
+/** Read-side views of runs for `status`, `runs` and `answer`. */
+
+export interface AgentView {
+  key: string;
+  label: string;
+  phase: string | null;
+  state: 'running' | 'done' | 'failed' | 'interrupted';
+  inputTokens: number;
+  outputTokens: number;
+  attempts: number;
+  reusedFrom: string | null;
+  error: string | null;
+}
+
+export interface PhaseView {
+  title: string;
+  agents: number;
+  done: number;
+  failed: number;
+  running: number;
+}
+
+export interface RunDescription {
+  id: string;
+  name: string;
+  description: string;
+  status: RunRecord['status'];
+  script: string;
+  settings: RunRecord['settings'];
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  fromRunId: string | null;
+  driver: { pid: number; host: string; leaseExpiresAt: string } | null;
+  result: unknown;
+  error: StoredError | null;
+  usage: UsageTotals;
+  calls: { total: number; finished: number; failed: number; unfinished: number; byKind: Record<string, number> };
+  phases: PhaseView[];
+  agents: AgentView[];
+  questions: QuestionRecord[];
+  logs: { at: string; message: string }[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export async function describeRun(store: Store, runId: string): Promise<RunDescription> {
+  const run = await store.getRun(runId);
+  if (!run) throw new NotFoundError(`run ${runId}`);
+  const [calls, usageByCall, usage, questions, events] = await Promise.all([
+    store.listCalls(runId),
+    store.usageByCall(runId),
+    store.usageTotals(runId),
+    store.listQuestions(runId),
+    store.listEvents(runId),
+  ]);
+  const live = run.status === 'running' && run.lease !== null && run.lease.expiresAt > Date.now();
+  const agents: AgentView[] = calls
+    .filter((c) => c.kind === 'agent')
+    .sort((a, b) => a.startedAt - b.startedAt)
+    .map((c) => {
+      const u = usageByCall.get(c.key);
+      return {
+        key: c.key,
+        label: c.label ?? 'agent',
+        phase: c.phase,
+        state: c.status === 'finished' ? 'done' : c.status === 'failed' ? 'failed' : live ? 'running' : 'interrupted',
+        inputTokens: u ? u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens : 0,
+        outputTokens: u?.outputTokens ?? 0,
+        attempts: c.attempts,
+        reusedFrom: c.reusedFrom,
+        error: c.error?.message ?? null,
+      };
+    });
+  const phaseOrder: string[] = [];
+  for (const e of events) if (e.type === 'phase' && !phaseOrder.includes(String(e.data.title))) phaseOrder.push(String(e.data.title));
+  for (const a of agents) if (a.phase && !phaseOrder.includes(a.phase)) phaseOrder.push(a.phase);
+  const phases = phaseOrder.map((title) => {
+    const mine = agents.filter((a) => a.phase === title);
+    return {
+      title,
+      agents: mine.length,
+      done: mine.filter((a) => a.state === 'done').length,
+      failed: mine.filter((a) => a.state === 'failed').length,
+      running: mine.filter((a) => a.state === 'running').length,
+    };
+  });
+  const byKind: Record<string, number> = {};
+  for (const c of calls) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+  return {
+    id: run.id,
+    name: run.name,
+    description: run.description,
+    status: run.status,
+    script: run.scriptPath,
+    settings: run.settings,
+    createdAt: iso(run.createdAt),
+    updatedAt: iso(run.updatedAt),
+    finishedAt: run.finishedAt ? iso(run.finishedAt) : null,
+    fromRunId: run.fromRunId,
+    driver: live && run.lease ? { pid: run.lease.pid, host: run.lease.host, leaseExpiresAt: iso(run.lease.expiresAt) } : null,
+    result: run.result,
+    error: run.error,
+    usage,
+    calls: {
+      total: calls.length,
+      finished: calls.filter((c) => c.status === 'finished').length,
+      failed: calls.filter((c) => c.status === 'failed').length,
+      unfinished: calls.filter((c) => c.status === 'started').length,
+      byKind,
+    },
+    phases,
+    agents,
+    questions,
+    logs: events.filter((e) => e.type === 'log').map((e) => ({ at: iso(e.ts), message: String(e.data.message) })),
+  };
+}
+
+/** Records a human's answer; `drover resume` then continues the run. */
+export async function answerQuestion(store: Store, runId: string, questionId: string, answer: string): Promise<QuestionRecord> {
+  const run = await store.getRun(runId);
+  if (!run) throw new NotFoundError(`run ${runId}`);
+  const question = await store.getQuestion(runId, questionId);
+  if (!question) {
+    const open = (await store.listQuestions(runId)).filter((q) => q.status === 'pending').map((q) => q.id);
+    throw new NotFoundError(`question ${questionId} of run ${runId} (open questions: ${open.length ? open.join(', ') : 'none'})`);
+  }
+  if (question.choices && !question.choices.includes(answer)) {
+    throw new InputError(`answer "${answer}" is not one of the choices: ${question.choices.map((c) => `"${c}"`).join(', ')}`);
+  }
+  return store.answerQuestion(runId, questionId, answer, Date.now());
+}

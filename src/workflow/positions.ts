@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+import type { SourcePosition } from '../core/errors.js';
+
+/** The first stack frame inside `file`: where in the script a runtime error happened. */
+export function positionInStack(err: unknown, file: string): SourcePosition | undefined {
+  const stack = err instanceof Error ? err.stack : undefined;
+  if (!stack) return undefined;
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line.trim());
+    if (!m?.[1]) continue;
+    let frameFile = m[1].replace(/\?.*$/, '');
+    if (frameFile.startsWith('file://')) frameFile = fileURLToPath(frameFile);
+    if (frameFile === file) return { file, line: Number(m[2]), column: Number(m[3]) };
+  }
+  return undefined;
+}

@@ -1,0 +1,371 @@
+import { dirname, resolve } from 'node:path';
+import { createBackend } from '../agents/index.js';
+import type { BackoffPolicy } from '../agents/retry.js';
+import type { AgentBackend } from '../agents/types.js';
+import { DEFAULT_MODEL } from '../config/index.js';
+import { DroverError, errorMessage, InputError, NotFoundError, ScriptError } from '../core/errors.js';
+import { newRunId, validateRunId } from '../core/ids.js';
+import { type RunningGateway, startSimGateway } from '../gateway/index.js';
+import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/types.js';
+import type { ProgressListener } from './events.js';
+import { Journal } from './journal.js';
+import { RunLease } from './lease.js';
+import { DEFAULT_MAX_AGENTS, defaultConcurrency } from './limits.js';
+import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
+import { positionInStack } from './positions.js';
+import { RunAbortedError, WorkflowRuntime } from './runtime.js';
+
+export interface SettingsOverrides {
+  backend?: string;
+  model?: string;
+  concurrency?: number;
+  gateway?: string;
+  sim?: string;
+  maxAgents?: number;
+  budgetTokens?: number;
+}
+
+export interface DriveOptions {
+  onEvent?: ProgressListener;
+  signal?: AbortSignal;
+  /** API key for the model endpoint; defaults to ANTHROPIC_API_KEY (a placeholder for sim gateways). */
+  apiKey?: string;
+  backoff?: Partial<BackoffPolicy>;
+}
+
+export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
+  store: Store;
+  script: string;
+  args?: unknown;
+  runId?: string;
+  /** Reuse finished calls of this earlier run. */
+  fromRunId?: string;
+  /** Working directory for agents and sh; defaults to the current directory. */
+  workdir?: string;
+  /** Defaults used when an option is not given (from resolved config). */
+  defaults?: { backend?: string; model?: string; concurrency?: number; gateway?: string };
+}
+
+export interface ResumeOptions extends SettingsOverrides, DriveOptions {
+  store: Store;
+  runId: string;
+  /** An edited script to continue with instead of the stored one. */
+  script?: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  status: RunStatus;
+  result: unknown;
+  calls: { total: number; executed: number; reused: number };
+  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
+  durationMs: number;
+  error?: StoredError;
+  questions?: { id: string; question: string; choices: string[] | null }[];
+}
+
+interface RunSettingsWithWorkdir extends RunSettings {
+  workdir: string;
+}
+
+const SIM_API_KEY = 'drover-sim';
+
+export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
+  const { store } = options;
+  const loaded = await loadWorkflowFile(options.script);
+  const runId = options.runId ? validateRunId(options.runId) : newRunId();
+  if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
+  if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
+  const d = options.defaults ?? {};
+  const settings: RunSettingsWithWorkdir = {
+    backend: options.backend ?? d.backend ?? 'builtin',
+    model: options.model ?? d.model ?? DEFAULT_MODEL,
+    concurrency: options.concurrency ?? d.concurrency ?? defaultConcurrency(),
+    maxAgents: options.maxAgents ?? DEFAULT_MAX_AGENTS,
+    workdir: resolve(options.workdir ?? process.cwd()),
+    ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    ...endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway)),
+  };
+  checkSettings(settings);
+  const run = await store.createRun(
+    {
+      id: runId,
+      name: loaded.meta.name,
+      description: loaded.meta.description,
+      scriptPath: loaded.path,
+      scriptSource: loaded.source,
+      scriptHash: loaded.hash,
+      scriptForm: loaded.form,
+      args: options.args ?? null,
+      settings,
+      fromRunId: options.fromRunId ?? null,
+    },
+    Date.now(),
+  );
+  return driveRun(store, run, loaded, settings, 'started', options);
+}
+
+export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
+  const { store } = options;
+  const run = await store.getRun(options.runId);
+  if (!run) throw new NotFoundError(`run ${options.runId}`);
+  const loaded = options.script
+    ? await loadWorkflowFile(options.script)
+    : await loadWorkflowSource(run.scriptPath, run.scriptSource, run.scriptForm);
+  const stored = run.settings as RunSettingsWithWorkdir;
+  const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };
+  const switchEndpoint = options.gateway !== undefined || options.sim !== undefined;
+  const { gateway: _g, sim: _s, ...rest } = base;
+  const settings: RunSettingsWithWorkdir = {
+    ...(switchEndpoint ? rest : base),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.model !== undefined ? { model: options.model } : {}),
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.maxAgents !== undefined ? { maxAgents: options.maxAgents } : {}),
+    ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
+  };
+  checkSettings(settings);
+  return driveRun(store, run, loaded, settings, 'resumed', options, options.script !== undefined);
+}
+
+function endpoint(sim: string | undefined, gateway: string | undefined): { sim?: string; gateway?: string } {
+  if (sim && gateway) throw new InputError('give either --gateway or --sim, not both');
+  if (sim) return { sim: resolve(sim) };
+  if (gateway) {
+    try {
+      new URL(gateway);
+    } catch {
+      throw new InputError(`--gateway: "${gateway}" is not a URL (example: http://127.0.0.1:8787)`);
+    }
+    return { gateway };
+  }
+  return {};
+}
+
+function checkSettings(s: RunSettings): void {
+  if (!Number.isInteger(s.concurrency) || s.concurrency < 1)
+    throw new InputError(`--concurrency: must be a positive integer, got ${s.concurrency}`);
+  if (!Number.isInteger(s.maxAgents) || s.maxAgents < 1)
+    throw new InputError(`--max-agents: must be a positive integer, got ${s.maxAgents}`);
+  if (s.budgetTokens !== undefined && (!Number.isInteger(s.budgetTokens) || s.budgetTokens < 0)) {
+    throw new InputError(`--budget-tokens: must be a whole number ≥ 0, got ${s.budgetTokens}`);
+  }
+}
+
+function toStoredError(err: unknown, scriptPath: string): StoredError {
+  if (err instanceof ScriptError) {
+    return { code: err.code, message: err.message, ...(err.position ?? {}) };
+  }
+  const position = positionInStack(err, scriptPath);
+  const name = err instanceof Error && !(err instanceof DroverError) ? `${err.name}: ` : '';
+  const text = `${name}${errorMessage(err)}`;
+  return {
+    code: err instanceof DroverError ? err.code : 'SCRIPT_RUNTIME',
+    message: position ? `${position.file}:${position.line}:${position.column}: ${text}` : text,
+    ...(position ?? {}),
+  };
+}
+
+async function driveRun(
+  store: Store,
+  run: RunRecord,
+  loaded: LoadedWorkflow,
+  settings: RunSettingsWithWorkdir,
+  state: 'started' | 'resumed',
+  options: DriveOptions,
+  scriptReplaced = false,
+): Promise<RunSummary> {
+  const startedAt = Date.now();
+  const abort = new AbortController();
+  const onOuterAbort = () => abort.abort(options.signal?.reason ?? 'interrupted');
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let leaseLost = false;
+  const lease = new RunLease(store, run.id);
+  await lease.acquire(() => {
+    leaseLost = true;
+    abort.abort('another process took over this run');
+  });
+  let gateway: RunningGateway | undefined;
+  let runtime: WorkflowRuntime | undefined;
+  let journal: Journal | undefined;
+  try {
+    await store.updateRun(
+      run.id,
+      {
+        status: 'running',
+        error: null,
+        finishedAt: null,
+        settings,
+        ...(scriptReplaced
+          ? {
+              scriptPath: loaded.path,
+              scriptSource: loaded.source,
+              scriptHash: loaded.hash,
+              name: loaded.meta.name,
+              description: loaded.meta.description,
+            }
+          : {}),
+      },
+      Date.now(),
+    );
+    const emit = options.onEvent ?? (() => {});
+    emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
+    journal = await Journal.open(store, run.id, run.fromRunId);
+    let gatewayUrl: string;
+    let apiKey: string;
+    if (settings.sim) {
+      gateway = await startSimGateway({ scenario: settings.sim });
+      gatewayUrl = gateway.url;
+      apiKey = SIM_API_KEY;
+    } else {
+      gatewayUrl = settings.gateway ?? process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
+      apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY ?? '';
+      if (!apiKey) {
+        if (!settings.gateway)
+          throw new InputError('no model endpoint: pass --gateway <url> or --sim <scenario>, or set ANTHROPIC_API_KEY');
+        apiKey = SIM_API_KEY;
+      }
+    }
+    const backends = new Map<string, AgentBackend>();
+    const before = await store.usageTotals(run.id);
+    const rt = new WorkflowRuntime({
+      runId: run.id,
+      store,
+      journal,
+      settings,
+      workdir: settings.workdir,
+      backend: (name) => {
+        let b = backends.get(name);
+        if (!b) {
+          b = createBackend(name, { gatewayUrl, apiKey, ...(options.backoff ? { backoff: options.backoff } : {}) });
+          backends.set(name, b);
+        }
+        return b;
+      },
+      emit,
+      signal: abort.signal,
+      spentBefore: before.outputTokens,
+      loadChild: loadChildWorkflow,
+    });
+    runtime = rt;
+    const outcome = await settle(rt, loaded, abort.signal, store, run);
+    await journal.flush();
+    await store.appendEvents(rt.takeEvents());
+    if (leaseLost) {
+      return await summarize(store, run.id, 'running', journal, startedAt, {
+        error: { code: 'LEASE_LOST', message: 'another process took over this run' },
+      });
+    }
+    const now = Date.now();
+    if (outcome.kind === 'done') {
+      let result: unknown;
+      try {
+        result = outcome.value === undefined ? null : JSON.parse(JSON.stringify(outcome.value));
+      } catch (err) {
+        const error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
+        await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+        return await summarize(store, run.id, 'failed', journal, startedAt, { error });
+      }
+      await store.updateRun(run.id, { status: 'completed', result, error: null, finishedAt: now }, now);
+      return await summarize(store, run.id, 'completed', journal, startedAt, { result });
+    }
+    if (outcome.kind === 'waiting') {
+      await store.updateRun(run.id, { status: 'waiting' }, now);
+      const questions = [...rt.pendingAsks.values()].map((p) => ({
+        id: p.question.id,
+        question: p.question.question,
+        choices: p.question.choices,
+      }));
+      return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
+    }
+    const error = toStoredError(outcome.error, loaded.path);
+    await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+    return await summarize(store, run.id, 'failed', journal, startedAt, { error });
+  } catch (err) {
+    // Failures of drover itself (store, gateway start): record them if we still can.
+    if (runtime) await store.appendEvents(runtime.takeEvents()).catch(() => {});
+    await journal?.flush().catch(() => {});
+    const error = toStoredError(err, loaded.path);
+    await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now()).catch(() => {});
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    if (!leaseLost) await lease.release().catch(() => {});
+    await gateway?.close();
+  }
+}
+
+type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };
+
+/**
+ * Runs the script until it finishes, fails, is stopped, or can only wait for
+ * answers: pending asks and no other work in flight for two polls in a row.
+ * While it waits, answers given from another process are picked up.
+ */
+function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal, store: Store, run: RunRecord): Promise<Outcome> {
+  return new Promise<Outcome>((resolveOutcome) => {
+    let done = false;
+    const finish = (o: Outcome) => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolveOutcome(o);
+    };
+    const onAbort = () => finish({ kind: 'error', error: new RunAbortedError(`run stopped: ${String(signal.reason ?? 'interrupted')}`) });
+    signal.addEventListener('abort', onAbort, { once: true });
+    let quietPolls = 0;
+    let flushing = false;
+    const timer = setInterval(async () => {
+      if (flushing || done) return;
+      flushing = true;
+      try {
+        await store.appendEvents(rt.takeEvents());
+        for (const [id, pending] of rt.pendingAsks) {
+          const q: QuestionRecord | undefined = await store.getQuestion(run.id, id);
+          if (q?.status === 'answered' && q.answer !== null) {
+            rt.pendingAsks.delete(id);
+            pending.resolve(q.answer);
+          }
+        }
+        quietPolls = rt.pendingAsks.size > 0 && rt.inflight === 0 ? quietPolls + 1 : 0;
+        if (quietPolls >= 2) finish({ kind: 'waiting' });
+      } finally {
+        flushing = false;
+      }
+    }, 150);
+    Promise.resolve()
+      .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args, scriptDir: dirname(loaded.path) })))
+      .then(
+        (value) => finish({ kind: 'done', value }),
+        (error) => finish({ kind: 'error', error }),
+      );
+  });
+}
+
+async function summarize(
+  store: Store,
+  runId: string,
+  status: RunStatus,
+  journal: Journal,
+  startedAt: number,
+  extra: { result?: unknown; error?: StoredError; questions?: RunSummary['questions'] },
+): Promise<RunSummary> {
+  const totals: UsageTotals = await store.usageTotals(runId);
+  return {
+    runId,
+    status,
+    result: extra.result ?? null,
+    calls: { ...journal.counts },
+    usage: {
+      inputTokens: totals.inputTokens,
+      outputTokens: totals.outputTokens,
+      cacheReadTokens: totals.cacheReadTokens,
+      cacheWriteTokens: totals.cacheWriteTokens,
+    },
+    durationMs: Date.now() - startedAt,
+    ...(extra.error ? { error: extra.error } : {}),
+    ...(extra.questions ? { questions: extra.questions } : {}),
+  };
+}

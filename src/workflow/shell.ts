@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+
+export interface ShellResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ShellOptions {
+  cwd: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024;
+
+/**
+ * Runs `command` with /bin/sh in its own process group, so a timeout or abort
+ * ends the whole tree. A timeout exits 124 (as timeout(1) does).
+ */
+export function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
+  const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outSize = 0;
+    let errSize = 0;
+    let truncated = false;
+    let timedOut = false;
+    const kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      if (outSize < max) out.push(d);
+      else truncated = true;
+      outSize += d.length;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (errSize < max) err.push(d);
+      else truncated = true;
+      errSize += d.length;
+    });
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, options.timeoutMs)
+      : undefined;
+    const onAbort = () => kill();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      let stderr = Buffer.concat(err).toString('utf8').slice(0, max);
+      if (timedOut) stderr += `\n[drover] command timed out after ${options.timeoutMs} ms`;
+      if (truncated) stderr += `\n[drover] output truncated at ${max} bytes`;
+      resolve({
+        exitCode: timedOut ? 124 : (code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1)),
+        stdout: Buffer.concat(out).toString('utf8').slice(0, max),
+        stderr,
+      });
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number | undefined {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return table[signal];
+}
