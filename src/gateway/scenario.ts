@@ -131,15 +131,16 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     const pos = lineCounter.linePos(firstError.pos[0]);
     throw new ScenarioError(`${file}:${pos.line}:${pos.col}: ${firstError.message.split('\n')[0]}`);
   }
-  const at = (path: readonly PropertyKey[]): string => {
+  const at = (path: readonly PropertyKey[], pointAtKey = false): string => {
     let node: unknown = doc.contents;
     let offset = 0;
-    for (const seg of path) {
+    for (const [i, seg] of path.entries()) {
       if (isMap(node)) {
         const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
         if (!pair) break;
-        node = pair.value;
         offset = (pair.key as { range?: [number] } | null)?.range?.[0] ?? offset;
+        if (pointAtKey && i === path.length - 1) break;
+        node = pair.value;
       } else if (isSeq(node) && typeof seg === 'number') {
         node = node.items[seg];
       } else break;
@@ -155,8 +156,12 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     const issue = parsed.error.issues[0];
     const path = issue?.path ?? [];
     let message = issue?.message ?? 'invalid scenario';
-    if (issue?.code === 'unrecognized_keys') message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    throw new ScenarioError(`${at(path)}: ${path.length ? `${path.join('.')}: ` : ''}${message}`);
+    let where = path;
+    if (issue?.code === 'unrecognized_keys') {
+      message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      where = [...path, issue.keys[0] as string];
+    }
+    throw new ScenarioError(`${at(where, where !== path)}: ${path.length ? `${path.join('.')}: ` : ''}${message}`);
   }
   const rules = parsed.data.rules.map((rule, i): ScenarioRule => {
     const match: CompiledMatch = {};

@@ -13,7 +13,8 @@ const LOG_LIMIT = 2000;
 const MessagesBody = z
   .object({
     model: z.string().min(1),
-    messages: z.array(z.object({ role: z.enum(['user', 'assistant']), content: z.unknown() }).passthrough()).min(1),
+    // Claude Code also sends `role: "system"` entries inside messages; any role string is accepted.
+    messages: z.array(z.object({ role: z.string().min(1), content: z.unknown() }).passthrough()).min(1),
     max_tokens: z.number().int().positive().optional(),
     stream: z.boolean().optional(),
   })
@@ -32,6 +33,8 @@ export interface SimRequestLog {
 
 export interface SimStats {
   requests: number;
+  /** Most requests being answered at the same moment. */
+  maxInFlight: number;
   byStatus: Record<string, number>;
   byRule: Record<string, number>;
   log: SimRequestLog[];
@@ -55,9 +58,11 @@ export interface RunningGateway {
 export async function startSimGateway(options: SimGatewayOptions): Promise<RunningGateway> {
   const scenario = typeof options.scenario === 'string' ? loadScenario(options.scenario) : options.scenario;
   const engine = new SimEngine(scenario);
-  const stats: SimStats = { requests: 0, byStatus: {}, byRule: {}, log: [] };
+  const stats: SimStats = { requests: 0, maxInFlight: 0, byStatus: {}, byRule: {}, log: [] };
+  let inFlight = 0;
   const reset = () => {
     stats.requests = 0;
+    stats.maxInFlight = 0;
     stats.byStatus = {};
     stats.byRule = {};
     stats.log = [];
@@ -112,6 +117,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       } catch (err) {
         const status = err instanceof BodyError ? err.status : 400;
         sendJson(res, status, errorJson(status === 413 ? 'request_too_large' : 'invalid_request_error', (err as Error).message));
+        record({ at: Date.now(), path, rule: '(refused)', turn: -1, status, model: '', stream: false, prompt: '' });
         return;
       }
       if (path.endsWith('/count_tokens')) {
@@ -119,7 +125,13 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         return;
       }
       const plan = engine.plan(body);
-      await respond(res, body, plan);
+      inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+      try {
+        await respond(res, body, plan);
+      } finally {
+        inFlight--;
+      }
       record({
         at: Date.now(),
         path,

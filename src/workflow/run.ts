@@ -1,4 +1,6 @@
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { sha256Hex } from '../core/canonical.js';
 import { createBackend } from '../agents/index.js';
 import type { BackoffPolicy } from '../agents/retry.js';
 import type { AgentBackend } from '../agents/types.js';
@@ -72,11 +74,17 @@ const SIM_API_KEY = 'drover-sim';
 
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
   const { store } = options;
-  const loaded = await loadWorkflowFile(options.script);
   const runId = options.runId ? validateRunId(options.runId) : newRunId();
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const d = options.defaults ?? {};
+  let loaded: LoadedWorkflow;
+  try {
+    loaded = await loadWorkflowFile(options.script);
+  } catch (err) {
+    if (!(err instanceof ScriptError)) throw err;
+    return recordUnloadableScript(store, runId, options.script, err);
+  }
   const settings: RunSettingsWithWorkdir = {
     backend: options.backend ?? d.backend ?? 'builtin',
     model: options.model ?? d.model ?? DEFAULT_MODEL,
@@ -103,6 +111,39 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     Date.now(),
   );
   return driveRun(store, run, loaded, settings, 'started', options);
+}
+
+/** A script that cannot even load still gets a run, marked failed with the positioned error. */
+async function recordUnloadableScript(store: Store, runId: string, script: string, err: ScriptError): Promise<RunSummary> {
+  const startedAt = Date.now();
+  const path = resolve(script);
+  const source = readFileSync(path, 'utf8');
+  await store.createRun(
+    {
+      id: runId,
+      name: basename(path),
+      description: '(script did not load)',
+      scriptPath: path,
+      scriptSource: source,
+      scriptHash: sha256Hex(source),
+      scriptForm: 'claude-code',
+      args: null,
+      settings: { backend: 'builtin', model: DEFAULT_MODEL, concurrency: 1, maxAgents: DEFAULT_MAX_AGENTS },
+      fromRunId: null,
+    },
+    startedAt,
+  );
+  const error = toStoredError(err, path);
+  await store.updateRun(runId, { status: 'failed', error, finishedAt: Date.now() }, Date.now());
+  return {
+    runId,
+    status: 'failed',
+    result: null,
+    calls: { total: 0, executed: 0, reused: 0 },
+    usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+    durationMs: Date.now() - startedAt,
+    error,
+  };
 }
 
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {

@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach } from 'vitest';
+import { parseScenario } from '../src/gateway/scenario.js';
+import { type RunningGateway, startSimGateway } from '../src/gateway/sim-server.js';
+import { createStore } from '../src/store/index.js';
+import type { Store } from '../src/store/types.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+export function onCleanup(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
+export function tempDir(prefix = 'drover-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function write(dir: string, name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+export async function gateway(yaml: string): Promise<RunningGateway> {
+  const gw = await startSimGateway({ scenario: parseScenario(yaml, 'test-scenario.yaml') });
+  onCleanup(() => gw.close());
+  return gw;
+}
+
+export function tempStore(dir = tempDir()): { store: Store; path: string } {
+  const path = join(dir, 'drover.db');
+  const store = createStore(path);
+  onCleanup(() => store.close());
+  return { store, path };
+}
+
+/** Fast retries for tests; real runs keep the default backoff. */
+export const FAST_BACKOFF = { baseDelayMs: 5, maxDelayMs: 20 };
+
+/** A Claude-Code-format script from a body. */
+export function ccScript(dir: string, body: string, name = 'wf.js', metaName = 'test-workflow'): string {
+  return write(dir, name, `export const meta = { name: '${metaName}', description: 'a test workflow' };\n${body}\n`);
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1] as string);
+}
+
+export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess & { done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, CI: '1', NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<CliResult>((resolveDone) => {
+    child.on('close', (code, signal) => resolveDone({ code, signal, stdout, stderr }));
+  });
+  onCleanup(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return Object.assign(child, { done });
+}
+
+export function cli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return spawnCli(args, options).done;
+}
+
+/** Starts `drover gateway --mode sim` as its own process and returns its URL. */
+export async function gatewayProcess(scenarioFile: string): Promise<{ url: string; stats(): Promise<{ requests: number; log: { prompt: string; status: number }[] }> }> {
+  const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenarioFile, '--port', '0', '--json']);
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d) => {
+      buf += d;
+      const line = buf.split('\n')[0];
+      if (buf.includes('\n') && line) resolveUrl(JSON.parse(line).url);
+    });
+    child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+  });
+  return {
+    url,
+    stats: async () => (await fetch(`${url}/_drover/stats?log=1`)).json() as Promise<{ requests: number; log: { prompt: string; status: number }[] }>,
+  };
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
