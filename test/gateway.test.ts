@@ -47,7 +47,11 @@ function client(url: string) {
 describe('sim gateway: Anthropic Messages wire format', () => {
   it('answers the official SDK without streaming, with counted usage', async () => {
     const gw = await gateway(SCENARIO);
-    const msg = await client(gw.url).messages.create({ model: 'claude-sonnet-5', max_tokens: 100, messages: [{ role: 'user', content: 'echo hi there' }] });
+    const msg = await client(gw.url).messages.create({
+      model: 'claude-sonnet-5',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'echo hi there' }],
+    });
     expect(msg.content).toEqual([{ type: 'text', text: 'echo: hi there' }]);
     expect(msg.stop_reason).toBe('end_turn');
     expect(msg.model).toBe('claude-sonnet-5');
@@ -59,7 +63,9 @@ describe('sim gateway: Anthropic Messages wire format', () => {
   it('streams SSE the SDK accumulates into the same message, tool calls included', async () => {
     const gw = await gateway(SCENARIO);
     const c = client(gw.url);
-    const first = await c.messages.stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'please use a tool' }] }).finalMessage();
+    const first = await c.messages
+      .stream({ model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'please use a tool' }] })
+      .finalMessage();
     expect(first.stop_reason).toBe('tool_use');
     expect(first.content[0]).toEqual({ type: 'text', text: 'Let me look.' });
     const use = first.content[1];
@@ -109,7 +115,9 @@ describe('sim gateway: Anthropic Messages wire format', () => {
       expect(err.error.error.type).toBe('rate_limit_error');
     }
     expect((await ask()).content).toEqual([{ type: 'text', text: 'ok after limits' }]);
-    const overloaded = await c.messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'overloaded' }] }).catch((e) => e);
+    const overloaded = await c.messages
+      .create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'overloaded' }] })
+      .catch((e) => e);
     expect(overloaded.status).toBe(529);
     const res = await fetch(`${gw.url}/_drover/stats`);
     expect(await res.json()).toMatchObject({ requests: 4, byStatus: { 200: 1, 429: 2, 529: 1 } });
@@ -130,7 +138,11 @@ describe('sim gateway: Anthropic Messages wire format', () => {
   it('reports given usage exactly, and accepts gzip bodies', async () => {
     const gw = await gateway(SCENARIO);
     const body = gzipSync(JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'count' }] }));
-    const res = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body,
+    });
     expect(res.status).toBe(200);
     const msg = (await res.json()) as { usage: Record<string, number> };
     expect(msg.usage).toEqual({ input_tokens: 123, output_tokens: 45, cache_read_input_tokens: 6, cache_creation_input_tokens: 0 });
@@ -168,8 +180,12 @@ describe('scenario files', () => {
   });
 
   it('refuses a turn with nothing to say and a fault with two kinds', () => {
-    expect(() => parseScenario('rules:\n  - turns: [{ stop_reason: end_turn }]\n', 's.yaml')).toThrow(/a turn needs text, json or tool_use/);
-    expect(() => parseScenario('rules:\n  - turns: [{ text: a }]\n    faults: [{ status: 429, cut_after_events: 2 }]\n', 's.yaml')).toThrow(/exactly one of status or cut_after_events/);
+    expect(() => parseScenario('rules:\n  - turns: [{ stop_reason: end_turn }]\n', 's.yaml')).toThrow(
+      /a turn needs text, json or tool_use/,
+    );
+    expect(() => parseScenario('rules:\n  - turns: [{ text: a }]\n    faults: [{ status: 429, cut_after_events: 2 }]\n', 's.yaml')).toThrow(
+      /exactly one of status or cut_after_events/,
+    );
   });
 
   it('refuses a missing file by name', () => {
@@ -202,11 +218,21 @@ rules:
     const home = tempDir();
     // Async spawn: the gateway lives in this process and must keep answering.
     const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(claude, ['-p', 'What does notes.txt say?', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read'], {
-        cwd: dir,
-        env: { ...process.env, HOME: home, ANTHROPIC_BASE_URL: gw.url, ANTHROPIC_API_KEY: 'sim', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        claude,
+        ['-p', 'What does notes.txt say?', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read'],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            HOME: home,
+            ANTHROPIC_BASE_URL: gw.url,
+            ANTHROPIC_API_KEY: 'sim',
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => {
@@ -222,7 +248,10 @@ rules:
       });
     });
     expect(r.status, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const result = lines[lines.length - 1];
     expect(result).toMatchObject({ type: 'result', subtype: 'success', is_error: false, result: 'notes.txt says heliotrope' });
     // The tool really ran: its output went back to the model in the second request.

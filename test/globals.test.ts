@@ -159,7 +159,9 @@ describe('pipeline()', () => {
 describe('limits', () => {
   it('caps agents in flight at the run concurrency', async () => {
     const { run, gw } = await setup();
-    const s = await run("return (await parallel(Array.from({ length: 12 }, (_, i) => () => agent('slow a' + i)))).length", { concurrency: 3 });
+    const s = await run("return (await parallel(Array.from({ length: 12 }, (_, i) => () => agent('slow a' + i)))).length", {
+      concurrency: 3,
+    });
     expect(s.result).toBe(12);
     expect(gw.stats().maxInFlight).toBe(3);
   });

@@ -64,7 +64,10 @@ export function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1] as string);
 }
 
-export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess & { done: Promise<CliResult> } {
+export function spawnCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): ChildProcess & { done: Promise<CliResult> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, CI: '1', NO_COLOR: '1', ...options.env },
@@ -92,7 +95,9 @@ export function cli(args: string[], options: { cwd?: string; env?: Record<string
 }
 
 /** Starts `drover gateway --mode sim` as its own process and returns its URL. */
-export async function gatewayProcess(scenarioFile: string): Promise<{ url: string; stats(): Promise<{ requests: number; log: { prompt: string; status: number }[] }> }> {
+export async function gatewayProcess(
+  scenarioFile: string,
+): Promise<{ url: string; stats(): Promise<{ requests: number; log: { prompt: string; status: number }[] }> }> {
   const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenarioFile, '--port', '0', '--json']);
   const url = await new Promise<string>((resolveUrl, reject) => {
     let buf = '';
@@ -105,7 +110,8 @@ export async function gatewayProcess(scenarioFile: string): Promise<{ url: strin
   });
   return {
     url,
-    stats: async () => (await fetch(`${url}/_drover/stats?log=1`)).json() as Promise<{ requests: number; log: { prompt: string; status: number }[] }>,
+    stats: async () =>
+      (await fetch(`${url}/_drover/stats?log=1`)).json() as Promise<{ requests: number; log: { prompt: string; status: number }[] }>,
   };
 }
 

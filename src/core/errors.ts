@@ -58,6 +58,16 @@ export class WorkflowLimitError extends DroverError {
   }
 }
 
+/** Errors thrown inside a script's V8 context are not `instanceof Error` here; this checks by shape. */
+export function isErrorLike(err: unknown): err is { name: string; message: string; stack?: string } {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { message?: unknown }).message === 'string' &&
+    typeof (err as { name?: unknown }).name === 'string'
+  );
+}
+
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return isErrorLike(err) ? err.message : String(err);
 }

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import type { SourcePosition } from '../core/errors.js';
+import { isErrorLike, type SourcePosition } from '../core/errors.js';
 
 /** The first stack frame inside `file`: where in the script a runtime error happened. */
 export function positionInStack(err: unknown, file: string): SourcePosition | undefined {
-  const stack = err instanceof Error ? err.stack : undefined;
+  const stack = isErrorLike(err) ? err.stack : undefined;
   if (!stack) return undefined;
   for (const line of stack.split('\n').slice(1)) {
     const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line.trim());

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { sha256Hex } from '../core/canonical.js';
 import { createBackend } from '../agents/index.js';
 import type { BackoffPolicy } from '../agents/retry.js';
 import type { AgentBackend } from '../agents/types.js';
 import { DEFAULT_MODEL } from '../config/index.js';
-import { DroverError, errorMessage, InputError, NotFoundError, ScriptError } from '../core/errors.js';
+import { sha256Hex } from '../core/canonical.js';
+import { DroverError, errorMessage, InputError, isErrorLike, NotFoundError, ScriptError } from '../core/errors.js';
 import { newRunId, validateRunId } from '../core/ids.js';
 import { type RunningGateway, startSimGateway } from '../gateway/index.js';
 import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/types.js';
@@ -199,7 +199,7 @@ function toStoredError(err: unknown, scriptPath: string): StoredError {
     return { code: err.code, message: err.message, ...(err.position ?? {}) };
   }
   const position = positionInStack(err, scriptPath);
-  const name = err instanceof Error && !(err instanceof DroverError) ? `${err.name}: ` : '';
+  const name = isErrorLike(err) && !(err instanceof DroverError) ? `${err.name}: ` : '';
   const text = `${name}${errorMessage(err)}`;
   return {
     code: err instanceof DroverError ? err.code : 'SCRIPT_RUNTIME',
