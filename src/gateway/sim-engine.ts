@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { countTokens } from 'gpt-tokenizer';
 import type { Scenario, ScenarioFault, ScenarioRule, ScenarioTurn, ScenarioUsage } from './scenario.js';
+import { countTokens } from './tokens.js';
 
 /**
  * Decides what the sim answers to one Anthropic Messages request. No I/O:

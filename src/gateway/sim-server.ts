@@ -6,6 +6,7 @@ import { errorJson, messageEvents, messageJson } from './anthropic-wire.js';
 import { BodyError, readJsonBody } from './http-body.js';
 import { loadScenario, type Scenario } from './scenario.js';
 import { type AnthropicRequestBody, countRequestTokens, SimEngine, type SimPlan } from './sim-engine.js';
+import { loadTokenCounter } from './tokens.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const LOG_LIMIT = 2000;
@@ -57,6 +58,7 @@ export interface RunningGateway {
 /** `drover gateway --mode sim`: Anthropic Messages served from a scenario. */
 export async function startSimGateway(options: SimGatewayOptions): Promise<RunningGateway> {
   const scenario = typeof options.scenario === 'string' ? loadScenario(options.scenario) : options.scenario;
+  await loadTokenCounter();
   const engine = new SimEngine(scenario);
   const stats: SimStats = { requests: 0, maxInFlight: 0, byStatus: {}, byRule: {}, log: [] };
   let inFlight = 0;

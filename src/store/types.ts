@@ -167,14 +167,11 @@ export interface Store {
   releaseRunLease(runId: string, token: string): Promise<void>;
 
   listCalls(runId: string): Promise<CallRecord[]>;
-  recordCallStarted(call: CallRecord): Promise<void>;
   /**
-   * Commits a call's outcome, its usage rows and any pending deterministic
-   * values (clock/random) in one transaction.
+   * Upserts journal entries in order and inserts usage rows, all in one
+   * transaction: a call's result and its cost land together or not at all.
    */
-  recordCallOutcome(call: CallRecord, usage: UsageRecord[], pending?: CallRecord[]): Promise<void>;
-  /** Commits finished entries without usage (deterministic values, reused copies). */
-  recordCalls(calls: CallRecord[]): Promise<void>;
+  recordCalls(calls: CallRecord[], usage?: UsageRecord[]): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;

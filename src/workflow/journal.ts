@@ -10,6 +10,8 @@ export class Journal {
   private readonly borrowed = new Map<string, CallRecord>();
   /** Deterministic values (clock, random) waiting to ride along with the next commit. */
   private pending: CallRecord[] = [];
+  private pendingUsage: UsageRecord[] = [];
+  private nextCommit: Promise<void> | undefined;
   readonly counts = { total: 0, executed: 0, reused: 0 };
 
   private constructor(
@@ -57,35 +59,57 @@ export class Journal {
     return copy;
   }
 
-  /** Records a value now in memory; it is committed with the next call outcome or flush. */
+  /** Records a value now in memory; it is committed with the next write. */
   addValue(call: CallRecord): void {
     this.own.set(call.key, call);
     this.pending.push(call);
   }
 
-  async started(call: CallRecord): Promise<void> {
+  /** Marks a call as started. Not awaited by callers: it rides along with the next commit. */
+  started(call: CallRecord): void {
     this.own.set(call.key, call);
-    await this.store.recordCallStarted(call);
+    this.pending.push(call);
+    this.scheduleCommit();
   }
 
-  /** Result, usage and pending values land in one transaction. */
-  async finish(call: CallRecord, usage: UsageRecord[]): Promise<void> {
-    const pending = this.pending;
-    this.pending = [];
-    try {
-      await this.store.recordCallOutcome(call, usage, pending);
-    } catch (err) {
-      this.pending = pending.concat(this.pending);
-      throw err;
-    }
+  /**
+   * Commits the call's outcome with its usage (and everything queued before it)
+   * in one transaction; resolves once it is durable.
+   */
+  finish(call: CallRecord, usage: UsageRecord[]): Promise<void> {
+    this.pending.push(call);
+    this.pendingUsage.push(...usage);
     this.own.set(call.key, call);
+    return this.scheduleCommit();
   }
 
   async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const pending = this.pending;
-    this.pending = [];
-    await this.store.recordCalls(pending);
+    await this.scheduleCommit();
+  }
+
+  /**
+   * Group commit: writes queued in the same event-loop turn share one
+   * transaction. Concurrent agents finishing together pay for one commit.
+   */
+  private scheduleCommit(): Promise<void> {
+    if (!this.nextCommit) {
+      this.nextCommit = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          const calls = this.pending;
+          const usage = this.pendingUsage;
+          this.pending = [];
+          this.pendingUsage = [];
+          this.nextCommit = undefined;
+          this.store.recordCalls(calls, usage).then(resolve, (err) => {
+            // Keep the writes for the next attempt; the caller sees the failure.
+            this.pending = calls.concat(this.pending);
+            this.pendingUsage = usage.concat(this.pendingUsage);
+            reject(err);
+          });
+        });
+      });
+    }
+    return this.nextCommit;
   }
 
   /** Marks an entry as answered without a store write (the answer is already stored). */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { createBackend } from '../agents/index.js';
@@ -219,6 +220,8 @@ async function driveRun(
 ): Promise<RunSummary> {
   const startedAt = Date.now();
   const abort = new AbortController();
+  // Every in-flight request listens on the run's signal; hundreds at once are expected.
+  setMaxListeners(0, abort.signal);
   const onOuterAbort = () => abort.abort(options.signal?.reason ?? 'interrupted');
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let leaseLost = false;

@@ -238,7 +238,7 @@ export class WorkflowRuntime {
     try {
       this.checkNotAborted();
       call.startedAt = Date.now();
-      await this.deps.journal.started(call);
+      this.deps.journal.started(call);
       this.emitCall('agent', call, 'running');
       let outcome: AgentOutcome;
       try {
@@ -401,7 +401,7 @@ export class WorkflowRuntime {
     }
     this.inflight++;
     try {
-      await this.deps.journal.started(call);
+      this.deps.journal.started(call);
       this.emitCall('sh', call, 'running');
       let result: ShellResult;
       try {
@@ -440,7 +440,7 @@ export class WorkflowRuntime {
     }
     this.inflight++;
     try {
-      await this.deps.journal.started(call);
+      this.deps.journal.started(call);
       this.emitCall('step', call, 'running');
       let result: unknown;
       try {
@@ -484,7 +484,7 @@ export class WorkflowRuntime {
       answeredAt: null,
     };
     await this.deps.store.createQuestion(record);
-    if (!this.deps.journal.entry(key)) await this.deps.journal.started(call);
+    if (!this.deps.journal.entry(key)) this.deps.journal.started(call);
     this.emitCall('ask', call, 'waiting');
     return new Promise<string>((resolve) => {
       this.pendingAsks.set(id, {
@@ -511,7 +511,7 @@ export class WorkflowRuntime {
     const call = this.record('sleep', key, `sleep ${ms}ms`, this.currentPhase, { ms, wakeAt });
     this.inflight++;
     try {
-      if (!earlier) await this.deps.journal.started(call);
+      if (!earlier) this.deps.journal.started(call);
       try {
         await delay(Math.max(0, wakeAt - Date.now()), undefined, { signal: this.deps.signal });
       } catch {

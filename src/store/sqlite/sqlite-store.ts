@@ -203,25 +203,12 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  async recordCallStarted(call: CallRecord): Promise<void> {
-    this.stmts.upsertCall.run(callParams(call));
-  }
-
-  async recordCallOutcome(call: CallRecord, usage: UsageRecord[], pending: CallRecord[] = []): Promise<void> {
-    this.db
-      .transaction(() => {
-        for (const p of pending) this.stmts.upsertCall.run(callParams(p));
-        this.stmts.upsertCall.run(callParams(call));
-        for (const u of usage) this.stmts.insertUsage.run(u);
-      })
-      .immediate();
-  }
-
-  async recordCalls(calls: CallRecord[]): Promise<void> {
-    if (calls.length === 0) return;
+  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = []): Promise<void> {
+    if (calls.length === 0 && usage.length === 0) return;
     this.db
       .transaction(() => {
         for (const c of calls) this.stmts.upsertCall.run(callParams(c));
+        for (const u of usage) this.stmts.insertUsage.run(u);
       })
       .immediate();
   }

@@ -1,0 +1,31 @@
+// npm run bench — every figure the issues ask for, measured side by side in one run.
+// BENCH_ONLY=orchestration,resume,journal picks some; results also go to bench/results/latest.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { benchJournal } from './journal.mjs';
+import { ROOT } from './lib.mjs';
+import { benchOrchestration } from './orchestration.mjs';
+import { benchResume } from './resume.mjs';
+
+const all = { orchestration: benchOrchestration, resume: benchResume, journal: benchJournal };
+const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
+const results = {
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  at: new Date().toISOString(),
+  benches: {},
+};
+for (const name of only) {
+  const fn = all[name];
+  if (!fn) throw new Error(`unknown bench ${name} (have: ${Object.keys(all).join(', ')})`);
+  process.stderr.write(`running ${name}…\n`);
+  results.benches[name] = await fn();
+  console.log(JSON.stringify(results.benches[name], null, 2));
+}
+mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+const failed = Object.entries(results.benches).filter(([, r]) => r.pass === false);
+if (failed.length) {
+  console.error(`targets missed: ${failed.map(([n]) => n).join(', ')}`);
+  process.exitCode = 1;
+}
