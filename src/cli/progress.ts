@@ -77,7 +77,7 @@ export function ttyProgress(): ProgressRenderer {
     if (e.type === 'run') title = `${e.name} (${e.runId})`;
     else if (e.type === 'phase') phaseOf(e.title);
     else if (e.type === 'log') logs.push(e.message);
-    else if (e.type === 'call' && (e.kind === 'agent' || e.kind === 'ask')) {
+    else if (e.type === 'call' && e.kind !== 'sleep') {
       const agents = phaseOf(e.phase);
       const prev = agents.get(e.key);
       if (prev?.state === 'running') counts.running--;
