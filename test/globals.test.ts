@@ -324,3 +324,33 @@ describe('module form', () => {
     expect(readFileSync(counter, 'utf8')).toBe('x');
   });
 });
+
+describe('ask()', () => {
+  it('picks up an answer given from another connection while the run is still going', async () => {
+    const { run, store } = await setup();
+    const { answerQuestion } = await import('../src/workflow/index.js');
+    const pending = run(`
+      const [answer, slow] = await parallel([
+        () => ask('Which region?', { choices: ['eu', 'us'] }),
+        () => agent('slow work'),
+      ]);
+      return { answer, slow };`);
+    // Answer as soon as the question exists, while the slow agent is still in flight.
+    const { createStore } = await import('../src/store/index.js');
+    const other = createStore(store.location);
+    let answered = false;
+    for (let i = 0; i < 100 && !answered; i++) {
+      const runs = await other.listRuns();
+      const runId = runs[0]?.id;
+      const questions = runId ? await other.listQuestions(runId) : [];
+      if (runId && questions[0]) {
+        await answerQuestion(other, runId, questions[0].id, 'eu');
+        answered = true;
+      } else await new Promise((r) => setTimeout(r, 20));
+    }
+    await other.close();
+    expect(answered).toBe(true);
+    const s = await pending;
+    expect(s).toMatchObject({ status: 'completed', result: { answer: 'eu', slow: 'done work' } });
+  });
+});

@@ -51,7 +51,7 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
       );
     }
     for (const a of d.agents.filter((x) => x.state !== 'done').slice(0, 20)) {
-      out.push(`    ${a.state === 'failed' ? color.red('✗') : '…'} ${a.label}${a.error ? `: ${a.error}` : ''}`);
+      out.push(`    ${a.state === 'failed' ? color.red('✗ failed') : a.state} ${a.label}${a.error ? `: ${a.error}` : ''}`);
     }
     for (const q of d.questions.filter((x) => x.status === 'pending')) {
       out.push(`${color.yellow('question')} ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}`);
