@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createStore } from '../src/store/index.js';
+import { createStore, SQLITE_SCHEMA_VERSION } from '../src/store/index.js';
 import { ccScript, cli, gatewayProcess, lastJson, onCleanup, spawnCli, tempDir, waitFor, write } from './helpers.js';
 
 const SCENARIO = `
@@ -299,7 +299,7 @@ describe('runs, status and doctor', () => {
     await cli(['run', ccScript(dir, "return await agent('quick d')"), '--gateway', gw.url, '--json'], { env });
     const ok = await cli(['doctor', '--json'], { env });
     expect(ok.code).toBe(0);
-    expect(lastJson(ok.stdout)).toMatchObject({ ok: true, store: { schemaVersion: 1, problems: [] } });
+    expect(lastJson(ok.stdout)).toMatchObject({ ok: true, store: { schemaVersion: SQLITE_SCHEMA_VERSION, problems: [] } });
     const junk = join(dir, 'junk.db');
     writeFileSync(junk, 'this is not a database at all'.repeat(200));
     const bad = await cli(['doctor', '--store', junk], { env });
@@ -315,7 +315,7 @@ describe('runs, status and doctor', () => {
     db.pragma('user_version = 99');
     db.close();
     const future = await cli(['doctor', '--store', join(dir, 'newer.db')], { env });
-    expect(future.stdout).toMatch(/schema version 99 is newer than this drover \(1\); upgrade drover/);
+    expect(future.stdout).toContain(`schema version 99 is newer than this drover (${SQLITE_SCHEMA_VERSION}); upgrade drover`);
     expect(storePath).toBeTruthy();
   });
 });

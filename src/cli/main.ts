@@ -3,7 +3,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { doctorCommand } from './commands/doctor.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { answerCommand, runsCommand, statusCommand } from './commands/inspect.js';
+import { mcpCommand } from './commands/mcp.js';
 import { resumeCommand, runCommand } from './commands/run.js';
+import { tasksCommands as t } from './commands/tasks.js';
 import { fail } from './output.js';
 
 const int =
@@ -22,7 +24,7 @@ const program = new Command()
   .showHelpAfterError();
 
 type Flags = Record<string, unknown>;
-const globals = (cmd: Command): Flags => ({ ...program.opts(), ...cmd.opts() });
+const globals = (cmd: Command): Flags => cmd.optsWithGlobals();
 
 function action<A extends unknown[]>(fn: (...args: [...A, Flags]) => Promise<number>) {
   return async (...raw: unknown[]) => {
@@ -100,5 +102,85 @@ program
   .description("check the store's integrity and schema version")
   .option('--json', 'JSON output')
   .action(action<[]>((flags) => doctorCommand(flags)));
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const tasks = program
+  .command('tasks')
+  .description('the task board: a persistent DAG of tasks shared by agents, people and machines')
+  .option('--list <id>', 'task list (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+  .option('--actor <name>', 'who is acting, for the history (default: DROVER_ACTOR or $USER)');
+const taskCmd = (spec: string, description: string) =>
+  tasks.command(spec).description(description).option('--json', 'one JSON value on the last line');
+const fields = (c: Command) =>
+  c
+    .option('--description <text>', 'what the task is')
+    .option('--active-form <text>', 'present-tense form shown while it runs')
+    .option('--priority <n>', '0 (most urgent) to 9; default 2')
+    .option('--label <label>', 'a label (repeatable)', collect)
+    .option('--metadata-json <json>', 'metadata object (merged on update; null removes a key)');
+
+fields(taskCmd('add <subject>', 'add a task').option('--blocked-by <id>', 'a blocker (repeatable)', collect)).action(
+  action<[string]>((s, f) => t.add(s, f)),
+);
+fields(
+  taskCmd('update <id>', 'change a task')
+    .option('--subject <text>')
+    .option('--status <status>', 'pending | in_progress | completed | cancelled')
+    .option('--owner <name>', 'owner ("" clears)'),
+).action(action<[string]>((id, f) => t.update(id, f)));
+const dep = tasks.command('dep').description('dependencies');
+dep
+  .command('add <task>')
+  .description('task waits for --blocked-by')
+  .requiredOption('--blocked-by <id>')
+  .option('--json')
+  .action(action<[string]>((id, f) => t.depAdd(id, f as never)));
+dep
+  .command('rm <task>')
+  .description('remove a dependency')
+  .requiredOption('--blocked-by <id>')
+  .option('--json')
+  .action(action<[string]>((id, f) => t.depRm(id, f as never)));
+taskCmd('ready', 'tasks that can be claimed now (priority, then age)')
+  .option('--limit <n>', 'at most n', int('--limit'))
+  .action(action<[]>((f) => t.ready(f)));
+taskCmd('claim [id]', 'claim a task (or the best ready one) atomically; exit 3 when nothing is ready')
+  .option('--owner <name>', 'owner (default: the actor)')
+  .option('--lease <duration>', 'lease length, e.g. 30s, 10m (default 10m)')
+  .action(action<[string | undefined]>((id, f) => t.claim(id, f)));
+taskCmd('heartbeat <id>', 'extend the lease of a task you hold')
+  .option('--owner <name>')
+  .option('--lease <duration>')
+  .action(action<[string]>((id, f) => t.heartbeat(id, f)));
+taskCmd('done <id>', 'complete a task').action(action<[string]>((id, f) => t.done(id, f)));
+taskCmd('release <id>', 'give a claimed task back').action(action<[string]>((id, f) => t.release(id, f)));
+taskCmd('cancel <id>', 'cancel a task (unblocks its dependents)').action(action<[string]>((id, f) => t.cancel(id, f)));
+taskCmd('delete <id>', 'delete a task; refused when others depend on it unless --cascade')
+  .option('--cascade', 'also delete what depends on it')
+  .action(action<[string]>((id, f) => t.delete(id, f)));
+taskCmd('list', 'all tasks')
+  .option('--status <status>')
+  .option('--owner <name>')
+  .option('--label <label>')
+  .action(action<[]>((f) => t.list(f)));
+taskCmd('show <id>', 'one task').action(action<[string]>((id, f) => t.show(id, f)));
+taskCmd('history [id]', 'audit history: who did what, when').action(action<[string | undefined]>((id, f) => t.history(id, f)));
+taskCmd('graph', 'the DAG as Mermaid, DOT, or an ASCII tree (default on a terminal)')
+  .option('--format <format>', 'mermaid | dot | tree')
+  .action(action<[]>((f) => t.graph(f)));
+taskCmd('export <dir>', "one JSON file per task, Claude Code's format").action(action<[string]>((d, f) => t.export(d, f)));
+taskCmd('import <dir>', 'read an exported folder back').action(action<[string]>((d, f) => t.import(d, f)));
+taskCmd('sync', 'two-way sync with a Claude Code task directory (~/.claude/tasks/<id>/)')
+  .requiredOption('--claude-dir <dir>', 'the Claude Code task directory')
+  .option('--watch', 'keep syncing until Ctrl-C')
+  .action(action<[]>((f) => t.sync(f as never)));
+
+program
+  .command('mcp')
+  .description('MCP server for the task board: stdio, or streamable HTTP on 127.0.0.1 with --http')
+  .option('--http <port>', 'serve streamable HTTP on this port (0 picks one)', int('--http', 0))
+  .option('--list <id>', 'task list (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+  .option('--json', 'with --http, print the URL as JSON')
+  .action(action<[]>((f) => mcpCommand(f as never)));
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

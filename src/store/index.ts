@@ -6,6 +6,8 @@ import type { Store, StoreHealth } from './types.js';
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
+export { TaskRuleError } from './task-errors.js';
+export type * from './task-types.js';
 export type * from './types.js';
 
 export interface CreateStoreOptions {

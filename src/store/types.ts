@@ -1,3 +1,5 @@
+import type { TaskStore } from './task-types.js';
+
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
 export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed';
@@ -155,6 +157,8 @@ export interface StoreHealth {
 export interface Store {
   readonly kind: string;
   readonly location: string;
+  /** The task board, in the same database. */
+  readonly tasks: TaskStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

@@ -79,6 +79,51 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_run ON events(run_id, id);
   `,
+  `
+  CREATE TABLE task_lists (
+    id TEXT PRIMARY KEY,
+    high_water INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE tasks (
+    list_id TEXT NOT NULL REFERENCES task_lists(id),
+    id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    description TEXT NOT NULL,
+    active_form TEXT,
+    status TEXT NOT NULL,
+    owner TEXT,
+    priority INTEGER NOT NULL,
+    labels_json TEXT NOT NULL,
+    metadata_json TEXT NOT NULL,
+    lease_expires_at INTEGER,
+    -- blockers not yet completed or cancelled: kept in step by every change, so "ready" is one index range
+    open_blockers INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (list_id, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX tasks_ready ON tasks(list_id, status, open_blockers, priority, created_at);
+  CREATE INDEX tasks_lease ON tasks(list_id, status, lease_expires_at);
+  CREATE TABLE task_deps (
+    list_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    blocker_id TEXT NOT NULL,
+    PRIMARY KEY (list_id, task_id, blocker_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX task_deps_blocker ON task_deps(list_id, blocker_id, task_id);
+  CREATE TABLE task_events (
+    seq INTEGER PRIMARY KEY,
+    list_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    session TEXT,
+    kind TEXT NOT NULL,
+    data_json TEXT NOT NULL
+  );
+  CREATE INDEX task_events_task ON task_events(list_id, task_id, seq);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

@@ -20,6 +20,7 @@ import type {
 } from '../types.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
+import { SqliteTaskStore } from './task-store.js';
 
 export interface SqliteStoreOptions {
   synchronous?: SqliteSynchronous;
@@ -48,6 +49,7 @@ export class SqliteStore implements Store {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly stmts;
+  readonly tasks: SqliteTaskStore;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = path;
@@ -61,6 +63,7 @@ export class SqliteStore implements Store {
     }
     if (options.migrate !== false && !options.readonly) this.migrate();
     this.stmts = this.prepare();
+    this.tasks = new SqliteTaskStore(this.db);
   }
 
   private migrate(): void {

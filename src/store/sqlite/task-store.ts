@@ -1,0 +1,555 @@
+import type Database from 'better-sqlite3';
+import { TaskRuleError } from '../task-errors.js';
+import type {
+  Actor,
+  ClaimRequest,
+  NewTask,
+  TaskEvent,
+  TaskEventKind,
+  TaskPatch,
+  TaskRecord,
+  TaskStatus,
+  TaskStore,
+} from '../task-types.js';
+
+interface TaskRow {
+  list_id: string;
+  id: string;
+  subject: string;
+  description: string;
+  active_form: string | null;
+  status: TaskStatus;
+  owner: string | null;
+  priority: number;
+  labels_json: string;
+  metadata_json: string;
+  lease_expires_at: number | null;
+  open_blockers: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const isOpen = (s: TaskStatus) => s === 'pending' || s === 'in_progress';
+const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
+const ORDER = 'ORDER BY priority, created_at, CAST(id AS INTEGER), id';
+
+/**
+ * The task board in SQLite. Every public method is one IMMEDIATE transaction,
+ * so rules (no cycles, no claiming blocked or claimed work) hold under any
+ * number of processes sharing the file.
+ */
+export class SqliteTaskStore implements TaskStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      ensureList: db.prepare('INSERT INTO task_lists (id, high_water, created_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING'),
+      highWater: db.prepare('SELECT high_water FROM task_lists WHERE id = ?').pluck(),
+      setHighWater: db.prepare('UPDATE task_lists SET high_water = MAX(high_water, ?) WHERE id = ?'),
+      get: db.prepare('SELECT * FROM tasks WHERE list_id = ? AND id = ?'),
+      insert:
+        db.prepare(`INSERT INTO tasks (list_id, id, subject, description, active_form, status, owner, priority, labels_json, metadata_json, lease_expires_at, open_blockers, created_at, updated_at)
+        VALUES (@list_id, @id, @subject, @description, @active_form, @status, @owner, @priority, @labels_json, @metadata_json, @lease_expires_at, 0, @created_at, @updated_at)`),
+      update:
+        db.prepare(`UPDATE tasks SET subject = @subject, description = @description, active_form = @active_form, status = @status, owner = @owner,
+        priority = @priority, labels_json = @labels_json, metadata_json = @metadata_json, lease_expires_at = @lease_expires_at, updated_at = @updated_at
+        WHERE list_id = @list_id AND id = @id`),
+      bumpOpen: db.prepare('UPDATE tasks SET open_blockers = open_blockers + ? WHERE list_id = ? AND id = ?'),
+      bumpDependents: db.prepare(
+        'UPDATE tasks SET open_blockers = open_blockers + ? WHERE list_id = ? AND id IN (SELECT task_id FROM task_deps WHERE list_id = ? AND blocker_id = ?)',
+      ),
+      blockersOf: db.prepare('SELECT blocker_id FROM task_deps WHERE list_id = ? AND task_id = ?').pluck(),
+      dependentsOf: db.prepare('SELECT task_id FROM task_deps WHERE list_id = ? AND blocker_id = ?').pluck(),
+      openBlockersOf: db
+        .prepare(`SELECT d.blocker_id FROM task_deps d JOIN tasks b ON b.list_id = d.list_id AND b.id = d.blocker_id
+        WHERE d.list_id = ? AND d.task_id = ? AND b.status IN ('pending', 'in_progress')`)
+        .pluck(),
+      hasEdge: db.prepare('SELECT 1 FROM task_deps WHERE list_id = ? AND task_id = ? AND blocker_id = ?').pluck(),
+      insertEdge: db.prepare('INSERT INTO task_deps (list_id, task_id, blocker_id) VALUES (?, ?, ?)'),
+      deleteEdge: db.prepare('DELETE FROM task_deps WHERE list_id = ? AND task_id = ? AND blocker_id = ?'),
+      expired: db.prepare(
+        "SELECT * FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?",
+      ),
+      bestReady: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT 1`),
+      ready: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT ?`),
+      readyBlockedBy: db.prepare(`SELECT d.task_id, d.blocker_id FROM task_deps d JOIN tasks t ON t.list_id = d.list_id AND t.id = d.task_id
+        WHERE t.list_id = ? AND t.status = 'pending' AND t.open_blockers = 0`),
+      readyBlocks: db.prepare(`SELECT d.task_id, d.blocker_id FROM task_deps d JOIN tasks t ON t.list_id = d.list_id AND t.id = d.blocker_id
+        WHERE t.list_id = ? AND t.status = 'pending' AND t.open_blockers = 0`),
+      all: db.prepare('SELECT * FROM tasks WHERE list_id = ? ORDER BY CAST(id AS INTEGER), id'),
+      allDeps: db.prepare('SELECT task_id, blocker_id FROM task_deps WHERE list_id = ?'),
+      event: db.prepare('INSERT INTO task_events (list_id, task_id, at, actor, session, kind, data_json) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      historyAll: db.prepare('SELECT * FROM task_events WHERE list_id = ? ORDER BY seq'),
+      historyOne: db.prepare('SELECT * FROM task_events WHERE list_id = ? AND task_id = ? ORDER BY seq'),
+      lastSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) FROM task_events WHERE list_id = ?').pluck(),
+      lists: db.prepare('SELECT id FROM task_lists ORDER BY id').pluck(),
+      deleteTask: db.prepare('DELETE FROM tasks WHERE list_id = ? AND id = ?'),
+      renameTask: db.prepare('UPDATE tasks SET id = ?, updated_at = ? WHERE list_id = ? AND id = ?'),
+      renameDepTask: db.prepare('UPDATE task_deps SET task_id = ? WHERE list_id = ? AND task_id = ?'),
+      renameDepBlocker: db.prepare('UPDATE task_deps SET blocker_id = ? WHERE list_id = ? AND blocker_id = ?'),
+    };
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  private row(listId: string, id: string): TaskRow {
+    const row = this.s.get.get(listId, id) as TaskRow | undefined;
+    if (!row) throw new TaskRuleError('MISSING_TASK', `task #${id} does not exist in list ${listId}`);
+    return row;
+  }
+
+  private record(row: TaskRow): TaskRecord {
+    return this.toRecord(
+      row,
+      (this.s.dependentsOf.all(row.list_id, row.id) as string[]).sort(byNumber),
+      (this.s.blockersOf.all(row.list_id, row.id) as string[]).sort(byNumber),
+    );
+  }
+
+  private toRecord(row: TaskRow, blocks: string[], blockedBy: string[]): TaskRecord {
+    return {
+      listId: row.list_id,
+      id: row.id,
+      subject: row.subject,
+      description: row.description,
+      activeForm: row.active_form,
+      status: row.status,
+      owner: row.owner,
+      blocks,
+      blockedBy,
+      metadata: JSON.parse(row.metadata_json),
+      priority: row.priority,
+      labels: JSON.parse(row.labels_json),
+      leaseExpiresAt: row.lease_expires_at,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  private event(listId: string, taskId: string, kind: TaskEventKind, data: Record<string, unknown>, actor: Actor, now: number): void {
+    this.s.event.run(listId, taskId, now, actor.name, actor.session ?? null, kind, JSON.stringify(data));
+  }
+
+  private write(row: TaskRow): void {
+    this.s.update.run(row);
+  }
+
+  /** Changes status, keeping dependents' open-blocker counts in step. */
+  private setStatus(row: TaskRow, status: TaskStatus): void {
+    if (isOpen(row.status) !== isOpen(status)) {
+      this.s.bumpDependents.run(isOpen(status) ? 1 : -1, row.list_id, row.list_id, row.id);
+    }
+    row.status = status;
+  }
+
+  /** Leases that ran out return their tasks to pending (recorded). */
+  private expireLeases(listId: string, now: number): void {
+    for (const row of this.s.expired.all(listId, now) as TaskRow[]) {
+      const { owner, lease_expires_at: leaseExpiresAt } = row;
+      row.status = 'pending';
+      row.owner = null;
+      row.lease_expires_at = null;
+      row.updated_at = now;
+      this.write(row);
+      this.event(listId, row.id, 'lease_expired', { owner, leaseExpiresAt }, { name: 'drover' }, now);
+    }
+  }
+
+  private assertNotBlocked(row: TaskRow, verb: string): void {
+    if (row.open_blockers > 0) {
+      const open = (this.s.openBlockersOf.all(row.list_id, row.id) as string[]).sort(byNumber);
+      throw new TaskRuleError('BLOCKED', `task #${row.id} cannot be ${verb}: blocked by unfinished ${open.map((b) => `#${b}`).join(', ')}`);
+    }
+  }
+
+  /** A path blocker → … → target following "is blocked by" edges, if one exists. */
+  private pathTo(listId: string, from: string, target: string): string[] | null {
+    const seen = new Set<string>();
+    const stack: string[][] = [[from]];
+    while (stack.length) {
+      const path = stack.pop() as string[];
+      const node = path[path.length - 1] as string;
+      if (node === target) return path;
+      if (seen.has(node)) continue;
+      seen.add(node);
+      for (const next of this.s.blockersOf.all(listId, node) as string[]) stack.push([...path, next]);
+    }
+    return null;
+  }
+
+  private addEdge(listId: string, taskId: string, blockerId: string): boolean {
+    const task = this.row(listId, taskId);
+    const blocker = this.row(listId, blockerId);
+    if (taskId === blockerId) throw new TaskRuleError('CYCLE', `task #${taskId} cannot block itself`);
+    if (this.s.hasEdge.get(listId, taskId, blockerId)) return false;
+    const path = this.pathTo(listId, blockerId, taskId);
+    if (path) {
+      const cycle = [taskId, ...path].map((id) => `#${id}`).join(' → ');
+      throw new TaskRuleError('CYCLE', `#${taskId} blocked by #${blockerId} would close a cycle: ${cycle} (→ means "waits for")`);
+    }
+    this.s.insertEdge.run(listId, taskId, blockerId);
+    if (isOpen(blocker.status)) this.s.bumpOpen.run(1, listId, task.id);
+    return true;
+  }
+
+  private removeEdge(listId: string, taskId: string, blockerId: string): boolean {
+    if (!this.s.hasEdge.get(listId, taskId, blockerId)) return false;
+    const blocker = this.s.get.get(listId, blockerId) as TaskRow | undefined;
+    this.s.deleteEdge.run(listId, taskId, blockerId);
+    if (blocker && isOpen(blocker.status)) this.s.bumpOpen.run(-1, listId, taskId);
+    return true;
+  }
+
+  async createTask(listId: string, input: NewTask, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      if (!input.subject?.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
+      this.s.ensureList.run(listId, now);
+      let id = input.id;
+      if (id === undefined) {
+        id = String((this.s.highWater.get(listId) as number) + 1);
+      } else if (this.s.get.get(listId, id)) {
+        throw new TaskRuleError('INVALID_TASK', `task #${id} already exists in list ${listId}`);
+      }
+      if (/^\d+$/.test(id)) this.s.setHighWater.run(Number(id), listId);
+      const status = input.status ?? 'pending';
+      this.s.insert.run({
+        list_id: listId,
+        id,
+        subject: input.subject,
+        description: input.description ?? '',
+        active_form: input.activeForm ?? null,
+        status: 'pending',
+        owner: input.owner ?? null,
+        priority: input.priority ?? 2,
+        labels_json: JSON.stringify(input.labels ?? []),
+        metadata_json: JSON.stringify(input.metadata ?? {}),
+        lease_expires_at: null,
+        created_at: input.createdAt ?? now,
+        updated_at: now,
+      });
+      for (const blocker of input.blockedBy ?? []) this.addEdge(listId, id, blocker);
+      for (const dependent of input.blocks ?? []) this.addEdge(listId, dependent, id);
+      const row = this.row(listId, id);
+      if (status !== 'pending') {
+        if (status === 'in_progress' || status === 'completed')
+          this.assertNotBlocked(row, status === 'completed' ? 'completed' : 'started');
+        this.setStatus(row, status);
+        this.write(row);
+      }
+      const record = this.record(row);
+      this.event(listId, id, 'created', { task: snapshot(record) }, actor, now);
+      return record;
+    });
+  }
+
+  async updateTask(listId: string, id: string, patch: TaskPatch, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const row = this.row(listId, id);
+      const before = this.record(row);
+      if (patch.subject !== undefined) {
+        if (!patch.subject.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
+        row.subject = patch.subject;
+      }
+      if (patch.description !== undefined) row.description = patch.description;
+      if (patch.activeForm !== undefined) row.active_form = patch.activeForm;
+      if (patch.priority !== undefined) row.priority = patch.priority;
+      if (patch.labels !== undefined) row.labels_json = JSON.stringify([...new Set(patch.labels)]);
+      if (patch.owner !== undefined) row.owner = patch.owner;
+      if (patch.metadata !== undefined) {
+        const merged: Record<string, unknown> = { ...JSON.parse(row.metadata_json) };
+        for (const [k, v] of Object.entries(patch.metadata)) {
+          if (v === null) delete merged[k];
+          else merged[k] = v;
+        }
+        row.metadata_json = JSON.stringify(merged);
+      }
+      let kind: TaskEventKind = 'updated';
+      if (patch.status !== undefined && patch.status !== row.status) {
+        if (patch.status === 'in_progress') this.assertNotBlocked(row, 'started');
+        if (patch.status === 'completed') this.assertNotBlocked(row, 'completed');
+        if (patch.status !== 'in_progress') row.lease_expires_at = null;
+        if (patch.status === 'pending' && patch.owner === undefined) row.owner = null;
+        this.setStatus(row, patch.status);
+        kind = patch.status === 'completed' ? 'completed' : patch.status === 'cancelled' ? 'cancelled' : 'updated';
+      }
+      row.updated_at = now;
+      this.write(row);
+      const after = this.record(row);
+      const changes = diff(before, after);
+      if (Object.keys(changes).length > 0) this.event(listId, id, kind, { changes }, actor, now);
+      return after;
+    });
+  }
+
+  async addDependency(listId: string, taskId: string, blockerId: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      if (this.addEdge(listId, taskId, blockerId)) this.event(listId, taskId, 'dep_added', { blockedBy: blockerId }, actor, now);
+      return this.record(this.row(listId, taskId));
+    });
+  }
+
+  async removeDependency(listId: string, taskId: string, blockerId: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.row(listId, taskId);
+      if (this.removeEdge(listId, taskId, blockerId)) this.event(listId, taskId, 'dep_removed', { blockedBy: blockerId }, actor, now);
+      return this.record(this.row(listId, taskId));
+    });
+  }
+
+  async getTask(listId: string, id: string, now: number): Promise<TaskRecord | undefined> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const row = this.s.get.get(listId, id) as TaskRow | undefined;
+      return row ? this.record(row) : undefined;
+    });
+  }
+
+  async listTasks(
+    listId: string,
+    now: number,
+    filter: { status?: TaskStatus; owner?: string; label?: string } = {},
+  ): Promise<TaskRecord[]> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const blocks = new Map<string, string[]>();
+      const blockedBy = new Map<string, string[]>();
+      for (const d of this.s.allDeps.all(listId) as { task_id: string; blocker_id: string }[]) {
+        push(blockedBy, d.task_id, d.blocker_id);
+        push(blocks, d.blocker_id, d.task_id);
+      }
+      return (this.s.all.all(listId) as TaskRow[])
+        .map((r) => this.toRecord(r, (blocks.get(r.id) ?? []).sort(byNumber), (blockedBy.get(r.id) ?? []).sort(byNumber)))
+        .filter(
+          (t) =>
+            (!filter.status || t.status === filter.status) &&
+            (!filter.owner || t.owner === filter.owner) &&
+            (!filter.label || t.labels.includes(filter.label)),
+        );
+    });
+  }
+
+  async readyTasks(listId: string, now: number, limit = 1_000_000): Promise<TaskRecord[]> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const rows = this.s.ready.all(listId, limit) as TaskRow[];
+      const blocks = new Map<string, string[]>();
+      const blockedBy = new Map<string, string[]>();
+      for (const d of this.s.readyBlockedBy.all(listId) as { task_id: string; blocker_id: string }[])
+        push(blockedBy, d.task_id, d.blocker_id);
+      for (const d of this.s.readyBlocks.all(listId) as { task_id: string; blocker_id: string }[]) push(blocks, d.blocker_id, d.task_id);
+      return rows.map((r) => this.toRecord(r, (blocks.get(r.id) ?? []).sort(byNumber), (blockedBy.get(r.id) ?? []).sort(byNumber)));
+    });
+  }
+
+  async claimTask(listId: string, req: ClaimRequest, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      let row: TaskRow | undefined;
+      if (req.id !== undefined) {
+        row = this.row(listId, req.id);
+        if (row.status === 'in_progress') {
+          const until = row.lease_expires_at ? ` (lease until ${new Date(row.lease_expires_at).toISOString()})` : '';
+          throw new TaskRuleError('ALREADY_CLAIMED', `task #${row.id} is already claimed by ${row.owner ?? 'someone'}${until}`);
+        }
+        if (row.status !== 'pending') throw new TaskRuleError('NOT_CLAIMABLE', `task #${row.id} is ${row.status}`);
+        this.assertNotBlocked(row, 'claimed');
+      } else {
+        row = this.s.bestReady.get(listId) as TaskRow | undefined;
+        if (!row) throw new TaskRuleError('NOTHING_READY', `no task is ready in list ${listId}`);
+      }
+      row.status = 'in_progress';
+      row.owner = req.owner;
+      row.lease_expires_at = now + req.leaseMs;
+      row.updated_at = now;
+      this.write(row);
+      this.event(listId, row.id, 'claimed', { owner: req.owner, leaseExpiresAt: row.lease_expires_at }, actor, now);
+      return this.record(row);
+    });
+  }
+
+  async heartbeatTask(listId: string, id: string, owner: string, leaseMs: number, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const row = this.row(listId, id);
+      if (row.status !== 'in_progress' || row.owner !== owner) {
+        throw new TaskRuleError(
+          'NOT_OWNER',
+          `task #${id} is not held by ${owner} (status ${row.status}${row.owner ? `, owner ${row.owner}` : ''}); claim it again`,
+        );
+      }
+      row.lease_expires_at = now + leaseMs;
+      row.updated_at = now;
+      this.write(row);
+      this.event(listId, id, 'heartbeat', { leaseExpiresAt: row.lease_expires_at }, actor, now);
+      return this.record(row);
+    });
+  }
+
+  private finish(listId: string, id: string, status: 'completed' | 'cancelled', actor: Actor, now: number): TaskRecord {
+    const row = this.row(listId, id);
+    if (row.status === status) return this.record(row);
+    if (status === 'completed') this.assertNotBlocked(row, 'completed');
+    const from = row.status;
+    this.setStatus(row, status);
+    row.lease_expires_at = null;
+    row.updated_at = now;
+    this.write(row);
+    this.event(listId, id, status, { from }, actor, now);
+    return this.record(row);
+  }
+
+  async completeTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => this.finish(listId, id, 'completed', actor, now));
+  }
+
+  async cancelTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => this.finish(listId, id, 'cancelled', actor, now));
+  }
+
+  async releaseTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      const row = this.row(listId, id);
+      if (row.status !== 'in_progress') throw new TaskRuleError('NOT_OWNER', `task #${id} is ${row.status}, not claimed`);
+      const owner = row.owner;
+      row.status = 'pending';
+      row.owner = null;
+      row.lease_expires_at = null;
+      row.updated_at = now;
+      this.write(row);
+      this.event(listId, id, 'released', { owner }, actor, now);
+      return this.record(row);
+    });
+  }
+
+  async deleteTask(listId: string, id: string, options: { cascade: boolean }, actor: Actor, now: number): Promise<string[]> {
+    return this.tx(() => {
+      this.row(listId, id);
+      const doomed: string[] = [];
+      const visit = (taskId: string) => {
+        if (doomed.includes(taskId)) return;
+        doomed.push(taskId);
+        for (const dep of this.s.dependentsOf.all(listId, taskId) as string[]) visit(dep);
+      };
+      const dependents = (this.s.dependentsOf.all(listId, id) as string[]).sort(byNumber);
+      if (dependents.length > 0 && !options.cascade) {
+        throw new TaskRuleError(
+          'HAS_DEPENDENTS',
+          `task #${id} blocks ${dependents.map((d) => `#${d}`).join(', ')}; delete with cascade to remove them too`,
+        );
+      }
+      visit(id);
+      for (const taskId of doomed) {
+        const row = this.row(listId, taskId);
+        for (const blocker of this.s.blockersOf.all(listId, taskId) as string[]) this.removeEdge(listId, taskId, blocker);
+        for (const dep of this.s.dependentsOf.all(listId, taskId) as string[]) this.removeEdge(listId, dep, taskId);
+        this.s.deleteTask.run(listId, taskId);
+        this.event(
+          listId,
+          taskId,
+          'deleted',
+          { task: snapshot(this.toRecord(row, [], [])), cascadeFrom: taskId === id ? null : id },
+          actor,
+          now,
+        );
+      }
+      return doomed.sort(byNumber);
+    });
+  }
+
+  async renumberTask(listId: string, id: string, newId: string, actor: Actor, now: number): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.row(listId, id);
+      if (this.s.get.get(listId, newId)) throw new TaskRuleError('INVALID_TASK', `task #${newId} already exists in list ${listId}`);
+      this.s.renameTask.run(newId, now, listId, id);
+      this.s.renameDepTask.run(newId, listId, id);
+      this.s.renameDepBlocker.run(newId, listId, id);
+      if (/^\d+$/.test(newId)) this.s.setHighWater.run(Number(newId), listId);
+      this.event(listId, newId, 'renumbered', { from: id }, actor, now);
+      this.event(listId, id, 'renumbered', { to: newId }, actor, now);
+      return this.record(this.row(listId, newId));
+    });
+  }
+
+  async nextTaskId(listId: string): Promise<string> {
+    return String(((this.s.highWater.get(listId) as number | undefined) ?? 0) + 1);
+  }
+
+  async recordTaskEvent(
+    listId: string,
+    taskId: string,
+    kind: TaskEventKind,
+    data: Record<string, unknown>,
+    actor: Actor,
+    now: number,
+  ): Promise<void> {
+    this.tx(() => {
+      this.s.ensureList.run(listId, now);
+      this.event(listId, taskId, kind, data, actor, now);
+    });
+  }
+
+  async history(listId: string, taskId?: string): Promise<TaskEvent[]> {
+    const rows = (taskId === undefined ? this.s.historyAll.all(listId) : this.s.historyOne.all(listId, taskId)) as {
+      seq: number;
+      list_id: string;
+      task_id: string;
+      at: number;
+      actor: string;
+      session: string | null;
+      kind: TaskEventKind;
+      data_json: string;
+    }[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      listId: r.list_id,
+      taskId: r.task_id,
+      at: r.at,
+      actor: r.actor,
+      session: r.session,
+      kind: r.kind,
+      data: JSON.parse(r.data_json),
+    }));
+  }
+
+  async lastTaskEventSeq(listId: string): Promise<number> {
+    return this.s.lastSeq.get(listId) as number;
+  }
+
+  async listTaskLists(): Promise<string[]> {
+    return this.s.lists.all() as string[];
+  }
+}
+
+function push(map: Map<string, string[]>, key: string, value: string): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function snapshot(t: TaskRecord): Record<string, unknown> {
+  const { listId: _l, createdAt: _c, updatedAt: _u, ...rest } = t;
+  return rest;
+}
+
+/** Field-by-field changes, as [before, after]. */
+function diff(before: TaskRecord, after: TaskRecord): Record<string, [unknown, unknown]> {
+  const out: Record<string, [unknown, unknown]> = {};
+  for (const key of [
+    'subject',
+    'description',
+    'activeForm',
+    'status',
+    'owner',
+    'priority',
+    'labels',
+    'metadata',
+    'leaseExpiresAt',
+  ] as const) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) out[key] = [before[key], after[key]];
+  }
+  return out;
+}

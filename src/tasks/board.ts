@@ -1,0 +1,95 @@
+import { parseDuration } from '../core/duration.js';
+import type { Actor, NewTask, TaskPatch, TaskRecord, TaskStatus } from '../store/task-types.js';
+import type { Store } from '../store/types.js';
+
+export const DEFAULT_LEASE_MS = 10 * 60_000;
+
+/**
+ * One task list seen by one actor: the API the CLI, the MCP server, the
+ * Claude Code bridge and workflows share. Rules live in the store.
+ */
+export class TaskBoard {
+  constructor(
+    readonly store: Store,
+    readonly listId: string,
+    readonly actor: Actor,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private get tasks() {
+    return this.store.tasks;
+  }
+
+  create(task: NewTask): Promise<TaskRecord> {
+    return this.tasks.createTask(this.listId, task, this.actor, this.clock());
+  }
+  update(id: string, patch: TaskPatch): Promise<TaskRecord> {
+    return this.tasks.updateTask(this.listId, id, patch, this.actor, this.clock());
+  }
+  addDependency(id: string, blockedBy: string): Promise<TaskRecord> {
+    return this.tasks.addDependency(this.listId, id, blockedBy, this.actor, this.clock());
+  }
+  removeDependency(id: string, blockedBy: string): Promise<TaskRecord> {
+    return this.tasks.removeDependency(this.listId, id, blockedBy, this.actor, this.clock());
+  }
+  get(id: string): Promise<TaskRecord | undefined> {
+    return this.tasks.getTask(this.listId, id, this.clock());
+  }
+  list(filter?: { status?: TaskStatus; owner?: string; label?: string }): Promise<TaskRecord[]> {
+    return this.tasks.listTasks(this.listId, this.clock(), filter);
+  }
+  ready(limit?: number): Promise<TaskRecord[]> {
+    return this.tasks.readyTasks(this.listId, this.clock(), limit);
+  }
+  claim(options: { id?: string; owner?: string; leaseMs?: number } = {}): Promise<TaskRecord> {
+    return this.tasks.claimTask(
+      this.listId,
+      {
+        ...(options.id !== undefined ? { id: options.id } : {}),
+        owner: options.owner ?? this.actor.name,
+        leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      },
+      this.actor,
+      this.clock(),
+    );
+  }
+  heartbeat(id: string, options: { owner?: string; leaseMs?: number } = {}): Promise<TaskRecord> {
+    return this.tasks.heartbeatTask(
+      this.listId,
+      id,
+      options.owner ?? this.actor.name,
+      options.leaseMs ?? DEFAULT_LEASE_MS,
+      this.actor,
+      this.clock(),
+    );
+  }
+  complete(id: string): Promise<TaskRecord> {
+    return this.tasks.completeTask(this.listId, id, this.actor, this.clock());
+  }
+  cancel(id: string): Promise<TaskRecord> {
+    return this.tasks.cancelTask(this.listId, id, this.actor, this.clock());
+  }
+  release(id: string): Promise<TaskRecord> {
+    return this.tasks.releaseTask(this.listId, id, this.actor, this.clock());
+  }
+  delete(id: string, cascade = false): Promise<string[]> {
+    return this.tasks.deleteTask(this.listId, id, { cascade }, this.actor, this.clock());
+  }
+  history(id?: string) {
+    return this.tasks.history(this.listId, id);
+  }
+}
+
+export function parseLease(text: string | undefined): number {
+  return text === undefined ? DEFAULT_LEASE_MS : parseDuration(text, '--lease');
+}
+
+/** Claude Code's TaskList line: `#1 [in_progress] Build service (agent-a)`, `#2 [pending] Test [blocked by #1]`. */
+export function taskLine(t: TaskRecord, open?: Set<string>): string {
+  const openBlockers = open ? t.blockedBy.filter((b) => open.has(b)) : t.blockedBy;
+  return `#${t.id} [${t.status}] ${t.subject}${t.owner ? ` (${t.owner})` : ''}${openBlockers.length ? ` [blocked by ${openBlockers.map((b) => `#${b}`).join(', ')}]` : ''}`;
+}
+
+export function openIds(tasks: TaskRecord[]): Set<string> {
+  return new Set(tasks.filter((t) => t.status === 'pending' || t.status === 'in_progress').map((t) => t.id));
+}

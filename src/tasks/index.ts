@@ -1,0 +1,10 @@
+export { TaskRuleError } from '../store/task-errors.js';
+export type { Actor, NewTask, TaskEvent, TaskPatch, TaskRecord, TaskStatus } from '../store/task-types.js';
+export { DEFAULT_LEASE_MS, openIds, parseLease, TaskBoard, taskLine } from './board.js';
+export type { SyncReport } from './claude-bridge.js';
+export { ClaudeTaskBridge } from './claude-bridge.js';
+export { ClaudeTaskFileSchema, fromClaudeFile, readTaskDir, toClaudeFile } from './claude-format.js';
+export type { ImportReport } from './export.js';
+export { exportTasks, importTasks } from './export.js';
+export { toAsciiTree, toDot, toMermaid } from './graph.js';
+export { resolveTaskListId, validateListId } from './list-id.js';
