@@ -52,11 +52,7 @@ export class NotFoundError extends DroverError {
 }
 
 /** A limit of the workflow runtime was hit (agent backstop, items per call, budget). */
-export class WorkflowLimitError extends DroverError {
-  constructor(code: string, message: string) {
-    super(code, message);
-  }
-}
+export class WorkflowLimitError extends DroverError {}
 
 /** Errors thrown inside a script's V8 context are not `instanceof Error` here; this checks by shape. */
 export function isErrorLike(err: unknown): err is { name: string; message: string; stack?: string } {
