@@ -5,6 +5,8 @@ export { findProjectRoot, resolveConfig } from './config/index.js';
 export * from './core/index.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
+export * from './mcp/index.js';
 export { createStore, diagnoseStore, SQLITE_SCHEMA_VERSION, SqliteStore } from './store/index.js';
 export type * from './store/types.js';
+export * from './tasks/index.js';
 export * from './workflow/index.js';

@@ -31,7 +31,8 @@ export function toAsciiTree(tasks: TaskRecord[]): string {
     if (again) return;
     printed.add(t.id);
     const children = t.blocks.map((id) => byId.get(id)).filter((x): x is TaskRecord => !!x);
-    for (const [i, c] of children.entries()) walk(c, depth === 0 ? prefix : prefix + (last ? '   ' : '│  '), i === children.length - 1, depth + 1);
+    for (const [i, c] of children.entries())
+      walk(c, depth === 0 ? prefix : prefix + (last ? '   ' : '│  '), i === children.length - 1, depth + 1);
   };
   for (const t of tasks.filter((x) => x.blockedBy.length === 0)) walk(t, '', true, 0);
   return out.join('\n');

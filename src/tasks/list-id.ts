@@ -31,6 +31,7 @@ export function resolveTaskListId(options: { explicit?: string; env?: NodeJS.Pro
   const cwd = options.cwd ?? process.cwd();
   const top = git(['rev-parse', '--show-toplevel'], cwd);
   const repo = basename(top ?? cwd);
-  const branch = top ? (git(['rev-parse', '--abbrev-ref', 'HEAD'], cwd) ?? 'HEAD') : 'local';
+  // symbolic-ref also names the branch of a repository with no commits yet; detached HEAD falls back to 'HEAD'.
+  const branch = top ? (git(['symbolic-ref', '--short', 'HEAD'], cwd) ?? 'HEAD') : 'local';
   return validateListId(`${repo}@${branch}`.replace(/[^A-Za-z0-9._@/-]/g, '-'), 'derived list id');
 }

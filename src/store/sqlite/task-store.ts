@@ -223,7 +223,7 @@ export class SqliteTaskStore implements TaskStore {
         status: 'pending',
         owner: input.owner ?? null,
         priority: input.priority ?? 2,
-        labels_json: JSON.stringify(input.labels ?? []),
+        labels_json: JSON.stringify(normalizeLabels(input.labels ?? [])),
         metadata_json: JSON.stringify(input.metadata ?? {}),
         lease_expires_at: null,
         created_at: input.createdAt ?? now,
@@ -256,7 +256,7 @@ export class SqliteTaskStore implements TaskStore {
       if (patch.description !== undefined) row.description = patch.description;
       if (patch.activeForm !== undefined) row.active_form = patch.activeForm;
       if (patch.priority !== undefined) row.priority = patch.priority;
-      if (patch.labels !== undefined) row.labels_json = JSON.stringify([...new Set(patch.labels)]);
+      if (patch.labels !== undefined) row.labels_json = JSON.stringify(normalizeLabels(patch.labels));
       if (patch.owner !== undefined) row.owner = patch.owner;
       if (patch.metadata !== undefined) {
         const merged: Record<string, unknown> = { ...JSON.parse(row.metadata_json) };
@@ -275,12 +275,12 @@ export class SqliteTaskStore implements TaskStore {
         this.setStatus(row, patch.status);
         kind = patch.status === 'completed' ? 'completed' : patch.status === 'cancelled' ? 'cancelled' : 'updated';
       }
+      const changes = diff(before, this.toRecord(row, before.blocks, before.blockedBy));
+      if (Object.keys(changes).length === 0) return before; // a no-op update touches nothing
       row.updated_at = now;
       this.write(row);
-      const after = this.record(row);
-      const changes = diff(before, after);
-      if (Object.keys(changes).length > 0) this.event(listId, id, kind, { changes }, actor, now);
-      return after;
+      this.event(listId, id, kind, { changes }, actor, now);
+      return this.record(row);
     });
   }
 
@@ -522,6 +522,11 @@ export class SqliteTaskStore implements TaskStore {
   async listTaskLists(): Promise<string[]> {
     return this.s.lists.all() as string[];
   }
+}
+
+/** Labels are a set: stored sorted and without repeats. */
+function normalizeLabels(labels: string[]): string[] {
+  return [...new Set(labels)].sort();
 }
 
 function push(map: Map<string, string[]>, key: string, value: string): void {
