@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, parseScenario } from '../src/gateway/scenario.js';
-import { cli, gateway, ROOT, tempDir, write } from './helpers.js';
+import { cli, gateway, runClaude, tempDir, write } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -202,8 +201,6 @@ describe('scenario files', () => {
 });
 
 describe('the real claude CLI against the sim gateway', () => {
-  const claude = `${ROOT}/node_modules/.bin/claude`;
-
   it('runs a tool turn (Read) and returns the scripted final text', async () => {
     const dir = tempDir();
     write(dir, 'notes.txt', 'the secret word is heliotrope\n');
@@ -216,37 +213,7 @@ rules:
       - text: 'notes.txt says heliotrope'
 `);
     const home = tempDir();
-    // Async spawn: the gateway lives in this process and must keep answering.
-    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(
-        claude,
-        ['-p', 'What does notes.txt say?', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read'],
-        {
-          cwd: dir,
-          env: {
-            ...process.env,
-            HOME: home,
-            ANTHROPIC_BASE_URL: gw.url,
-            ANTHROPIC_API_KEY: 'sim',
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.on('close', (status) => {
-        clearTimeout(timer);
-        resolve({ status, stdout, stderr });
-      });
-    });
+    const r = await runClaude(['-p', 'What does notes.txt say?', '--allowedTools', 'Read'], { gatewayUrl: gw.url, home, cwd: dir });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout
       .trim()
@@ -255,7 +222,7 @@ rules:
     const result = lines[lines.length - 1];
     expect(result).toMatchObject({ type: 'result', subtype: 'success', is_error: false, result: 'notes.txt says heliotrope' });
     // The tool really ran: its output went back to the model in the second request.
-    const toolResult = lines.find((l) => l.type === 'user' && JSON.stringify(l.message.content).includes('heliotrope'));
+    const toolResult = lines.find((l) => l.type === 'user' && JSON.stringify(l.message).includes('heliotrope'));
     expect(toolResult).toBeDefined();
     const stats = gw.stats();
     expect(stats.log.map((e) => [e.rule, e.turn, e.status, e.stream])).toEqual([

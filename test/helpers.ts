@@ -124,3 +124,43 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export const CLAUDE = join(ROOT, 'node_modules', '.bin', 'claude');
+
+/** Runs the real claude CLI offline against a gateway; async so an in-process gateway keeps answering. */
+export function runClaude(
+  args: string[],
+  options: { gatewayUrl: string; home: string; cwd?: string; env?: Record<string, string> },
+): Promise<{ status: number | null; stdout: string; stderr: string; lines: Record<string, unknown>[] }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(CLAUDE, ['--output-format', 'stream-json', '--verbose', ...args], {
+      cwd: options.cwd ?? options.home,
+      env: {
+        ...process.env,
+        HOME: options.home,
+        ANTHROPIC_BASE_URL: options.gatewayUrl,
+        ANTHROPIC_API_KEY: 'sim',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      const lines = stdout
+        .split('\n')
+        .filter((l) => l.trim().startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolveRun({ status, stdout, stderr, lines });
+    });
+  });
+}

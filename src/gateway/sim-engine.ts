@@ -52,7 +52,7 @@ function firstUserText(body: AnthropicRequestBody): string {
   return first ? textOf(first.content) : '';
 }
 
-function lastUserText(body: AnthropicRequestBody): string {
+export function lastUserText(body: AnthropicRequestBody): string {
   for (let i = body.messages.length - 1; i >= 0; i--) {
     const m = body.messages[i];
     if (m?.role === 'user') return textOf(m.content);

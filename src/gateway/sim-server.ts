@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { errorJson, messageEvents, messageJson } from './anthropic-wire.js';
 import { BodyError, readJsonBody } from './http-body.js';
 import { loadScenario, type Scenario } from './scenario.js';
-import { type AnthropicRequestBody, countRequestTokens, SimEngine, type SimPlan } from './sim-engine.js';
+import { type AnthropicRequestBody, countRequestTokens, lastUserText, SimEngine, type SimPlan } from './sim-engine.js';
 import { loadTokenCounter } from './tokens.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -30,6 +30,8 @@ export interface SimRequestLog {
   model: string;
   stream: boolean;
   prompt: string;
+  /** The last user message (tool results included), first 4000 characters. */
+  last: string;
 }
 
 export interface SimStats {
@@ -119,7 +121,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       } catch (err) {
         const status = err instanceof BodyError ? err.status : 400;
         sendJson(res, status, errorJson(status === 413 ? 'request_too_large' : 'invalid_request_error', (err as Error).message));
-        record({ at: Date.now(), path, rule: '(refused)', turn: -1, status, model: '', stream: false, prompt: '' });
+        record({ at: Date.now(), path, rule: '(refused)', turn: -1, status, model: '', stream: false, prompt: '', last: '' });
         return;
       }
       if (path.endsWith('/count_tokens')) {
@@ -143,6 +145,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         model: body.model,
         stream: body.stream === true,
         prompt: firstPrompt(body),
+        last: lastUserText(body).slice(0, 4000),
       });
       return;
     }
