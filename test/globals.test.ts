@@ -354,3 +354,33 @@ describe('ask()', () => {
     expect(s).toMatchObject({ status: 'completed', result: { answer: 'eu', slow: 'done work' } });
   });
 });
+
+describe('tasks.* in workflows', () => {
+  it('works on the run’s list, journaled: a resume does not claim again', async () => {
+    const { run, store, gw } = await setup();
+    const { TaskBoard } = await import('../src/tasks/index.js');
+    const s = await run(
+      `const build = await tasks.create({ subject: 'build' });
+       const test = await tasks.create({ subject: 'test', blockedBy: [build.id] });
+       const first = await tasks.claim({ owner: 'wf' });
+       let blocked = null;
+       try { await tasks.claim({ id: test.id }); } catch (e) { blocked = e.code; }
+       await tasks.complete(first.id);
+       const ready = (await tasks.ready()).map((t) => t.id);
+       return { list: tasks.listId, first: first.id, blocked, ready, all: (await tasks.list()).map((t) => t.status) };`,
+      { taskList: 'wf-list' },
+    );
+    expect(s.status, JSON.stringify(s.error)).toBe('completed');
+    expect(s.result).toEqual({ list: 'wf-list', first: '1', blocked: 'BLOCKED', ready: ['2'], all: ['completed', 'pending'] });
+    const board = new TaskBoard(store, 'wf-list', { name: 'check' });
+    const events = await board.history();
+    expect(events.filter((e) => e.kind === 'claimed')).toHaveLength(1);
+    expect(events[0]).toMatchObject({ actor: 'workflow:test-workflow', session: s.runId });
+    // The resume replays every operation, the refused claim included (now it would succeed).
+    const again = await resumeRun({ store, runId: s.runId, gateway: gw.url });
+    expect(again.result).toEqual(s.result);
+    expect(again.calls).toEqual({ total: 7, executed: 0, reused: 7 });
+    expect((await board.history()).length).toBe(events.length); // nothing was done twice
+    expect((await board.list()).length).toBe(2);
+  });
+});

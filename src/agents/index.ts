@@ -1,9 +1,10 @@
-import { InputError } from '../core/errors.js';
+import { InputError } from '../core/index.js';
 import { BuiltinBackend, type BuiltinBackendOptions } from './builtin/builtin-backend.js';
 import type { AgentBackend } from './types.js';
 
 export type { BuiltinBackendOptions } from './builtin/builtin-backend.js';
 export { BuiltinBackend, SUBMIT_RESULT_TOOL, usageOf } from './builtin/builtin-backend.js';
+export type { BackoffPolicy } from './retry.js';
 export { validateAgainst } from './schema.js';
 export type * from './types.js';
 

@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { canonicalJson } from '../core/canonical.js';
+import { canonicalJson } from '../core/index.js';
 import type { JsonSchema } from './types.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });

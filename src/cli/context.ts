@@ -1,6 +1,6 @@
 import { type Config, resolveConfig } from '../config/index.js';
+import type { Store } from '../store/index.js';
 import { createStore } from '../store/index.js';
-import type { Store } from '../store/types.js';
 
 export interface GlobalFlags {
   store?: string;

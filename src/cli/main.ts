@@ -49,6 +49,7 @@ const runOptions = (cmd: Command) =>
     .option('--budget-tokens <n>', 'output-token ceiling for the run', int('--budget-tokens', 0))
     .option('--gateway <url>', 'model endpoint: a drover gateway or any Anthropic-compatible server')
     .option('--sim <scenario>', 'start an in-process sim gateway with this scenario')
+    .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');
 
 runOptions(

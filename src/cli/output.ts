@@ -1,4 +1,4 @@
-import { DroverError } from '../core/errors.js';
+import { DroverError } from '../core/index.js';
 
 const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 

@@ -1,5 +1,5 @@
 import { logUpdateStderr } from 'log-update';
-import type { ProgressEvent, ProgressListener } from '../workflow/events.js';
+import type { ProgressEvent, ProgressListener } from '../workflow/index.js';
 import { color, formatDuration, formatTokens } from './output.js';
 
 export interface ProgressRenderer {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../core/errors.js';
+import { InputError } from '../core/index.js';
 
 /** `drover.config.json` at the project root. Unknown keys are refused so typos surface. */
 const ConfigFileSchema = z

@@ -2,4 +2,4 @@ export type { Scenario, ScenarioRule, ScenarioTurn } from './scenario.js';
 export { loadScenario, parseScenario, ScenarioError } from './scenario.js';
 export { SimEngine, STRUCTURED_OUTPUT_TOOLS } from './sim-engine.js';
 export type { RunningGateway, SimGatewayOptions, SimRequestLog, SimStats } from './sim-server.js';
-export { startSimGateway } from './sim-server.js';
+export { closeServer, startSimGateway } from './sim-server.js';

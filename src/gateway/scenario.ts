@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { InputError } from '../core/errors.js';
+import { InputError } from '../core/index.js';
 
 /**
  * A sim scenario: rules matched in order against each request; the matching

@@ -2,9 +2,8 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { DroverError } from '../core/errors.js';
-import type { TaskRecord } from '../store/task-types.js';
-import type { Store } from '../store/types.js';
+import { DroverError } from '../core/index.js';
+import type { Store, TaskRecord } from '../store/index.js';
 import { openIds, TaskBoard, taskLine, toAsciiTree, toDot, toMermaid } from '../tasks/index.js';
 
 export interface TaskServerOptions {

@@ -1,4 +1,4 @@
-import { DroverError } from '../core/errors.js';
+import { DroverError } from '../core/index.js';
 
 /**
  * A task-board rule refused a change. Exit codes: 2 for a change that would

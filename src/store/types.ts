@@ -25,6 +25,8 @@ export interface RunSettings {
   sim?: string;
   maxAgents: number;
   budgetTokens?: number;
+  /** The task list `tasks.*` works on. */
+  taskList?: string;
 }
 
 export interface LeaseInfo {
@@ -69,7 +71,7 @@ export interface RunPatch {
   description?: string;
 }
 
-export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep';
+export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep' | 'task';
 export type CallStatus = 'started' | 'finished' | 'failed';
 
 export interface CallRecord {

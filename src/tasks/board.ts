@@ -1,6 +1,5 @@
-import { parseDuration } from '../core/duration.js';
-import type { Actor, NewTask, TaskPatch, TaskRecord, TaskStatus } from '../store/task-types.js';
-import type { Store } from '../store/types.js';
+import { parseDuration } from '../core/index.js';
+import type { Actor, NewTask, Store, TaskPatch, TaskRecord, TaskStatus } from '../store/index.js';
 
 export const DEFAULT_LEASE_MS = 10 * 60_000;
 

@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { sha256Hex } from '../core/canonical.js';
-import { DroverError, errorMessage, InputError } from '../core/errors.js';
-import { TaskRuleError } from '../store/task-errors.js';
-import type { TaskRecord } from '../store/task-types.js';
+import { DroverError, errorMessage, InputError, sha256Hex } from '../core/index.js';
+import type { TaskRecord } from '../store/index.js';
+import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from './board.js';
 import {
   fromClaudeFile,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { NewTask, TaskRecord, TaskStatus } from '../store/task-types.js';
+import type { NewTask, TaskRecord, TaskStatus } from '../store/index.js';
 
 /** Claude Code's task file (`<id>.json` in `~/.claude/tasks/<list>/`), as reference/claude-code.md records it. */
 export const ClaudeTaskFileSchema = z

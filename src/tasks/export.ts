@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../core/errors.js';
+import { InputError } from '../core/index.js';
 import type { TaskBoard } from './board.js';
 import { fromClaudeFile, readTaskDir, toClaudeFile, writeFileAtomic } from './claude-format.js';
 

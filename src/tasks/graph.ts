@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../store/task-types.js';
+import type { TaskRecord } from '../store/index.js';
 
 /** Renders a list as a dependency graph: edges point from a blocker to what it unblocks. */
 

@@ -1,5 +1,5 @@
-export { TaskRuleError } from '../store/task-errors.js';
-export type { Actor, NewTask, TaskEvent, TaskPatch, TaskRecord, TaskStatus } from '../store/task-types.js';
+export type { Actor, NewTask, TaskEvent, TaskPatch, TaskRecord, TaskStatus } from '../store/index.js';
+export { TaskRuleError } from '../store/index.js';
 export { DEFAULT_LEASE_MS, openIds, parseLease, TaskBoard, taskLine } from './board.js';
 export type { SyncReport } from './claude-bridge.js';
 export { ClaudeTaskBridge } from './claude-bridge.js';

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { basename } from 'node:path';
-import { InputError } from '../core/errors.js';
+import { InputError } from '../core/index.js';
 
 const LIST_ID = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,127}$/;
 

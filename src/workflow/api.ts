@@ -1,4 +1,5 @@
-import type { Effort, JsonSchema } from '../agents/types.js';
+import type { Effort, JsonSchema } from '../agents/index.js';
+import type { TaskRecord, TaskStatus } from '../store/index.js';
 import type { ShellResult } from './shell.js';
 
 /** What a workflow script sees: the globals of the Claude Code format plus drover's extensions. */
@@ -53,7 +54,40 @@ export interface WorkflowApi {
   /** Journaled clock and randomness (module form; the script form patches Date and Math). */
   now(): number;
   random(): number;
+  /** The task board of the run's list; every operation is journaled. */
+  readonly tasks: WorkflowTasks;
   readonly runId: string;
+}
+
+export interface WorkflowTasks {
+  /** The run's task list id (null when the run has none). */
+  readonly listId: string | null;
+  create(task: {
+    subject: string;
+    description?: string;
+    activeForm?: string;
+    priority?: number;
+    labels?: string[];
+    metadata?: Record<string, unknown>;
+    blockedBy?: string[];
+  }): Promise<TaskRecord>;
+  update(
+    id: string,
+    patch: {
+      subject?: string;
+      description?: string;
+      activeForm?: string;
+      status?: TaskStatus;
+      owner?: string | null;
+      priority?: number;
+      labels?: string[];
+      metadata?: Record<string, unknown>;
+    },
+  ): Promise<TaskRecord>;
+  ready(limit?: number): Promise<TaskRecord[]>;
+  claim(options?: { id?: string; owner?: string; leaseMs?: number }): Promise<TaskRecord>;
+  complete(id: string): Promise<TaskRecord>;
+  list(filter?: { status?: TaskStatus; owner?: string; label?: string }): Promise<TaskRecord[]>;
 }
 
 export interface WorkflowMeta {

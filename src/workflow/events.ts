@@ -6,7 +6,7 @@ export type ProgressEvent =
   | { type: 'phase'; title: string; at: number }
   | {
       type: 'call';
-      kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep';
+      kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep' | 'task';
       key: string;
       label: string;
       phase: string | null;

@@ -1,5 +1,5 @@
-import { canonicalJson, sha256Hex } from '../core/canonical.js';
-import type { CallKind } from '../store/types.js';
+import { canonicalJson, sha256Hex } from '../core/index.js';
+import type { CallKind } from '../store/index.js';
 
 /**
  * Call identity (DESIGN.md): a hash of the call's kind, its canonical inputs

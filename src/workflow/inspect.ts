@@ -1,5 +1,5 @@
-import { InputError, NotFoundError } from '../core/errors.js';
-import type { QuestionRecord, RunRecord, Store, StoredError, UsageTotals } from '../store/types.js';
+import { InputError, NotFoundError } from '../core/index.js';
+import type { QuestionRecord, RunRecord, Store, StoredError, UsageTotals } from '../store/index.js';
 
 /** Read-side views of runs for `status`, `runs` and `answer`. */
 

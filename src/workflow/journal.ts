@@ -1,4 +1,4 @@
-import type { CallRecord, Store, UsageRecord } from '../store/types.js';
+import type { CallRecord, Store, UsageRecord } from '../store/index.js';
 
 /**
  * The journal boundary: everything with a side effect passes through here.

@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
-import { RunLeaseError } from '../core/errors.js';
-import { newToken } from '../core/ids.js';
-import type { LeaseInfo, Store } from '../store/types.js';
+import { newToken, RunLeaseError } from '../core/index.js';
+import type { LeaseInfo, Store } from '../store/index.js';
 
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 

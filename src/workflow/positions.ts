@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { isErrorLike, type SourcePosition } from '../core/errors.js';
+import { isErrorLike, type SourcePosition } from '../core/index.js';
 
 /** The first stack frame inside `file`: where in the script a runtime error happened. */
 export function positionInStack(err: unknown, file: string): SourcePosition | undefined {

@@ -1,15 +1,23 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { createBackend } from '../agents/index.js';
-import type { BackoffPolicy } from '../agents/retry.js';
-import type { AgentBackend } from '../agents/types.js';
 import { DEFAULT_MODEL } from '../config/index.js';
-import { sha256Hex } from '../core/canonical.js';
-import { DroverError, errorMessage, InputError, isErrorLike, NotFoundError, ScriptError } from '../core/errors.js';
-import { newRunId, validateRunId } from '../core/ids.js';
+import {
+  DroverError,
+  errorMessage,
+  InputError,
+  isErrorLike,
+  NotFoundError,
+  newRunId,
+  ScriptError,
+  sha256Hex,
+  validateRunId,
+} from '../core/index.js';
 import { type RunningGateway, startSimGateway } from '../gateway/index.js';
-import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/types.js';
+import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
+import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
@@ -26,6 +34,8 @@ export interface SettingsOverrides {
   sim?: string;
   maxAgents?: number;
   budgetTokens?: number;
+  /** Task list for `tasks.*` (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch> of the workdir). */
+  taskList?: string;
 }
 
 export interface DriveOptions {
@@ -92,6 +102,10 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     concurrency: options.concurrency ?? d.concurrency ?? defaultConcurrency(),
     maxAgents: options.maxAgents ?? DEFAULT_MAX_AGENTS,
     workdir: resolve(options.workdir ?? process.cwd()),
+    taskList: resolveTaskListId({
+      cwd: resolve(options.workdir ?? process.cwd()),
+      ...(options.taskList ? { explicit: options.taskList } : {}),
+    }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
     ...endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway)),
   };
@@ -165,6 +179,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.maxAgents !== undefined ? { maxAgents: options.maxAgents } : {}),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    ...(options.taskList !== undefined ? { taskList: resolveTaskListId({ explicit: options.taskList }) } : {}),
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
   };
   checkSettings(settings);
@@ -291,6 +306,9 @@ async function driveRun(
       signal: abort.signal,
       spentBefore: before.outputTokens,
       loadChild: loadChildWorkflow,
+      ...(settings.taskList
+        ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
+        : {}),
     });
     runtime = rt;
     const outcome = await settle(rt, loaded, abort.signal, store, run);

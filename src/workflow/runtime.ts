@@ -1,9 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import type { AgentBackend, AgentOutcome } from '../agents/types.js';
-import { DroverError, errorMessage, WorkflowLimitError } from '../core/errors.js';
-import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/types.js';
-import type { AgentOptions, AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi } from './api.js';
+import type { AgentBackend, AgentOutcome } from '../agents/index.js';
+import { DroverError, errorMessage, WorkflowLimitError } from '../core/index.js';
+import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/index.js';
+import { TaskRuleError } from '../store/index.js';
+import type { TaskBoard } from '../tasks/index.js';
+import type { AgentOptions, AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity } from './identity.js';
 import type { Journal } from './journal.js';
@@ -50,6 +52,8 @@ export interface RuntimeDeps {
   signal: AbortSignal;
   /** Output tokens the run spent in earlier executions. */
   spentBefore: number;
+  /** The run's task list, for `tasks.*`. */
+  taskBoard?: TaskBoard;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
 }
 
@@ -74,6 +78,36 @@ const ShOptionsSchema = z
     env: z.record(z.string(), z.string()).optional(),
     timeoutMs: z.number().int().positive().optional(),
   })
+  .strict();
+const TaskStatusSchema = z.enum(['pending', 'in_progress', 'completed', 'cancelled']);
+const TaskCreateSchema = z
+  .object({
+    subject: z.string().min(1),
+    description: z.string().optional(),
+    activeForm: z.string().optional(),
+    priority: z.number().int().min(0).max(9).optional(),
+    labels: z.array(z.string()).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    blockedBy: z.array(z.string()).optional(),
+  })
+  .strict();
+const TaskPatchSchema = z
+  .object({
+    subject: z.string().min(1).optional(),
+    description: z.string().optional(),
+    activeForm: z.string().optional(),
+    status: TaskStatusSchema.optional(),
+    owner: z.string().nullable().optional(),
+    priority: z.number().int().min(0).max(9).optional(),
+    labels: z.array(z.string()).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+const TaskClaimSchema = z
+  .object({ id: z.string().optional(), owner: z.string().optional(), leaseMs: z.number().int().positive().optional() })
+  .strict();
+const TaskFilterSchema = z
+  .object({ status: TaskStatusSchema.optional(), owner: z.string().optional(), label: z.string().optional() })
   .strict();
 const AskOptionsSchema = z.object({ choices: z.array(z.string().min(1)).min(1).optional() }).strict();
 
@@ -146,6 +180,7 @@ export class WorkflowRuntime {
       sleep: (ms) => this.sleep(scope, ms),
       now: () => this.value(scope, 'clock', Date.now) as number,
       random: () => this.value(scope, 'random', Math.random) as number,
+      tasks: this.tasksApi(scope),
       runId: this.deps.runId,
     };
   }
@@ -177,7 +212,7 @@ export class WorkflowRuntime {
   }
 
   private emitCall(
-    kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep',
+    kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep' | 'task',
     call: CallRecord,
     state: CallState,
     extra: { outputTokens?: number; inputTokens?: number; error?: string } = {},
@@ -431,33 +466,79 @@ export class WorkflowRuntime {
     this.checkNotAborted();
     if (typeof name !== 'string' || name.trim() === '') throw new ScriptUsageError('step(): name must be a non-empty string');
     if (typeof fn !== 'function') throw new ScriptUsageError('step(): second argument must be a function');
-    const key = this.identity.keyFor('step', { name, scope: scope.name ?? undefined });
-    const call = this.record('step', key, name, this.currentPhase, { name });
+    return this.journaled('step', scope, { name }, name, async () => toPlain(await (fn as () => unknown)(), `step("${name}")`));
+  }
+
+  /**
+   * Runs `fn` once per call identity: a finished entry returns its stored
+   * result; otherwise the outcome (result or error) is journaled.
+   */
+  private async journaled(
+    kind: 'step' | 'task',
+    scope: Scope,
+    inputs: Record<string, unknown>,
+    label: string,
+    fn: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const key = this.identity.keyFor(kind, { ...inputs, scope: scope.name ?? undefined });
+    const call = this.record(kind, key, label, this.currentPhase, inputs);
     const hit = await this.reuse(key);
     if (hit) {
-      this.emitCall('step', hit, 'reused');
+      this.emitCall(kind, hit, 'reused');
+      if (hit.error) throw new TaskRuleError(hit.error.code as 'INVALID_TASK', hit.error.message);
       return hit.result;
     }
     this.inflight++;
     try {
       this.deps.journal.started(call);
-      this.emitCall('step', call, 'running');
+      this.emitCall(kind, call, 'running');
       let result: unknown;
       try {
-        result = toPlain(await (fn as () => unknown)(), `step("${name}")`);
+        result = await fn();
       } catch (err) {
+        if (kind === 'task' && err instanceof TaskRuleError) {
+          // A refusal is what the board said at that moment: journaled as an outcome, replayed as the same error.
+          const refused = { ...call, status: 'finished' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
+          await this.deps.journal.finish(refused, []);
+          this.emitCall(kind, refused, 'failed', { error: errorMessage(err) });
+          throw err;
+        }
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
         await this.deps.journal.finish(failed, []);
-        this.emitCall('step', failed, 'failed', { error: errorMessage(err) });
+        this.emitCall(kind, failed, 'failed', { error: errorMessage(err) });
         throw err;
       }
       const finished = { ...call, status: 'finished' as const, result, finishedAt: Date.now(), attempts: 1 };
       await this.deps.journal.finish(finished, []);
-      this.emitCall('step', finished, 'done');
+      this.emitCall(kind, finished, 'done');
       return result;
     } finally {
       this.inflight--;
     }
+  }
+
+  /** `tasks.*`: the task board of the run's list, each operation journaled like any call. */
+  tasksApi(scope: Scope): WorkflowTasks {
+    const board = () => {
+      if (!this.deps.taskBoard) throw new ScriptUsageError('tasks: this run has no task list');
+      return this.deps.taskBoard;
+    };
+    const op = <T>(name: string, args: unknown[], fn: (b: TaskBoard) => Promise<T>) => {
+      this.checkNotAborted();
+      return this.journaled('task', scope, { op: name, args }, `tasks.${name}`, async () =>
+        toPlain(await fn(board()), `tasks.${name}()`),
+      ) as Promise<T>;
+    };
+    const checked = <T>(schema: z.ZodType<T>, value: unknown, where: string) => checkOptions(schema, value, where);
+    return {
+      listId: this.deps.taskBoard?.listId ?? null,
+      create: (input) => op('create', [input], (b) => b.create(checked(TaskCreateSchema, input, 'tasks.create()'))),
+      update: (id, patch) => op('update', [id, patch], (b) => b.update(String(id), checked(TaskPatchSchema, patch, 'tasks.update()'))),
+      ready: (limit) => op('ready', [limit ?? null], (b) => b.ready(limit)),
+      claim: (options) => op('claim', [options ?? null], (b) => b.claim(checked(TaskClaimSchema, options, 'tasks.claim()'))),
+      complete: (id) => op('complete', [id], (b) => b.complete(String(id))),
+      list: (filter) => op('list', [filter ?? null], (b) => b.list(checked(TaskFilterSchema, filter, 'tasks.list()'))),
+    };
   }
 
   async ask(scope: Scope, question: unknown, rawOptions?: unknown): Promise<string> {

@@ -34,6 +34,7 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi): 
     sh: api.sh,
     ask: api.ask,
     sleep: api.sleep,
+    tasks: api.tasks,
     console: { log: api.log, info: api.log, warn: api.log, error: api.log },
   };
   const context = vm.createContext(globals, { name: `drover:${filename}`, codeGeneration: { strings: false, wasm: false } });

@@ -1,6 +1,6 @@
 import Anthropic, { APIError } from '@anthropic-ai/sdk';
 import type { Message, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage } from '../../core/index.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
 import type { AgentBackend, AgentOutcome, AgentRequest, RequestUsage } from '../types.js';

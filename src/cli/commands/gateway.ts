@@ -1,4 +1,4 @@
-import { InputError } from '../../core/errors.js';
+import { InputError } from '../../core/index.js';
 import { startSimGateway } from '../../gateway/index.js';
 import { EXIT, printJson } from '../output.js';
 

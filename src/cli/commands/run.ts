@@ -1,7 +1,6 @@
-import { InputError } from '../../core/errors.js';
-import type { ProgressListener } from '../../workflow/events.js';
+import { InputError } from '../../core/index.js';
+import type { ProgressListener, RunSummary } from '../../workflow/index.js';
 import { resumeRun, runWorkflow } from '../../workflow/index.js';
-import type { RunSummary } from '../../workflow/run.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatDuration, printJson } from '../output.js';
 import { plainProgress, ttyProgress } from '../progress.js';
@@ -18,6 +17,7 @@ export interface RunFlags extends GlobalFlags {
   gateway?: string;
   sim?: string;
   script?: string;
+  taskList?: string;
 }
 
 function parseArgsJson(text: string | undefined): unknown {
@@ -38,6 +38,7 @@ function overrides(flags: RunFlags) {
     ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
     ...(flags.gateway ? { gateway: flags.gateway } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
+    ...(flags.taskList ? { taskList: flags.taskList } : {}),
   };
 }
 

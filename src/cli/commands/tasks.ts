@@ -1,5 +1,5 @@
-import { InputError } from '../../core/errors.js';
-import type { TaskRecord, TaskStatus } from '../../store/task-types.js';
+import { InputError } from '../../core/index.js';
+import type { TaskRecord, TaskStatus } from '../../store/index.js';
 import {
   ClaudeTaskBridge,
   exportTasks,

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../../config/index.js';
-import { DroverError, NotFoundError } from '../../core/errors.js';
+import { DroverError, NotFoundError } from '../../core/index.js';
 import type {
   CallRecord,
   LeaseRequest,
