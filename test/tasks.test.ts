@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TaskRuleError } from '../src/store/index.js';
 import { ClaudeTaskBridge, exportTasks, importTasks, resolveTaskListId, TaskBoard, toMermaid } from '../src/tasks/index.js';
-import { cli, lastJson, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
+import { cli, lastJson, tempDir, tempStore, waitFor, write } from './helpers.js';
 
 function board(name = 'alice', listId = 'l1') {
   const { store, path } = tempStore();

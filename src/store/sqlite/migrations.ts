@@ -103,8 +103,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (list_id, id)
   ) WITHOUT ROWID;
-  CREATE INDEX tasks_ready ON tasks(list_id, status, open_blockers, priority, created_at);
-  CREATE INDEX tasks_lease ON tasks(list_id, status, lease_expires_at);
+  -- Partial indexes: a claim moves a row from one to the other and a completion leaves the ready
+  -- index alone, so each commit writes fewer pages.
+  CREATE INDEX tasks_ready ON tasks(list_id, open_blockers, priority, created_at) WHERE status = 'pending';
+  CREATE INDEX tasks_lease ON tasks(list_id, lease_expires_at) WHERE status = 'in_progress';
   CREATE TABLE task_deps (
     list_id TEXT NOT NULL,
     task_id TEXT NOT NULL,

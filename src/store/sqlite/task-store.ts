@@ -31,7 +31,10 @@ interface TaskRow {
 
 const isOpen = (s: TaskStatus) => s === 'pending' || s === 'in_progress';
 const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
-const ORDER = 'ORDER BY priority, created_at, CAST(id AS INTEGER), id';
+// Ties within one millisecond fall back to the id; the primary key puts id in every index entry, so the index alone orders.
+const ORDER = 'ORDER BY priority, created_at, id';
+const EDGES = `(SELECT json_group_array(blocker_id) FROM task_deps d WHERE d.list_id = t.list_id AND d.task_id = t.id) AS blocked_by_json,
+  (SELECT json_group_array(task_id) FROM task_deps d WHERE d.list_id = t.list_id AND d.blocker_id = t.id) AS blocks_json`;
 
 /**
  * The task board in SQLite. Every public method is one IMMEDIATE transaction,
@@ -41,7 +44,8 @@ const ORDER = 'ORDER BY priority, created_at, CAST(id AS INTEGER), id';
 export class SqliteTaskStore implements TaskStore {
   private readonly s;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
+    this.runTx = db.transaction((fn: () => unknown) => fn());
     this.s = {
       ensureList: db.prepare('INSERT INTO task_lists (id, high_water, created_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING'),
       highWater: db.prepare('SELECT high_water FROM task_lists WHERE id = ?').pluck(),
@@ -54,6 +58,10 @@ export class SqliteTaskStore implements TaskStore {
         db.prepare(`UPDATE tasks SET subject = @subject, description = @description, active_form = @active_form, status = @status, owner = @owner,
         priority = @priority, labels_json = @labels_json, metadata_json = @metadata_json, lease_expires_at = @lease_expires_at, updated_at = @updated_at
         WHERE list_id = @list_id AND id = @id`),
+      // Claims and completions change only these columns; a narrow SET keeps SQLite away from unrelated index entries.
+      setState: db.prepare(
+        'UPDATE tasks SET status = @status, owner = @owner, lease_expires_at = @lease_expires_at, updated_at = @updated_at WHERE list_id = @list_id AND id = @id',
+      ),
       bumpOpen: db.prepare('UPDATE tasks SET open_blockers = open_blockers + ? WHERE list_id = ? AND id = ?'),
       bumpDependents: db.prepare(
         'UPDATE tasks SET open_blockers = open_blockers + ? WHERE list_id = ? AND id IN (SELECT task_id FROM task_deps WHERE list_id = ? AND blocker_id = ?)',
@@ -71,11 +79,13 @@ export class SqliteTaskStore implements TaskStore {
         "SELECT * FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?",
       ),
       bestReady: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT 1`),
-      ready: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT ?`),
-      readyBlockedBy: db.prepare(`SELECT d.task_id, d.blocker_id FROM task_deps d JOIN tasks t ON t.list_id = d.list_id AND t.id = d.task_id
-        WHERE t.list_id = ? AND t.status = 'pending' AND t.open_blockers = 0`),
-      readyBlocks: db.prepare(`SELECT d.task_id, d.blocker_id FROM task_deps d JOIN tasks t ON t.list_id = d.list_id AND t.id = d.blocker_id
-        WHERE t.list_id = ? AND t.status = 'pending' AND t.open_blockers = 0`),
+      // Each row carries its edges, gathered inside SQLite by two index lookups.
+      ready: db.prepare(`SELECT *, ${EDGES} FROM tasks t WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT ?`),
+      anyExpired: db
+        .prepare(
+          "SELECT 1 FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ? LIMIT 1",
+        )
+        .pluck(),
       all: db.prepare('SELECT * FROM tasks WHERE list_id = ? ORDER BY CAST(id AS INTEGER), id'),
       allDeps: db.prepare('SELECT task_id, blocker_id FROM task_deps WHERE list_id = ?'),
       event: db.prepare('INSERT INTO task_events (list_id, task_id, at, actor, session, kind, data_json) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -90,8 +100,11 @@ export class SqliteTaskStore implements TaskStore {
     };
   }
 
+  /** One transaction wrapper for every method: better-sqlite3 builds a new one per db.transaction() call. */
+  private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+
   private tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.runTx.immediate(fn) as T;
   }
 
   private row(listId: string, id: string): TaskRow {
@@ -136,6 +149,17 @@ export class SqliteTaskStore implements TaskStore {
     this.s.update.run(row);
   }
 
+  private writeState(row: TaskRow): void {
+    this.s.setState.run({
+      status: row.status,
+      owner: row.owner,
+      lease_expires_at: row.lease_expires_at,
+      updated_at: row.updated_at,
+      list_id: row.list_id,
+      id: row.id,
+    });
+  }
+
   /** Changes status, keeping dependents' open-blocker counts in step. */
   private setStatus(row: TaskRow, status: TaskStatus): void {
     if (isOpen(row.status) !== isOpen(status)) {
@@ -152,7 +176,7 @@ export class SqliteTaskStore implements TaskStore {
       row.owner = null;
       row.lease_expires_at = null;
       row.updated_at = now;
-      this.write(row);
+      this.writeState(row);
       this.event(listId, row.id, 'lease_expired', { owner, leaseExpiresAt }, { name: 'drover' }, now);
     }
   }
@@ -332,16 +356,12 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async readyTasks(listId: string, now: number, limit = 1_000_000): Promise<TaskRecord[]> {
-    return this.tx(() => {
-      this.expireLeases(listId, now);
-      const rows = this.s.ready.all(listId, limit) as TaskRow[];
-      const blocks = new Map<string, string[]>();
-      const blockedBy = new Map<string, string[]>();
-      for (const d of this.s.readyBlockedBy.all(listId) as { task_id: string; blocker_id: string }[])
-        push(blockedBy, d.task_id, d.blocker_id);
-      for (const d of this.s.readyBlocks.all(listId) as { task_id: string; blocker_id: string }[]) push(blocks, d.blocker_id, d.task_id);
-      return rows.map((r) => this.toRecord(r, (blocks.get(r.id) ?? []).sort(byNumber), (blockedBy.get(r.id) ?? []).sort(byNumber)));
-    });
+    // Reads take no write lock unless a lease has run out and must be returned first.
+    if (this.s.anyExpired.get(listId, now)) this.tx(() => this.expireLeases(listId, now));
+    const rows = this.s.ready.all(listId, limit) as (TaskRow & { blocked_by_json: string; blocks_json: string })[];
+    return rows.map((r) =>
+      this.toRecord(r, (JSON.parse(r.blocks_json) as string[]).sort(byNumber), (JSON.parse(r.blocked_by_json) as string[]).sort(byNumber)),
+    );
   }
 
   async claimTask(listId: string, req: ClaimRequest, actor: Actor, now: number): Promise<TaskRecord> {
@@ -364,7 +384,7 @@ export class SqliteTaskStore implements TaskStore {
       row.owner = req.owner;
       row.lease_expires_at = now + req.leaseMs;
       row.updated_at = now;
-      this.write(row);
+      this.writeState(row);
       this.event(listId, row.id, 'claimed', { owner: req.owner, leaseExpiresAt: row.lease_expires_at }, actor, now);
       return this.record(row);
     });
@@ -382,7 +402,7 @@ export class SqliteTaskStore implements TaskStore {
       }
       row.lease_expires_at = now + leaseMs;
       row.updated_at = now;
-      this.write(row);
+      this.writeState(row);
       this.event(listId, id, 'heartbeat', { leaseExpiresAt: row.lease_expires_at }, actor, now);
       return this.record(row);
     });
@@ -396,7 +416,7 @@ export class SqliteTaskStore implements TaskStore {
     this.setStatus(row, status);
     row.lease_expires_at = null;
     row.updated_at = now;
-    this.write(row);
+    this.writeState(row);
     this.event(listId, id, status, { from }, actor, now);
     return this.record(row);
   }
@@ -419,7 +439,7 @@ export class SqliteTaskStore implements TaskStore {
       row.owner = null;
       row.lease_expires_at = null;
       row.updated_at = now;
-      this.write(row);
+      this.writeState(row);
       this.event(listId, id, 'released', { owner }, actor, now);
       return this.record(row);
     });
