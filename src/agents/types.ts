@@ -1,3 +1,5 @@
+import type { UsageRecord } from '../store/index.js';
+
 /** The AgentBackend interface: what the workflow runtime asks of any agent. No I/O here. */
 
 export type JsonSchema = Record<string, unknown>;
@@ -16,17 +18,8 @@ export interface AgentRequest {
   onProgress?: (event: AgentProgress) => void;
 }
 
-/** Exact usage of one model request, as the provider (or gateway) reported it. */
-export interface RequestUsage {
-  requestId: string | null;
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWrite5mTokens: number;
-  cacheWrite1hTokens: number;
-  stopReason: string | null;
-}
+/** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */
+export type RequestUsage = Omit<UsageRecord, 'runId' | 'callKey' | 'createdAt'>;
 
 export type AgentProgress =
   | { type: 'request'; attempt: number }

@@ -35,20 +35,11 @@ export class Journal {
     return this.own.get(key);
   }
 
-  /** A finished result for this key, copying it over when it comes from the `--from` run. */
-  async reuse(key: string): Promise<CallRecord | undefined> {
-    const mine = this.own.get(key);
-    if (mine?.status === 'finished') return mine;
-    const theirs = this.borrowed.get(key);
-    if (!theirs) return undefined;
-    const copy: CallRecord = { ...theirs, runId: this.runId, reusedFrom: theirs.reusedFrom ?? theirs.runId };
-    this.pending.push(copy);
-    this.own.set(key, copy);
-    return copy;
-  }
-
-  /** Synchronous lookup for values the script needs at once (Date.now, Math.random). */
-  reuseValueSync(key: string): CallRecord | undefined {
+  /**
+   * A finished result for this key, copying it over when it comes from the
+   * `--from` run. Synchronous, so Date.now()/Math.random() can use it too.
+   */
+  reuse(key: string): CallRecord | undefined {
     const mine = this.own.get(key);
     if (mine?.status === 'finished') return mine;
     const theirs = this.borrowed.get(key);

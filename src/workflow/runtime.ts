@@ -224,7 +224,7 @@ export class WorkflowRuntime {
   private async reuse(key: string): Promise<CallRecord | undefined> {
     const { counts } = this.deps.journal;
     counts.total++;
-    const hit = await this.deps.journal.reuse(key);
+    const hit = this.deps.journal.reuse(key);
     if (hit) counts.reused++;
     else counts.executed++;
     return hit;
@@ -607,7 +607,7 @@ export class WorkflowRuntime {
   /** Date.now()/Math.random() as journaled values: synchronous, committed with the next outcome. */
   value(scope: Scope, kind: 'clock' | 'random', produce: () => number): number {
     const key = this.identity.keyFor(kind, { scope: scope.name ?? undefined });
-    const hit = this.deps.journal.reuseValueSync(key);
+    const hit = this.deps.journal.reuse(key);
     if (hit) return hit.result as number;
     const value = produce();
     const now = Date.now();
