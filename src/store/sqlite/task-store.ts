@@ -81,6 +81,7 @@ export class SqliteTaskStore implements TaskStore {
       bestReady: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT 1`),
       // Each row carries its edges, gathered inside SQLite by two index lookups.
       ready: db.prepare(`SELECT *, ${EDGES} FROM tasks t WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT ?`),
+      edges: db.prepare(`SELECT ${EDGES} FROM tasks t WHERE list_id = ? AND id = ?`),
       anyExpired: db
         .prepare(
           "SELECT 1 FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ? LIMIT 1",
@@ -113,12 +114,10 @@ export class SqliteTaskStore implements TaskStore {
     return row;
   }
 
+  /** The task as stored now, with its edges, in one query. */
   private record(row: TaskRow): TaskRecord {
-    return this.toRecord(
-      row,
-      (this.s.dependentsOf.all(row.list_id, row.id) as string[]).sort(byNumber),
-      (this.s.blockersOf.all(row.list_id, row.id) as string[]).sort(byNumber),
-    );
+    const edges = this.s.edges.get(row.list_id, row.id) as { blocked_by_json: string; blocks_json: string };
+    return this.toRecord(row, parseIds(edges.blocks_json), parseIds(edges.blocked_by_json));
   }
 
   private toRecord(row: TaskRow, blocks: string[], blockedBy: string[]): TaskRecord {
@@ -132,9 +131,9 @@ export class SqliteTaskStore implements TaskStore {
       owner: row.owner,
       blocks,
       blockedBy,
-      metadata: JSON.parse(row.metadata_json),
+      metadata: row.metadata_json === '{}' ? {} : JSON.parse(row.metadata_json),
       priority: row.priority,
-      labels: JSON.parse(row.labels_json),
+      labels: row.labels_json === '[]' ? [] : JSON.parse(row.labels_json),
       leaseExpiresAt: row.lease_expires_at,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -547,6 +546,11 @@ export class SqliteTaskStore implements TaskStore {
 /** Labels are a set: stored sorted and without repeats. */
 function normalizeLabels(labels: string[]): string[] {
   return [...new Set(labels)].sort();
+}
+
+/** A json_group_array of ids, sorted numerically; most tasks have none, so skip the parse then. */
+function parseIds(json: string): string[] {
+  return json === '[]' ? [] : (JSON.parse(json) as string[]).sort(byNumber);
 }
 
 function push(map: Map<string, string[]>, key: string, value: string): void {
