@@ -7,8 +7,10 @@ import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from './board.js';
 import {
   fromClaudeFile,
+  newTaskFromFile,
   readHighWater,
   readTaskDir,
+  replaceMetadata,
   type TaskFileProblem,
   type TaskFileRead,
   toClaudeFile,
@@ -147,18 +149,9 @@ export class ClaudeTaskBridge {
           description: want.description,
           activeForm: want.activeForm ?? null,
           owner: want.owner ?? null,
-          metadata: { ...Object.fromEntries(Object.keys(existing.metadata).map((k) => [k, null])), ...want.metadata },
+          metadata: replaceMetadata(existing.metadata, want.metadata),
         })
-      : await board.create({
-          id: want.id,
-          subject: want.subject,
-          description: want.description,
-          activeForm: want.activeForm ?? null,
-          owner: want.owner ?? null,
-          priority: want.priority,
-          labels: want.labels,
-          metadata: want.metadata,
-        });
+      : await board.create(newTaskFromFile(want));
     for (const b of task.blockedBy) if (!want.blockedBy.includes(b)) task = await board.removeDependency(want.id, b);
     for (const b of want.blockedBy) {
       if (task.blockedBy.includes(b)) continue;

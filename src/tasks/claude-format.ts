@@ -93,6 +93,26 @@ export function fromClaudeFile(
   };
 }
 
+/** A file's task as a new drover task (pending, no edges yet: callers add them once every task exists). */
+export function newTaskFromFile(want: ReturnType<typeof fromClaudeFile>): NewTask {
+  return {
+    id: want.id,
+    subject: want.subject,
+    description: want.description,
+    activeForm: want.activeForm ?? null,
+    owner: want.owner ?? null,
+    priority: want.priority,
+    labels: want.labels,
+    metadata: want.metadata,
+    ...(want.createdAt !== undefined ? { createdAt: want.createdAt } : {}),
+  };
+}
+
+/** A metadata patch that makes a task's metadata exactly `next` (keys missing from it are removed). */
+export function replaceMetadata(current: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+  return { ...Object.fromEntries(Object.keys(current).map((k) => [k, null])), ...next };
+}
+
 export interface TaskFileRead {
   id: string;
   path: string;

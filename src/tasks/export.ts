@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../core/index.js';
 import type { TaskBoard } from './board.js';
-import { fromClaudeFile, readTaskDir, toClaudeFile, writeFileAtomic } from './claude-format.js';
+import { fromClaudeFile, newTaskFromFile, readTaskDir, replaceMetadata, toClaudeFile, writeFileAtomic } from './claude-format.js';
 
 /**
  * `drover tasks export <dir>`: one pretty JSON file per task in Claude Code's
@@ -52,17 +52,7 @@ export async function importTasks(board: TaskBoard, dir: string): Promise<Import
   for (const t of incoming) {
     const existing = await board.get(t.id);
     if (!existing) {
-      await board.create({
-        id: t.id,
-        subject: t.subject,
-        description: t.description,
-        activeForm: t.activeForm ?? null,
-        owner: t.owner ?? null,
-        priority: t.priority,
-        labels: t.labels,
-        metadata: t.metadata,
-        ...(t.createdAt !== undefined ? { createdAt: t.createdAt } : {}),
-      });
+      await board.create(newTaskFromFile(t));
       report.created.push(t.id);
     } else {
       const before = JSON.stringify(existing);
@@ -72,7 +62,7 @@ export async function importTasks(board: TaskBoard, dir: string): Promise<Import
         activeForm: t.activeForm ?? null,
         priority: t.priority,
         labels: t.labels,
-        metadata: { ...Object.fromEntries(Object.keys(existing.metadata).map((k) => [k, null])), ...t.metadata },
+        metadata: replaceMetadata(existing.metadata, t.metadata),
       });
       (JSON.stringify(after) === before ? report.unchanged : report.updated).push(t.id);
     }
