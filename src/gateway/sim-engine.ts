@@ -47,7 +47,7 @@ export function textOf(content: unknown): string {
     .join('\n');
 }
 
-function firstUserText(body: AnthropicRequestBody): string {
+export function firstUserText(body: AnthropicRequestBody): string {
   const first = body.messages.find((m) => m.role === 'user');
   return first ? textOf(first.content) : '';
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { errorJson, messageEvents, messageJson } from './anthropic-wire.js';
 import { BodyError, readJsonBody } from './http-body.js';
 import { loadScenario, type Scenario } from './scenario.js';
-import { type AnthropicRequestBody, countRequestTokens, lastUserText, SimEngine, type SimPlan } from './sim-engine.js';
+import { type AnthropicRequestBody, countRequestTokens, firstUserText, lastUserText, SimEngine, type SimPlan } from './sim-engine.js';
 import { loadTokenCounter } from './tokens.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -144,7 +144,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         status: plan.kind === 'message' ? (plan.cutAfterEvents ? 0 : 200) : plan.status,
         model: body.model,
         stream: body.stream === true,
-        prompt: firstPrompt(body),
+        prompt: firstUserText(body).slice(0, 200),
         last: lastUserText(body).slice(0, 4000),
       });
       return;
@@ -191,14 +191,6 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     reset,
     close: () => closeServer(server),
   };
-}
-
-function firstPrompt(body: AnthropicRequestBody): string {
-  const first = body.messages.find((m) => m.role === 'user');
-  const content = first?.content;
-  const text =
-    typeof content === 'string' ? content : Array.isArray(content) ? content.map((b) => (b as { text?: string }).text ?? '').join(' ') : '';
-  return text.slice(0, 200);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

@@ -19,40 +19,27 @@ export function createStore(location: string, options: CreateStoreOptions = {}):
   return new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
 }
 
+/** A store that could not be inspected at all. */
+function unreadable(location: string, problem: string): StoreHealth {
+  return { ok: false, schemaVersion: 0, expectedSchemaVersion: 0, problems: [problem], facts: { location } };
+}
+
 /** Inspects a store without changing it; says in words what is wrong. */
 export function diagnoseStore(location: string): StoreHealth {
   if (!existsSync(location)) {
-    return {
-      ok: false,
-      schemaVersion: 0,
-      expectedSchemaVersion: 0,
-      problems: [`no store at ${location} yet (drover run creates it)`],
-      facts: { location },
-    };
+    return unreadable(location, `no store at ${location} yet (drover run creates it)`);
   }
   let db: Database.Database;
   try {
     db = new Database(location, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
   } catch (err) {
-    return {
-      ok: false,
-      schemaVersion: 0,
-      expectedSchemaVersion: 0,
-      problems: [`cannot open ${location}: ${(err as Error).message}`],
-      facts: { location },
-    };
+    return unreadable(location, `cannot open ${location}: ${(err as Error).message}`);
   }
   try {
     return inspectSqlite(db, location);
   } catch (err) {
-    return {
-      ok: false,
-      schemaVersion: 0,
-      expectedSchemaVersion: 0,
-      problems: [`${location} is not a readable SQLite store: ${(err as Error).message}`],
-      facts: { location },
-    };
+    return unreadable(location, `${location} is not a readable SQLite store: ${(err as Error).message}`);
   } finally {
     db.close();
   }
