@@ -92,6 +92,13 @@ export class ClaudeTaskBridge {
     }
   }
 
+  /** The list lock (creates and `.highwatermark`); its target `.lock` is an empty file, made if missing. */
+  private withListLock<T>(fn: () => Promise<T>): Promise<T> {
+    const target = join(this.dir, '.lock');
+    if (!existsSync(target)) writeFileSync(target, '');
+    return this.withLock(target, fn);
+  }
+
   /** An id neither side has used. Call under the list lock. */
   private async freeId(): Promise<string> {
     const onDisk = [...readTaskDir(this.dir).files.keys()].map(Number).filter(Number.isFinite);
@@ -106,9 +113,7 @@ export class ClaudeTaskBridge {
       await this.withLock(path, () => writeFileAtomic(path, render(t)));
       return t;
     }
-    const listLock = join(this.dir, '.lock');
-    if (!existsSync(listLock)) writeFileSync(listLock, '');
-    return this.withLock(listLock, async () => {
+    return this.withListLock(async () => {
       let task = t;
       if (existsSync(join(this.dir, `${task.id}.json`))) {
         // Claude Code created this id since we looked: its task keeps the id, ours moves.
@@ -233,9 +238,7 @@ export class ClaudeTaskBridge {
       if (file && task) {
         if (file.task.subject !== task.subject) {
           // Two different tasks took one id on either side: Claude Code's keeps it, drover's is renumbered.
-          const listLock = join(this.dir, '.lock');
-          if (!existsSync(listLock)) writeFileSync(listLock, '');
-          const newId = await this.withLock(listLock, async () => {
+          const newId = await this.withListLock(async () => {
             const next = await this.freeId();
             writeFileAtomic(join(this.dir, '.highwatermark'), next);
             return next;
@@ -297,7 +300,6 @@ export class ClaudeTaskBridge {
   async watch(signal: AbortSignal, onReport: (r: SyncReport) => void, intervalMs = 500): Promise<void> {
     let lastSeq = -1;
     let dirty = true;
-    let running = false;
     mkdirSync(this.dir, { recursive: true });
     const watcher = watch(this.dir, () => {
       dirty = true;
@@ -305,14 +307,9 @@ export class ClaudeTaskBridge {
     try {
       while (!signal.aborted) {
         const seq = await this.board.store.tasks.lastTaskEventSeq(this.board.listId);
-        if ((dirty || seq !== lastSeq) && !running) {
-          running = true;
+        if (dirty || seq !== lastSeq) {
           dirty = false;
-          try {
-            onReport(await this.syncOnce());
-          } finally {
-            running = false;
-          }
+          onReport(await this.syncOnce());
           lastSeq = await this.board.store.tasks.lastTaskEventSeq(this.board.listId);
         }
         await new Promise((r) => setTimeout(r, intervalMs));
