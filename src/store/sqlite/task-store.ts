@@ -108,6 +108,16 @@ export class SqliteTaskStore implements TaskStore {
     return this.runTx.immediate(fn) as T;
   }
 
+  /** A deferred transaction: one consistent snapshot for reads, no write lock. */
+  private read<T>(fn: () => T): T {
+    return this.runTx(fn) as T;
+  }
+
+  /** Read paths take the write lock only when some lease has run out and must be returned first. */
+  private expireDueLeases(listId: string, now: number): void {
+    if (this.s.anyExpired.get(listId, now)) this.tx(() => this.expireLeases(listId, now));
+  }
+
   private row(listId: string, id: string): TaskRow {
     const row = this.s.get.get(listId, id) as TaskRow | undefined;
     if (!row) throw new TaskRuleError('MISSING_TASK', `task #${id} does not exist in list ${listId}`);
@@ -323,8 +333,8 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async getTask(listId: string, id: string, now: number): Promise<TaskRecord | undefined> {
-    return this.tx(() => {
-      this.expireLeases(listId, now);
+    this.expireDueLeases(listId, now);
+    return this.read(() => {
       const row = this.s.get.get(listId, id) as TaskRow | undefined;
       return row ? this.record(row) : undefined;
     });
@@ -335,8 +345,8 @@ export class SqliteTaskStore implements TaskStore {
     now: number,
     filter: { status?: TaskStatus; owner?: string; label?: string } = {},
   ): Promise<TaskRecord[]> {
-    return this.tx(() => {
-      this.expireLeases(listId, now);
+    this.expireDueLeases(listId, now);
+    return this.read(() => {
       const blocks = new Map<string, string[]>();
       const blockedBy = new Map<string, string[]>();
       for (const d of this.s.allDeps.all(listId) as { task_id: string; blocker_id: string }[]) {
@@ -355,8 +365,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async readyTasks(listId: string, now: number, limit = 1_000_000): Promise<TaskRecord[]> {
-    // Reads take no write lock unless a lease has run out and must be returned first.
-    if (this.s.anyExpired.get(listId, now)) this.tx(() => this.expireLeases(listId, now));
+    this.expireDueLeases(listId, now);
     const rows = this.s.ready.all(listId, limit) as (TaskRow & { blocked_by_json: string; blocks_json: string })[];
     return rows.map((r) =>
       this.toRecord(r, (JSON.parse(r.blocks_json) as string[]).sort(byNumber), (JSON.parse(r.blocked_by_json) as string[]).sort(byNumber)),
