@@ -17,7 +17,10 @@ const UsageSchema = z
   })
   .strict();
 
-const ToolUseSchema = z.object({ name: z.string().min(1), input: z.record(z.string(), z.unknown()).default({}) }).strict();
+// `input` is a string for free-form (custom) tools such as Codex's apply_patch.
+const ToolUseSchema = z
+  .object({ name: z.string().min(1), input: z.union([z.record(z.string(), z.unknown()), z.string()]).default({}) })
+  .strict();
 
 const TurnSchema = z
   .object({
@@ -51,6 +54,10 @@ const MatchSchema = z
     last: z.string().optional(),
     system: z.string().optional(),
     model: z.string().optional(),
+    /** Who is asking: `builtin`, `claude-code`, `codex` (or the `x-drover-agent` header's value). */
+    agent: z.string().optional(),
+    /** Which wire the request came in on: anthropic, responses or chat. */
+    wire: z.string().optional(),
   })
   .strict();
 
@@ -91,6 +98,8 @@ export interface CompiledMatch {
   last?: RegExp;
   system?: RegExp;
   model?: RegExp;
+  agent?: RegExp;
+  wire?: RegExp;
 }
 
 export interface ScenarioRule extends Omit<RawRule, 'match'> {
@@ -165,7 +174,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   }
   const rules = parsed.data.rules.map((rule, i): ScenarioRule => {
     const match: CompiledMatch = {};
-    for (const key of ['prompt', 'last', 'system', 'model'] as const) {
+    for (const key of ['prompt', 'last', 'system', 'model', 'agent', 'wire'] as const) {
       const pattern = rule.match[key];
       if (pattern === undefined) continue;
       try {

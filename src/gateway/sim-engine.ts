@@ -1,23 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Scenario, ScenarioFault, ScenarioRule, ScenarioTurn, ScenarioUsage } from './scenario.js';
+import type { SimRequest } from './sim-request.js';
 import { countTokens } from './tokens.js';
 
 /**
- * Decides what the sim answers to one Anthropic Messages request. No I/O:
- * the server feeds it parsed bodies and writes what it returns.
+ * Decides what the sim answers to one model request, on any wire. No I/O:
+ * the server feeds it normalized requests and encodes what it returns.
  */
 
-export interface AnthropicRequestBody {
-  model: string;
-  messages: { role: string; content: unknown }[];
-  system?: unknown;
-  tools?: { name?: string }[];
-  tool_choice?: { type?: string; name?: string };
-  stream?: boolean;
-  max_tokens?: number;
-}
-
-export type ContentBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+export type ContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> | string };
 
 export interface PlannedMessage {
   id: string;
@@ -33,32 +26,6 @@ export type SimPlan =
 
 /** Tools through which a structured (`json`) turn is answered when the request offers one. */
 export const STRUCTURED_OUTPUT_TOOLS = ['submit_result', 'StructuredOutput'];
-
-export function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((b: { type?: string; text?: string; content?: unknown }) => {
-      if (b?.type === 'text' && typeof b.text === 'string') return b.text;
-      if (b?.type === 'tool_result') return textOf(b.content);
-      return '';
-    })
-    .filter(Boolean)
-    .join('\n');
-}
-
-export function firstUserText(body: AnthropicRequestBody): string {
-  const first = body.messages.find((m) => m.role === 'user');
-  return first ? textOf(first.content) : '';
-}
-
-export function lastUserText(body: AnthropicRequestBody): string {
-  for (let i = body.messages.length - 1; i >= 0; i--) {
-    const m = body.messages[i];
-    if (m?.role === 'user') return textOf(m.content);
-  }
-  return '';
-}
 
 function substitute(value: unknown, groups: Record<string, string>): unknown {
   if (typeof value === 'string') return value.replace(/\{\{\s*([\w]+)\s*\}\}/g, (all, name: string) => groups[name] ?? all);
@@ -77,18 +44,17 @@ export class SimEngine {
     this.faultCounters.clear();
   }
 
-  plan(body: AnthropicRequestBody): SimPlan {
-    const prompt = firstUserText(body);
-    const systemText = textOf(body.system);
-    const turnIndex = body.messages.filter((m) => m.role === 'assistant').length;
+  /** `inputTokens`: the request's counted size (the server tokenizes `rendered` once). */
+  plan(req: SimRequest, inputTokens: number): SimPlan {
+    const { prompt, turnIndex } = req;
     for (const rule of this.scenario.rules) {
-      const groups = this.matchRule(rule, body, prompt, systemText);
+      const groups = this.matchRule(rule, req);
       if (!groups) continue;
       const latencyMs = rule.latency_ms ?? this.scenario.defaults.latency_ms;
       const fault = this.takeFault(rule);
       if (fault?.status) return errorPlan(rule.name, fault, latencyMs);
       const turn = rule.turns[Math.min(turnIndex, rule.turns.length - 1)] as ScenarioTurn;
-      const message = this.buildMessage(body, turn, groups, rule.usage);
+      const message = this.buildMessage(req, inputTokens, turn, groups, rule.usage);
       return {
         kind: 'message',
         rule: rule.name,
@@ -104,7 +70,7 @@ export class SimEngine {
         rule: 'fallback',
         turn: turnIndex,
         latencyMs: this.scenario.defaults.latency_ms,
-        message: this.buildMessage(body, this.scenario.fallback, { prompt }, undefined),
+        message: this.buildMessage(req, inputTokens, this.scenario.fallback, { prompt }, undefined),
       };
     }
     return {
@@ -117,13 +83,15 @@ export class SimEngine {
     };
   }
 
-  private matchRule(rule: ScenarioRule, body: AnthropicRequestBody, prompt: string, systemText: string): Record<string, string> | null {
-    const groups: Record<string, string> = { prompt };
+  private matchRule(rule: ScenarioRule, req: SimRequest): Record<string, string> | null {
+    const groups: Record<string, string> = { prompt: req.prompt };
     const checks: [RegExp | undefined, string][] = [
-      [rule.match.prompt, prompt],
-      [rule.match.last, rule.match.last ? lastUserText(body) : ''],
-      [rule.match.system, systemText],
-      [rule.match.model, body.model],
+      [rule.match.prompt, req.prompt],
+      [rule.match.last, req.last],
+      [rule.match.system, req.system],
+      [rule.match.model, req.model],
+      [rule.match.agent, req.agent],
+      [rule.match.wire, req.wire],
     ];
     for (const [re, text] of checks) {
       if (!re) continue;
@@ -148,7 +116,8 @@ export class SimEngine {
   }
 
   private buildMessage(
-    body: AnthropicRequestBody,
+    req: SimRequest,
+    inputTokens: number,
     turn: ScenarioTurn,
     groups: Record<string, string>,
     ruleUsage: 'auto' | ScenarioUsage | undefined,
@@ -157,11 +126,8 @@ export class SimEngine {
     if (turn.text !== undefined) content.push({ type: 'text', text: substitute(turn.text, groups) as string });
     if (turn.json !== undefined) {
       const value = substitute(turn.json, groups);
-      const offered = new Set((body.tools ?? []).map((t) => t.name));
-      const tool =
-        body.tool_choice?.type === 'tool' && body.tool_choice.name
-          ? body.tool_choice.name
-          : STRUCTURED_OUTPUT_TOOLS.find((n) => offered.has(n));
+      const offered = new Set(req.tools.map((t) => t.name));
+      const tool = req.forcedTool ?? (req.jsonText ? undefined : STRUCTURED_OUTPUT_TOOLS.find((n) => offered.has(n)));
       if (tool && value && typeof value === 'object' && !Array.isArray(value)) {
         content.push({ type: 'tool_use', id: toolUseId(), name: tool, input: value as Record<string, unknown> });
       } else {
@@ -170,16 +136,20 @@ export class SimEngine {
     }
     const uses = turn.tool_use === undefined ? [] : Array.isArray(turn.tool_use) ? turn.tool_use : [turn.tool_use];
     for (const use of uses) {
-      content.push({ type: 'tool_use', id: toolUseId(), name: use.name, input: substitute(use.input, groups) as Record<string, unknown> });
+      const input = substitute(use.input, groups) as Record<string, unknown> | string;
+      const custom = req.tools.find((t) => t.name === use.name)?.kind === 'custom';
+      // A free-form (custom) tool takes text; a function tool given text gets it as `{ input }`.
+      const fitted = custom ? (typeof input === 'string' ? input : JSON.stringify(input)) : typeof input === 'string' ? { input } : input;
+      content.push({ type: 'tool_use', id: toolUseId(), name: use.name, input: fitted });
     }
     const stopReason = turn.stop_reason ?? (content.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn');
     const usageSetting = turn.usage ?? ruleUsage ?? this.scenario.defaults.usage;
     return {
       id: `msg_sim_${randomBytes(8).toString('hex')}`,
-      model: body.model || this.scenario.defaults.model,
+      model: req.model || this.scenario.defaults.model,
       content,
       stopReason,
-      usage: resolveUsage(usageSetting, body, content),
+      usage: resolveUsage(usageSetting, inputTokens, content),
     };
   }
 }
@@ -202,19 +172,13 @@ function errorPlan(rule: string, fault: ScenarioFault, latencyMs: number): SimPl
   };
 }
 
-/** Counts tokens with an open BPE tokenizer: close to, not equal to, Anthropic's count. */
-export function countRequestTokens(body: AnthropicRequestBody): number {
-  const parts: string[] = [textOf(body.system)];
-  for (const m of body.messages) parts.push(typeof m.content === 'string' ? m.content : JSON.stringify(m.content));
-  if (body.tools?.length) parts.push(JSON.stringify(body.tools));
-  return countTokens(parts.join('\n'));
-}
-
-function resolveUsage(setting: 'auto' | ScenarioUsage, body: AnthropicRequestBody, content: ContentBlock[]): Required<ScenarioUsage> {
+function resolveUsage(setting: 'auto' | ScenarioUsage, inputTokens: number, content: ContentBlock[]): Required<ScenarioUsage> {
   const given = setting === 'auto' ? {} : setting;
-  const outputText = content.map((b) => (b.type === 'text' ? b.text : JSON.stringify(b.input))).join('\n');
+  const outputText = content
+    .map((b) => (b.type === 'text' ? b.text : typeof b.input === 'string' ? b.input : JSON.stringify(b.input)))
+    .join('\n');
   return {
-    input_tokens: given.input_tokens ?? countRequestTokens(body),
+    input_tokens: given.input_tokens ?? inputTokens,
     output_tokens: given.output_tokens ?? Math.max(1, countTokens(outputText)),
     cache_read_input_tokens: given.cache_read_input_tokens ?? 0,
     cache_creation_input_tokens: given.cache_creation_input_tokens ?? 0,

@@ -1,37 +1,46 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
-import { errorJson, messageEvents, messageJson } from './anthropic-wire.js';
 import { BodyError, readJsonBody } from './http-body.js';
+import { PrefixTracker } from './prefix-cache.js';
 import { loadScenario, type Scenario } from './scenario.js';
-import { type AnthropicRequestBody, countRequestTokens, firstUserText, lastUserText, SimEngine, type SimPlan } from './sim-engine.js';
-import { loadTokenCounter } from './tokens.js';
+import { SimEngine, type SimPlan } from './sim-engine.js';
+import type { SimRequest, WireName } from './sim-request.js';
+import { encodeTokens, loadTokenCounter } from './tokens.js';
+import { anthropicWire } from './wires/anthropic.js';
+import { chatWire } from './wires/chat.js';
+import { responsesWire } from './wires/responses.js';
+import type { WireAdapter } from './wires/wire.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const LOG_LIMIT = 2000;
-
-const MessagesBody = z
-  .object({
-    model: z.string().min(1),
-    // Claude Code also sends `role: "system"` entries inside messages; any role string is accepted.
-    messages: z.array(z.object({ role: z.string().min(1), content: z.unknown() }).passthrough()).min(1),
-    max_tokens: z.number().int().positive().optional(),
-    stream: z.boolean().optional(),
-  })
-  .passthrough();
+const WIRES: WireAdapter<never>[] = [anthropicWire, responsesWire, chatWire] as unknown as WireAdapter<never>[];
 
 export interface SimRequestLog {
   at: number;
   path: string;
+  wire: WireName | null;
   rule: string;
   turn: number;
   status: number;
   model: string;
   stream: boolean;
+  /** `x-drover-agent` or the client guessed from its user agent. */
+  agent: string;
+  /** `x-drover-call`: the drover call the request belongs to. */
+  tag: string | null;
+  /** Message / response id of the answer (null when refused or failed). */
+  requestId: string | null;
   prompt: string;
-  /** The last user message (tool results included), first 4000 characters. */
+  /** Everything after the last assistant turn (tool results included), first 4000 characters. */
   last: string;
+  /** Tokens of the request as counted (tools, system, messages). */
+  inputTokens: number;
+  /** Tokens shared with the previous request of the same conversation: what a prefix cache could serve. */
+  cacheableTokens: number;
+  usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number } | null;
+  /** The flattened request, kept only when the gateway was started with `keepRequests`. */
+  rendered?: string;
 }
 
 export interface SimStats {
@@ -47,21 +56,27 @@ export interface SimGatewayOptions {
   scenario: Scenario | string;
   port?: number;
   host?: string;
+  /** Keep each request's flattened text in the log (benchmarks of prompt weight). */
+  keepRequests?: boolean;
 }
 
 export interface RunningGateway {
   url: string;
   port: number;
   stats(): SimStats;
+  /** Usage of every answered request tagged with this `x-drover-call`, in order. */
+  usageFor(tag: string): SimRequestLog[];
   reset(): void;
   close(): Promise<void>;
 }
 
-/** `drover gateway --mode sim`: Anthropic Messages served from a scenario. */
+/** `drover gateway --mode sim`: Anthropic Messages, OpenAI Responses and Chat Completions served from a scenario. */
 export async function startSimGateway(options: SimGatewayOptions): Promise<RunningGateway> {
   const scenario = typeof options.scenario === 'string' ? loadScenario(options.scenario) : options.scenario;
   await loadTokenCounter();
   const engine = new SimEngine(scenario);
+  const prefixes = new PrefixTracker();
+  const byTag = new Map<string, SimRequestLog[]>();
   const stats: SimStats = { requests: 0, maxInFlight: 0, byStatus: {}, byRule: {}, log: [] };
   let inFlight = 0;
   const reset = () => {
@@ -70,6 +85,8 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     stats.byStatus = {};
     stats.byRule = {};
     stats.log = [];
+    byTag.clear();
+    prefixes.clear();
     engine.resetCounters();
   };
   const record = (entry: SimRequestLog) => {
@@ -78,11 +95,17 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     stats.byRule[entry.rule] = (stats.byRule[entry.rule] ?? 0) + 1;
     stats.log.push(entry);
     if (stats.log.length > LOG_LIMIT) stats.log.splice(0, stats.log.length - LOG_LIMIT);
+    if (entry.tag && entry.usage) {
+      const list = byTag.get(entry.tag) ?? [];
+      list.push(entry);
+      byTag.set(entry.tag, list);
+    }
   };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
-      if (!res.headersSent) sendJson(res, 500, errorJson('api_error', `sim gateway failure: ${(err as Error).message}`));
+      if (!res.headersSent)
+        sendJson(res, 500, { type: 'error', error: { type: 'api_error', message: `sim gateway failure: ${(err as Error).message}` } });
       else res.destroy();
     });
   });
@@ -109,67 +132,88 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       sendJson(res, 200, { ok: true });
       return;
     }
-    if (req.method === 'POST' && (path === '/v1/messages' || path === '/v1/messages/count_tokens')) {
-      let body: AnthropicRequestBody;
+    if (req.method === 'GET' && path === '/_drover/usage') {
+      const tag = new URL(req.url ?? '/', 'http://x').searchParams.get('tag');
+      if (!tag) {
+        sendJson(res, 400, { error: { type: 'invalid_request_error', message: 'usage: the tag query parameter is required' } });
+        return;
+      }
+      sendJson(res, 200, { tag, requests: byTag.get(tag) ?? [] });
+      return;
+    }
+    const wire = WIRES.find((w) => w.paths.includes(path) || (w.name === 'anthropic' && path === '/v1/messages/count_tokens'));
+    if (req.method === 'POST' && wire) {
+      let simReq: SimRequest;
       try {
-        const parsed = MessagesBody.safeParse(await readJsonBody(req, MAX_BODY_BYTES));
+        const parsed = wire.schema.safeParse(await readJsonBody(req, MAX_BODY_BYTES));
         if (!parsed.success) {
           const issue = parsed.error.issues[0];
           throw new BodyError(400, `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
         }
-        body = parsed.data as AnthropicRequestBody;
+        simReq = wire.normalize(parsed.data, req.headers);
       } catch (err) {
         const status = err instanceof BodyError ? err.status : 400;
-        sendJson(res, status, errorJson(status === 413 ? 'request_too_large' : 'invalid_request_error', (err as Error).message));
-        record({ at: Date.now(), path, rule: '(refused)', turn: -1, status, model: '', stream: false, prompt: '', last: '' });
+        sendJson(res, status, wire.error(status === 413 ? 'request_too_large' : 'invalid_request_error', (err as Error).message, status));
+        record(refused(path, wire.name, status, req.headers['x-drover-call']));
         return;
       }
+      const tokens = encodeTokens(simReq.rendered);
       if (path.endsWith('/count_tokens')) {
-        sendJson(res, 200, { input_tokens: countRequestTokens(body) });
+        sendJson(res, 200, { input_tokens: tokens.length });
         return;
       }
-      const plan = engine.plan(body);
+      const cacheableTokens = prefixes.observe(conversationKey(simReq), tokens);
+      const plan = engine.plan(simReq, tokens.length);
       inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
       try {
-        await respond(res, body, plan);
+        await respond(res, wire, simReq, plan);
       } finally {
         inFlight--;
       }
+      const answered = plan.kind === 'message' && !plan.cutAfterEvents;
       record({
         at: Date.now(),
         path,
+        wire: wire.name,
         rule: plan.rule,
         turn: plan.kind === 'message' ? plan.turn : -1,
         status: plan.kind === 'message' ? (plan.cutAfterEvents ? 0 : 200) : plan.status,
-        model: body.model,
-        stream: body.stream === true,
-        prompt: firstUserText(body).slice(0, 200),
-        last: lastUserText(body).slice(0, 4000),
+        model: simReq.model,
+        stream: simReq.stream,
+        agent: simReq.agent,
+        tag: simReq.tag,
+        requestId: plan.kind === 'message' ? plan.message.id : null,
+        prompt: simReq.prompt.slice(0, 200),
+        last: simReq.last.slice(0, 4000),
+        inputTokens: tokens.length,
+        cacheableTokens,
+        usage: answered && plan.kind === 'message' ? plan.message.usage : null,
+        ...(options.keepRequests ? { rendered: simReq.rendered } : {}),
       });
       return;
     }
-    sendJson(res, 404, errorJson('not_found_error', `sim gateway: no route ${req.method} ${path}`));
+    sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `sim gateway: no route ${req.method} ${path}` } });
   }
 
-  async function respond(res: ServerResponse, body: AnthropicRequestBody, plan: SimPlan): Promise<void> {
+  async function respond(res: ServerResponse, wire: WireAdapter<never>, simReq: SimRequest, plan: SimPlan): Promise<void> {
     if (plan.latencyMs > 0) await delay(plan.latencyMs);
     if (plan.kind === 'error') {
       const headers: Record<string, string> = {};
       if (plan.retryAfterS !== undefined) headers['retry-after'] = String(plan.retryAfterS);
-      sendJson(res, plan.status, errorJson(plan.errorType, plan.message), headers);
+      sendJson(res, plan.status, wire.error(plan.errorType, plan.message, plan.status), headers);
       return;
     }
-    if (!body.stream) {
-      sendJson(res, 200, messageJson(plan.message), { 'request-id': `req_${plan.message.id}` });
+    if (!simReq.stream) {
+      sendJson(res, 200, wire.json(plan.message, simReq), wire.requestIdHeader(plan.message));
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': `req_${plan.message.id}` });
-    const events = messageEvents(plan.message);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...wire.requestIdHeader(plan.message) });
+    const events = wire.events(plan.message, simReq);
     const limit = plan.cutAfterEvents ?? events.length;
     for (const event of events.slice(0, limit)) res.write(event);
     if (plan.cutAfterEvents !== undefined) {
-      // A stream cut mid-way: the connection drops without message_stop.
+      // A stream cut mid-way: the connection drops before the stream's end.
       await new Promise((r) => res.write('', r));
       res.destroy();
       return;
@@ -188,6 +232,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     url: `http://${host}:${port}`,
     port,
     stats: () => stats,
+    usageFor: (tag) => byTag.get(tag) ?? [],
     reset,
     close: () => closeServer(server),
   };
@@ -204,4 +249,30 @@ export function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/** Requests of one conversation share a tag (or, untagged, an agent and a task). */
+function conversationKey(r: SimRequest): string {
+  return `${r.tag ?? ''}\u0000${r.agent}\u0000${r.prompt}`;
+}
+
+function refused(path: string, wire: WireName, status: number, tag: string | string[] | undefined): SimRequestLog {
+  return {
+    at: Date.now(),
+    path,
+    wire,
+    rule: '(refused)',
+    turn: -1,
+    status,
+    model: '',
+    stream: false,
+    agent: '',
+    tag: typeof tag === 'string' ? tag : null,
+    requestId: null,
+    prompt: '',
+    last: '',
+    inputTokens: 0,
+    cacheableTokens: 0,
+    usage: null,
+  };
 }

@@ -1,15 +1,24 @@
 /**
- * Token counting for the sim's `usage: auto`, with an open BPE tokenizer (close to,
- * not equal to, Anthropic's count). Loaded on first gateway start, not at import:
- * its tables cost ~100 ms and processes that only run workflows never need them.
+ * Token counting for the sim's `usage: auto` and its cacheable-prefix figure, with an
+ * open BPE tokenizer (close to, not equal to, Anthropic's count). Loaded on first
+ * gateway start, not at import: its tables cost ~100 ms and processes that only run
+ * workflows never need them.
  */
-let counter: ((text: string) => number) | undefined;
+let tokenizer: { encode(text: string): number[]; countTokens(text: string): number } | undefined;
 
 export async function loadTokenCounter(): Promise<void> {
-  if (!counter) counter = (await import('gpt-tokenizer')).countTokens;
+  if (!tokenizer) tokenizer = await import('gpt-tokenizer');
+}
+
+function loaded() {
+  if (!tokenizer) throw new Error('token counter not loaded: call loadTokenCounter() first');
+  return tokenizer;
 }
 
 export function countTokens(text: string): number {
-  if (!counter) throw new Error('token counter not loaded: call loadTokenCounter() first');
-  return counter(text);
+  return loaded().countTokens(text);
+}
+
+export function encodeTokens(text: string): number[] {
+  return loaded().encode(text);
 }
