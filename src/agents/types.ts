@@ -16,6 +16,16 @@ export interface AgentRequest {
   label?: string;
   signal?: AbortSignal;
   onProgress?: (event: AgentProgress) => void;
+  /** Tools the agent may use (backend tool names); undefined means the backend's default set. */
+  tools?: string[];
+  /** Most model turns before the agent gives up with MAX_TURNS. */
+  maxTurns?: number;
+  /** Wall-clock limit of the whole agent call. */
+  timeoutMs?: number;
+  /** Tag sent to the gateway as `x-drover-call`, so its per-request usage can be attributed to this call. */
+  callTag?: string;
+  /** Environment for agent processes (the CLI backends), on top of drover's own. */
+  env?: Record<string, string>;
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */
@@ -24,17 +34,51 @@ export type RequestUsage = Omit<UsageRecord, 'runId' | 'callKey' | 'createdAt'>;
 export type AgentProgress =
   | { type: 'request'; attempt: number }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
-  | { type: 'usage'; usage: RequestUsage };
+  | { type: 'usage'; usage: RequestUsage }
+  | { type: 'tool'; name: string; ok: boolean; summary: string }
+  | { type: 'text'; text: string };
 
 export interface AgentFailure {
   code: string;
   message: string;
 }
 
+/** What an agent did besides answering: recorded on the call, shown by `drover inspect`. */
+export interface AgentDetail {
+  turns?: number;
+  toolCalls?: number;
+  /** The CLI's own session / thread id. */
+  sessionId?: string;
+  /** Where usage came from: the gateway's per-request records, or the agent's own report. */
+  usageSource?: 'gateway' | 'agent' | 'provider';
+  /** Set for `isolation: 'worktree'`. */
+  worktree?: WorktreeInfo;
+  compactions?: number;
+}
+
+export interface WorktreeInfo {
+  path: string;
+  branch: string;
+  /** Commit holding the agent's changes; null when it changed nothing. */
+  commit: string | null;
+  changed: boolean;
+  /** Whether the worktree directory was kept (changes stay on the branch either way). */
+  kept: boolean;
+}
+
 /** Every outcome carries the usage it cost, so money is recorded even when the agent fails. */
 export type AgentOutcome =
-  | { ok: true; text: string; object?: unknown; model: string; stopReason: string | null; usage: RequestUsage[]; attempts: number }
-  | { ok: false; error: AgentFailure; usage: RequestUsage[]; attempts: number };
+  | {
+      ok: true;
+      text: string;
+      object?: unknown;
+      model: string;
+      stopReason: string | null;
+      usage: RequestUsage[];
+      attempts: number;
+      detail?: AgentDetail;
+    }
+  | { ok: false; error: AgentFailure; usage: RequestUsage[]; attempts: number; detail?: AgentDetail };
 
 export interface AgentBackend {
   readonly name: string;

@@ -42,12 +42,14 @@ function action<A extends unknown[]>(fn: (...args: [...A, Flags]) => Promise<num
 
 const runOptions = (cmd: Command) =>
   cmd
-    .option('--backend <name>', 'agent backend (builtin)')
-    .option('--model <model>', 'model for agents')
+    .option('--backend <name>', 'agent backend: builtin, claude-code or codex')
+    .option('--provider <api>', 'model API of the builtin backend: anthropic, openai (Responses) or openai-chat (Chat Completions)')
+    .option('--model <model>', 'model for agents (default: claude-sonnet-5; gpt-5.5 for codex and openai providers)')
     .option('--concurrency <n>', 'agents at once', int('--concurrency'))
     .option('--max-agents <n>', 'agent backstop per run (default 1000)', int('--max-agents'))
     .option('--budget-tokens <n>', 'output-token ceiling for the run', int('--budget-tokens', 0))
-    .option('--gateway <url>', 'model endpoint: a drover gateway or any Anthropic-compatible server')
+    .option('--gateway <url>', 'model endpoint: a drover gateway or a provider-compatible server')
+    .option('--base-url <url>', 'same as --gateway (e.g. http://127.0.0.1:11434/v1 for a local Ollama)')
     .option('--sim <scenario>', 'start an in-process sim gateway with this scenario')
     .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');

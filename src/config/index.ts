@@ -9,7 +9,8 @@ const ConfigFileSchema = z
     store: z.string().min(1).optional(),
     synchronous: z.enum(['off', 'normal', 'full', 'extra']).optional(),
     gateway: z.string().url().optional(),
-    backend: z.string().min(1).optional(),
+    backend: z.enum(['builtin', 'claude-code', 'codex']).optional(),
+    provider: z.enum(['anthropic', 'openai', 'openai-chat']).optional(),
     model: z.string().min(1).optional(),
     concurrency: z.number().int().min(1).max(256).optional(),
   })
@@ -25,7 +26,10 @@ export interface Config {
   synchronous: SqliteSynchronous;
   gateway: string | undefined;
   backend: string;
-  model: string;
+  /** Model endpoint API of the builtin backend. */
+  provider: 'anthropic' | 'openai' | 'openai-chat' | undefined;
+  /** Unset: each backend's own default (see defaultModelFor). */
+  model: string | undefined;
   concurrency: number | undefined;
 }
 
@@ -94,7 +98,14 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     synchronous: syncSetting as SqliteSynchronous,
     gateway: env.DROVER_GATEWAY ?? file.gateway,
     backend: env.DROVER_BACKEND ?? file.backend ?? 'builtin',
-    model: env.DROVER_MODEL ?? file.model ?? DEFAULT_MODEL,
+    provider: parseProvider(env.DROVER_PROVIDER) ?? file.provider,
+    model: env.DROVER_MODEL ?? file.model,
     concurrency,
   };
+}
+
+function parseProvider(value: string | undefined): Config['provider'] {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'anthropic' || value === 'openai' || value === 'openai-chat') return value;
+  throw new InputError(`DROVER_PROVIDER: "${value}" is not one of anthropic, openai, openai-chat`);
 }

@@ -183,7 +183,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         stream: simReq.stream,
         agent: simReq.agent,
         tag: simReq.tag,
-        requestId: plan.kind === 'message' ? plan.message.id : null,
+        requestId: plan.kind === 'message' ? wire.responseId(plan.message) : null,
         prompt: simReq.prompt.slice(0, 200),
         last: simReq.last.slice(0, 4000),
         inputTokens: tokens.length,

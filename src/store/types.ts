@@ -17,7 +17,11 @@ export interface StoredError {
 /** What a run was started with; `resume` reuses it unless flags override. */
 export interface RunSettings {
   backend: string;
+  /** Model API of the builtin backend: anthropic (default), openai (Responses) or openai-chat. */
+  provider?: 'anthropic' | 'openai' | 'openai-chat';
   model: string;
+  /** The model was named (flag, config, env) rather than the backend's default. */
+  modelExplicit?: boolean;
   concurrency: number;
   /** Model endpoint; absent when the run used an in-process sim gateway. */
   gateway?: string;
@@ -90,6 +94,8 @@ export interface CallRecord {
   finishedAt: number | null;
   /** Run whose journal served this result, when copied by `run --from`. */
   reusedFrom: string | null;
+  /** What the call did besides its result (agent turns, tool calls, session id, worktree). */
+  detail?: Record<string, unknown>;
 }
 
 export interface UsageRecord {
@@ -181,6 +187,8 @@ export interface Store {
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
+  /** Every model request's usage row of the run, in the order recorded. */
+  listUsage(runId: string): Promise<UsageRecord[]>;
 
   createQuestion(question: QuestionRecord): Promise<void>;
   getQuestion(runId: string, id: string): Promise<QuestionRecord | undefined>;

@@ -16,6 +16,11 @@ export interface AgentOptions {
   backend?: string;
   system?: string;
   cwd?: string;
+  /** Tools the agent may use, by the backend's names (builtin: bash, edit_file, glob, grep, read_file, write_file; claude-code: Read, Edit, Bash, ...). */
+  tools?: string[];
+  maxTurns?: number;
+  /** Wall-clock limit of this agent call. */
+  timeoutMs?: number;
 }
 
 export interface ShOptions {

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
-import { createBackend } from '../agents/index.js';
+import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
 import { DEFAULT_MODEL } from '../config/index.js';
 import {
   DroverError,
@@ -28,6 +28,8 @@ import { RunAbortedError, WorkflowRuntime } from './runtime.js';
 
 export interface SettingsOverrides {
   backend?: string;
+  /** Model API of the builtin backend. */
+  provider?: ProviderName;
   model?: string;
   concurrency?: number;
   gateway?: string;
@@ -44,6 +46,8 @@ export interface DriveOptions {
   /** API key for the model endpoint; defaults to ANTHROPIC_API_KEY (a placeholder for sim gateways). */
   apiKey?: string;
   backoff?: Partial<BackoffPolicy>;
+  /** Retries the agent CLIs (claude, codex) make themselves on failed model requests. */
+  cliRetries?: number;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -56,7 +60,7 @@ export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
   /** Working directory for agents and sh; defaults to the current directory. */
   workdir?: string;
   /** Defaults used when an option is not given (from resolved config). */
-  defaults?: { backend?: string; model?: string; concurrency?: number; gateway?: string };
+  defaults?: { backend?: string; provider?: ProviderName; model?: string | undefined; concurrency?: number; gateway?: string };
 }
 
 export interface ResumeOptions extends SettingsOverrides, DriveOptions {
@@ -96,9 +100,14 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     if (!(err instanceof ScriptError)) throw err;
     return recordUnloadableScript(store, runId, options.script, err);
   }
+  const backend = options.backend ?? d.backend ?? 'builtin';
+  const provider = options.provider ?? d.provider;
+  const model = options.model ?? d.model;
   const settings: RunSettingsWithWorkdir = {
-    backend: options.backend ?? d.backend ?? 'builtin',
-    model: options.model ?? d.model ?? DEFAULT_MODEL,
+    backend,
+    ...(provider ? { provider } : {}),
+    model: model ?? defaultModelFor(backend, provider),
+    ...(model ? { modelExplicit: true } : {}),
     concurrency: options.concurrency ?? d.concurrency ?? defaultConcurrency(),
     maxAgents: options.maxAgents ?? DEFAULT_MAX_AGENTS,
     workdir: resolve(options.workdir ?? process.cwd()),
@@ -175,7 +184,8 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
   const settings: RunSettingsWithWorkdir = {
     ...(switchEndpoint ? rest : base),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    ...(options.model !== undefined ? { model: options.model } : {}),
+    ...(options.provider !== undefined ? { provider: options.provider } : {}),
+    ...(options.model !== undefined ? { model: options.model, modelExplicit: true } : {}),
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.maxAgents !== undefined ? { maxAgents: options.maxAgents } : {}),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
@@ -201,6 +211,12 @@ function endpoint(sim: string | undefined, gateway: string | undefined): { sim?:
 }
 
 function checkSettings(s: RunSettings): void {
+  if (!(BACKEND_NAMES as readonly string[]).includes(s.backend)) {
+    throw new InputError(`--backend: "${s.backend}" is not a backend (available: ${BACKEND_NAMES.join(', ')})`);
+  }
+  if (s.provider !== undefined && !(PROVIDERS as readonly string[]).includes(s.provider)) {
+    throw new InputError(`--provider: "${s.provider}" is not a provider (available: ${PROVIDERS.join(', ')})`);
+  }
   if (!Number.isInteger(s.concurrency) || s.concurrency < 1)
     throw new InputError(`--concurrency: must be a positive integer, got ${s.concurrency}`);
   if (!Number.isInteger(s.maxAgents) || s.maxAgents < 1)
@@ -278,11 +294,18 @@ async function driveRun(
       gatewayUrl = gateway.url;
       apiKey = SIM_API_KEY;
     } else {
-      gatewayUrl = settings.gateway ?? process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
-      apiKey = options.apiKey ?? process.env.ANTHROPIC_API_KEY ?? '';
+      const openai = settings.backend === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
+      gatewayUrl =
+        settings.gateway ??
+        (openai
+          ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
+          : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
+      apiKey = options.apiKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
       if (!apiKey) {
         if (!settings.gateway)
-          throw new InputError('no model endpoint: pass --gateway <url> or --sim <scenario>, or set ANTHROPIC_API_KEY');
+          throw new InputError(
+            'no model endpoint: pass --gateway <url> or --sim <scenario>, or set ANTHROPIC_API_KEY (OPENAI_API_KEY for openai providers and codex)',
+          );
         apiKey = SIM_API_KEY;
       }
     }
@@ -297,7 +320,13 @@ async function driveRun(
       backend: (name) => {
         let b = backends.get(name);
         if (!b) {
-          b = createBackend(name, { gatewayUrl, apiKey, ...(options.backoff ? { backoff: options.backoff } : {}) });
+          b = createBackend(name, {
+            gatewayUrl,
+            apiKey,
+            ...(settings.provider ? { provider: settings.provider } : {}),
+            ...(options.backoff ? { backoff: options.backoff } : {}),
+            ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
+          });
           backends.set(name, b);
         }
         return b;

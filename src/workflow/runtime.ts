@@ -1,10 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import type { AgentBackend, AgentOutcome } from '../agents/index.js';
+import { type AgentBackend, type AgentOutcome, defaultModelFor } from '../agents/index.js';
 import { DroverError, errorMessage, WorkflowLimitError } from '../core/index.js';
 import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/index.js';
 import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
+import { traceIdForRun, traceparent } from '../telemetry/index.js';
 import type { AgentOptions, AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity } from './identity.js';
@@ -12,6 +13,7 @@ import type { Journal } from './journal.js';
 import { MAX_ITEMS_PER_CALL } from './limits.js';
 import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
+import { finishWorktree, type PreparedWorktree, prepareWorktree } from './worktree.js';
 
 /** Raised inside the script when the run is stopped (Ctrl-C, lost lease). */
 export class RunAbortedError extends DroverError {
@@ -70,6 +72,9 @@ const AgentOptionsSchema = z
     backend: z.string().min(1).optional(),
     system: z.string().optional(),
     cwd: z.string().optional(),
+    tools: z.array(z.string().min(1)).optional(),
+    maxTurns: z.number().int().positive().optional(),
+    timeoutMs: z.number().int().positive().optional(),
   })
   .strict();
 const ShOptionsSchema = z
@@ -240,7 +245,10 @@ export class WorkflowRuntime {
     }
     const settings = this.deps.settings;
     const backendName = options.backend ?? settings.backend;
-    const model = options.model ?? settings.model;
+    // A call on another backend than the run's gets that backend's default model unless a model was named.
+    const model =
+      options.model ??
+      (backendName !== settings.backend && !settings.modelExplicit ? defaultModelFor(backendName, settings.provider) : settings.model);
     const inputs = {
       prompt,
       system: options.system,
@@ -251,6 +259,8 @@ export class WorkflowRuntime {
       cwd: options.cwd ?? '.',
       isolation: options.isolation,
       agentType: options.agentType,
+      tools: options.tools,
+      maxTurns: options.maxTurns,
       scope: scope.name ?? undefined,
     };
     const key = this.identity.keyFor('agent', inputs);
@@ -259,9 +269,6 @@ export class WorkflowRuntime {
     if (hit) {
       this.emitCall('agent', hit, 'reused');
       return hit.result;
-    }
-    if (options.isolation === 'worktree') {
-      throw new ScriptUsageError("agent(): isolation 'worktree' is not available yet in this drover version");
     }
     const budget = settings.budgetTokens;
     if (budget !== undefined && this.deps.spentBefore + this.spentNow >= budget) {
@@ -276,12 +283,20 @@ export class WorkflowRuntime {
       this.deps.journal.started(call);
       this.emitCall('agent', call, 'running');
       let outcome: AgentOutcome;
+      let worktree: PreparedWorktree | undefined;
       try {
+        const cwd = this.resolveCwd(options.cwd);
+        if (options.isolation === 'worktree') worktree = await prepareWorktree(cwd, this.deps.runId, key);
         outcome = await backend.run({
           prompt,
           model,
-          cwd: this.resolveCwd(options.cwd),
+          cwd: worktree ? worktree.cwd : cwd,
           signal: this.deps.signal,
+          callTag: key,
+          env: { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) },
+          ...(options.tools ? { tools: options.tools } : {}),
+          ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
+          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
           ...(options.system !== undefined ? { system: options.system } : {}),
           ...(options.schema ? { schema: options.schema } : {}),
           ...(options.effort ? { effort: options.effort } : {}),
@@ -299,8 +314,14 @@ export class WorkflowRuntime {
             }
           },
         });
+        if (worktree) outcome = await this.settleWorktree(worktree, outcome, call.label ?? 'agent');
       } catch (err) {
-        outcome = { ok: false, error: { code: 'BACKEND_ERROR', message: errorMessage(err) }, usage: [], attempts: 1 };
+        outcome = {
+          ok: false,
+          error: { code: err instanceof DroverError ? err.code : 'BACKEND_ERROR', message: errorMessage(err) },
+          usage: [],
+          attempts: 1,
+        };
       }
       const usage: UsageRecord[] = outcome.usage.map((u) => ({ runId: this.deps.runId, callKey: key, createdAt: Date.now(), ...u }));
       const outputTokens = usage.reduce((n, u) => n + u.outputTokens, 0);
@@ -318,6 +339,7 @@ export class WorkflowRuntime {
         error: outcome.ok ? null : outcome.error,
         attempts: outcome.attempts,
         finishedAt: Date.now(),
+        ...(outcome.detail ? { detail: { ...outcome.detail } } : {}),
       };
       await this.deps.journal.finish(finished, usage);
       this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
@@ -330,6 +352,15 @@ export class WorkflowRuntime {
       release();
       this.inflight--;
     }
+  }
+
+  /** Commits the agent's changes on its branch; a text result says where they are, as Claude Code's does. */
+  private async settleWorktree(wt: PreparedWorktree, outcome: AgentOutcome, label: string): Promise<AgentOutcome> {
+    const info = await finishWorktree(wt, `drover: ${label}`);
+    const detail = { ...outcome.detail, worktree: info };
+    if (!outcome.ok) return { ...outcome, detail };
+    const note = info.changed ? `\n\n[worktree: changes on branch ${info.branch} at commit ${info.commit} (${info.path})]` : '';
+    return { ...outcome, detail, text: outcome.object === undefined ? `${outcome.text}${note}` : outcome.text };
   }
 
   private resolveCwd(cwd: string | undefined): string {

@@ -1,3 +1,4 @@
+import type { ProviderName } from '../../agents/index.js';
 import { InputError } from '../../core/index.js';
 import type { ProgressListener, RunSummary } from '../../workflow/index.js';
 import { resumeRun, runWorkflow } from '../../workflow/index.js';
@@ -10,11 +11,13 @@ export interface RunFlags extends GlobalFlags {
   runId?: string;
   from?: string;
   backend?: string;
+  provider?: string;
   model?: string;
   concurrency?: number;
   maxAgents?: number;
   budgetTokens?: number;
   gateway?: string;
+  baseUrl?: string;
   sim?: string;
   script?: string;
   taskList?: string;
@@ -32,11 +35,12 @@ function parseArgsJson(text: string | undefined): unknown {
 function overrides(flags: RunFlags) {
   return {
     ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.provider ? { provider: flags.provider as ProviderName } : {}),
     ...(flags.model ? { model: flags.model } : {}),
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
     ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
-    ...(flags.gateway ? { gateway: flags.gateway } : {}),
+    ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
   };
@@ -101,6 +105,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
         ...overrides(flags),
         defaults: {
           backend: config.backend,
+          ...(config.provider ? { provider: config.provider } : {}),
           model: config.model,
           ...(config.concurrency ? { concurrency: config.concurrency } : {}),
           ...(config.gateway ? { gateway: config.gateway } : {}),

@@ -55,6 +55,7 @@ export const anthropicWire: WireAdapter<MessagesBody> = {
   events: (m) => messageEvents(m),
   error: (type, message) => errorJson(type, message),
   requestIdHeader: (m) => ({ 'request-id': `req_${m.id}` }),
+  responseId: (m) => m.id,
 };
 
 export function messageJson(m: PlannedMessage) {

@@ -140,4 +140,5 @@ export const chatWire: WireAdapter<ChatBody> = {
   events: (m) => chatEvents(m),
   error: (type, message, status) => ({ error: { message, type, code: status === 429 ? 'rate_limit_exceeded' : type, param: null } }),
   requestIdHeader: (m) => ({ 'x-request-id': `req_${m.id}` }),
+  responseId: completionId,
 };

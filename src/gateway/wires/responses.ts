@@ -78,6 +78,8 @@ export function normalizeResponses(body: ResponsesBody, headers: HeaderBag): Sim
   };
 }
 
+const responseIdOf = (m: PlannedMessage) => `resp_${m.id.replace(/^msg_/, '')}`;
+
 type OutputItem = Record<string, unknown> & { type: string; id: string };
 
 function outputItems(m: PlannedMessage, req: SimRequest): OutputItem[] {
@@ -118,7 +120,7 @@ function outputItems(m: PlannedMessage, req: SimRequest): OutputItem[] {
 function responseJson(m: PlannedMessage, output: OutputItem[], status: 'in_progress' | 'completed') {
   const u = openAiUsage(m);
   return {
-    id: `resp_${m.id.replace(/^msg_/, '')}`,
+    id: responseIdOf(m),
     object: 'response',
     created_at: Math.floor(Date.now() / 1000),
     status,
@@ -189,4 +191,5 @@ export const responsesWire: WireAdapter<ResponsesBody> = {
   events: responseEvents,
   error: (type, message, status) => ({ error: { message, type, code: status === 429 ? 'rate_limit_exceeded' : type, param: null } }),
   requestIdHeader: (m) => ({ 'x-request-id': `req_${m.id}` }),
+  responseId: responseIdOf,
 };

@@ -13,6 +13,8 @@ export interface WireAdapter<Body> {
   events(message: PlannedMessage, req: SimRequest): string[];
   error(type: string, message: string, status: number): unknown;
   requestIdHeader(message: PlannedMessage): Record<string, string>;
+  /** The id the client sees for this answer (message id, response id, completion id). */
+  responseId(message: PlannedMessage): string;
 }
 
 export function sse(event: string | null, data: unknown): string {

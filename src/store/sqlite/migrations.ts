@@ -126,6 +126,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX task_events_task ON task_events(list_id, task_id, seq);
   `,
+  // v3: what an agent did besides answering (turns, tool calls, session, worktree).
+  `ALTER TABLE calls ADD COLUMN detail_json TEXT;`,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

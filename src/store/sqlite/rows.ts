@@ -39,6 +39,7 @@ export interface CallRow {
   started_at: number;
   finished_at: number | null;
   reused_from: string | null;
+  detail_json: string | null;
 }
 
 export interface QuestionRow {
@@ -96,6 +97,7 @@ export function callFromRow(r: CallRow): CallRecord {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     reusedFrom: r.reused_from,
+    ...(r.detail_json ? { detail: fromJson(r.detail_json) as Record<string, unknown> } : {}),
   };
 }
 
@@ -114,6 +116,7 @@ export function callParams(c: CallRecord) {
     started_at: c.startedAt,
     finished_at: c.finishedAt,
     reused_from: c.reusedFrom,
+    detail_json: c.detail ? toJson(c.detail) : null,
   };
 }
 

@@ -35,11 +35,11 @@ export class StoreSchemaError extends DroverError {
   }
 }
 
-const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from)
-  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from)
+const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from, detail_json)
+  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from, @detail_json)
   ON CONFLICT (run_id, key) DO UPDATE SET kind=excluded.kind, label=excluded.label, phase=excluded.phase, status=excluded.status,
     inputs_json=excluded.inputs_json, result_json=excluded.result_json, error_json=excluded.error_json, attempts=excluded.attempts,
-    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from`;
+    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json`;
 
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
   COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens`;
@@ -111,6 +111,9 @@ export class SqliteStore implements Store {
         VALUES (@runId, @callKey, @requestId, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWrite5mTokens, @cacheWrite1hTokens, @stopReason, @createdAt)`),
       usageTotals: db.prepare(`SELECT ${TOTALS_SELECT} FROM usage WHERE run_id = ?`),
       usageByCall: db.prepare(`SELECT call_key, ${TOTALS_SELECT} FROM usage WHERE run_id = ? GROUP BY call_key`),
+      listUsage: db.prepare(`SELECT run_id AS runId, call_key AS callKey, request_id AS requestId, model, input_tokens AS inputTokens,
+        output_tokens AS outputTokens, cache_read_tokens AS cacheReadTokens, cache_write_5m_tokens AS cacheWrite5mTokens,
+        cache_write_1h_tokens AS cacheWrite1hTokens, stop_reason AS stopReason, created_at AS createdAt FROM usage WHERE run_id = ? ORDER BY id`),
       insertQuestion:
         db.prepare(`INSERT INTO questions (run_id, id, call_key, question, choices_json, status, answer, created_at, answered_at)
         VALUES (@run_id, @id, @call_key, @question, @choices_json, @status, @answer, @created_at, @answered_at) ON CONFLICT DO NOTHING`),
@@ -224,6 +227,10 @@ export class SqliteStore implements Store {
 
   async usageTotals(runId: string): Promise<UsageTotals> {
     return this.stmts.usageTotals.get(runId) as UsageTotals;
+  }
+
+  async listUsage(runId: string): Promise<UsageRecord[]> {
+    return this.stmts.listUsage.all(runId) as UsageRecord[];
   }
 
   async usageByCall(runId: string): Promise<Map<string, UsageTotals>> {

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import type { ToolSpec } from './tool.js';
+import { ToolError } from './workspace.js';
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+const MAX_TIMEOUT_MS = 600_000;
+const OUTPUT_CAP = 30_000;
+/** Credentials never reach commands the model writes. */
+const SECRET_NAME = /(API_KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)/i;
+
+export function scrubbedEnv(env: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!SECRET_NAME.test(k)) out[k] = v;
+  return { ...out, ...extra };
+}
+
+/** Keeps the head and the tail of long output: errors tend to be at the end. */
+export function capOutput(text: string, cap = OUTPUT_CAP): string {
+  if (text.length <= cap) return text;
+  const half = Math.floor(cap / 2);
+  return `${text.slice(0, half)}\n[... ${text.length - cap} characters cut ...]\n${text.slice(-half)}`;
+}
+
+export const bashTool: ToolSpec = {
+  name: 'bash',
+  description: 'Run a bash command in the workspace directory. Returns exit code and combined output.',
+  parameters: { type: 'object', properties: { command: { type: 'string' }, timeout_ms: { type: 'integer' } }, required: ['command'] },
+  run(input, { workspace, signal }) {
+    const command = input.command;
+    if (typeof command !== 'string' || command.trim() === '') throw new ToolError('command must be a non-empty string');
+    const timeoutMs = Math.min(MAX_TIMEOUT_MS, Math.max(1, Number(input.timeout_ms ?? DEFAULT_TIMEOUT_MS)));
+    return new Promise((resolve) => {
+      const child = spawn('bash', ['-c', command], {
+        cwd: workspace.root,
+        env: scrubbedEnv(process.env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      let output = '';
+      const collect = (d: Buffer) => {
+        if (output.length < OUTPUT_CAP * 4) output += d.toString('utf8');
+      };
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
+      let timedOut = false;
+      const killGroup = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, timeoutMs);
+      signal.addEventListener('abort', killGroup, { once: true });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve(`could not start bash: ${err.message}`);
+      });
+      child.on('close', (code, sig) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', killGroup);
+        const status = timedOut ? `timed out after ${timeoutMs} ms` : sig ? `killed by ${sig}` : `exit code ${code}`;
+        resolve(`${status}\n${capOutput(output)}`);
+      });
+    });
+  },
+};

@@ -1,0 +1,15 @@
+import { bashTool } from './bash-tool.js';
+import { editFileTool, readFileTool, writeFileTool } from './file-tools.js';
+import { globTool, grepTool } from './search-tools.js';
+import type { ToolSpec } from './tool.js';
+
+export { capOutput, scrubbedEnv } from './bash-tool.js';
+export type { ToolContext, ToolSpec } from './tool.js';
+export { ToolError, Workspace } from './workspace.js';
+
+/** The built-in agent's tools, sorted by name so the prompt prefix never changes order. */
+export const CODING_TOOLS: readonly ToolSpec[] = [bashTool, editFileTool, globTool, grepTool, readFileTool, writeFileTool].sort((a, b) =>
+  a.name.localeCompare(b.name),
+);
+
+export const CODING_TOOL_NAMES = CODING_TOOLS.map((t) => t.name);

@@ -1,0 +1,73 @@
+import type { AgentProgress, RequestUsage } from '../types.js';
+
+interface ResultLine {
+  isError: boolean;
+  subtype: string;
+  text: string;
+  structured?: unknown;
+}
+
+type Usage = { input_tokens?: number; output_tokens?: number; cache_read_input_tokens?: number; cache_creation_input_tokens?: number };
+
+/**
+ * Reads Claude Code's `--output-format stream-json` lines: progress as they come,
+ * the final `result`, and (for when no drover gateway measured them) the usage it
+ * reports per message id. Several lines share one message id; the last one wins.
+ */
+export class StreamJsonReader {
+  sessionId: string | undefined;
+  model: string | undefined;
+  turns = 0;
+  toolCalls = 0;
+  result: ResultLine | undefined;
+  private readonly byMessage = new Map<string, { model: string; usage: Usage }>();
+
+  constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
+
+  read(line: Record<string, unknown>): void {
+    if (line.type === 'system' && line.subtype === 'init') {
+      if (typeof line.session_id === 'string') this.sessionId = line.session_id;
+      return;
+    }
+    if (line.type === 'assistant' && line.message && typeof line.message === 'object') {
+      const message = line.message as { id?: string; model?: string; content?: unknown[]; usage?: Usage };
+      if (line.parent_tool_use_id == null && message.id && !this.byMessage.has(message.id)) this.turns++;
+      if (message.id && message.usage && message.model !== '<synthetic>') {
+        this.byMessage.set(message.id, { model: message.model ?? '', usage: message.usage });
+      }
+      if (message.model && message.model !== '<synthetic>') this.model = message.model;
+      for (const block of message.content ?? []) {
+        const b = block as { type?: string; name?: string; text?: string; input?: unknown };
+        if (b.type === 'tool_use') {
+          this.toolCalls++;
+          this.onProgress?.({ type: 'tool', name: b.name ?? 'tool', ok: true, summary: JSON.stringify(b.input ?? {}).slice(0, 120) });
+        } else if (b.type === 'text' && b.text) {
+          this.onProgress?.({ type: 'text', text: b.text });
+        }
+      }
+      return;
+    }
+    if (line.type === 'result') {
+      this.result = {
+        isError: line.is_error === true,
+        subtype: String(line.subtype ?? ''),
+        text: typeof line.result === 'string' ? line.result : '',
+        ...(line.structured_output !== undefined ? { structured: line.structured_output } : {}),
+      };
+    }
+  }
+
+  /** The CLI's own per-message usage: a fallback, since its output_tokens per line can be a placeholder. */
+  reportedUsage(): RequestUsage[] {
+    return [...this.byMessage.entries()].map(([id, m]) => ({
+      requestId: id,
+      model: m.model,
+      inputTokens: m.usage.input_tokens ?? 0,
+      outputTokens: m.usage.output_tokens ?? 0,
+      cacheReadTokens: m.usage.cache_read_input_tokens ?? 0,
+      cacheWrite5mTokens: m.usage.cache_creation_input_tokens ?? 0,
+      cacheWrite1hTokens: 0,
+      stopReason: null,
+    }));
+  }
+}

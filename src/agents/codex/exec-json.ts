@@ -1,0 +1,86 @@
+import type { AgentProgress, RequestUsage } from '../types.js';
+
+/**
+ * Reads `codex exec --json` lines: item events become progress, the last
+ * agent message is the answer, `turn.completed.usage` the CLI's own count
+ * (input includes cached tokens), `turn.failed` / `error` the failure.
+ */
+export class ExecJsonReader {
+  threadId: string | undefined;
+  finalText = '';
+  toolCalls = 0;
+  turns = 0;
+  failure: string | undefined;
+  private usage: RequestUsage | undefined;
+
+  constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
+
+  read(line: Record<string, unknown>): void {
+    switch (line.type) {
+      case 'thread.started':
+        if (typeof line.thread_id === 'string') this.threadId = line.thread_id;
+        return;
+      case 'turn.started':
+        this.turns++;
+        return;
+      case 'item.completed': {
+        const item = (line.item ?? {}) as Record<string, unknown>;
+        if (item.type === 'agent_message' && typeof item.text === 'string') {
+          this.finalText = item.text;
+          this.onProgress?.({ type: 'text', text: item.text });
+        } else if (item.type === 'command_execution') {
+          this.toolCalls++;
+          this.onProgress?.({
+            type: 'tool',
+            name: 'exec_command',
+            ok: item.exit_code === 0,
+            summary: String(item.command ?? '').slice(0, 120),
+          });
+        } else if (item.type === 'file_change') {
+          this.toolCalls++;
+          const changes = (item.changes as { path?: string; kind?: string }[] | undefined) ?? [];
+          this.onProgress?.({
+            type: 'tool',
+            name: 'apply_patch',
+            ok: item.status === 'completed',
+            summary: changes.map((c) => `${c.kind} ${c.path}`).join(', '),
+          });
+        } else if (item.type === 'mcp_tool_call') {
+          this.toolCalls++;
+          this.onProgress?.({ type: 'tool', name: String(item.tool ?? 'mcp'), ok: item.status === 'completed', summary: '' });
+        } else if (item.type === 'error' && typeof item.message === 'string') {
+          this.onProgress?.({ type: 'text', text: `codex: ${item.message}` });
+        }
+        return;
+      }
+      case 'turn.completed': {
+        const u = (line.usage ?? {}) as Record<string, number>;
+        const cached = u.cached_input_tokens ?? 0;
+        this.usage = {
+          requestId: this.threadId ? `codex-turn-${this.threadId}-${this.turns}` : null,
+          model: '',
+          inputTokens: Math.max(0, (u.input_tokens ?? 0) - cached),
+          outputTokens: u.output_tokens ?? 0,
+          cacheReadTokens: cached,
+          cacheWrite5mTokens: u.cache_write_input_tokens ?? 0,
+          cacheWrite1hTokens: 0,
+          stopReason: null,
+        };
+        return;
+      }
+      case 'turn.failed': {
+        const error = line.error as { message?: string } | undefined;
+        this.failure = error?.message ?? 'turn failed';
+        return;
+      }
+      case 'error':
+        if (typeof line.message === 'string' && !this.failure) this.failure = line.message;
+        return;
+    }
+  }
+
+  /** The CLI's summed count for the turn (one record: it does not report per request). */
+  reportedUsage(model: string): RequestUsage[] {
+    return this.usage ? [{ ...this.usage, model }] : [];
+  }
+}

@@ -1,0 +1,1 @@
+export { traceIdForRun, traceparent } from './traceparent.js';
