@@ -6,7 +6,7 @@ import { BuiltinBackend } from '../src/agents/index.js';
 import type { RunningGateway } from '../src/gateway/index.js';
 import type { Store } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
-import { ccScript, FAST_BACKOFF, gateway, tempDir, tempStore, write } from './helpers.js';
+import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 /**
  * One coding task, scripted for each agent in its own tool vocabulary: read the
@@ -401,5 +401,43 @@ describe('per-call backend choice', () => {
     expect(gw.stats().log.every((l) => l.agent === 'codex')).toBe(true);
     // codex got its own default model, not the run's Anthropic one.
     expect(gw.stats().log[0]?.model).toBe('gpt-5.5');
+  });
+});
+
+describe('drover run --backend / --provider', () => {
+  it('runs the same workflow on codex and on the builtin agent over OpenAI Responses, from the CLI', async () => {
+    for (const flags of [
+      ['--backend', 'codex'],
+      ['--backend', 'builtin', '--provider', 'openai'],
+    ]) {
+      const repo = gitRepo();
+      const sim = write(repo, 'scenario.yaml', SCENARIO);
+      const script = ccScript(repo, `return await agent('fix greet in ' + args.dir, { schema: ${RESULT_SCHEMA} })`);
+      const r = await cli(['run', script, '--sim', sim, '--args-json', JSON.stringify({ dir: repo }), '--json', ...flags], {
+        cwd: repo,
+        env: { DROVER_STORE: join(tempDir(), 'd.db') },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ status: 'completed', result: { fixed: true } });
+      expect(r.stderr).toMatch(flags[1] === 'codex' ? /tool fix greet.* exec_command/ : /tool fix greet.* edit_file/);
+      expect(readFileSync(join(repo, 'greet.js'), 'utf8')).toContain("'goodbye'");
+    }
+  });
+
+  it('refuses an unknown backend or provider with exit 2 and the choices', async () => {
+    const dir = tempDir();
+    const script = ccScript(dir, "return await agent('x')");
+    const bad = await cli(['run', script, '--backend', 'gpt-engineer', '--gateway', 'http://127.0.0.1:9'], {
+      cwd: dir,
+      env: { DROVER_STORE: join(dir, 'd.db') },
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/builtin, claude-code, codex/);
+    const badProvider = await cli(['run', script, '--provider', 'gemini', '--gateway', 'http://127.0.0.1:9'], {
+      cwd: dir,
+      env: { DROVER_STORE: join(dir, 'd.db') },
+    });
+    expect(badProvider.code).toBe(2);
+    expect(badProvider.stderr).toMatch(/anthropic, openai, openai-chat/);
   });
 });

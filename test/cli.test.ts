@@ -300,6 +300,16 @@ describe('runs, status and doctor', () => {
     const ok = await cli(['doctor', '--json'], { env });
     expect(ok.code).toBe(0);
     expect(lastJson(ok.stdout)).toMatchObject({ ok: true, store: { schemaVersion: SQLITE_SCHEMA_VERSION, problems: [] } });
+    const backends = lastJson(ok.stdout).backends as { name: string; usable: boolean; detail: string }[];
+    expect(backends.map((b) => [b.name, b.usable])).toEqual([
+      ['builtin', true],
+      ['claude-code', true],
+      ['codex', true],
+    ]);
+    expect(backends[1]?.detail).toMatch(/Claude Code/);
+    const without = await cli(['doctor'], { env: { ...env, DROVER_CODEX_BIN: join(dir, 'nope') } });
+    expect(without.code).toBe(0);
+    expect(without.stdout).toMatch(/✗ codex: .*nope.* is not an executable/);
     const junk = join(dir, 'junk.db');
     writeFileSync(junk, 'this is not a database at all'.repeat(200));
     const bad = await cli(['doctor', '--store', junk], { env });

@@ -4,6 +4,7 @@ import { ClaudeCodeBackend } from './claude-code/claude-code-backend.js';
 import { CodexBackend } from './codex/codex-backend.js';
 import type { AgentBackend } from './types.js';
 
+export { type BackendStatus, checkBackends } from './availability.js';
 export type { BuiltinBackendOptions, ProviderName } from './builtin/builtin-backend.js';
 export { BuiltinBackend, createProvider, PROVIDERS } from './builtin/builtin-backend.js';
 export { runAgentLoop, SUBMIT_RESULT_TOOL } from './builtin/loop.js';

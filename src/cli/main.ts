@@ -92,7 +92,7 @@ program
 
 program
   .command('gateway')
-  .description('serve a model gateway (sim mode: Anthropic Messages from a scenario file)')
+  .description('serve a model gateway (sim mode: Anthropic Messages, OpenAI Responses and Chat Completions from a scenario file)')
   .requiredOption('--mode <mode>', 'sim')
   .option('--scenario <file>', 'scenario YAML for sim mode')
   .option('--port <port>', 'port (0 picks a free one)', int('--port', 0), 8787)

@@ -19,6 +19,8 @@ export function plainProgress(write: (line: string) => void): ProgressRenderer {
         return write(`log ${e.message}`);
       case 'retry':
         return write(`retry ${e.label} attempt ${e.attempt} in ${e.delayMs}ms: ${e.reason}`);
+      case 'activity':
+        return write(`tool ${e.label} ${e.tool}${e.ok ? '' : ' failed'}: ${e.summary.split('\n')[0]?.slice(0, 100) ?? ''}`);
       case 'call':
         if (e.state === 'running' && e.kind !== 'agent') return;
         return write(
@@ -34,6 +36,8 @@ interface AgentLine {
   state: string;
   tokens: number;
   startedAt: number;
+  tools: number;
+  lastTool: string;
 }
 
 /** A live tree on a TTY: phases, their agents with state, counts and elapsed time. */
@@ -65,7 +69,9 @@ export function ttyProgress(): ProgressRenderer {
       const active = agents.filter((a) => a.state === 'running');
       lines.push(`  ${active.length ? spinner[frame % spinner.length] : '✓'} ${name} ${color.dim(`${done}/${agents.length}`)}`);
       for (const a of active.slice(0, 8))
-        lines.push(`      ${color.dim('…')} ${a.label} ${color.dim(formatDuration(Date.now() - a.startedAt))}`);
+        lines.push(
+          `      ${color.dim('…')} ${a.label} ${color.dim(formatDuration(Date.now() - a.startedAt))}${a.tools ? color.dim(`  ${a.tools} tools · ${a.lastTool}`) : ''}`,
+        );
       if (active.length > 8) lines.push(color.dim(`      … and ${active.length - 8} more`));
     }
     for (const l of logs.slice(-3)) lines.push(color.dim(`  log: ${l}`));
@@ -77,7 +83,15 @@ export function ttyProgress(): ProgressRenderer {
     if (e.type === 'run') title = `${e.name} (${e.runId})`;
     else if (e.type === 'phase') phaseOf(e.title);
     else if (e.type === 'log') logs.push(e.message);
-    else if (e.type === 'call' && e.kind !== 'sleep') {
+    else if (e.type === 'activity') {
+      for (const agents of byPhase.values()) {
+        const a = agents.get(e.key);
+        if (a) {
+          a.tools++;
+          a.lastTool = `${e.tool} ${e.summary.split('\n')[0]?.slice(0, 40) ?? ''}`;
+        }
+      }
+    } else if (e.type === 'call' && e.kind !== 'sleep') {
       const agents = phaseOf(e.phase);
       const prev = agents.get(e.key);
       if (prev?.state === 'running') counts.running--;
@@ -88,6 +102,8 @@ export function ttyProgress(): ProgressRenderer {
         state: e.state,
         tokens: (e.outputTokens ?? 0) + (e.inputTokens ?? 0),
         startedAt: prev?.startedAt ?? e.at,
+        tools: prev?.tools ?? 0,
+        lastTool: prev?.lastTool ?? '',
       });
     }
   };

@@ -17,6 +17,8 @@ export type ProgressEvent =
       error?: string;
     }
   | { type: 'retry'; label: string; attempt: number; delayMs: number; reason: string; at: number }
+  /** A tool call inside a running agent (read_file, Bash, exec_command, ...). */
+  | { type: 'activity'; key: string; label: string; tool: string; ok: boolean; summary: string; at: number }
   | { type: 'log'; message: string; at: number };
 
 export type ProgressListener = (event: ProgressEvent) => void;

@@ -13,6 +13,9 @@ export interface AgentView {
   attempts: number;
   reusedFrom: string | null;
   error: string | null;
+  /** Backend that ran it, turns, tool calls, session id, worktree (when recorded). */
+  backend: string | null;
+  detail: Record<string, unknown> | null;
 }
 
 export interface PhaseView {
@@ -73,6 +76,8 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
         attempts: c.attempts,
         reusedFrom: c.reusedFrom,
         error: c.error?.message ?? null,
+        backend: typeof (c.inputs as { backend?: unknown } | null)?.backend === 'string' ? (c.inputs as { backend: string }).backend : null,
+        detail: c.detail ?? null,
       };
     });
   const phaseOrder: string[] = [];

@@ -302,6 +302,17 @@ export class WorkflowRuntime {
           ...(options.effort ? { effort: options.effort } : {}),
           ...(call.label ? { label: call.label } : {}),
           onProgress: (p) => {
+            if (p.type === 'tool') {
+              this.deps.emit({
+                type: 'activity',
+                key,
+                label: call.label ?? 'agent',
+                tool: p.name,
+                ok: p.ok,
+                summary: p.summary,
+                at: Date.now(),
+              });
+            }
             if (p.type === 'retry') {
               this.deps.emit({
                 type: 'retry',

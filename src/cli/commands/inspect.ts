@@ -53,6 +53,10 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
     for (const a of d.agents.filter((x) => x.state !== 'done').slice(0, 20)) {
       out.push(`    ${a.state === 'failed' ? color.red('✗ failed') : a.state} ${a.label}${a.error ? `: ${a.error}` : ''}`);
     }
+    for (const a of d.agents) {
+      const wt = a.detail?.worktree as { branch?: string; commit?: string | null; changed?: boolean } | undefined;
+      if (wt?.changed) out.push(`    ${a.label}: changes on branch ${wt.branch} at ${String(wt.commit).slice(0, 12)}`);
+    }
     for (const q of d.questions.filter((x) => x.status === 'pending')) {
       out.push(`${color.yellow('question')} ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}`);
     }
