@@ -1,5 +1,6 @@
 // Orchestration overhead: a 1,000-agent pipeline at concurrency 16 through drover, versus the
-// same 1,000 requests made directly with the Anthropic SDK at concurrency 16, against one
+// same 1,000 requests made directly with the Anthropic SDK at concurrency 16 (agents without tools,
+// so both sides send the same request), against one
 // instant sim gateway, measured alternately in one process run.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ export async function benchOrchestration() {
   writeFileSync(
     script,
     `export const meta = { name: 'bench-pipeline', description: '${AGENTS} agents' };
-return (await pipeline(Array.from({ length: ${AGENTS} }, (_, i) => i), (i) => agent('task ' + i))).length;\n`,
+return (await pipeline(Array.from({ length: ${AGENTS} }, (_, i) => i), (i) => agent('task ' + i, { tools: [] }))).length;\n`,
   );
   async function direct() {
     // A fresh client per round, as each drover run creates its own: both start with cold connections.

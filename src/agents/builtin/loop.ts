@@ -49,10 +49,12 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
   const usage: RequestUsage[] = [];
   const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0 };
   let attempts = 0;
-  const signals = [request.signal, request.timeoutMs ? AbortSignal.timeout(request.timeoutMs) : undefined].filter(
-    (s): s is AbortSignal => s !== undefined,
-  );
-  const signal = signals.length ? AbortSignal.any(signals) : new AbortController().signal;
+  // AbortSignal.any only when a timeout is added: combining per call on a long-lived run signal costs.
+  const signal = request.timeoutMs
+    ? request.signal
+      ? AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs)])
+      : AbortSignal.timeout(request.timeoutMs)
+    : (request.signal ?? new AbortController().signal);
   const stopped = (): AgentFailure =>
     request.signal?.aborted
       ? { code: 'ABORTED', message: 'agent aborted' }
