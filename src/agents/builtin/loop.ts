@@ -105,6 +105,7 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
       cacheKey,
       headers,
       signal,
+      ...(request.effort ? { effort: request.effort } : {}),
     };
     let lastError = '';
     for (let attempt = 1; attempt <= settings.backoff.maxAttempts; attempt++) {

@@ -1,4 +1,4 @@
-import type { JsonSchema, RequestUsage } from '../types.js';
+import type { Effort, JsonSchema, RequestUsage } from '../types.js';
 
 /**
  * The built-in agent's conversation, independent of any provider. Providers turn
@@ -37,6 +37,8 @@ export interface ModelRequest {
   maxTokens: number;
   /** Stable per agent: lets OpenAI route to the same prefix cache. */
   cacheKey: string;
+  /** Reasoning effort, for providers that take one (OpenAI's `reasoning.effort`). */
+  effort?: Effort;
   /** Extra HTTP headers (x-drover-agent, x-drover-call). */
   headers: Record<string, string>;
   signal: AbortSignal;

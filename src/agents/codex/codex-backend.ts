@@ -82,6 +82,8 @@ export class CodexBackend implements AgentBackend {
       );
     }
     if (request.system) args.push('-c', `developer_instructions=${toml(request.system)}`);
+    // Codex knows minimal..xhigh; drover's `max` is its highest.
+    if (request.effort) args.push('-c', `model_reasoning_effort=${toml(request.effort === 'max' ? 'xhigh' : request.effort)}`);
     if (request.schema) {
       const file = join(home.path, 'output-schema.json');
       writeFileSync(file, JSON.stringify(request.schema));

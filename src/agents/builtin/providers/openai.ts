@@ -71,6 +71,7 @@ export class OpenAIResponsesProvider implements ModelProvider {
           max_output_tokens: req.maxTokens,
           store: false,
           prompt_cache_key: req.cacheKey,
+          ...(req.effort ? { reasoning: { effort: req.effort === 'max' ? 'xhigh' : req.effort } } : {}),
           ...(tools.length ? { tools } : {}),
         },
         { signal: req.signal, headers: req.headers },
