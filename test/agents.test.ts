@@ -56,6 +56,16 @@ rules:
   - name: loop-forever
     match: { prompt: 'keep going' }
     turns: [{ tool_use: { name: glob, input: { pattern: '*.js' } } }]
+  - name: slow-tool
+    match: { prompt: 'wait a while' }
+    turns:
+      - tool_use: { name: bash, input: { command: 'sleep 20' } }
+      - text: 'too late'
+  - name: trace
+    match: { prompt: 'show trace' }
+    turns:
+      - tool_use: { name: exec_command, input: { cmd: 'echo tp=$TRACEPARENT' } }
+      - text: 'shown'
   - name: summary
     match: { prompt: 'Summarize the work so far' }
     turns: [{ text: 'Ran seq a few times.' }]
@@ -204,6 +214,22 @@ describe('builtin backend: the lean coding agent', () => {
     const [call] = await store.listCalls(s.runId);
     expect(call?.error?.code).toBe('MAX_TURNS');
     expect((await store.listUsage(s.runId)).length).toBe(3);
+  });
+
+  it('ends a call that passes its timeoutMs with TIMEOUT, killing the running command', async () => {
+    const repo = gitRepo();
+    const gw = await gateway(SCENARIO);
+    const { store } = tempStore(tempDir());
+    const started = Date.now();
+    const s = await runWorkflow({
+      store,
+      script: ccScript(repo, "return await agent('wait a while', { timeoutMs: 800 })"),
+      gateway: gw.url,
+      workdir: repo,
+    });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const [call] = await store.listCalls(s.runId);
+    expect(call?.error?.code).toBe('TIMEOUT');
   });
 
   it('compacts a long conversation: task, summary and the last turns', async () => {
@@ -375,6 +401,25 @@ describe('codex backend (real codex CLI, offline against the sim gateway)', () =
     expect(call?.status).toBe('failed');
     expect(call?.error?.code).toMatch(/AGENT_ERROR|CLI_EXIT/);
     expect(call?.error?.message).toMatch(/500|Internal|error/i);
+  });
+});
+
+describe('trace context for agent processes', () => {
+  it("gives codex the run's TRACEPARENT, so its commands see the run's trace id", async () => {
+    const dir = tempDir();
+    const gw = await gateway(SCENARIO);
+    const { store } = tempStore(tempDir());
+    const s = await runWorkflow({
+      store,
+      script: ccScript(dir, "return await agent('show trace')"),
+      gateway: gw.url,
+      workdir: dir,
+      backend: 'codex',
+      cliRetries: 0,
+    });
+    expect(s.result).toBe('shown');
+    const { traceIdForRun } = await import('../src/telemetry/index.js');
+    expect(gw.stats().log[1]?.last).toContain(`tp=00-${traceIdForRun(s.runId)}-`);
   });
 });
 
