@@ -115,6 +115,25 @@ async function fixRun(backend: string, provider?: 'anthropic' | 'openai' | 'open
   return { repo, gw, store, summary };
 }
 
+/** A call whose every model request gets HTTP 500, with the CLI's own retries off. */
+async function doomedCall(backend: string) {
+  const dir = tempDir();
+  const gw = await gateway(
+    `rules:\n  - match: { prompt: 'doomed' }\n    faults: [{ status: 500, times: 50 }]\n    turns: [{ text: never }]\n`,
+  );
+  const { store } = tempStore(tempDir());
+  const s = await runWorkflow({
+    store,
+    script: ccScript(dir, "return await agent('doomed task')"),
+    gateway: gw.url,
+    workdir: dir,
+    backend,
+    cliRetries: 0,
+  });
+  const [call] = await store.listCalls(s.runId);
+  return { call, gw };
+}
+
 /** The usage rows drover recorded are exactly the gateway's answered requests for that call. */
 async function expectUsageMatchesGateway(store: Store, runId: string, gw: RunningGateway) {
   const rows = await store.listUsage(runId);
@@ -348,20 +367,7 @@ describe('claude-code backend (real claude CLI, offline against the sim gateway)
   });
 
   it('records an is_error result (the API failing) as an agent error with its usage', async () => {
-    const dir = tempDir();
-    const gw = await gateway(
-      `rules:\n  - match: { prompt: 'doomed' }\n    faults: [{ status: 500, times: 50 }]\n    turns: [{ text: never }]\n`,
-    );
-    const { store } = tempStore(tempDir());
-    const s = await runWorkflow({
-      store,
-      script: ccScript(dir, "return await agent('doomed task')"),
-      gateway: gw.url,
-      workdir: dir,
-      backend: 'claude-code',
-      cliRetries: 0,
-    });
-    const [call] = await store.listCalls(s.runId);
+    const { call, gw } = await doomedCall('claude-code');
     expect(call?.status).toBe('failed');
     expect(call?.error?.code).toMatch(/AGENT_ERROR|CLI_EXIT/);
     expect(gw.stats().byStatus['500']).toBeGreaterThan(0);
@@ -384,20 +390,7 @@ describe('codex backend (real codex CLI, offline against the sim gateway)', () =
   });
 
   it('turns an HTTP 500 into a recorded turn.failed error with a non-zero exit', async () => {
-    const dir = tempDir();
-    const gw = await gateway(
-      `rules:\n  - match: { prompt: 'doomed' }\n    faults: [{ status: 500, times: 50 }]\n    turns: [{ text: never }]\n`,
-    );
-    const { store } = tempStore(tempDir());
-    const s = await runWorkflow({
-      store,
-      script: ccScript(dir, "return await agent('doomed task')"),
-      gateway: gw.url,
-      workdir: dir,
-      backend: 'codex',
-      cliRetries: 0,
-    });
-    const [call] = await store.listCalls(s.runId);
+    const { call } = await doomedCall('codex');
     expect(call?.status).toBe('failed');
     expect(call?.error?.code).toMatch(/AGENT_ERROR|CLI_EXIT/);
     expect(call?.error?.message).toMatch(/500|Internal|error/i);

@@ -1,4 +1,5 @@
-import type { AgentProgress, RequestUsage } from '../types.js';
+import type { CliReader } from '../cli/cli-agent.js';
+import type { AgentFailure, AgentProgress, RequestUsage } from '../types.js';
 
 interface ResultLine {
   isError: boolean;
@@ -14,7 +15,7 @@ type Usage = { input_tokens?: number; output_tokens?: number; cache_read_input_t
  * the final `result`, and (for when no drover gateway measured them) the usage it
  * reports per message id. Several lines share one message id; the last one wins.
  */
-export class StreamJsonReader {
+export class StreamJsonReader implements CliReader {
   sessionId: string | undefined;
   model: string | undefined;
   turns = 0;
@@ -55,6 +56,16 @@ export class StreamJsonReader {
         ...(line.structured_output !== undefined ? { structured: line.structured_output } : {}),
       };
     }
+  }
+
+  answer(): { text: string; object?: unknown; model?: string } | { failure: AgentFailure } {
+    const r = this.result;
+    if (!r) return { failure: { code: 'CLI_CRASHED', message: 'claude ended without a result line' } };
+    if (r.isError)
+      return {
+        failure: { code: r.subtype === 'error_max_turns' ? 'MAX_TURNS' : 'AGENT_ERROR', message: `claude: ${r.text || r.subtype}` },
+      };
+    return { text: r.text, ...(r.structured !== undefined ? { object: r.structured } : {}), ...(this.model ? { model: this.model } : {}) };
   }
 
   /** The CLI's own per-message usage: a fallback, since its output_tokens per line can be a placeholder. */

@@ -1,11 +1,12 @@
-import type { AgentProgress, RequestUsage } from '../types.js';
+import type { CliReader } from '../cli/cli-agent.js';
+import type { AgentFailure, AgentProgress, RequestUsage } from '../types.js';
 
 /**
  * Reads `codex exec --json` lines: item events become progress, the last
  * agent message is the answer, `turn.completed.usage` the CLI's own count
  * (input includes cached tokens), `turn.failed` / `error` the failure.
  */
-export class ExecJsonReader {
+export class ExecJsonReader implements CliReader {
   threadId: string | undefined;
   finalText = '';
   toolCalls = 0;
@@ -77,6 +78,15 @@ export class ExecJsonReader {
         if (typeof line.message === 'string' && !this.failure) this.failure = line.message;
         return;
     }
+  }
+
+  answer(): { text: string } | { failure: AgentFailure } {
+    if (this.failure) return { failure: { code: 'AGENT_ERROR', message: `codex: ${this.failure}` } };
+    return { text: this.finalText };
+  }
+
+  get sessionId(): string | undefined {
+    return this.threadId;
   }
 
   /** The CLI's summed count for the turn (one record: it does not report per request). */
