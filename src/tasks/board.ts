@@ -7,6 +7,9 @@ export const DEFAULT_LEASE_MS = 10 * 60_000;
  * One task list seen by one actor: the API the CLI, the MCP server, the
  * Claude Code bridge and workflows share. Rules live in the store.
  */
+/** Default page of `ready`. */
+export const READY_PAGE = 100;
+
 export class TaskBoard {
   constructor(
     readonly store: Store,
@@ -37,8 +40,16 @@ export class TaskBoard {
   list(filter?: { status?: TaskStatus; owner?: string; label?: string }): Promise<TaskRecord[]> {
     return this.tasks.listTasks(this.listId, this.clock(), filter);
   }
-  ready(limit?: number): Promise<TaskRecord[]> {
-    return this.tasks.readyTasks(this.listId, this.clock(), limit);
+  /**
+   * The best ready tasks (priority, then age), a page of READY_PAGE unless `limit` says
+   * otherwise (`Infinity` for every one): what an agent picks from is the top of the list,
+   * and a page stays fast on any board size.
+   */
+  ready(limit: number = READY_PAGE): Promise<TaskRecord[]> {
+    return this.tasks.readyTasks(this.listId, this.clock(), Number.isFinite(limit) ? limit : 1_000_000_000);
+  }
+  readyCount(): Promise<number> {
+    return this.tasks.countReady(this.listId, this.clock());
   }
   claim(options: { id?: string; owner?: string; leaseMs?: number } = {}): Promise<TaskRecord> {
     return this.tasks.claimTask(

@@ -1,6 +1,6 @@
 export type { Actor, NewTask, TaskEvent, TaskPatch, TaskRecord, TaskStatus } from '../store/index.js';
 export { TaskRuleError } from '../store/index.js';
-export { DEFAULT_LEASE_MS, openIds, parseLease, TaskBoard, taskLine } from './board.js';
+export { DEFAULT_LEASE_MS, openIds, parseLease, READY_PAGE, TaskBoard, taskLine } from './board.js';
 export type { SyncReport } from './claude-bridge.js';
 export { ClaudeTaskBridge } from './claude-bridge.js';
 export { ClaudeTaskFileSchema, fromClaudeFile, readTaskDir, toClaudeFile } from './claude-format.js';

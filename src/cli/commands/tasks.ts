@@ -6,6 +6,7 @@ import {
   importTasks,
   openIds,
   parseLease,
+  READY_PAGE,
   resolveTaskListId,
   type SyncReport,
   TaskBoard,
@@ -137,10 +138,13 @@ export const tasksCommands = {
     }),
   depAdd: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.addDependency(id, f.blockedBy))),
   depRm: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.removeDependency(id, f.blockedBy))),
-  ready: (f: TaskFlags & { limit?: number }) =>
+  ready: (f: TaskFlags & { limit?: number; all?: boolean }) =>
     withBoard(f, async (b) => {
-      const tasks = await b.ready(f.limit);
-      return { json: tasks, text: tasks.length ? tasks.map((t) => taskLine(t, new Set())).join('\n') : 'nothing is ready' };
+      const tasks = await b.ready(f.all ? Number.POSITIVE_INFINITY : (f.limit ?? READY_PAGE));
+      const more = tasks.length > 0 && !f.all ? (await b.readyCount()) - tasks.length : 0;
+      const lines = tasks.map((t) => taskLine(t, new Set()));
+      if (more > 0) lines.push(`… and ${more} more ready (--limit <n> or --all to see them)`);
+      return { json: tasks, text: tasks.length ? lines.join('\n') : 'nothing is ready' };
     }),
   claim: (id: string | undefined, f: TaskFlags & { owner?: string; lease?: string }) =>
     withBoard(f, async (b) =>

@@ -78,6 +78,7 @@ export class SqliteTaskStore implements TaskStore {
       expired: db.prepare(
         "SELECT * FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?",
       ),
+      countReady: db.prepare("SELECT COUNT(*) FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0").pluck(),
       bestReady: db.prepare(`SELECT * FROM tasks WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT 1`),
       // Each row carries its edges, gathered inside SQLite by two index lookups.
       ready: db.prepare(`SELECT *, ${EDGES} FROM tasks t WHERE list_id = ? AND status = 'pending' AND open_blockers = 0 ${ORDER} LIMIT ?`),
@@ -370,6 +371,11 @@ export class SqliteTaskStore implements TaskStore {
     return rows.map((r) =>
       this.toRecord(r, (JSON.parse(r.blocks_json) as string[]).sort(byNumber), (JSON.parse(r.blocked_by_json) as string[]).sort(byNumber)),
     );
+  }
+
+  async countReady(listId: string, now: number): Promise<number> {
+    this.expireDueLeases(listId, now);
+    return this.s.countReady.get(listId) as number;
   }
 
   async claimTask(listId: string, req: ClaimRequest, actor: Actor, now: number): Promise<TaskRecord> {
