@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +7,18 @@ import { benchAgents } from './agents.mjs';
 import { benchJournal } from './journal.mjs';
 import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
+import { benchOtlp } from './otlp.mjs';
 import { benchResume } from './resume.mjs';
 import { benchTasks } from './tasks.mjs';
 
-const all = { orchestration: benchOrchestration, resume: benchResume, journal: benchJournal, tasks: benchTasks, agents: benchAgents };
+const all = {
+  orchestration: benchOrchestration,
+  resume: benchResume,
+  journal: benchJournal,
+  tasks: benchTasks,
+  agents: benchAgents,
+  otlp: benchOtlp,
+};
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
 const results = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },

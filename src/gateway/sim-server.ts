@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BodyError, readJsonBody } from './http-body.js';
+import { BodyError, closeServer, readJsonBody } from '../net/index.js';
 import { PrefixTracker } from './prefix-cache.js';
 import { loadScenario, type Scenario } from './scenario.js';
 import { SimEngine, type SimPlan } from './sim-engine.js';
@@ -242,13 +242,6 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
   const text = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
-}
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 /** Requests of one conversation share a tag (or, untagged, an agent and a task). */

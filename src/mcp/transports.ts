@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { closeServer } from '../gateway/index.js';
+import { closeServer } from '../net/index.js';
 import { createTaskServer, type TaskServerOptions } from './task-tools.js';
 
 /** `drover mcp`: the task server over stdio until the client hangs up. */

@@ -4,7 +4,10 @@ import type { SqliteSynchronous } from '../config/index.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
+export type * from './span-types.js';
+export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
+export { encodeSpanRow } from './sqlite/span-store.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
 export { TaskRuleError } from './task-errors.js';
 export type * from './task-types.js';

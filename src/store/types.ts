@@ -1,3 +1,4 @@
+import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
@@ -167,6 +168,7 @@ export interface Store {
   readonly location: string;
   /** The task board, in the same database. */
   readonly tasks: TaskStore;
+  readonly spans: SpanStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
@@ -183,7 +185,8 @@ export interface Store {
    * Upserts journal entries in order and inserts usage rows, all in one
    * transaction: a call's result and its cost land together or not at all.
    */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[]): Promise<void>;
+  /** Calls, their usage and their spans, in one transaction. */
+  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[]): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../../config/index.js';
 import { DroverError, NotFoundError } from '../../core/index.js';
+import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
   LeaseRequest,
@@ -20,6 +21,7 @@ import type {
 } from '../types.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
+import { SqliteSpanStore } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
 
 export interface SqliteStoreOptions {
@@ -50,6 +52,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
   readonly tasks: SqliteTaskStore;
+  readonly spans: SqliteSpanStore;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = path;
@@ -68,6 +71,7 @@ export class SqliteStore implements Store {
     if (options.migrate !== false && !options.readonly) this.migrate();
     this.stmts = this.prepare();
     this.tasks = new SqliteTaskStore(this.db);
+    this.spans = new SqliteSpanStore(this.db);
   }
 
   private migrate(): void {
@@ -213,16 +217,17 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[]) => {
+  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => {
     for (const c of calls) this.stmts.upsertCall.run(callParams(c));
     for (const u of usage) this.stmts.insertUsage.run(u);
+    for (const s of spans) this.spans.insertOne(s);
   };
-  private journalTx: ((calls: CallRecord[], usage: UsageRecord[]) => void) | undefined;
+  private journalTx: ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => void) | undefined;
 
-  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = []): Promise<void> {
-    if (calls.length === 0 && usage.length === 0) return;
+  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = [], spans: StoredSpan[] = []): Promise<void> {
+    if (calls.length === 0 && usage.length === 0 && spans.length === 0) return;
     this.journalTx ??= this.db.transaction(this.writeJournal).immediate;
-    this.journalTx(calls, usage);
+    this.journalTx(calls, usage, spans);
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {

@@ -1,0 +1,44 @@
+// OTLP ingest: 4 sender processes post 1,000-span batches (JSON, then protobuf) to drover's
+// receiver, which stores them in a fresh SQLite span store; spans/s over the whole transfer.
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { createStore } from '../dist/index.js';
+import { startOtlpReceiver } from '../dist/telemetry/index.js';
+import { tempDir } from './lib.mjs';
+
+const SENDERS = 4;
+const BATCHES = Number(process.env.BENCH_OTLP_BATCHES ?? 25);
+const SIZE = 1000;
+
+async function ingest(format) {
+  const store = createStore(join(tempDir(), 'spans.db'));
+  const rx = await startOtlpReceiver({ spans: store.spans });
+  const kids = Array.from({ length: SENDERS }, () =>
+    fork(new URL('./otlp-sender.mjs', import.meta.url), [rx.url, format, String(BATCHES), String(SIZE)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
+  await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
+  const done = kids.map((k) => new Promise((r) => k.once('message', r)));
+  const t0 = performance.now();
+  for (const k of kids) k.send('go');
+  await Promise.all(done);
+  const ms = performance.now() - t0;
+  const stored = rx.stats().spans;
+  await rx.close();
+  const check = (await store.spans.listTraces({ limit: 1_000_000 })).reduce((n, t) => n + t.spans, 0);
+  await store.close();
+  return { spans: stored, storedSpans: check, ms: Math.round(ms), spansPerSec: Math.round(stored / (ms / 1000)) };
+}
+
+export async function benchOtlp() {
+  const json = await ingest('json');
+  const protobuf = await ingest('protobuf');
+  return {
+    name: `OTLP ingest into the SQLite span store (${SENDERS} senders × ${BATCHES} batches of ${SIZE} spans)`,
+    json,
+    protobuf,
+    target: '≥ 50,000 spans/s',
+    pass: json.spansPerSec >= 50_000 && protobuf.spansPerSec >= 50_000 && json.storedSpans === json.spans,
+  };
+}
