@@ -29,7 +29,20 @@ export interface AgentRequest {
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */
-export type RequestUsage = Omit<UsageRecord, 'runId' | 'callKey' | 'createdAt'>;
+export type RequestUsage = Omit<UsageRecord, 'runId' | 'callKey' | 'createdAt'> & {
+  /** When the request was sent and answered (ms), for its span. */
+  startedAt?: number;
+  endedAt?: number;
+};
+
+/** A tool call inside an agent, for its span. */
+export interface AgentStep {
+  tool: string;
+  callId: string | null;
+  startedAt: number;
+  endedAt: number;
+  ok: boolean;
+}
 
 export type AgentProgress =
   | { type: 'request'; attempt: number }
@@ -54,6 +67,8 @@ export interface AgentDetail {
   /** Set for `isolation: 'worktree'`. */
   worktree?: WorktreeInfo;
   compactions?: number;
+  /** Tool calls with their timing (for spans; not stored on the call). */
+  steps?: AgentStep[];
 }
 
 export interface WorktreeInfo {

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { assertCommand } from './commands/assert.js';
 import { doctorCommand } from './commands/doctor.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { answerCommand, runsCommand, statusCommand } from './commands/inspect.js';
 import { mcpCommand } from './commands/mcp.js';
 import { resumeCommand, runCommand } from './commands/run.js';
 import { tasksCommands as t } from './commands/tasks.js';
+import { traceCollect, traceExport, traceGc, traceGoldenSave, traceImport, traceShow } from './commands/trace.js';
 import { fail } from './output.js';
 
 const int =
@@ -89,6 +91,59 @@ program
   .description("answer a run's question; then `drover resume` continues it")
   .option('--json', 'JSON output')
   .action(action<[string, string, string]>((runId, q, text, flags) => answerCommand(runId, q, text, flags)));
+
+const collectList = (value: string, previous: string[] = []) => [...previous, value];
+
+const traceCmd = program.command('trace').description('one OpenTelemetry trace per run: show, export, import, collect, gc, golden');
+traceCmd
+  .command('show <runOrTrace>')
+  .description('an indented waterfall of a run or trace (--json: the span tree)')
+  .option('--json', 'the span tree as JSON')
+  .action(action<[string]>((ref, f) => traceShow(ref, f)));
+traceCmd
+  .command('export <runOrTrace>')
+  .description("every span of the trace (drover's and received ones) as standard OTLP/JSON on stdout")
+  .option('--format <format>', 'otlp-json', 'otlp-json')
+  .option('--pretty', 'indented JSON')
+  .action(action<[string]>((ref, f) => traceExport(ref, f)));
+traceCmd
+  .command('import <file>')
+  .description('read an OTLP/JSON file into the span store')
+  .option('--json', 'print counts as JSON')
+  .action(action<[string]>((file, f) => traceImport(file, f)));
+traceCmd
+  .command('collect [command...]')
+  .description('an OTLP/HTTP receiver (/v1/traces, JSON and protobuf) into the span store; with a command after --, run it and stop')
+  .option('--port <port>', 'port (0 picks a free one)', '4318')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--linger <duration>', 'wait this long for late spans after the command exits', '1s')
+  .option('--json', 'print the result as JSON')
+  .action(action<[string[]]>((command, f) => traceCollect(command, f)));
+traceCmd
+  .command('gc')
+  .description('delete spans older than a duration')
+  .requiredOption('--older-than <duration>', 'e.g. 30d, 12h')
+  .option('--json', 'print the count as JSON')
+  .action(action<[]>((f) => traceGc(f)));
+traceCmd
+  .command('golden')
+  .description("golden traces: save a trace's structure (names, parent links, key attributes)")
+  .command('save <runOrTrace> <file>')
+  .description('write the structure of a run or trace to a golden file')
+  .option('--json', 'print the result as JSON')
+  .action(action<[string, string]>((ref, file, f) => traceGoldenSave(ref, file, f)));
+
+program
+  .command('assert [spec]')
+  .description('check spans against a spec (and/or a golden trace); exit 1 on a failed assertion, 2 on a spec error')
+  .option('--run <id>', 'spans of a run')
+  .option('--trace <id>', 'spans of a trace (repeatable)', collectList)
+  .option('--file <otlp.json>', 'spans from an OTLP/JSON file')
+  .option('--since <when>', 'spans that started since (10m, 2h, or a time)')
+  .option('--golden <file>', 'compare the structure with a golden trace')
+  .option('--junit <file>', 'also write JUnit XML')
+  .option('--json', 'the result as JSON')
+  .action(action<[string | undefined]>((spec, f) => assertCommand(spec, f)));
 
 program
   .command('gateway')

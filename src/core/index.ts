@@ -2,3 +2,5 @@ export * from './canonical.js';
 export * from './duration.js';
 export * from './errors.js';
 export * from './ids.js';
+export * from './redact.js';
+export * from './yaml-input.js';

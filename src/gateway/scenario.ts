@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { InputError } from '../core/index.js';
+import { InputError, parseYamlInput } from '../core/index.js';
 
 /**
  * A sim scenario: rules matched in order against each request; the matching
@@ -133,46 +132,8 @@ export function loadScenario(file: string): Scenario {
 }
 
 export function parseScenario(text: string, file = '<scenario>'): Scenario {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const firstError = doc.errors[0];
-  if (firstError) {
-    const pos = lineCounter.linePos(firstError.pos[0]);
-    throw new ScenarioError(`${file}:${pos.line}:${pos.col}: ${firstError.message.split('\n')[0]}`);
-  }
-  const at = (path: readonly PropertyKey[], pointAtKey = false): string => {
-    let node: unknown = doc.contents;
-    let offset = 0;
-    for (const [i, seg] of path.entries()) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
-        if (!pair) break;
-        offset = (pair.key as { range?: [number] } | null)?.range?.[0] ?? offset;
-        if (pointAtKey && i === path.length - 1) break;
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number') {
-        node = node.items[seg];
-      } else break;
-      const range = (node as { range?: [number] } | null)?.range;
-      if (range) offset = range[0];
-    }
-    const pos = lineCounter.linePos(offset);
-    return `${file}:${pos.line}:${pos.col}`;
-  };
-  const raw = doc.toJS() ?? {};
-  const parsed = ScenarioSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path ?? [];
-    let message = issue?.message ?? 'invalid scenario';
-    let where = path;
-    if (issue?.code === 'unrecognized_keys') {
-      message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      where = [...path, issue.keys[0] as string];
-    }
-    throw new ScenarioError(`${at(where, where !== path)}: ${path.length ? `${path.join('.')}: ` : ''}${message}`);
-  }
-  const rules = parsed.data.rules.map((rule, i): ScenarioRule => {
+  const { data, at } = parseYamlInput(text, file, ScenarioSchema, (m) => new ScenarioError(m));
+  const rules = data.rules.map((rule, i): ScenarioRule => {
     const match: CompiledMatch = {};
     for (const key of ['prompt', 'last', 'system', 'model', 'agent', 'wire'] as const) {
       const pattern = rule.match[key];
@@ -185,5 +146,5 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     }
     return { ...rule, name: rule.name ?? `rule-${i}`, match };
   });
-  return { name: parsed.data.name ?? file, source: file, defaults: parsed.data.defaults, rules, fallback: parsed.data.fallback };
+  return { name: data.name ?? file, source: file, defaults: data.defaults, rules, fallback: data.fallback };
 }

@@ -17,6 +17,8 @@ const LOG_LIMIT = 2000;
 const WIRES: WireAdapter<never>[] = [anthropicWire, responsesWire, chatWire] as unknown as WireAdapter<never>[];
 
 export interface SimRequestLog {
+  /** When the request arrived and when its answer ended (ms). */
+  startedAt: number;
   at: number;
   path: string;
   wire: WireName | null;
@@ -162,6 +164,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         sendJson(res, 200, { input_tokens: tokens.length });
         return;
       }
+      const startedAt = Date.now();
       const cacheableTokens = prefixes.observe(conversationKey(simReq), tokens);
       const plan = engine.plan(simReq, tokens.length);
       inFlight++;
@@ -173,6 +176,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       }
       const answered = plan.kind === 'message' && !plan.cutAfterEvents;
       record({
+        startedAt,
         at: Date.now(),
         path,
         wire: wire.name,
@@ -251,6 +255,7 @@ function conversationKey(r: SimRequest): string {
 
 function refused(path: string, wire: WireName, status: number, tag: string | string[] | undefined): SimRequestLog {
   return {
+    startedAt: Date.now(),
     at: Date.now(),
     path,
     wire,

@@ -1,7 +1,13 @@
+export { type CollectOptions, type CollectResult, collectTraces } from './collect.js';
+export { DROVER, GENAI } from './genai.js';
 export { fromAnyValue, fromKeyValues, toKeyValues } from './otlp/any-value.js';
 export { OtlpFormatError, spansFromOtlp } from './otlp/decode.js';
 export { spansToOtlpJson } from './otlp/encode.js';
 export { decodeOtlpBody } from './otlp/ingest.js';
 export { spansFromOtlpProtobuf } from './otlp/protobuf.js';
 export { DEFAULT_MAX_OTLP_BYTES, type OtlpReceiver, type OtlpReceiverOptions, startOtlpReceiver } from './otlp/receiver.js';
+export { RunTracer, type RunTracerOptions, rootSpanIdForRun } from './run-tracer.js';
+export { StoreSpanProcessor, toStoredSpan } from './store-processor.js';
+export { loadSpans, parseSince, readOtlpFile, type SpanSource, sourceOf } from './trace-source.js';
 export { traceIdForRun, traceparent } from './traceparent.js';
+export { buildTree, formatMicros, keyFacts, renderWaterfall, type TraceNode, treeJson } from './waterfall.js';

@@ -1,4 +1,4 @@
-import type { CallRecord, Store, UsageRecord } from '../store/index.js';
+import type { CallRecord, Store, StoredSpan, UsageRecord } from '../store/index.js';
 
 /**
  * The journal boundary: everything with a side effect passes through here.
@@ -11,6 +11,7 @@ export class Journal {
   /** Deterministic values (clock, random) waiting to ride along with the next commit. */
   private pending: CallRecord[] = [];
   private pendingUsage: UsageRecord[] = [];
+  private pendingSpans: StoredSpan[] = [];
   private nextCommit: Promise<void> | undefined;
   readonly counts = { total: 0, executed: 0, reused: 0 };
 
@@ -74,6 +75,11 @@ export class Journal {
     return this.scheduleCommit();
   }
 
+  /** A span to commit with the next write (a call's span lands with its result). */
+  addSpan(span: StoredSpan): void {
+    this.pendingSpans.push(span);
+  }
+
   async flush(): Promise<void> {
     await this.scheduleCommit();
   }
@@ -88,13 +94,16 @@ export class Journal {
         setImmediate(() => {
           const calls = this.pending;
           const usage = this.pendingUsage;
+          const spans = this.pendingSpans;
           this.pending = [];
           this.pendingUsage = [];
+          this.pendingSpans = [];
           this.nextCommit = undefined;
-          this.store.recordCalls(calls, usage).then(resolve, (err) => {
+          this.store.recordCalls(calls, usage, spans).then(resolve, (err) => {
             // Keep the writes for the next attempt; the caller sees the failure.
             this.pending = calls.concat(this.pending);
             this.pendingUsage = usage.concat(this.pendingUsage);
+            this.pendingSpans = spans.concat(this.pendingSpans);
             reject(err);
           });
         });

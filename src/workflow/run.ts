@@ -18,6 +18,7 @@ import {
 import { type RunningGateway, startSimGateway } from '../gateway/index.js';
 import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
+import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
@@ -25,6 +26,7 @@ import { DEFAULT_MAX_AGENTS, defaultConcurrency } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
 import { RunAbortedError, WorkflowRuntime } from './runtime.js';
+import { CallTracing } from './tracing.js';
 
 export interface SettingsOverrides {
   backend?: string;
@@ -48,6 +50,10 @@ export interface DriveOptions {
   backoff?: Partial<BackoffPolicy>;
   /** Retries the agent CLIs (claude, codex) make themselves on failed model requests. */
   cliRetries?: number;
+  /** One trace per run in the span store (default on; DROVER_TRACING=0 turns it off). */
+  tracing?: boolean;
+  /** Put prompts and answers (secrets redacted) on agent spans (default off; DROVER_TRACE_CONTENT=1). */
+  traceContent?: boolean;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -264,6 +270,8 @@ async function driveRun(
   let gateway: RunningGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
+  let tracer: RunTracer | undefined;
+  let receiver: OtlpReceiver | undefined;
   try {
     await store.updateRun(
       run.id,
@@ -287,6 +295,9 @@ async function driveRun(
     const emit = options.onEvent ?? (() => {});
     emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
     journal = await Journal.open(store, run.id, run.fromRunId);
+    const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
+    tracer = tracing.tracer;
+    receiver = tracing.receiver;
     let gatewayUrl: string;
     let apiKey: string;
     if (settings.sim) {
@@ -335,12 +346,21 @@ async function driveRun(
       signal: abort.signal,
       spentBefore: before.outputTokens,
       loadChild: loadChildWorkflow,
+      tracing: tracing.calls,
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),
     });
     runtime = rt;
     const outcome = await settle(rt, loaded, abort.signal, store, run);
+    await tracer?.finish(
+      outcome.kind === 'done'
+        ? { status: 'completed' }
+        : outcome.kind === 'waiting'
+          ? { status: 'waiting' }
+          : { status: 'failed', error: toStoredError(outcome.error, loaded.path) },
+    );
+    tracer = undefined;
     await journal.flush();
     await store.appendEvents(rt.takeEvents());
     if (leaseLost) {
@@ -376,6 +396,7 @@ async function driveRun(
   } catch (err) {
     // Failures of drover itself (store, gateway start): record them if we still can.
     if (runtime) await store.appendEvents(runtime.takeEvents()).catch(() => {});
+    await tracer?.finish({ status: 'failed', error: toStoredError(err, loaded.path) }).catch(() => {});
     await journal?.flush().catch(() => {});
     const error = toStoredError(err, loaded.path);
     await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now()).catch(() => {});
@@ -384,7 +405,44 @@ async function driveRun(
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!leaseLost) await lease.release().catch(() => {});
     await gateway?.close();
+    await receiver?.close();
   }
+}
+
+/**
+ * The run's trace: a tracer whose spans go to the journal (and to an OTLP endpoint when
+ * one is configured), and an OTLP receiver on 127.0.0.1 so processes the run starts can
+ * send their own spans into the same trace — unless the user pointed them elsewhere.
+ */
+async function startTracing(
+  store: Store,
+  run: RunRecord,
+  name: string,
+  state: 'started' | 'resumed',
+  journal: Journal,
+  settings: RunSettings,
+  options: DriveOptions,
+): Promise<{ tracer?: RunTracer; receiver?: OtlpReceiver; calls: CallTracing }> {
+  const env = process.env;
+  const on = options.tracing ?? !['0', 'false', 'off'].includes((env.DROVER_TRACING ?? '').toLowerCase());
+  const captureContent = options.traceContent ?? ['1', 'true', 'on'].includes((env.DROVER_TRACE_CONTENT ?? '').toLowerCase());
+  if (!on) return { calls: new CallTracing(undefined, { childOtlpEnv: {}, captureContent: false }) };
+  const userEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
+  const receiver = userEndpoint ? undefined : await startOtlpReceiver({ spans: store.spans, decodeThreads: 0 });
+  const tracer = new RunTracer({
+    runId: run.id,
+    workflowName: name,
+    createdAt: run.createdAt,
+    execution: state,
+    sink: (span) => journal.addSpan(span),
+    ...(userEndpoint ? { exportEndpoint: userEndpoint } : {}),
+  });
+  const calls = new CallTracing(tracer, {
+    childOtlpEnv: receiver ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {},
+    captureContent,
+    ...(settings.provider ? { provider: settings.provider } : {}),
+  });
+  return { tracer, calls, ...(receiver ? { receiver } : {}) };
 }
 
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { type AgentBackend, type AgentOutcome, defaultModelFor } from '../agents/index.js';
-import { DroverError, errorMessage, WorkflowLimitError } from '../core/index.js';
+import { DroverError, errorMessage, redactSecrets, WorkflowLimitError } from '../core/index.js';
 import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/index.js';
 import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
@@ -13,6 +13,7 @@ import type { Journal } from './journal.js';
 import { MAX_ITEMS_PER_CALL } from './limits.js';
 import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
+import type { CallSpan, CallTracing } from './tracing.js';
 import { finishWorktree, type PreparedWorktree, prepareWorktree } from './worktree.js';
 
 /** Raised inside the script when the run is stopped (Ctrl-C, lost lease). */
@@ -56,6 +57,8 @@ export interface RuntimeDeps {
   spentBefore: number;
   /** The run's task list, for `tasks.*`. */
   taskBoard?: TaskBoard;
+  /** Spans of calls (a no-op when tracing is off). */
+  tracing: CallTracing;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
 }
 
@@ -267,6 +270,7 @@ export class WorkflowRuntime {
     const call = this.record('agent', key, options.label ?? shortLabel(prompt), options.phase ?? this.currentPhase, inputs);
     const hit = await this.reuse(key);
     if (hit) {
+      this.deps.tracing.reused('agent', `invoke_agent ${hit.label ?? 'agent'}`, hit);
       this.emitCall('agent', hit, 'reused');
       return hit.result;
     }
@@ -284,6 +288,7 @@ export class WorkflowRuntime {
       this.emitCall('agent', call, 'running');
       let outcome: AgentOutcome;
       let worktree: PreparedWorktree | undefined;
+      const span: CallSpan | null = this.deps.tracing.startAgent(call, { backend: backendName, model, prompt });
       try {
         const cwd = this.resolveCwd(options.cwd);
         if (options.isolation === 'worktree') worktree = await prepareWorktree(cwd, this.deps.runId, key);
@@ -293,7 +298,7 @@ export class WorkflowRuntime {
           cwd: worktree ? worktree.cwd : cwd,
           signal: this.deps.signal,
           callTag: key,
-          env: { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) },
+          env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) },
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
@@ -334,7 +339,14 @@ export class WorkflowRuntime {
           attempts: 1,
         };
       }
-      const usage: UsageRecord[] = outcome.usage.map((u) => ({ runId: this.deps.runId, callKey: key, createdAt: Date.now(), ...u }));
+      const usage: UsageRecord[] = outcome.usage.map(({ startedAt: _s, endedAt: _e, ...u }) => ({
+        runId: this.deps.runId,
+        callKey: key,
+        createdAt: Date.now(),
+        ...u,
+      }));
+      // The span ends before the journal write, so it commits with the call's result and usage.
+      this.deps.tracing.endAgent(span, call, outcome, usage, backendName);
       const outputTokens = usage.reduce((n, u) => n + u.outputTokens, 0);
       const inputTokens = usage.reduce((n, u) => n + u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens, 0);
       this.spentNow += outputTokens;
@@ -350,7 +362,7 @@ export class WorkflowRuntime {
         error: outcome.ok ? null : outcome.error,
         attempts: outcome.attempts,
         finishedAt: Date.now(),
-        ...(outcome.detail ? { detail: { ...outcome.detail } } : {}),
+        ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
       };
       await this.deps.journal.finish(finished, usage);
       this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
@@ -473,6 +485,7 @@ export class WorkflowRuntime {
     });
     const hit = await this.reuse(key);
     if (hit) {
+      this.deps.tracing.reused('sh', `sh ${shortLabel(command)}`, hit);
       this.emitCall('sh', hit, 'reused');
       return hit.result as ShellResult;
     }
@@ -480,20 +493,28 @@ export class WorkflowRuntime {
     try {
       this.deps.journal.started(call);
       this.emitCall('sh', call, 'running');
+      // The command's own spans (TRACEPARENT, and the run's OTLP receiver) nest under this one.
+      const span = this.deps.tracing.start('sh', `sh ${shortLabel(command)}`, call, {
+        'drover.sh.command': redactSecrets(command).slice(0, 1000),
+      });
       let result: ShellResult;
       try {
         result = await runShell(command, {
           cwd: this.resolveCwd(options.cwd),
           signal: this.deps.signal,
-          ...(options.env ? { env: options.env } : {}),
+          env: { ...span?.env, ...options.env },
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
         });
       } catch (err) {
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
+        this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
         throw new ScriptUsageError(`sh(): could not run "${shortLabel(command)}": ${errorMessage(err)}`);
       }
+      this.deps.tracing.end(span, call, result.exitCode === 0 ? null : { code: 'exit_code', message: `exit code ${result.exitCode}` }, {
+        'drover.sh.exit_code': result.exitCode,
+      });
       this.checkNotAborted();
       const finished = { ...call, status: 'finished' as const, result, finishedAt: Date.now(), attempts: 1 };
       await this.deps.journal.finish(finished, []);
@@ -670,4 +691,10 @@ function safeStringify(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** Tool-call timings feed spans; the stored record keeps the counts. */
+function withoutSteps(detail: NonNullable<AgentOutcome['detail']>): Record<string, unknown> {
+  const { steps: _steps, ...rest } = detail;
+  return rest;
 }

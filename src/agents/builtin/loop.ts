@@ -47,7 +47,7 @@ const retryAfterOf = (err: unknown): string | null | undefined =>
  */
 export async function runAgentLoop(request: AgentRequest, settings: LoopSettings): Promise<AgentOutcome> {
   const usage: RequestUsage[] = [];
-  const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0 };
+  const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0, steps: [] };
   let attempts = 0;
   // AbortSignal.any only when a timeout is added: combining per call on a long-lived run signal costs.
   const signal = request.timeoutMs
@@ -112,8 +112,11 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
       if (signal.aborted) throw new LoopFailure(stopped());
       attempts++;
       request.onProgress?.({ type: 'request', attempt });
+      const startedAt = Date.now();
       try {
         const turn = await settings.provider.send(model);
+        turn.usage.startedAt = startedAt;
+        turn.usage.endedAt = Date.now();
         usage.push(turn.usage);
         request.onProgress?.({ type: 'usage', usage: turn.usage });
         return turn;
@@ -227,6 +230,7 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
 
   async function runTool(name: string, input: Record<string, unknown>, callId: string): Promise<ToolResult> {
     const tool = tools.find((t) => t.name === name);
+    const startedAt = Date.now();
     let output: string;
     let isError = false;
     if (!tool) {
@@ -245,6 +249,7 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
       }
     }
     request.onProgress?.({ type: 'tool', name, ok: !isError, summary: output.slice(0, 120) });
+    detail.steps?.push({ tool: name, callId, startedAt, endedAt: Date.now(), ok: !isError });
     return { callId, name, output, isError };
   }
 

@@ -1,5 +1,5 @@
 import type { CliReader } from '../cli/cli-agent.js';
-import type { AgentFailure, AgentProgress, RequestUsage } from '../types.js';
+import type { AgentFailure, AgentProgress, AgentStep, RequestUsage } from '../types.js';
 
 interface ResultLine {
   isError: boolean;
@@ -21,6 +21,8 @@ export class StreamJsonReader implements CliReader {
   turns = 0;
   toolCalls = 0;
   result: ResultLine | undefined;
+  readonly steps: AgentStep[] = [];
+  private readonly openTools = new Map<string, AgentStep>();
   private readonly byMessage = new Map<string, { model: string; usage: Usage }>();
 
   constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
@@ -41,9 +43,27 @@ export class StreamJsonReader implements CliReader {
         const b = block as { type?: string; name?: string; text?: string; input?: unknown };
         if (b.type === 'tool_use') {
           this.toolCalls++;
+          const id = (b as { id?: string }).id ?? null;
+          const step: AgentStep = { tool: b.name ?? 'tool', callId: id, startedAt: Date.now(), endedAt: Date.now(), ok: true };
+          this.steps.push(step);
+          if (id) this.openTools.set(id, step);
           this.onProgress?.({ type: 'tool', name: b.name ?? 'tool', ok: true, summary: JSON.stringify(b.input ?? {}).slice(0, 120) });
         } else if (b.type === 'text' && b.text) {
           this.onProgress?.({ type: 'text', text: b.text });
+        }
+      }
+      return;
+    }
+    if (line.type === 'user' && line.message && typeof line.message === 'object') {
+      for (const block of ((line.message as { content?: unknown[] }).content ?? []) as {
+        type?: string;
+        tool_use_id?: string;
+        is_error?: boolean;
+      }[]) {
+        const step = block.type === 'tool_result' && block.tool_use_id ? this.openTools.get(block.tool_use_id) : undefined;
+        if (step) {
+          step.endedAt = Date.now();
+          step.ok = block.is_error !== true;
         }
       }
       return;

@@ -1,5 +1,5 @@
 import { SchemaDefinitionError, validateAgainst } from '../schema.js';
-import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, RequestUsage } from '../types.js';
+import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, AgentStep, RequestUsage } from '../types.js';
 import { gatewayUsage } from './gateway-usage.js';
 import { type CliExit, runJsonLines } from './json-lines.js';
 import { locateCli } from './locate.js';
@@ -11,6 +11,7 @@ export interface CliReader {
   readonly sessionId: string | undefined;
   readonly turns: number;
   readonly toolCalls: number;
+  readonly steps?: AgentStep[];
   /** The CLI's own usage report: the fallback when no drover gateway measured the requests. */
   reportedUsage(model: string): RequestUsage[];
   /** After a clean exit: the answer, or why there is none. */
@@ -72,6 +73,7 @@ export async function runCliAgent(request: AgentRequest, inv: CliInvocation): Pr
   const measured = inv.gatewayUrl && request.callTag ? await gatewayUsage(inv.gatewayUrl, request.callTag) : null;
   const usage = measured ?? reader.reportedUsage(request.model);
   const detail: AgentDetail = { turns: reader.turns, toolCalls: reader.toolCalls, usageSource: measured ? 'gateway' : 'agent' };
+  if (reader.steps) detail.steps = reader.steps;
   if (reader.sessionId) detail.sessionId = reader.sessionId;
   const attempts = Math.max(1, usage.length);
   const failed = (error: AgentFailure): AgentOutcome => ({ ok: false, error, usage, attempts, detail });

@@ -1,6 +1,8 @@
 import type { RequestUsage } from '../types.js';
 
 interface GatewayRecord {
+  startedAt?: number;
+  at?: number;
   requestId: string | null;
   model: string;
   usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number } | null;
@@ -40,6 +42,8 @@ export async function gatewayUsage(gatewayUrl: string, tag: string): Promise<Req
       cacheWrite5mTokens: r.usage.cache_creation_input_tokens,
       cacheWrite1hTokens: 0,
       stopReason: null,
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      ...(r.at ? { endedAt: r.at } : {}),
     });
   }
   return out;

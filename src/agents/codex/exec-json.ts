@@ -1,5 +1,5 @@
 import type { CliReader } from '../cli/cli-agent.js';
-import type { AgentFailure, AgentProgress, RequestUsage } from '../types.js';
+import type { AgentFailure, AgentProgress, AgentStep, RequestUsage } from '../types.js';
 
 /**
  * Reads `codex exec --json` lines: item events become progress, the last
@@ -12,6 +12,8 @@ export class ExecJsonReader implements CliReader {
   toolCalls = 0;
   turns = 0;
   failure: string | undefined;
+  readonly steps: AgentStep[] = [];
+  private readonly started = new Map<string, number>();
   private usage: RequestUsage | undefined;
 
   constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
@@ -24,8 +26,32 @@ export class ExecJsonReader implements CliReader {
       case 'turn.started':
         this.turns++;
         return;
+      case 'item.started': {
+        const item = (line.item ?? {}) as Record<string, unknown>;
+        if (typeof item.id === 'string') this.started.set(item.id, Date.now());
+        return;
+      }
       case 'item.completed': {
         const item = (line.item ?? {}) as Record<string, unknown>;
+        const tool =
+          item.type === 'command_execution'
+            ? 'exec_command'
+            : item.type === 'file_change'
+              ? 'apply_patch'
+              : item.type === 'mcp_tool_call'
+                ? String(item.tool ?? 'mcp')
+                : null;
+        if (tool) {
+          const id = typeof item.id === 'string' ? item.id : null;
+          const now = Date.now();
+          this.steps.push({
+            tool,
+            callId: id,
+            startedAt: (id && this.started.get(id)) || now,
+            endedAt: now,
+            ok: item.status === 'completed' && (item.exit_code === undefined || item.exit_code === 0),
+          });
+        }
         if (item.type === 'agent_message' && typeof item.text === 'string') {
           this.finalText = item.text;
           this.onProgress?.({ type: 'text', text: item.text });

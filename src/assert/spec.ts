@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { InputError, parseYamlInput } from '../core/index.js';
+import { SPAN_KIND_NAMES, STATUS_NAMES } from '../store/index.js';
+import { type Comparison, parseComparison, parseDurationComparison } from './compare.js';
+import type { Selector } from './selector.js';
+
+/** A spec with a problem: exit 2, with `file:line:column`. */
+export class SpecError extends InputError {
+  constructor(message: string) {
+    super(message, 'INVALID_SPEC');
+  }
+}
+
+const Value = z.union([z.string(), z.number(), z.boolean()]);
+type RawSelector = {
+  name?: string;
+  service?: string;
+  kind?: (typeof SPAN_KIND_NAMES)[number];
+  status?: (typeof STATUS_NAMES)[number];
+  attributes?: Record<string, string | number | boolean>;
+  parent?: RawSelector;
+  ancestor?: RawSelector;
+  root?: boolean;
+};
+const SelectorSchema: z.ZodType<RawSelector> = z.lazy(() =>
+  z
+    .object({
+      name: z.string().min(1).optional(),
+      service: z.string().min(1).optional(),
+      kind: z.enum(SPAN_KIND_NAMES).optional(),
+      status: z.enum(STATUS_NAMES).optional(),
+      attributes: z.record(z.string(), Value).optional(),
+      parent: SelectorSchema.optional(),
+      ancestor: SelectorSchema.optional(),
+      root: z.boolean().optional(),
+    })
+    .strict(),
+);
+
+const ExpectSchema = z
+  .object({
+    count: Value.optional(),
+    attributes: z.record(z.string(), Value).optional(),
+    duration: z.string().optional(),
+    status: z.enum(STATUS_NAMES).optional(),
+    sameTrace: z.literal(true).optional(),
+    ancestor: SelectorSchema.optional(),
+    sum: z.record(z.string(), Value).optional(),
+    oneRootPerTrace: z.literal(true).optional(),
+    noOrphans: z.literal(true).optional(),
+  })
+  .strict()
+  .refine((e) => Object.keys(e).length > 0, { message: 'expect needs at least one check' });
+
+const SpecSchema = z
+  .object({
+    name: z.string().optional(),
+    assertions: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).optional(),
+            select: SelectorSchema.optional(),
+            optional: z.boolean().default(false),
+            expect: ExpectSchema,
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict();
+
+export interface Assertion {
+  name: string;
+  /** file:line:column of the assertion, for reports. */
+  where: string;
+  select?: Selector;
+  optional: boolean;
+  expect: {
+    count?: Comparison;
+    attributes?: Record<string, Comparison>;
+    duration?: Comparison;
+    status?: (typeof STATUS_NAMES)[number];
+    sameTrace?: true;
+    ancestor?: Selector;
+    sum?: Record<string, Comparison>;
+    oneRootPerTrace?: true;
+    noOrphans?: true;
+  };
+}
+
+export interface Spec {
+  name: string;
+  file: string;
+  assertions: Assertion[];
+}
+
+export function loadSpec(file: string): Spec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpecError(`${file}: cannot read spec (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseSpec(text, file);
+}
+
+export function parseSpec(text: string, file = '<spec>'): Spec {
+  const { data, at } = parseYamlInput(text, file, SpecSchema, (m) => new SpecError(m));
+  const guard = <T>(path: (string | number)[], fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new SpecError(`${at(path)}: ${path.join('.')}: ${(err as Error).message}`);
+    }
+  };
+  const selector = (raw: RawSelector, path: (string | number)[]): Selector => {
+    const sel: Selector = {};
+    if (raw.name !== undefined) {
+      const n = raw.name;
+      sel.name =
+        n.length > 2 && n.startsWith('/') && n.endsWith('/')
+          ? { regex: guard([...path, 'name'], () => new RegExp(n.slice(1, -1))), text: n }
+          : { exact: n, text: JSON.stringify(n) };
+    }
+    if (raw.service !== undefined) sel.service = raw.service;
+    if (raw.kind !== undefined) sel.kind = raw.kind;
+    if (raw.status !== undefined) sel.status = raw.status;
+    if (raw.root !== undefined) sel.root = raw.root;
+    if (raw.attributes) sel.attributes = comparisons(raw.attributes, [...path, 'attributes']);
+    if (raw.parent) sel.parent = selector(raw.parent, [...path, 'parent']);
+    if (raw.ancestor) sel.ancestor = selector(raw.ancestor, [...path, 'ancestor']);
+    return sel;
+  };
+  const comparisons = (raw: Record<string, string | number | boolean>, path: (string | number)[]) =>
+    Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, guard([...path, k], () => parseComparison(v))]));
+
+  const assertions = data.assertions.map((a, i): Assertion => {
+    const base = ['assertions', i];
+    const e = a.expect;
+    const expect: Assertion['expect'] = {};
+    if (e.count !== undefined) {
+      const c = guard([...base, 'expect', 'count'], () => parseComparison(e.count as string | number));
+      if (typeof c.value !== 'number') throw new SpecError(`${at([...base, 'expect', 'count'])}: count compares a number, e.g. ">= 1"`);
+      expect.count = c;
+    }
+    if (e.attributes) expect.attributes = comparisons(e.attributes, [...base, 'expect', 'attributes']);
+    if (e.duration !== undefined)
+      expect.duration = guard([...base, 'expect', 'duration'], () => parseDurationComparison(e.duration as string));
+    if (e.status) expect.status = e.status;
+    if (e.sameTrace) expect.sameTrace = true;
+    if (e.ancestor) expect.ancestor = selector(e.ancestor, [...base, 'expect', 'ancestor']);
+    if (e.sum) expect.sum = comparisons(e.sum, [...base, 'expect', 'sum']);
+    if (e.oneRootPerTrace) expect.oneRootPerTrace = true;
+    if (e.noOrphans) expect.noOrphans = true;
+    return {
+      name: a.name ?? `assertion ${i + 1}`,
+      where: at(base),
+      ...(a.select ? { select: selector(a.select, [...base, 'select']) } : {}),
+      optional: a.optional,
+      expect,
+    };
+  });
+  return { name: data.name ?? file, file, assertions };
+}

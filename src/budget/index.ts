@@ -1,0 +1,1 @@
+export { costOf, type ModelPrice, PRICES, priceOf } from './prices.js';

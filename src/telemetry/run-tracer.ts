@@ -1,0 +1,178 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type Attributes,
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { StoredSpan } from '../store/index.js';
+import { DROVER, GENAI } from './genai.js';
+import { StoreSpanProcessor } from './store-processor.js';
+import { traceIdForRun } from './traceparent.js';
+
+/** The run's root span id: fixed, so every execution of a run hangs under one root. */
+export function rootSpanIdForRun(runId: string): string {
+  return createHash('sha256').update(`drover-root:${runId}`).digest('hex').slice(0, 16);
+}
+
+/** Trace id of the run for root spans; the next span id can be pinned (the run's root). */
+class RunIdGenerator implements IdGenerator {
+  pinnedSpanId: string | undefined;
+  constructor(private readonly traceId: string) {}
+  generateTraceId(): string {
+    return this.traceId;
+  }
+  generateSpanId(): string {
+    const pinned = this.pinnedSpanId;
+    this.pinnedSpanId = undefined;
+    return pinned ?? randomBytes(8).toString('hex');
+  }
+}
+
+let contextReady = false;
+/** An AsyncLocalStorage context manager and the W3C propagator, unless the host app installed its own. */
+function ensureGlobalContext(): void {
+  if (contextReady) return;
+  contextReady = true;
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+}
+
+export interface RunTracerOptions {
+  runId: string;
+  workflowName: string;
+  /** When the run was created (ms): the root span starts there in every execution. */
+  createdAt: number;
+  execution: 'started' | 'resumed';
+  /** Receives every ended span (drover hands them to the journal). */
+  sink: (span: StoredSpan) => void;
+  /** Also export over OTLP/HTTP (`OTEL_EXPORTER_OTLP_ENDPOINT` or config). */
+  exportEndpoint?: string;
+}
+
+const W3C = new W3CTraceContextPropagator();
+
+/**
+ * One trace per run: `invoke_workflow {name}` (a fixed root, re-emitted at the end of
+ * each execution) → `phase {title}` → calls. The provider is the run's own, so drover
+ * never touches a host application's global tracer provider.
+ */
+export class RunTracer {
+  readonly traceId: string;
+  readonly tracer: Tracer;
+  private readonly provider: BasicTracerProvider;
+  private readonly ids: RunIdGenerator;
+  private readonly root: Span;
+  readonly rootContext: Context;
+  private readonly phases = new Map<string, { span: Span; context: Context; lastEnd: number }>();
+
+  constructor(private readonly options: RunTracerOptions) {
+    ensureGlobalContext();
+    this.traceId = traceIdForRun(options.runId);
+    this.ids = new RunIdGenerator(this.traceId);
+    const processors: SpanProcessor[] = [new StoreSpanProcessor(options.sink)];
+    if (options.exportEndpoint) {
+      const url = options.exportEndpoint.endsWith('/v1/traces')
+        ? options.exportEndpoint
+        : `${options.exportEndpoint.replace(/\/$/, '')}/v1/traces`;
+      processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+    }
+    this.provider = new BasicTracerProvider({
+      idGenerator: this.ids,
+      resource: resourceFromAttributes({ 'service.name': 'drover', [DROVER.runId]: options.runId }),
+      spanProcessors: processors,
+    });
+    this.tracer = this.provider.getTracer('drover');
+    this.ids.pinnedSpanId = rootSpanIdForRun(options.runId);
+    this.root = this.tracer.startSpan(
+      `invoke_workflow ${options.workflowName}`,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: options.createdAt,
+        attributes: {
+          [GENAI.operation]: 'invoke_workflow',
+          [DROVER.workflow]: options.workflowName,
+          [DROVER.runId]: options.runId,
+          [DROVER.execution]: options.execution,
+        },
+      },
+      ROOT_CONTEXT,
+    );
+    this.rootContext = trace.setSpan(ROOT_CONTEXT, this.root);
+  }
+
+  /** The context calls of a phase hang under (the root when there is no phase). */
+  phaseContext(title: string | null): Context {
+    if (title === null) return this.rootContext;
+    let p = this.phases.get(title);
+    if (!p) {
+      const span = this.tracer.startSpan(
+        `phase ${title}`,
+        { attributes: { [DROVER.phase]: title, [DROVER.runId]: this.options.runId } },
+        this.rootContext,
+      );
+      p = { span, context: trace.setSpan(this.rootContext, span), lastEnd: Date.now() };
+      this.phases.set(title, p);
+    }
+    return p.context;
+  }
+
+  /** Marks a phase as active until now (its span ends at its last activity). */
+  touchPhase(title: string | null, at = Date.now()): void {
+    const p = title === null ? undefined : this.phases.get(title);
+    if (p) p.lastEnd = Math.max(p.lastEnd, at);
+  }
+
+  startSpan(name: string, parent: Context, attributes: Attributes, options: { kind?: SpanKind; startTime?: number } = {}): Span {
+    return this.tracer.startSpan(
+      name,
+      {
+        kind: options.kind ?? SpanKind.INTERNAL,
+        attributes: { [DROVER.runId]: this.options.runId, ...attributes },
+        ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
+      },
+      parent,
+    );
+  }
+
+  /** Ends a span, marking it failed when an error is given. */
+  static end(span: Span, error?: { code: string; message: string } | null, endTime?: number): void {
+    if (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message.slice(0, 500) });
+      span.setAttribute(GENAI.errorType, error.code);
+    }
+    span.end(endTime);
+  }
+
+  /** TRACEPARENT / TRACESTATE for a child process whose spans should nest under `ctx` (env-carrier spec). */
+  static childEnv(ctx: Context): Record<string, string> {
+    const carrier: Record<string, string> = {};
+    W3C.inject(ctx, carrier, {
+      set: (c, k, v) => {
+        c[k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')] = v;
+      },
+    });
+    return carrier;
+  }
+
+  /** Ends the phases and the root (with the run's outcome) and flushes exporters. */
+  async finish(outcome: { status: string; error?: { code: string; message: string } | null }): Promise<void> {
+    const now = Date.now();
+    for (const p of this.phases.values()) p.span.end(Math.min(now, Math.max(p.lastEnd, 0)));
+    this.root.setAttribute('drover.run.status', outcome.status);
+    RunTracer.end(this.root, outcome.error ?? null, now);
+    await this.provider.forceFlush();
+    await this.provider.shutdown();
+  }
+}

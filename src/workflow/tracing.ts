@@ -1,0 +1,158 @@
+import type { Context, Span } from '@opentelemetry/api';
+import { SpanKind, trace } from '@opentelemetry/api';
+import type { AgentOutcome } from '../agents/index.js';
+import { costOf } from '../budget/index.js';
+import { redactSecrets } from '../core/index.js';
+import type { CallRecord, UsageRecord } from '../store/index.js';
+import { DROVER, GENAI, RunTracer } from '../telemetry/index.js';
+
+export interface CallSpan {
+  span: Span;
+  context: Context;
+  /** TRACEPARENT (and TRACESTATE) for processes the call starts. */
+  env: Record<string, string>;
+}
+
+const providerOf = (backend: string, provider: string | undefined) =>
+  backend === 'codex' ? 'openai' : backend === 'claude-code' ? 'anthropic' : (provider ?? 'anthropic').replace('-chat', '');
+
+/**
+ * The runtime's view of tracing: a span per call under its phase, with GenAI attributes,
+ * child spans rebuilt from what the agent reported (requests, tool calls), and the env
+ * that makes child processes join the trace. Every method is a no-op when tracing is off.
+ */
+export class CallTracing {
+  constructor(
+    private readonly tracer: RunTracer | undefined,
+    private readonly options: {
+      /** OTEL_EXPORTER_OTLP_ENDPOINT for children (the run's receiver), unless the user set one. */
+      childOtlpEnv: Record<string, string>;
+      captureContent: boolean;
+      provider?: string;
+    },
+  ) {}
+
+  get enabled(): boolean {
+    return this.tracer !== undefined;
+  }
+
+  start(kind: string, name: string, call: CallRecord, attributes: Record<string, string | number | boolean> = {}): CallSpan | null {
+    if (!this.tracer) return null;
+    const parent = this.tracer.phaseContext(call.phase);
+    const span = this.tracer.startSpan(name, parent, {
+      [DROVER.callKey]: call.key,
+      ...(call.phase ? { [DROVER.phase]: call.phase } : {}),
+      'drover.call.kind': kind,
+      ...attributes,
+    });
+    const context = trace.setSpan(parent, span);
+    return { span, context, env: { ...RunTracer.childEnv(context), ...this.options.childOtlpEnv } };
+  }
+
+  startAgent(call: CallRecord, info: { backend: string; model: string; prompt: string }): CallSpan | null {
+    return this.start('agent', `invoke_agent ${call.label ?? 'agent'}`, call, {
+      [GENAI.operation]: 'invoke_agent',
+      [GENAI.agentName]: call.label ?? 'agent',
+      [GENAI.agentId]: call.key,
+      [GENAI.provider]: providerOf(info.backend, this.options.provider),
+      [GENAI.requestModel]: info.model,
+      [DROVER.backend]: info.backend,
+      [DROVER.reused]: false,
+      ...(this.options.captureContent
+        ? { [GENAI.inputMessages]: JSON.stringify([{ role: 'user', content: redactSecrets(info.prompt) }]) }
+        : {}),
+    });
+  }
+
+  /** Ends an agent's span after adding a span per model request and per tool call it made. */
+  endAgent(cs: CallSpan | null, call: CallRecord, outcome: AgentOutcome, usage: UsageRecord[], backend: string): void {
+    if (!cs || !this.tracer) return;
+    const provider = providerOf(backend, this.options.provider);
+    let cost = 0;
+    let priced = true;
+    outcome.usage.forEach((u, i) => {
+      const c = costOf(u);
+      if (c === null) priced = false;
+      cost += c ?? 0;
+      const start = u.startedAt ?? call.startedAt;
+      const chat = this.tracer?.startSpan(
+        `chat ${u.model}`,
+        cs.context,
+        {
+          [GENAI.operation]: 'chat',
+          [GENAI.provider]: provider,
+          [GENAI.requestModel]: u.model,
+          [GENAI.responseModel]: u.model,
+          ...(u.requestId ? { [GENAI.responseId]: u.requestId } : {}),
+          [GENAI.inputTokens]: u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens,
+          [GENAI.outputTokens]: u.outputTokens,
+          [GENAI.cacheReadTokens]: u.cacheReadTokens,
+          [GENAI.cacheCreationTokens]: u.cacheWrite5mTokens + u.cacheWrite1hTokens,
+          [DROVER.costUsd]: c ?? 0,
+          'drover.request.index': i,
+        },
+        { kind: SpanKind.CLIENT, startTime: start },
+      );
+      if (chat) RunTracer.end(chat, null, Math.max(start, u.endedAt ?? start));
+    });
+    for (const step of outcome.detail?.steps ?? []) {
+      const tool = this.tracer.startSpan(
+        `execute_tool ${step.tool}`,
+        cs.context,
+        { [GENAI.operation]: 'execute_tool', [GENAI.toolName]: step.tool, ...(step.callId ? { [GENAI.toolCallId]: step.callId } : {}) },
+        { startTime: step.startedAt },
+      );
+      RunTracer.end(tool, step.ok ? null : { code: 'tool_error', message: `${step.tool} failed` }, Math.max(step.startedAt, step.endedAt));
+    }
+    const tokens = usage.reduce(
+      (t, u) => ({
+        input: t.input + u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens,
+        output: t.output + u.outputTokens,
+        read: t.read + u.cacheReadTokens,
+        write: t.write + u.cacheWrite5mTokens + u.cacheWrite1hTokens,
+      }),
+      { input: 0, output: 0, read: 0, write: 0 },
+    );
+    const last = outcome.usage[outcome.usage.length - 1];
+    cs.span.setAttributes({
+      [GENAI.inputTokens]: tokens.input,
+      [GENAI.outputTokens]: tokens.output,
+      [GENAI.cacheReadTokens]: tokens.read,
+      [GENAI.cacheCreationTokens]: tokens.write,
+      [DROVER.costUsd]: cost,
+      ...(priced ? {} : { 'drover.cost.unpriced': true }),
+      ...(last ? { [GENAI.responseModel]: last.model } : {}),
+      ...(outcome.detail?.sessionId ? { [GENAI.conversationId]: outcome.detail.sessionId } : {}),
+      'drover.agent.turns': outcome.detail?.turns ?? 0,
+      'drover.agent.tool_calls': outcome.detail?.toolCalls ?? 0,
+      ...(this.options.captureContent && outcome.ok
+        ? { [GENAI.outputMessages]: JSON.stringify([{ role: 'assistant', content: redactSecrets(outcome.text) }]) }
+        : {}),
+    });
+    this.end(cs, call, outcome.ok ? null : outcome.error);
+  }
+
+  end(
+    cs: CallSpan | null,
+    call: CallRecord,
+    error: { code: string; message: string } | null,
+    attributes: Record<string, string | number | boolean> = {},
+  ): void {
+    if (!cs || !this.tracer) return;
+    cs.span.setAttributes(attributes);
+    RunTracer.end(cs.span, error);
+    this.tracer.touchPhase(call.phase);
+  }
+
+  /** A call the journal served: it still appears, marked, with no new cost. */
+  reused(kind: string, name: string, call: CallRecord): void {
+    const cs = this.start(kind, name, call, {
+      [DROVER.reused]: true,
+      [DROVER.costUsd]: 0,
+      ...(kind === 'agent'
+        ? { [GENAI.operation]: 'invoke_agent', [GENAI.agentName]: call.label ?? 'agent', [GENAI.agentId]: call.key }
+        : {}),
+    });
+    this.end(cs, call, null);
+  }
+}
