@@ -54,6 +54,7 @@ export class ClaudeCodeBackend implements AgentBackend {
         const env: NodeJS.ProcessEnv = {
           ...scrubbedEnv(process.env),
           ...request.env,
+          ...claudeTelemetryEnv(request.env ?? {}),
           HOME: o.home ?? home?.path,
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
           ANTHROPIC_CUSTOM_HEADERS: headers,
@@ -65,4 +66,22 @@ export class ClaudeCodeBackend implements AgentBackend {
       },
     });
   }
+}
+
+/**
+ * With a TRACEPARENT and an OTLP endpoint, Claude Code (≥ 2.1.110) exports its own spans
+ * (claude_code.interaction, llm_request, tool…) nested under the agent's span. Metrics and
+ * logs stay off unless the user configured them.
+ */
+export function claudeTelemetryEnv(env: Record<string, string>): Record<string, string> {
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (!env.TRACEPARENT || !endpoint) return {};
+  return {
+    CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+    CLAUDE_CODE_ENHANCED_TELEMETRY_BETA: '1',
+    OTEL_TRACES_EXPORTER: process.env.OTEL_TRACES_EXPORTER ?? 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/json',
+    OTEL_METRICS_EXPORTER: process.env.OTEL_METRICS_EXPORTER ?? 'none',
+    OTEL_LOGS_EXPORTER: process.env.OTEL_LOGS_EXPORTER ?? 'none',
+  };
 }
