@@ -1,6 +1,6 @@
 import { STATUS_NAMES, type StoredSpan } from '../store/index.js';
 import { type Comparison, compare, describeValue } from './compare.js';
-import { describeSelector, matches } from './selector.js';
+import { describeSelector, predicate } from './selector.js';
 import type { Assertion, Spec } from './spec.js';
 import { describeSpan, TraceIndex } from './trace-index.js';
 
@@ -45,7 +45,8 @@ export function evaluateSpec(spec: Spec, spans: StoredSpan[]): SpecResult {
 }
 
 function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
-  const selected = a.select ? index.spans.filter((s) => matches(s, a.select as Assertion['select'] & object, index)) : index.spans;
+  const pick = a.select ? predicate(a.select) : undefined;
+  const selected = pick ? index.spans.filter((s) => pick(s, index)) : index.spans;
   const failures: string[] = [];
   const e = a.expect;
   const what = describeSelector(a.select);
@@ -88,12 +89,12 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
   if (e.sameTrace) failures.push(...sameTrace(selected, index));
   if (e.ancestor) {
     const sel = e.ancestor;
+    const isAncestor = predicate(sel);
     for (const s of selected) {
-      let ok = false;
-      for (const anc of index.ancestors(s)) if (matches(anc, sel, index)) ok = true;
-      if (!ok) {
-        const chain = [s, ...index.ancestors(s)].map((x) => `'${x.name}'`).join(' ← ');
-        const top = [...index.ancestors(s)].pop() ?? s;
+      if (!index.findAncestor(s, (anc) => isAncestor(anc, index))) {
+        const ancestors = index.ancestors(s);
+        const chain = [s, ...ancestors].map((x) => `'${x.name}'`).join(' ← ');
+        const top = ancestors[ancestors.length - 1] ?? s;
         const why = index.isOrphan(top) ? `its parent ${top.parentSpanId} is missing` : `${describeSpan(top)} starts a new trace`;
         failures.push(`${describeSpan(s)} has no ancestor among ${describeSelector(sel)}: chain ${chain}; ${why}`);
       }
@@ -105,8 +106,8 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
       if (!compare(total, c)) failures.push(`sum of ${k} over ${selected.length} spans is ${round(total)}, expected ${c.text}`);
     }
   }
-  const traceIds = new Set(selected.map((s) => s.traceId));
-  const traces = a.select ? [...traceIds] : [...index.traces.keys()];
+  const needTraces = e.oneRootPerTrace || e.noOrphans;
+  const traces = !needTraces ? [] : a.select ? [...new Set(selected.map((s) => s.traceId))] : [...index.traces.keys()];
   if (e.oneRootPerTrace) {
     for (const t of traces) {
       const roots = (index.traces.get(t) ?? []).filter((s) => index.isRoot(s));

@@ -13,30 +13,67 @@ export interface Selector {
   root?: boolean;
 }
 
-export function matches(s: StoredSpan, sel: Selector, index: TraceIndex): boolean {
-  if (sel.name && !(sel.name.regex ? sel.name.regex.test(s.name) : s.name === sel.name.exact)) return false;
-  if (sel.service !== undefined && s.service !== sel.service) return false;
-  if (sel.kind !== undefined && SPAN_KIND_NAMES[s.kind] !== sel.kind) return false;
-  if (sel.status !== undefined && STATUS_NAMES[s.statusCode] !== sel.status) return false;
-  if (sel.root !== undefined && (s.parentSpanId === null) !== sel.root) return false;
-  if (sel.attributes) {
-    for (const [k, c] of Object.entries(sel.attributes)) if (!compare(s.attributes[k] ?? s.resource[k], c)) return false;
+type Predicate = (s: StoredSpan, index: TraceIndex) => boolean;
+const compiled = new WeakMap<Selector, Predicate>();
+
+/** A selector turned once into a chain of checks (cheapest first), reused for every span. */
+function compile(sel: Selector): Predicate {
+  const checks: Predicate[] = [];
+  const name = sel.name;
+  if (name?.regex) {
+    const re = name.regex;
+    checks.push((s) => re.test(s.name));
+  } else if (name) {
+    const exact = name.exact;
+    checks.push((s) => s.name === exact);
   }
+  if (sel.kind !== undefined) {
+    const kind = SPAN_KIND_NAMES.indexOf(sel.kind);
+    checks.push((s) => s.kind === kind);
+  }
+  if (sel.service !== undefined) {
+    const service = sel.service;
+    checks.push((s) => s.service === service);
+  }
+  if (sel.status !== undefined) {
+    const code = STATUS_NAMES.indexOf(sel.status);
+    checks.push((s) => s.statusCode === code);
+  }
+  if (sel.root !== undefined) {
+    const root = sel.root;
+    checks.push((s) => (s.parentSpanId === null) === root);
+  }
+  for (const [k, c] of Object.entries(sel.attributes ?? {})) checks.push((s) => compare(s.attributes[k] ?? s.resource[k], c));
   if (sel.parent) {
-    const p = index.parent(s);
-    if (!p || !matches(p, sel.parent, index)) return false;
+    const parent = predicate(sel.parent);
+    checks.push((s, index) => {
+      const p = index.parent(s);
+      return p !== undefined && parent(p, index);
+    });
   }
   if (sel.ancestor) {
-    let found = false;
-    for (const a of index.ancestors(s)) {
-      if (matches(a, sel.ancestor, index)) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
+    const anc = predicate(sel.ancestor);
+    checks.push((s, index) => index.findAncestor(s, (a) => anc(a, index)) !== undefined);
   }
-  return true;
+  if (checks.length === 1) return checks[0] as Predicate;
+  return (s, index) => {
+    for (const check of checks) if (!check(s, index)) return false;
+    return true;
+  };
+}
+
+/** The selector as one predicate, compiled on first use. Loops should take it once, not per span. */
+export function predicate(sel: Selector): Predicate {
+  let p = compiled.get(sel);
+  if (!p) {
+    p = compile(sel);
+    compiled.set(sel, p);
+  }
+  return p;
+}
+
+export function matches(s: StoredSpan, sel: Selector, index: TraceIndex): boolean {
+  return predicate(sel)(s, index);
 }
 
 export function describeSelector(sel: Selector | undefined): string {

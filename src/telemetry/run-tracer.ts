@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type Attributes,
   type Context,
@@ -36,8 +36,18 @@ class RunIdGenerator implements IdGenerator {
   generateSpanId(): string {
     const pinned = this.pinnedSpanId;
     this.pinnedSpanId = undefined;
-    return pinned ?? randomBytes(8).toString('hex');
+    return pinned ?? randomSpanId();
   }
+}
+
+/** 16 hex digits from Math.random, as the SDK's own generator does: span ids need uniqueness, not secrecy. */
+function randomSpanId(): string {
+  let id = '';
+  for (let i = 0; i < 2; i++)
+    id += Math.floor(Math.random() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
+  return id === '0000000000000000' ? randomSpanId() : id;
 }
 
 let contextReady = false;

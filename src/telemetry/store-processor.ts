@@ -13,10 +13,22 @@ const KIND: Record<SpanKind, number> = {
   [SpanKind.CONSUMER]: 5,
 };
 
+/** One plain copy per Resource object, so the store stringifies a run's resource once. */
+const resources = new WeakMap<object, Attributes>();
+function resourceOf(span: ReadableSpan): Attributes {
+  let r = resources.get(span.resource);
+  if (!r) {
+    r = { ...span.resource.attributes } as Attributes;
+    resources.set(span.resource, r);
+  }
+  return r;
+}
+
 export function toStoredSpan(span: ReadableSpan): StoredSpan {
   const ctx = span.spanContext();
-  const attributes = { ...span.attributes } as Attributes;
-  const resource = { ...span.resource.attributes } as Attributes;
+  // The SDK never changes an ended span's attributes: no copy needed.
+  const attributes = span.attributes as Attributes;
+  const resource = resourceOf(span);
   const run = attributes['drover.run.id'];
   return {
     traceId: ctx.traceId,
@@ -32,7 +44,9 @@ export function toStoredSpan(span: ReadableSpan): StoredSpan {
     scope: span.instrumentationScope.name,
     attributes,
     resource,
-    events: span.events.map((e) => ({ timeUs: micros(e.time), name: e.name, attributes: { ...(e.attributes ?? {}) } as Attributes })),
+    events: span.events.length
+      ? span.events.map((e) => ({ timeUs: micros(e.time), name: e.name, attributes: (e.attributes ?? {}) as Attributes }))
+      : [],
     runId: typeof run === 'string' ? run : null,
   };
 }

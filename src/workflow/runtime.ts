@@ -298,7 +298,7 @@ export class WorkflowRuntime {
           cwd: worktree ? worktree.cwd : cwd,
           signal: this.deps.signal,
           callTag: key,
-          env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) },
+          ...(backendName === 'builtin' ? {} : { env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) } }),
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),

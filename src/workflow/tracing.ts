@@ -9,8 +9,8 @@ import { DROVER, GENAI, RunTracer } from '../telemetry/index.js';
 export interface CallSpan {
   span: Span;
   context: Context;
-  /** TRACEPARENT (and TRACESTATE) for processes the call starts. */
-  env: Record<string, string>;
+  /** TRACEPARENT (and TRACESTATE, and the run's OTLP endpoint) for processes the call starts. */
+  readonly env: Record<string, string>;
 }
 
 const providerOf = (backend: string, provider: string | undefined) =>
@@ -46,7 +46,17 @@ export class CallTracing {
       ...attributes,
     });
     const context = trace.setSpan(parent, span);
-    return { span, context, env: { ...RunTracer.childEnv(context), ...this.options.childOtlpEnv } };
+    const childOtlpEnv = this.options.childOtlpEnv;
+    let env: Record<string, string> | undefined;
+    return {
+      span,
+      context,
+      // Built on first use: most calls (builtin agents) start no process.
+      get env() {
+        env ??= { ...RunTracer.childEnv(context), ...childOtlpEnv };
+        return env;
+      },
+    };
   }
 
   startAgent(call: CallRecord, info: { backend: string; model: string; prompt: string }): CallSpan | null {

@@ -74,7 +74,8 @@ export class ClaudeCodeBackend implements AgentBackend {
  * logs stay off unless the user configured them.
  */
 export function claudeTelemetryEnv(env: Record<string, string>): Record<string, string> {
-  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const endpoint =
+    env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   if (!env.TRACEPARENT || !endpoint) return {};
   return {
     CLAUDE_CODE_ENABLE_TELEMETRY: '1',

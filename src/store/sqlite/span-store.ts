@@ -1,45 +1,101 @@
 import type Database from 'better-sqlite3';
 import type { EncodedSpanRow, SpanQuery, SpanStore, StoredSpan } from '../span-types.js';
 
-interface SpanRow {
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
+const COLUMNS =
+  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json';
+
+/** A row read in raw (array) mode, in COLUMNS order. */
+type RawRow = [
+  number,
+  string,
+  string,
+  string | null,
+  string,
+  number,
+  string | null,
+  string | null,
+  number,
+  number,
+  number,
+  string | null,
+  string | null,
+  string,
+  string,
+  string | null,
+];
+
+/**
+ * A stored span read back. Attributes and events are parsed on first use: an assertion
+ * over 100,000 spans mostly looks at names, kinds and links, not every attribute.
+ */
+class ReadSpan implements StoredSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
   name: string;
   kind: number;
   service: string | null;
   scope: string | null;
-  start_us: number;
-  end_us: number;
-  status_code: number;
-  status_message: string | null;
-  run_id: string | null;
-  attributes_json: string;
-  resource_json: string;
-  events_json: string | null;
+  startUs: number;
+  endUs: number;
+  statusCode: number;
+  statusMessage: string | null;
+  runId: string | null;
+  resource: StoredSpan['resource'];
+  private attrs: StoredSpan['attributes'] | undefined;
+  private evts: StoredSpan['events'] | undefined;
+
+  constructor(
+    r: RawRow,
+    resource: StoredSpan['resource'],
+    private readonly attributesJson: string,
+    private readonly eventsJson: string | null,
+  ) {
+    this.traceId = r[1];
+    this.spanId = r[2];
+    this.parentSpanId = r[3];
+    this.name = r[4];
+    this.kind = r[5];
+    this.service = r[6];
+    this.scope = r[7];
+    this.startUs = r[8];
+    this.endUs = r[9];
+    this.statusCode = r[10];
+    this.statusMessage = r[11];
+    this.runId = r[12];
+    this.resource = resource;
+  }
+
+  get attributes(): StoredSpan['attributes'] {
+    this.attrs ??= JSON.parse(this.attributesJson) as StoredSpan['attributes'];
+    return this.attrs;
+  }
+  set attributes(value: StoredSpan['attributes']) {
+    this.attrs = value;
+  }
+  get events(): StoredSpan['events'] {
+    this.evts ??= this.eventsJson ? (JSON.parse(this.eventsJson) as StoredSpan['events']) : [];
+    return this.evts;
+  }
+  set events(value: StoredSpan['events']) {
+    this.evts = value;
+  }
+
+  /** Plain data for JSON.stringify (getters are not own properties). */
+  toJSON(): StoredSpan {
+    const { attributesJson: _a, eventsJson: _e, attrs: _x, evts: _y, ...rest } = this as unknown as Record<string, unknown>;
+    return { ...(rest as unknown as StoredSpan), attributes: this.attributes, events: this.events };
+  }
 }
 
-const COLUMNS =
-  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json';
-
-function fromRow(r: SpanRow): StoredSpan {
-  return {
-    traceId: r.trace_id,
-    spanId: r.span_id,
-    parentSpanId: r.parent_span_id,
-    name: r.name,
-    kind: r.kind,
-    service: r.service,
-    scope: r.scope,
-    startUs: r.start_us,
-    endUs: r.end_us,
-    statusCode: r.status_code,
-    statusMessage: r.status_message,
-    runId: r.run_id,
-    attributes: JSON.parse(r.attributes_json),
-    resource: JSON.parse(r.resource_json),
-    events: r.events_json ? JSON.parse(r.events_json) : [],
-  };
+/** Resource JSON repeats across a service's spans: parse each distinct text once per read. */
+function fromRaw(r: RawRow, resources: Map<string, StoredSpan['resource']>): StoredSpan {
+  let resource = resources.get(r[14]);
+  if (!resource) {
+    resource = JSON.parse(r[14]) as StoredSpan['resource'];
+    resources.set(r[14], resource);
+  }
+  return new ReadSpan(r, resource, r[13], r[15]);
 }
 
 /** The index key of a trace: its first 52 bits, exact in a double. */
@@ -86,12 +142,14 @@ export class SqliteSpanStore implements SpanStore {
           .map(() => '?')
           .join(', ')})`,
       ),
-      byTrace: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`),
-      byRun: db.prepare(
-        `SELECT ${COLUMNS} FROM spans WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
+      byTrace: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`).raw(),
+      byRun: db
+        .prepare(
+          `SELECT ${COLUMNS} FROM spans WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
          AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = ?) ORDER BY start_us, id`,
-      ),
-      since: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE start_us >= ? ORDER BY start_us, id LIMIT ?`),
+        )
+        .raw(),
+      since: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE start_us >= ? ORDER BY start_us, id LIMIT ?`).raw(),
       traces: db.prepare(
         `SELECT trace_id AS traceId, COUNT(*) AS spans, MIN(start_us) AS startUs, MAX(run_id) AS runId FROM spans
          GROUP BY trace_id ORDER BY startUs DESC LIMIT ?`,
@@ -134,15 +192,24 @@ export class SqliteSpanStore implements SpanStore {
   }
 
   async querySpans(q: SpanQuery): Promise<StoredSpan[]> {
-    let rows: SpanRow[];
-    if (q.traceId) rows = this.s.byTrace.all(traceKey(q.traceId), q.traceId) as SpanRow[];
-    else if (q.runId) rows = this.s.byRun.all(q.runId, q.runId) as SpanRow[];
-    else rows = this.s.since.all(q.sinceUs ?? 0, q.limit ?? 1_000_000) as SpanRow[];
-    if (q.sinceUs !== undefined && (q.traceId || q.runId)) rows = rows.filter((r) => r.start_us >= (q.sinceUs as number));
-    // A span received twice (an OTLP retry) is read once: the later copy wins.
-    const seen = new Map<string, SpanRow>();
-    for (const r of rows) seen.set(`${r.trace_id}/${r.span_id}`, r);
-    return (seen.size === rows.length ? rows : [...seen.values()]).map(fromRow);
+    let rows: RawRow[];
+    if (q.traceId) rows = this.s.byTrace.all(traceKey(q.traceId), q.traceId) as RawRow[];
+    else if (q.runId) rows = this.s.byRun.all(q.runId, q.runId) as RawRow[];
+    else rows = this.s.since.all(q.sinceUs ?? 0, q.limit ?? 1_000_000) as RawRow[];
+    if (q.sinceUs !== undefined && (q.traceId || q.runId)) rows = rows.filter((r) => r[8] >= (q.sinceUs as number));
+    // A span received twice (an OTLP retry) is read once: the later copy wins. Span ids are
+    // random 64-bit values, so a repeated id is checked against its trace only then.
+    const ids = new Set<string>();
+    for (const r of rows) ids.add(r[2]);
+    if (ids.size !== rows.length) {
+      const last = new Map<string, number>();
+      rows.forEach((r, i) => {
+        last.set(`${r[1]}/${r[2]}`, i);
+      });
+      rows = rows.filter((r, i) => last.get(`${r[1]}/${r[2]}`) === i);
+    }
+    const resources = new Map<string, StoredSpan['resource']>();
+    return rows.map((r) => fromRaw(r, resources));
   }
 
   async listTraces(options: { runId?: string; limit?: number } = {}) {

@@ -63,7 +63,15 @@ export class AnthropicProvider implements ModelProvider {
   private readonly client: Anthropic;
 
   constructor(options: { baseURL: string; apiKey: string; timeoutMs?: number }) {
-    this.client = new Anthropic({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, timeout: options.timeoutMs ?? 600_000 });
+    this.client = new Anthropic({
+      baseURL: options.baseURL,
+      apiKey: options.apiKey,
+      maxRetries: 0,
+      timeout: options.timeoutMs ?? 600_000,
+      // drover traces each request itself (a `chat` span under the agent); the SDK's own
+      // spans would duplicate them and cost ~7% of a 1,000-agent run even when unexported.
+      openTelemetry: false,
+    });
   }
 
   async send(req: ModelRequest): Promise<ModelTurn> {
