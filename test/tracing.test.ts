@@ -87,6 +87,27 @@ describe('one trace per run', () => {
     expect(gw.stats().requests).toBe(1);
   });
 
+  it('also exports its spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set', async () => {
+    const dir = tempDir();
+    const gw = await gateway(ECHO);
+    const { store } = tempStore(dir);
+    const elsewhere = tempStore(tempDir()).store;
+    const rx = await startOtlpReceiver({ spans: elsewhere.spans, decodeThreads: 0 });
+    const before = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = rx.url;
+    try {
+      const s = await runWorkflow({ store, script: ccScript(dir, "return await agent('p1 x', { label: 'exported' })"), gateway: gw.url, workdir: dir });
+      const local = await store.spans.querySpans({ runId: s.runId });
+      const remote = await elsewhere.spans.querySpans({ traceId: traceIdForRun(s.runId) });
+      expect(remote.map((x) => x.name).sort()).toEqual(local.map((x) => x.name).sort());
+      expect(remote.find((x) => x.name.startsWith('chat '))?.parentSpanId).toBe(local.find((x) => x.name === 'invoke_agent exported')?.spanId);
+    } finally {
+      if (before === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = before;
+      await rx.close();
+    }
+  });
+
   it('runs with tracing off when asked, and stores no spans', async () => {
     const dir = tempDir();
     const gw = await gateway(ECHO);

@@ -14,8 +14,14 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type IdGenerator, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type IdGenerator,
+  type ReadableSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import type { StoredSpan } from '../store/index.js';
 import { DROVER, GENAI } from './genai.js';
 import { StoreSpanProcessor } from './store-processor.js';
@@ -73,6 +79,31 @@ export interface RunTracerOptions {
 
 const W3C = new W3CTraceContextPropagator();
 
+const hrTime = (us: number): [number, number] => [Math.floor(us / 1_000_000), (us % 1_000_000) * 1000];
+
+/** A recorded span in the SDK's ReadableSpan shape, for the OTLP exporter. */
+function readableOf(s: StoredSpan, kind: SpanKind, resource: Resource, parent: ReturnType<typeof trace.getSpanContext>): ReadableSpan {
+  return {
+    name: s.name,
+    kind,
+    spanContext: () => ({ traceId: s.traceId, spanId: s.spanId, traceFlags: 1 }),
+    ...(parent ? { parentSpanContext: parent } : {}),
+    startTime: hrTime(s.startUs),
+    endTime: hrTime(s.endUs),
+    duration: hrTime(s.endUs - s.startUs),
+    status: { code: s.statusCode, ...(s.statusMessage ? { message: s.statusMessage } : {}) },
+    attributes: s.attributes as Attributes,
+    links: [],
+    events: [],
+    ended: true,
+    resource,
+    instrumentationScope: { name: 'drover' },
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
+
 /**
  * One trace per run: `invoke_workflow {name}` (a fixed root, re-emitted at the end of
  * each execution) → `phase {title}` → calls. The provider is the run's own, so drover
@@ -86,6 +117,9 @@ export class RunTracer {
   private readonly root: Span;
   readonly rootContext: Context;
   private readonly phases = new Map<string, { span: Span; context: Context; lastEnd: number }>();
+  private readonly exportProcessor: BatchSpanProcessor | undefined;
+  private readonly resource: Resource;
+  private readonly resourceAttributes: StoredSpan['resource'];
 
   constructor(private readonly options: RunTracerOptions) {
     ensureGlobalContext();
@@ -96,11 +130,14 @@ export class RunTracer {
       const url = options.exportEndpoint.endsWith('/v1/traces')
         ? options.exportEndpoint
         : `${options.exportEndpoint.replace(/\/$/, '')}/v1/traces`;
-      processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+      this.exportProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url }));
+      processors.push(this.exportProcessor);
     }
+    this.resourceAttributes = { 'service.name': 'drover', [DROVER.runId]: options.runId };
+    this.resource = resourceFromAttributes(this.resourceAttributes as Attributes);
     this.provider = new BasicTracerProvider({
       idGenerator: this.ids,
-      resource: resourceFromAttributes({ 'service.name': 'drover', [DROVER.runId]: options.runId }),
+      resource: this.resource,
       spanProcessors: processors,
     });
     this.tracer = this.provider.getTracer('drover');
@@ -154,6 +191,42 @@ export class RunTracer {
       },
       parent,
     );
+  }
+
+  /**
+   * A finished span known only after the fact (a model request, a tool call an agent
+   * reported), written straight to the sink — and the exporter — without a live SDK
+   * span: a 1,000-agent run makes thousands of these.
+   */
+  recordFinished(
+    name: string,
+    parent: Context,
+    attributes: Record<string, string | number | boolean>,
+    timing: { startMs: number; endMs: number; kind?: SpanKind; error?: { code: string; message: string } | null },
+  ): void {
+    const parentCtx = trace.getSpanContext(parent);
+    const spanId = this.ids.generateSpanId();
+    const attrs = { [DROVER.runId]: this.options.runId, ...attributes, ...(timing.error ? { [GENAI.errorType]: timing.error.code } : {}) };
+    const kind = timing.kind ?? SpanKind.INTERNAL;
+    const stored: StoredSpan = {
+      traceId: this.traceId,
+      spanId,
+      parentSpanId: parentCtx?.spanId ?? null,
+      name,
+      kind: kind + 1,
+      startUs: Math.round(timing.startMs * 1000),
+      endUs: Math.round(Math.max(timing.startMs, timing.endMs) * 1000),
+      statusCode: timing.error ? 2 : 0,
+      statusMessage: timing.error ? timing.error.message.slice(0, 500) : null,
+      service: 'drover',
+      scope: 'drover',
+      attributes: attrs,
+      resource: this.resourceAttributes,
+      events: [],
+      runId: this.options.runId,
+    };
+    this.options.sink(stored);
+    this.exportProcessor?.onEnd(readableOf(stored, kind, this.resource, parentCtx));
   }
 
   /** Ends a span, marking it failed when an error is given. */

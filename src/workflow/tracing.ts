@@ -85,7 +85,7 @@ export class CallTracing {
       if (c === null) priced = false;
       cost += c ?? 0;
       const start = u.startedAt ?? call.startedAt;
-      const chat = this.tracer?.startSpan(
+      this.tracer?.recordFinished(
         `chat ${u.model}`,
         cs.context,
         {
@@ -101,18 +101,16 @@ export class CallTracing {
           [DROVER.costUsd]: c ?? 0,
           'drover.request.index': i,
         },
-        { kind: SpanKind.CLIENT, startTime: start },
+        { kind: SpanKind.CLIENT, startMs: start, endMs: u.endedAt ?? start },
       );
-      if (chat) RunTracer.end(chat, null, Math.max(start, u.endedAt ?? start));
     });
     for (const step of outcome.detail?.steps ?? []) {
-      const tool = this.tracer.startSpan(
+      this.tracer.recordFinished(
         `execute_tool ${step.tool}`,
         cs.context,
         { [GENAI.operation]: 'execute_tool', [GENAI.toolName]: step.tool, ...(step.callId ? { [GENAI.toolCallId]: step.callId } : {}) },
-        { startTime: step.startedAt },
+        { startMs: step.startedAt, endMs: step.endedAt, error: step.ok ? null : { code: 'tool_error', message: `${step.tool} failed` } },
       );
-      RunTracer.end(tool, step.ok ? null : { code: 'tool_error', message: `${step.tool} failed` }, Math.max(step.startedAt, step.endedAt));
     }
     const tokens = usage.reduce(
       (t, u) => ({
