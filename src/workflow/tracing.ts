@@ -1,14 +1,19 @@
-import type { Context, Span } from '@opentelemetry/api';
-import { SpanKind, trace } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import { SpanKind } from '@opentelemetry/api';
 import type { AgentOutcome } from '../agents/index.js';
 import { costOf } from '../budget/index.js';
 import { redactSecrets } from '../core/index.js';
 import type { CallRecord, UsageRecord } from '../store/index.js';
 import { DROVER, GENAI, RunTracer } from '../telemetry/index.js';
 
+/** A call's span while the call runs: written (with its attributes) when the call ends. */
 export interface CallSpan {
-  span: Span;
+  name: string;
+  spanId: string;
+  parent: Context;
   context: Context;
+  startMs: number;
+  attributes: Record<string, string | number | boolean>;
   /** TRACEPARENT (and TRACESTATE, and the run's OTLP endpoint) for processes the call starts. */
   readonly env: Record<string, string>;
 }
@@ -39,18 +44,21 @@ export class CallTracing {
   start(kind: string, name: string, call: CallRecord, attributes: Record<string, string | number | boolean> = {}): CallSpan | null {
     if (!this.tracer) return null;
     const parent = this.tracer.phaseContext(call.phase);
-    const span = this.tracer.startSpan(name, parent, {
-      [DROVER.callKey]: call.key,
-      ...(call.phase ? { [DROVER.phase]: call.phase } : {}),
-      'drover.call.kind': kind,
-      ...attributes,
-    });
-    const context = trace.setSpan(parent, span);
+    const { spanId, context } = this.tracer.reserve(parent);
     const childOtlpEnv = this.options.childOtlpEnv;
     let env: Record<string, string> | undefined;
     return {
-      span,
+      name,
+      spanId,
+      parent,
       context,
+      startMs: Date.now(),
+      attributes: {
+        [DROVER.callKey]: call.key,
+        ...(call.phase ? { [DROVER.phase]: call.phase } : {}),
+        'drover.call.kind': kind,
+        ...attributes,
+      },
       // Built on first use: most calls (builtin agents) start no process.
       get env() {
         env ??= { ...RunTracer.childEnv(context), ...childOtlpEnv };
@@ -122,7 +130,7 @@ export class CallTracing {
       { input: 0, output: 0, read: 0, write: 0 },
     );
     const last = outcome.usage[outcome.usage.length - 1];
-    cs.span.setAttributes({
+    Object.assign(cs.attributes, {
       [GENAI.inputTokens]: tokens.input,
       [GENAI.outputTokens]: tokens.output,
       [GENAI.cacheReadTokens]: tokens.read,
@@ -147,9 +155,14 @@ export class CallTracing {
     attributes: Record<string, string | number | boolean> = {},
   ): void {
     if (!cs || !this.tracer) return;
-    cs.span.setAttributes(attributes);
-    RunTracer.end(cs.span, error);
-    this.tracer.touchPhase(call.phase);
+    const endMs = Date.now();
+    this.tracer.recordFinished(cs.name, cs.parent, Object.assign(cs.attributes, attributes), {
+      startMs: cs.startMs,
+      endMs,
+      spanId: cs.spanId,
+      ...(error ? { error } : {}),
+    });
+    this.tracer.touchPhase(call.phase, endMs);
   }
 
   /** A call the journal served: it still appears, marked, with no new cost. */
