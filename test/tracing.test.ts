@@ -96,11 +96,18 @@ describe('one trace per run', () => {
     const before = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = rx.url;
     try {
-      const s = await runWorkflow({ store, script: ccScript(dir, "return await agent('p1 x', { label: 'exported' })"), gateway: gw.url, workdir: dir });
+      const s = await runWorkflow({
+        store,
+        script: ccScript(dir, "return await agent('p1 x', { label: 'exported' })"),
+        gateway: gw.url,
+        workdir: dir,
+      });
       const local = await store.spans.querySpans({ runId: s.runId });
       const remote = await elsewhere.spans.querySpans({ traceId: traceIdForRun(s.runId) });
       expect(remote.map((x) => x.name).sort()).toEqual(local.map((x) => x.name).sort());
-      expect(remote.find((x) => x.name.startsWith('chat '))?.parentSpanId).toBe(local.find((x) => x.name === 'invoke_agent exported')?.spanId);
+      expect(remote.find((x) => x.name.startsWith('chat '))?.parentSpanId).toBe(
+        local.find((x) => x.name === 'invoke_agent exported')?.spanId,
+      );
     } finally {
       if (before === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
       else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = before;
