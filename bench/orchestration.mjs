@@ -69,19 +69,22 @@ return (await pipeline(Array.from({ length: ${AGENTS} }, (_, i) => i), (i) => ag
   const d = median(directTimes);
   const o = median(droverTimes);
   const u = median(untracedTimes);
+  // Traced and untraced runs of one round ran back to back: their ratio cancels the machine's drift.
+  const pairwise = median(droverTimes.map((t, i) => t / (untracedTimes[i] ?? t)));
   return {
     name: `orchestration overhead (${AGENTS}-agent pipeline, concurrency ${CONCURRENCY}, median of ${ROUNDS})`,
     directMs: Math.round(d),
     droverMs: Math.round(o),
     ratio: Number((o / d).toFixed(3)),
     target: '≤ 1.25',
-    pass: o / d <= 1.25 && o / u - 1 <= 0.1,
+    pass: o / d <= 1.25 && pairwise - 1 <= 0.1,
     requestsPerDroverRun: requests,
     tracing: {
       untracedMs: Math.round(u),
-      overhead: Number((o / u - 1).toFixed(3)),
-      target: '≤ 0.10 (tracing on vs off)',
-      pass: o / u - 1 <= 0.1,
+      overhead: Number((pairwise - 1).toFixed(3)),
+      overheadOfMedians: Number((o / u - 1).toFixed(3)),
+      target: '≤ 0.10 (tracing on vs off; median of the per-round ratios)',
+      pass: pairwise - 1 <= 0.1,
     },
     rounds: { directMs: directTimes.map(Math.round), droverMs: droverTimes.map(Math.round), untracedMs: untracedTimes.map(Math.round) },
   };

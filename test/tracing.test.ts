@@ -115,6 +115,25 @@ describe('one trace per run', () => {
     }
   });
 
+  it('drover.config.json can turn tracing off; DROVER_TRACING in the environment wins over it', async () => {
+    const dir = tempDir();
+    write(dir, 'drover.config.json', JSON.stringify({ tracing: false }));
+    const sim = write(dir, 'sim.yaml', ECHO);
+    const script = ccScript(dir, "return await agent('p1 x')");
+    const { createStore } = await import('../src/store/index.js');
+    for (const [env, expected] of [
+      [{}, 0],
+      [{ DROVER_TRACING: '1' }, 3],
+    ] as const) {
+      const storePath = join(tempDir(), 's.db');
+      const r = await cli(['run', script, '--sim', sim, '--json'], { cwd: dir, env: { DROVER_STORE: storePath, ...env } });
+      expect(r.code, r.stderr).toBe(0);
+      const store = createStore(storePath);
+      expect(await store.spans.querySpans({ runId: (lastJson(r.stdout) as { runId: string }).runId })).toHaveLength(expected);
+      await store.close();
+    }
+  });
+
   it('runs with tracing off when asked, and stores no spans', async () => {
     const dir = tempDir();
     const gw = await gateway(ECHO);

@@ -13,6 +13,12 @@ const ConfigFileSchema = z
     provider: z.enum(['anthropic', 'openai', 'openai-chat']).optional(),
     model: z.string().min(1).optional(),
     concurrency: z.number().int().min(1).max(256).optional(),
+    /** One trace per run in the store (default true). */
+    tracing: z.boolean().optional(),
+    /** Prompts and answers on agent spans, secrets redacted (default false). */
+    traceContent: z.boolean().optional(),
+    /** Also export drover's spans over OTLP/HTTP here (else OTEL_EXPORTER_OTLP_ENDPOINT). */
+    otlpEndpoint: z.string().url().optional(),
   })
   .strict();
 
@@ -31,6 +37,9 @@ export interface Config {
   /** Unset: each backend's own default (see defaultModelFor). */
   model: string | undefined;
   concurrency: number | undefined;
+  tracing: boolean | undefined;
+  traceContent: boolean | undefined;
+  otlpEndpoint: string | undefined;
 }
 
 export interface ConfigOverrides {
@@ -101,6 +110,9 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     provider: parseProvider(env.DROVER_PROVIDER) ?? file.provider,
     model: env.DROVER_MODEL ?? file.model,
     concurrency,
+    tracing: file.tracing,
+    traceContent: file.traceContent,
+    otlpEndpoint: file.otlpEndpoint,
   };
 }
 

@@ -54,6 +54,8 @@ export interface DriveOptions {
   tracing?: boolean;
   /** Put prompts and answers (secrets redacted) on agent spans (default off; DROVER_TRACE_CONTENT=1). */
   traceContent?: boolean;
+  /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
+  otlpEndpoint?: string;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -428,6 +430,8 @@ async function startTracing(
   const captureContent = options.traceContent ?? ['1', 'true', 'on'].includes((env.DROVER_TRACE_CONTENT ?? '').toLowerCase());
   if (!on) return { calls: new CallTracing(undefined, { childOtlpEnv: {}, captureContent: false }) };
   const userEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
+  const exportEndpoint = options.otlpEndpoint ?? userEndpoint;
+  // Children keep an endpoint the user gave them; otherwise they send to the run's own receiver.
   const receiver = userEndpoint ? undefined : await startOtlpReceiver({ spans: store.spans, decodeThreads: 0 });
   const tracer = new RunTracer({
     runId: run.id,
@@ -435,7 +439,7 @@ async function startTracing(
     createdAt: run.createdAt,
     execution: state,
     sink: (span) => journal.addSpan(span),
-    ...(userEndpoint ? { exportEndpoint: userEndpoint } : {}),
+    ...(exportEndpoint ? { exportEndpoint } : {}),
   });
   const calls = new CallTracing(tracer, {
     childOtlpEnv: receiver ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {},

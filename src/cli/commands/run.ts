@@ -23,6 +23,18 @@ export interface RunFlags extends GlobalFlags {
   taskList?: string;
 }
 
+/** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
+function tracingOptions(config: { tracing: boolean | undefined; traceContent: boolean | undefined; otlpEndpoint: string | undefined }) {
+  const env = process.env;
+  return {
+    ...(config.tracing !== undefined && !env.DROVER_TRACING ? { tracing: config.tracing } : {}),
+    ...(config.traceContent !== undefined && !env.DROVER_TRACE_CONTENT ? { traceContent: config.traceContent } : {}),
+    ...(config.otlpEndpoint && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+      ? { otlpEndpoint: config.otlpEndpoint }
+      : {}),
+  };
+}
+
 function parseArgsJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
@@ -110,6 +122,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
           ...(config.concurrency ? { concurrency: config.concurrency } : {}),
           ...(config.gateway ? { gateway: config.gateway } : {}),
         },
+        ...tracingOptions(config),
         ...common,
       }),
     );
@@ -119,10 +132,17 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
 }
 
 export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
-  const { store } = openStore(flags);
+  const { config, store } = openStore(flags);
   try {
     return await drive(flags, (common) =>
-      resumeRun({ store, runId, ...(flags.script ? { script: flags.script } : {}), ...overrides(flags), ...common }),
+      resumeRun({
+        store,
+        runId,
+        ...(flags.script ? { script: flags.script } : {}),
+        ...overrides(flags),
+        ...tracingOptions(config),
+        ...common,
+      }),
     );
   } finally {
     await store.close();
