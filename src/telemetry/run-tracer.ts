@@ -184,6 +184,7 @@ export class RunTracer {
     if (p) p.lastEnd = Math.max(p.lastEnd, at);
   }
 
+  /** A live SDK span, for library users tracing their own work inside a run (drover's calls use reserve/recordFinished). */
   startSpan(name: string, parent: Context, attributes: Attributes, options: { kind?: SpanKind; startTime?: number } = {}): Span {
     return this.tracer.startSpan(
       name,
