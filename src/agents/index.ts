@@ -2,6 +2,7 @@ import { InputError } from '../core/index.js';
 import { BuiltinBackend, type BuiltinBackendOptions, type ProviderName } from './builtin/builtin-backend.js';
 import { ClaudeCodeBackend } from './claude-code/claude-code-backend.js';
 import { CodexBackend } from './codex/codex-backend.js';
+import { gatewayRoot, openAiBase } from './endpoint.js';
 import type { AgentBackend } from './types.js';
 
 export { type BackendStatus, checkBackends } from './availability.js';
@@ -38,8 +39,7 @@ export function defaultModelFor(backend: string, provider: ProviderName = 'anthr
 
 /** OpenAI's SDKs expect the base URL to end in /v1; Anthropic's adds /v1 itself. */
 export function providerBaseUrl(provider: ProviderName, url: string): string {
-  if (provider === 'anthropic') return url.replace(/\/v1\/?$/, '');
-  return /\/v1\/?$/.test(url) ? url : `${url.replace(/\/$/, '')}/v1`;
+  return provider === 'anthropic' ? gatewayRoot(url) : openAiBase(url);
 }
 
 export function createBackend(name: string, ctx: BackendContext): AgentBackend {

@@ -1,3 +1,4 @@
+import { InputError, readInputFile } from '../core/index.js';
 import { type AttrValue, SPAN_KIND_NAMES, STATUS_NAMES, type StoredSpan } from '../store/index.js';
 import { TraceIndex } from './trace-index.js';
 
@@ -54,6 +55,21 @@ export function toGolden(spans: StoredSpan[]): GoldenTrace {
   // Orphans count as roots of the structure: their missing parent is part of what is compared.
   const roots = spans.filter((s) => index.isRoot(s) || index.isOrphan(s));
   return { golden: 1, roots: roots.map(node).sort(order) };
+}
+
+/** Reads a golden file written by `drover trace golden save`. */
+export function loadGolden(file: string): GoldenTrace {
+  const text = readInputFile(file, 'golden trace', (m) => new InputError(m));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`${file}: not a golden trace (${(err as Error).message})`);
+  }
+  if (!value || (value as GoldenTrace).golden !== 1 || !Array.isArray((value as GoldenTrace).roots)) {
+    throw new InputError(`${file}: not a golden trace (make one with drover trace golden save <run|trace> ${file})`);
+  }
+  return value as GoldenTrace;
 }
 
 /** A readable structural diff: one line per missing, unexpected or changed span. Empty when equal. */

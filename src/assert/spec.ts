@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { InputError, parseYamlInput } from '../core/index.js';
+import { InputError, parseYamlInput, readInputFile } from '../core/index.js';
 import { SPAN_KIND_NAMES, STATUS_NAMES } from '../store/index.js';
 import { type Comparison, parseComparison, parseDurationComparison } from './compare.js';
 import type { Selector } from './selector.js';
@@ -97,13 +96,10 @@ export interface Spec {
 }
 
 export function loadSpec(file: string): Spec {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new SpecError(`${file}: cannot read spec (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseSpec(text, file);
+  return parseSpec(
+    readInputFile(file, 'spec', (m) => new SpecError(m)),
+    file,
+  );
 }
 
 export function parseSpec(text: string, file = '<spec>'): Spec {

@@ -15,13 +15,18 @@ const PATTERNS: RegExp[] = [
 ];
 const SECRET_NAME = /(API_KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)/i;
 
+/** An environment variable whose name says it holds a secret. */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
 export const REDACTED = '[REDACTED]';
 
 export function redactSecrets(text: string, env: NodeJS.ProcessEnv = process.env): string {
   let out = text;
   for (const p of PATTERNS) out = out.replace(p, REDACTED);
   for (const [name, value] of Object.entries(env)) {
-    if (value && value.length >= 8 && SECRET_NAME.test(name)) out = out.split(value).join(REDACTED);
+    if (value && value.length >= 8 && isSecretName(name)) out = out.split(value).join(REDACTED);
   }
   return out;
 }

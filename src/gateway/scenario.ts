@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { InputError, parseYamlInput } from '../core/index.js';
+import { InputError, parseYamlInput, readInputFile } from '../core/index.js';
 
 /**
  * A sim scenario: rules matched in order against each request; the matching
@@ -122,13 +121,10 @@ export class ScenarioError extends InputError {
 
 /** Loads and checks a scenario file; any problem names file, line and column. */
 export function loadScenario(file: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ScenarioError(`${file}: cannot read scenario (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseScenario(text, file);
+  return parseScenario(
+    readInputFile(file, 'scenario', (m) => new ScenarioError(m)),
+    file,
+  );
 }
 
 export function parseScenario(text: string, file = '<scenario>'): Scenario {

@@ -184,19 +184,6 @@ export class RunTracer {
     if (p) p.lastEnd = Math.max(p.lastEnd, at);
   }
 
-  /** A live SDK span, for library users tracing their own work inside a run (drover's calls use reserve/recordFinished). */
-  startSpan(name: string, parent: Context, attributes: Attributes, options: { kind?: SpanKind; startTime?: number } = {}): Span {
-    return this.tracer.startSpan(
-      name,
-      {
-        kind: options.kind ?? SpanKind.INTERNAL,
-        attributes: { [DROVER.runId]: this.options.runId, ...attributes },
-        ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
-      },
-      parent,
-    );
-  }
-
   /**
    * A finished span known only after the fact (a model request, a tool call an agent
    * reported), written straight to the sink — and the exporter — without a live SDK

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { InputError, parseDuration } from '../core/index.js';
+import { InputError, parseDuration, readInputFile } from '../core/index.js';
 import type { Store, StoredSpan } from '../store/index.js';
 import { OtlpFormatError, spansFromOtlp } from './otlp/decode.js';
 
@@ -19,12 +18,7 @@ export function sourceOf(ref: string): SpanSource {
 }
 
 export function readOtlpFile(file: string): StoredSpan[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readInputFile(file, 'OTLP file', (m) => new InputError(m));
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -37,10 +37,6 @@ export class CallTracing {
     },
   ) {}
 
-  get enabled(): boolean {
-    return this.tracer !== undefined;
-  }
-
   start(kind: string, name: string, call: CallRecord, attributes: Record<string, string | number | boolean> = {}): CallSpan | null {
     if (!this.tracer) return null;
     const parent = this.tracer.phaseContext(call.phase);

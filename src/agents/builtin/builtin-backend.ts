@@ -1,9 +1,10 @@
 import { InputError } from '../../core/index.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 import type { AgentBackend, AgentOutcome, AgentRequest } from '../types.js';
-import { DEFAULT_TOOLS, type LoopSettings, runAgentLoop } from './loop.js';
+import { type LoopSettings, runAgentLoop } from './loop.js';
 import { AnthropicProvider } from './providers/anthropic.js';
 import { OpenAIChatProvider, OpenAIResponsesProvider } from './providers/openai.js';
+import { CODING_TOOLS } from './tools/index.js';
 import type { ModelProvider } from './transcript.js';
 
 export const PROVIDERS = ['anthropic', 'openai', 'openai-chat'] as const;
@@ -57,7 +58,7 @@ export class BuiltinBackend implements AgentBackend {
       maxTurns: options.maxTurns ?? 60,
       compactAtTokens: options.compactAtTokens ?? 150_000,
       keepTurns: options.keepTurns ?? 3,
-      tools: DEFAULT_TOOLS,
+      tools: CODING_TOOLS,
     };
   }
 

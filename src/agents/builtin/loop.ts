@@ -5,7 +5,7 @@ import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
 import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, RequestUsage } from '../types.js';
 import { CODING_SYSTEM, STRUCTURED_SUFFIX, SUMMARY_REQUEST } from './prompt.js';
-import { CODING_TOOLS, ToolError, type ToolSpec, Workspace } from './tools/index.js';
+import { ToolError, type ToolSpec, Workspace } from './tools/index.js';
 import type { Entry, ModelProvider, ModelRequest, ModelTurn, ToolDefinition, ToolResult } from './transcript.js';
 
 export const SUBMIT_RESULT_TOOL = 'submit_result';
@@ -276,5 +276,3 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
     ];
   }
 }
-
-export const DEFAULT_TOOLS = CODING_TOOLS;

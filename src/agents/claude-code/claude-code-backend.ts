@@ -1,6 +1,7 @@
 import { scrubbedEnv } from '../builtin/tools/index.js';
 import { runCliAgent } from '../cli/cli-agent.js';
 import { isolatedHome } from '../cli/isolated-home.js';
+import { gatewayRoot } from '../endpoint.js';
 import type { AgentBackend, AgentOutcome, AgentRequest } from '../types.js';
 import { StreamJsonReader } from './stream-json.js';
 
@@ -59,7 +60,7 @@ export class ClaudeCodeBackend implements AgentBackend {
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
           ANTHROPIC_CUSTOM_HEADERS: headers,
           ...(o.maxRetries !== undefined ? { CLAUDE_CODE_MAX_RETRIES: String(o.maxRetries) } : {}),
-          ...(o.gatewayUrl ? { ANTHROPIC_BASE_URL: o.gatewayUrl.replace(/\/v1\/?$/, '') } : {}),
+          ...(o.gatewayUrl ? { ANTHROPIC_BASE_URL: gatewayRoot(o.gatewayUrl) } : {}),
           ...(o.apiKey ? { ANTHROPIC_API_KEY: o.apiKey } : {}),
         };
         return { args, env, dispose: () => home?.dispose() };

@@ -1,3 +1,4 @@
+import { gatewayRoot } from '../endpoint.js';
 import type { RequestUsage } from '../types.js';
 
 interface GatewayRecord {
@@ -16,7 +17,7 @@ interface GatewayRecord {
 export async function gatewayUsage(gatewayUrl: string, tag: string): Promise<RequestUsage[] | null> {
   let body: { requests?: GatewayRecord[] };
   try {
-    const res = await fetch(`${gatewayUrl.replace(/\/v1\/?$/, '').replace(/\/$/, '')}/_drover/usage?tag=${encodeURIComponent(tag)}`, {
+    const res = await fetch(`${gatewayRoot(gatewayUrl)}/_drover/usage?tag=${encodeURIComponent(tag)}`, {
       signal: AbortSignal.timeout(5000),
     });
     if (!res.ok) return null;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { scrubbedEnv } from '../builtin/tools/index.js';
 import { runCliAgent } from '../cli/cli-agent.js';
 import { isolatedHome } from '../cli/isolated-home.js';
+import { openAiBase } from '../endpoint.js';
 import type { AgentBackend, AgentOutcome, AgentRequest } from '../types.js';
 import { ExecJsonReader } from './exec-json.js';
 
@@ -53,7 +54,7 @@ export class CodexBackend implements AgentBackend {
           request.model,
         ];
         if (o.gatewayUrl) {
-          const base = `${o.gatewayUrl.replace(/\/v1\/?$/, '').replace(/\/$/, '')}/v1`;
+          const base = openAiBase(o.gatewayUrl);
           const retries = o.maxRetries ?? 4;
           const headers = ['"x-drover-agent"="codex"', ...(request.callTag ? [`"x-drover-call"=${toml(request.callTag)}`] : [])].join(',');
           args.push(

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
-import { diffGolden, evaluateSpec, loadSpec, type SpecResult, toGolden, toJUnit } from '../../assert/index.js';
+import { diffGolden, evaluateSpec, loadGolden, loadSpec, type SpecResult, toGolden, toJUnit } from '../../assert/index.js';
 import { InputError } from '../../core/index.js';
 import { loadSpans, type SpanSource } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
-import { readGolden } from './trace.js';
 
 type Flags = GlobalFlags & { run?: string; trace?: string[]; file?: string; since?: string; junit?: string; golden?: string };
 
@@ -12,7 +11,7 @@ type Flags = GlobalFlags & { run?: string; trace?: string[]; file?: string; sinc
 export async function assertCommand(specFile: string | undefined, flags: Flags): Promise<number> {
   if (!specFile && !flags.golden) throw new InputError('give a spec file, --golden <file>, or both');
   const spec = specFile ? loadSpec(specFile) : undefined;
-  const golden = flags.golden ? readGolden(flags.golden) : undefined;
+  const golden = flags.golden ? loadGolden(flags.golden) : undefined;
   const source: SpanSource = {
     ...(flags.run ? { run: flags.run } : {}),
     ...(flags.trace?.length ? { trace: flags.trace.map((t) => t.toLowerCase()) } : {}),

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { diffGolden, type GoldenTrace, toGolden } from '../../assert/index.js';
+import { writeFileSync } from 'node:fs';
+import { toGolden } from '../../assert/index.js';
 import { InputError, NotFoundError, parseDuration } from '../../core/index.js';
 import { collectTraces, loadSpans, readOtlpFile, renderWaterfall, sourceOf, spansToOtlpJson, treeJson } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
@@ -71,21 +71,6 @@ export async function traceGoldenSave(ref: string, file: string, flags: Flags): 
   else process.stdout.write(`saved the structure of ${ref} to ${file}\n`);
   return EXIT.ok;
 }
-
-export function readGolden(file: string): GoldenTrace {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new InputError(`${file}: not a golden trace (${(err as Error).message})`);
-  }
-  if (!value || (value as GoldenTrace).golden !== 1 || !Array.isArray((value as GoldenTrace).roots)) {
-    throw new InputError(`${file}: not a golden trace (make one with drover trace golden save <run|trace> ${file})`);
-  }
-  return value as GoldenTrace;
-}
-
-export { diffGolden };
 
 export async function traceCollect(command: string[], flags: Flags): Promise<number> {
   const port = flags.port === undefined ? 4318 : Number(flags.port);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
 import { agentOf, type HeaderBag, header, renderForCache, type SimRequest, textOf } from '../sim-request.js';
-import { chunks, sse, type WireAdapter } from './wire.js';
+import { argumentsJson, chunks, sse, type WireAdapter } from './wire.js';
 
 /** Anthropic Messages (`POST /v1/messages`): request normalization, JSON message and SSE event sequence. */
 
@@ -103,9 +103,7 @@ export function messageEvents(m: PlannedMessage): string[] {
           content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
         }),
       );
-      for (const partial_json of chunks(
-        typeof block.input === 'string' ? JSON.stringify({ input: block.input }) : JSON.stringify(block.input),
-      )) {
+      for (const partial_json of chunks(argumentsJson(block.input))) {
         events.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json } }));
       }
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
 import { agentOf, type HeaderBag, header, renderForCache, type SimRequest, textOf } from '../sim-request.js';
-import { chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
+import { argumentsJson, chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
 
 /** OpenAI Chat Completions (`POST /v1/chat/completions`), as OpenAI-compatible servers (Ollama, vLLM) speak it. */
 
@@ -69,7 +69,7 @@ function toolCalls(m: PlannedMessage) {
             type: 'function' as const,
             function: {
               name: b.name,
-              arguments: typeof b.input === 'string' ? JSON.stringify({ input: b.input }) : JSON.stringify(b.input),
+              arguments: argumentsJson(b.input),
             },
           },
         ]

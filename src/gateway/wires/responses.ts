@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
 import { agentOf, type HeaderBag, header, type OfferedTool, renderForCache, type SimRequest, textOf } from '../sim-request.js';
-import { chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
+import { argumentsJson, chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
 
 /** OpenAI Responses (`POST /v1/responses`), as the openai SDK and Codex speak it. */
 
@@ -111,7 +111,7 @@ function outputItems(m: PlannedMessage, req: SimRequest): OutputItem[] {
       id: id('fc'),
       call_id: block.id,
       name: block.name,
-      arguments: typeof block.input === 'string' ? JSON.stringify({ input: block.input }) : JSON.stringify(block.input),
+      arguments: argumentsJson(block.input),
       status: 'completed',
     };
   });

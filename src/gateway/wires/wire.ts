@@ -30,6 +30,11 @@ export function chunks(text: string, size = 48): string[] {
   return out;
 }
 
+/** A tool call's JSON arguments; free-form (custom-tool) text goes to a function tool as `{ input }`. */
+export function argumentsJson(input: Record<string, unknown> | string): string {
+  return JSON.stringify(typeof input === 'string' ? { input } : input);
+}
+
 /** Plain usage numbers in the OpenAI shape: input includes cached tokens. */
 export function openAiUsage(m: PlannedMessage) {
   const cached = m.usage.cache_read_input_tokens;

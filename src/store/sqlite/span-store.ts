@@ -124,13 +124,25 @@ export function encodeSpanRow(sp: StoredSpan, resourceJson: string = JSON.string
   ];
 }
 
+/** Rows for a batch of spans, stringifying each distinct resource once (a batch usually shares one). */
+export function encodeSpanRows(spans: StoredSpan[]): EncodedSpanRow[] {
+  let last: unknown = null;
+  let json = '{}';
+  return spans.map((s) => {
+    if (s.resource !== last) {
+      last = s.resource;
+      json = JSON.stringify(s.resource);
+    }
+    return encodeSpanRow(s, json);
+  });
+}
+
 /**
- * Spans in SQLite: rows in arrival order, indexed by trace (unique with the span id),
- * run, name and start time. A span sent twice (an OTLP retry) replaces the earlier copy.
+ * Spans in SQLite: rows in arrival order, indexed by trace key, run, name and start time.
+ * A span sent twice (an OTLP retry) is stored twice and read once.
  */
 export class SqliteSpanStore implements SpanStore {
   private readonly s;
-  private readonly insertMany: (spans: StoredSpan[]) => number;
   private readonly insertRowsTx: (rows: EncodedSpanRow[]) => number;
   /** Resource JSON is the same for a whole batch; stringify each distinct one once. */
   private lastResource: { value: unknown; json: string } = { value: null, json: '{}' };
@@ -167,12 +179,6 @@ export class SqliteSpanStore implements SpanStore {
         return rows.length;
       })
       .immediate.bind(null) as (rows: EncodedSpanRow[]) => number;
-    this.insertMany = db
-      .transaction((spans: StoredSpan[]) => {
-        for (const sp of spans) this.insertOne(sp);
-        return spans.length;
-      })
-      .immediate.bind(null) as (spans: StoredSpan[]) => number;
   }
 
   /** Inside an open transaction (the journal's): writes one span. */
@@ -187,8 +193,7 @@ export class SqliteSpanStore implements SpanStore {
   }
 
   async insertSpans(spans: StoredSpan[]): Promise<number> {
-    if (spans.length === 0) return 0;
-    return this.insertMany(spans);
+    return this.insertEncodedSpans(encodeSpanRows(spans));
   }
 
   async querySpans(q: SpanQuery): Promise<StoredSpan[]> {

@@ -1,4 +1,4 @@
-import { type EncodedSpanRow, encodeSpanRow } from '../../store/index.js';
+import { type EncodedSpanRow, encodeSpanRows } from '../../store/index.js';
 import { OtlpFormatError, spansFromOtlp } from './decode.js';
 import { spansFromOtlpProtobuf } from './protobuf.js';
 
@@ -10,18 +10,7 @@ export interface DecodedBatch {
 /** Decodes one OTLP request body into store rows. Throws OtlpFormatError on a bad body. Pure CPU: runs on ingest threads. */
 export function decodeOtlpBody(raw: Uint8Array, protobuf: boolean): DecodedBatch {
   const spans = protobuf ? spansFromOtlpProtobuf(raw) : spansFromOtlp(parseJson(raw));
-  const traceIds = new Set<string>();
-  let lastResource: unknown = null;
-  let resourceJson = '{}';
-  const rows = spans.map((s) => {
-    traceIds.add(s.traceId);
-    if (s.resource !== lastResource) {
-      lastResource = s.resource;
-      resourceJson = JSON.stringify(s.resource);
-    }
-    return encodeSpanRow(s, resourceJson);
-  });
-  return { rows, traceIds: [...traceIds] };
+  return { rows: encodeSpanRows(spans), traceIds: [...new Set(spans.map((s) => s.traceId))] };
 }
 
 function parseJson(raw: Uint8Array): unknown {

@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
+import { isSecretName } from '../../../core/index.js';
 import type { ToolSpec } from './tool.js';
 import { ToolError } from './workspace.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 const MAX_TIMEOUT_MS = 600_000;
 const OUTPUT_CAP = 30_000;
-/** Credentials never reach commands the model writes. */
-const SECRET_NAME = /(API_KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)/i;
 
+/** Credentials never reach commands the model writes (nor the agent CLIs, which get their key explicitly). */
 export function scrubbedEnv(env: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) if (!SECRET_NAME.test(k)) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (!isSecretName(k)) out[k] = v;
   return { ...out, ...extra };
 }
 
