@@ -26,6 +26,8 @@ export interface AgentRequest {
   callTag?: string;
   /** Environment for agent processes (the CLI backends), on top of drover's own. */
   env?: Record<string, string>;
+  /** Claude Code agent type: the definition in `.claude/agents/<name>.md` (project) or `~/.claude/agents/`. */
+  agentType?: string;
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */

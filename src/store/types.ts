@@ -76,7 +76,8 @@ export interface RunPatch {
   description?: string;
 }
 
-export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep' | 'task';
+/** `clock`, `random` and `budget` are values the script read (Date.now(), Math.random(), budget.spent()), journaled like calls. */
+export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep' | 'task' | 'budget';
 export type CallStatus = 'started' | 'finished' | 'failed';
 
 export interface CallRecord {
@@ -97,6 +98,16 @@ export interface CallRecord {
   reusedFrom: string | null;
   /** What the call did besides its result (agent turns, tool calls, session id, worktree). */
   detail?: Record<string, unknown>;
+  /** Branch path + kind + inputs + occurrence in the branch (absent on entries written before drover 0.2). */
+  positionKey?: string;
+  /** Kind + canonical inputs: where an agent's result can be reused after it moved. */
+  contentKey?: string;
+}
+
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+export interface CallRekey {
+  from: string;
+  to: string;
 }
 
 export interface UsageRecord {
@@ -136,7 +147,8 @@ export interface QuestionRecord {
 export interface RunEvent {
   runId: string;
   ts: number;
-  type: 'phase' | 'log';
+  /** `warning`: something drover ignored in a script (an unknown agent option...), `{ message }`. */
+  type: 'phase' | 'log' | 'warning';
   data: Record<string, unknown>;
 }
 
@@ -182,11 +194,11 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Upserts journal entries in order and inserts usage rows, all in one
-   * transaction: a call's result and its cost land together or not at all.
+   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
+   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
+   * cost land together or not at all.
    */
-  /** Calls, their usage and their spans, in one transaction. */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[]): Promise<void>;
+  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[]): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;

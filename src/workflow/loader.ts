@@ -7,7 +7,7 @@ import type { ScriptForm } from '../store/index.js';
 import { WORKFLOW_MARK, type WorkflowApi, type WorkflowDefinition, type WorkflowMeta } from './api.js';
 import { checkMeta } from './meta.js';
 import type { ChildWorkflow } from './runtime.js';
-import { runInSandbox } from './sandbox.js';
+import { runInSandbox, type ScriptHost } from './sandbox.js';
 
 export interface LoadedWorkflow {
   form: ScriptForm;
@@ -15,7 +15,7 @@ export interface LoadedWorkflow {
   source: string;
   hash: string;
   meta: WorkflowMeta;
-  execute(api: WorkflowApi): Promise<unknown>;
+  execute(api: WorkflowApi, host?: ScriptHost): Promise<unknown>;
 }
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
@@ -151,7 +151,7 @@ function loadClaudeCodeScript(path: string, source: string, hash: string, progra
     source,
     hash,
     meta: scriptMeta,
-    execute: (api) => runInSandbox(body, path, api),
+    execute: (api, host) => runInSandbox(body, path, api, host),
   };
 }
 

@@ -1,9 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
-import { DEFAULT_MODEL } from '../config/index.js';
 import {
   DroverError,
   errorMessage,
@@ -15,17 +14,18 @@ import {
   sha256Hex,
   validateRunId,
 } from '../core/index.js';
-import { type RunningGateway, startSimGateway } from '../gateway/index.js';
+import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
 import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
+import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
-import { RunAbortedError, WorkflowRuntime } from './runtime.js';
+import { WorkflowRuntime } from './runtime.js';
 import { CallTracing } from './tracing.js';
 
 export interface SettingsOverrides {
@@ -78,11 +78,17 @@ export interface ResumeOptions extends SettingsOverrides, DriveOptions {
   script?: string;
 }
 
+/**
+ * What one execution of a run did. `calls` counts this execution's calls (not clock, random or
+ * budget values): `reused` were served from the journal (`moved`: agents found elsewhere in an
+ * edited script), `executed` ran to a result, `failed` ran and failed (retries exhausted, schema
+ * never satisfied, budget spent), `unfinished` were cut off (stop, Ctrl-C).
+ */
 export interface RunSummary {
   runId: string;
   status: RunStatus;
   result: unknown;
-  calls: { total: number; executed: number; reused: number };
+  calls: { total: number; executed: number; reused: number; failed: number; moved: number; unfinished: number };
   usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
   durationMs: number;
   error?: StoredError;
@@ -101,13 +107,10 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const d = options.defaults ?? {};
-  let loaded: LoadedWorkflow;
-  try {
-    loaded = await loadWorkflowFile(options.script);
-  } catch (err) {
-    if (!(err instanceof ScriptError)) throw err;
-    return recordUnloadableScript(store, runId, options.script, err);
-  }
+  // Everything is checked before the run exists: a typo or a bad scenario leaves no run behind.
+  const loaded = await loadWorkflowFile(options.script);
+  const source =
+    options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
   const backend = options.backend ?? d.backend ?? 'builtin';
   const provider = options.provider ?? d.provider;
   const model = options.model ?? d.model;
@@ -124,7 +127,9 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ...(options.taskList ? { explicit: options.taskList } : {}),
     }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
-    ...endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway)),
+    ...(source
+      ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
+      : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
   };
   checkSettings(settings);
   const run = await store.createRun(
@@ -145,46 +150,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   return driveRun(store, run, loaded, settings, 'started', options);
 }
 
-/** A script that cannot even load still gets a run, marked failed with the positioned error. */
-async function recordUnloadableScript(store: Store, runId: string, script: string, err: ScriptError): Promise<RunSummary> {
-  const startedAt = Date.now();
-  const path = resolve(script);
-  const source = readFileSync(path, 'utf8');
-  await store.createRun(
-    {
-      id: runId,
-      name: basename(path),
-      description: '(script did not load)',
-      scriptPath: path,
-      scriptSource: source,
-      scriptHash: sha256Hex(source),
-      scriptForm: 'claude-code',
-      args: null,
-      settings: { backend: 'builtin', model: DEFAULT_MODEL, concurrency: 1, maxAgents: DEFAULT_MAX_AGENTS },
-      fromRunId: null,
-    },
-    startedAt,
-  );
-  const error = toStoredError(err, path);
-  await store.updateRun(runId, { status: 'failed', error, finishedAt: Date.now() }, Date.now());
-  return {
-    runId,
-    status: 'failed',
-    result: null,
-    calls: { total: 0, executed: 0, reused: 0 },
-    usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
-    durationMs: Date.now() - startedAt,
-    error,
-  };
-}
-
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
   const { store } = options;
   const run = await store.getRun(options.runId);
   if (!run) throw new NotFoundError(`run ${options.runId}`);
-  const loaded = options.script
-    ? await loadWorkflowFile(options.script)
-    : await loadWorkflowSource(run.scriptPath, run.scriptSource, run.scriptForm);
+  const { loaded, replaced, note } = await scriptForResume(run, options.script);
   const stored = run.settings as RunSettingsWithWorkdir;
   const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };
   const switchEndpoint = options.gateway !== undefined || options.sim !== undefined;
@@ -201,17 +171,59 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
   };
   checkSettings(settings);
-  return driveRun(store, run, loaded, settings, 'resumed', options, options.script !== undefined);
+  if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
+  return driveRun(store, run, loaded, settings, 'resumed', options, replaced);
+}
+
+/**
+ * The script a resume continues with: `--script` if given; else the file at the run's path
+ * when it changed on disk since the run stored it (said in `note`: never silently another
+ * script); else the stored copy (also when the file is gone, with a note).
+ * @throws ScriptError when the chosen script does not load (file, line, column)
+ */
+export async function scriptForResume(
+  run: RunRecord,
+  script: string | undefined,
+): Promise<{ loaded: LoadedWorkflow; replaced: boolean; note?: string }> {
+  if (script !== undefined) return { loaded: await loadWorkflowFile(script), replaced: true };
+  let onDisk: string | undefined;
+  try {
+    onDisk = readFileSync(run.scriptPath, 'utf8');
+  } catch {
+    onDisk = undefined;
+  }
+  if (onDisk === undefined) {
+    return {
+      loaded: await loadWorkflowSource(run.scriptPath, run.scriptSource, run.scriptForm),
+      replaced: false,
+      note: `${run.scriptPath} is gone: continuing with the copy stored when the run started`,
+    };
+  }
+  if (sha256Hex(onDisk) === run.scriptHash)
+    return { loaded: await loadWorkflowSource(run.scriptPath, onDisk, run.scriptForm), replaced: false };
+  return {
+    loaded: await loadWorkflowSource(run.scriptPath, onDisk, run.scriptForm),
+    replaced: true,
+    note: `${run.scriptPath} changed since this run stored it: continuing with the file on disk (calls whose inputs changed run again; \`drover resume ${run.id} --plan\` shows which)`,
+  };
 }
 
 function endpoint(sim: string | undefined, gateway: string | undefined): { sim?: string; gateway?: string } {
   if (sim && gateway) throw new InputError('give either --gateway or --sim, not both');
-  if (sim) return { sim: resolve(sim) };
+  if (sim) {
+    // Checked now, so a bad scenario is refused before the run exists.
+    loadScenario(resolve(sim));
+    return { sim: resolve(sim) };
+  }
   if (gateway) {
+    let url: URL | undefined;
     try {
-      new URL(gateway);
+      url = new URL(gateway);
     } catch {
-      throw new InputError(`--gateway: "${gateway}" is not a URL (example: http://127.0.0.1:8787)`);
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new InputError(`--gateway: "${gateway}" is not an http(s) URL (example: http://127.0.0.1:8787)`);
     }
     return { gateway };
   }
@@ -297,31 +309,19 @@ async function driveRun(
     const emit = options.onEvent ?? (() => {});
     emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
     journal = await Journal.open(store, run.id, run.fromRunId);
+    if (journal.legacyEntries > 0) {
+      emit({
+        type: 'log',
+        level: 'warning',
+        at: Date.now(),
+        message: `${journal.legacyEntries} journal entries were written by an earlier drover (keyed by issue order): matched by those keys, and moved to structural keys as they are reused`,
+      });
+    }
     const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
     tracer = tracing.tracer;
     receiver = tracing.receiver;
-    let gatewayUrl: string;
-    let apiKey: string;
-    if (settings.sim) {
-      gateway = await startSimGateway({ scenario: settings.sim });
-      gatewayUrl = gateway.url;
-      apiKey = SIM_API_KEY;
-    } else {
-      const openai = settings.backend === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
-      gatewayUrl =
-        settings.gateway ??
-        (openai
-          ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
-          : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
-      apiKey = options.apiKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
-      if (!apiKey) {
-        if (!settings.gateway)
-          throw new InputError(
-            'no model endpoint: pass --gateway <url> or --sim <scenario>, or set ANTHROPIC_API_KEY (OPENAI_API_KEY for openai providers and codex)',
-          );
-        apiKey = SIM_API_KEY;
-      }
-    }
+    if (settings.sim) gateway = await startSimGateway({ scenario: settings.sim });
+    const simUrl = gateway?.url;
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
     const rt = new WorkflowRuntime({
@@ -334,8 +334,7 @@ async function driveRun(
         let b = backends.get(name);
         if (!b) {
           b = createBackend(name, {
-            gatewayUrl,
-            apiKey,
+            ...(simUrl ? { gatewayUrl: simUrl, apiKey: SIM_API_KEY } : modelEndpoint(name, settings, options.apiKey)),
             ...(settings.provider ? { provider: settings.provider } : {}),
             ...(options.backoff ? { backoff: options.backoff } : {}),
             ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
@@ -409,6 +408,28 @@ async function driveRun(
     await gateway?.close();
     await receiver?.close();
   }
+}
+
+/**
+ * Where agents of backend `name` send model requests when the run has no sim gateway, and
+ * with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
+ * @throws RunSetupError (`NO_ENDPOINT`) naming what was looked for
+ */
+function modelEndpoint(name: string, settings: RunSettings, explicitKey: string | undefined): { gatewayUrl: string; apiKey: string } {
+  const openai = name === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
+  const gatewayUrl =
+    settings.gateway ??
+    (openai
+      ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
+      : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
+  const apiKey = explicitKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
+  if (apiKey) return { gatewayUrl, apiKey };
+  if (settings.gateway) return { gatewayUrl, apiKey: SIM_API_KEY };
+  throw new RunSetupError(
+    'NO_ENDPOINT',
+    `no model endpoint for the ${name} agent: pass --gateway <url> or --sim <scenario>, or set ${openai ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY'} (it would call ${gatewayUrl})`,
+    { exitCode: 2 },
+  );
 }
 
 /**
@@ -489,7 +510,7 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal
       }
     }, 150);
     Promise.resolve()
-      .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args, scriptDir: dirname(loaded.path) })))
+      .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args ?? undefined, scriptDir: dirname(loaded.path) }), rt))
       .then(
         (value) => finish({ kind: 'done', value }),
         (error) => finish({ kind: 'error', error }),
@@ -510,7 +531,10 @@ async function summarize(
     runId,
     status,
     result: extra.result ?? null,
-    calls: { ...journal.counts },
+    calls: {
+      ...journal.counts,
+      unfinished: journal.counts.total - journal.counts.executed - journal.counts.reused - journal.counts.failed,
+    },
     usage: {
       inputTokens: totals.inputTokens,
       outputTokens: totals.outputTokens,

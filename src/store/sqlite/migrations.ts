@@ -157,6 +157,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX spans_name ON spans(name);
   CREATE INDEX spans_start ON spans(start_us);
   `,
+  // v7: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
+  `ALTER TABLE calls ADD COLUMN position_key TEXT;
+  ALTER TABLE calls ADD COLUMN content_key TEXT;`,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

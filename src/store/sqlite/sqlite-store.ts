@@ -6,6 +6,7 @@ import { DroverError, NotFoundError } from '../../core/index.js';
 import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
+  CallRekey,
   LeaseRequest,
   LeaseResult,
   NewRun,
@@ -37,11 +38,12 @@ export class StoreSchemaError extends DroverError {
   }
 }
 
-const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from, detail_json)
-  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from, @detail_json)
+const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from, detail_json, position_key, content_key)
+  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from, @detail_json, @position_key, @content_key)
   ON CONFLICT (run_id, key) DO UPDATE SET kind=excluded.kind, label=excluded.label, phase=excluded.phase, status=excluded.status,
     inputs_json=excluded.inputs_json, result_json=excluded.result_json, error_json=excluded.error_json, attempts=excluded.attempts,
-    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json`;
+    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json,
+    position_key=excluded.position_key, content_key=excluded.content_key`;
 
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
   COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens`;
@@ -127,6 +129,9 @@ export class SqliteStore implements Store {
         "UPDATE questions SET status = 'answered', answer = ?, answered_at = ? WHERE run_id = ? AND id = ? AND status = 'pending'",
       ),
       getCall: db.prepare('SELECT * FROM calls WHERE run_id = ? AND key = ?'),
+      deleteCall: db.prepare('DELETE FROM calls WHERE run_id = ? AND key = ?'),
+      rekeyCall: db.prepare('UPDATE calls SET key = ? WHERE run_id = ? AND key = ?'),
+      rekeyUsage: db.prepare('UPDATE usage SET call_key = ? WHERE run_id = ? AND call_key = ?'),
       insertEvent: db.prepare('INSERT INTO events (run_id, ts, type, data_json) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT run_id, ts, type, data_json FROM events WHERE run_id = ? ORDER BY id'),
     };
@@ -217,17 +222,24 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => {
+  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[]) => {
+    for (const { from, to } of rekeys) {
+      const runId = calls[0]?.runId;
+      if (!runId) break;
+      this.stmts.deleteCall.run(runId, to);
+      this.stmts.rekeyCall.run(to, runId, from);
+      this.stmts.rekeyUsage.run(to, runId, from);
+    }
     for (const c of calls) this.stmts.upsertCall.run(callParams(c));
     for (const u of usage) this.stmts.insertUsage.run(u);
     for (const s of spans) this.spans.insertOne(s);
   };
-  private journalTx: ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => void) | undefined;
+  private journalTx: ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[]) => void) | undefined;
 
-  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = [], spans: StoredSpan[] = []): Promise<void> {
+  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = [], spans: StoredSpan[] = [], rekeys: CallRekey[] = []): Promise<void> {
     if (calls.length === 0 && usage.length === 0 && spans.length === 0) return;
     this.journalTx ??= this.db.transaction(this.writeJournal).immediate;
-    this.journalTx(calls, usage, spans);
+    this.journalTx(calls, usage, spans, rekeys);
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {
