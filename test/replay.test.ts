@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '../src/workflow/index.js';
-import { resumeRun, runWorkflow } from '../src/workflow/index.js';
+import { planFrom, planResume, resumeRun, runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, ROOT, tempDir, tempStore, write } from './helpers.js';
 
 /**
@@ -176,6 +176,14 @@ describe('after an edit', () => {
        const n = await sh('echo x >> n.txt && wc -l < n.txt');
        return [b, x, n.stdout.trim()];`,
     );
+    const callsBefore = await store.listCalls(first.runId);
+    const plan = await planResume({ store, runId: first.runId });
+    expect(plan.scriptChanged).toBe(true);
+    expect(plan.entries).toEqual([{ action: 'run', kind: 'agent', label: 'gamma', branch: '/', reason: 'new' }]);
+    expect(plan.blockedBranches).toBe(1);
+    // The plan wrote nothing and asked no model.
+    expect(await store.listCalls(first.runId)).toEqual(callsBefore);
+    expect(gw.stats().requests).toBe(before);
     const again = await resumeRun({ store, runId: first.runId, gateway: gw.url });
     expect(again.status).toBe('completed');
     expect(again.result).toEqual(['echo beta', ['echo alpha'], '2']);
@@ -186,6 +194,19 @@ describe('after an edit', () => {
     // The moved entries now sit at their new places: a further resume runs nothing.
     const third = await resumeRun({ store, runId: first.runId, gateway: gw.url });
     expect(third.calls).toMatchObject({ executed: 0, reused: 4, moved: 0 });
+    const done = await planResume({ store, runId: first.runId });
+    expect(done.complete).toBe(true);
+    expect(done.entries.map((e) => e.action)).toEqual(['reuse', 'reuse', 'reuse', 'reuse']);
+    // Moving the sh ahead of the agents: the agents move, the sh runs because what came before it changed.
+    const edited = ccScript(
+      dir,
+      `const n = await sh('echo x >> n.txt && wc -l < n.txt');
+       await agent('gamma');
+       return [n.stdout.trim(), await agent('beta'), await parallel([() => agent('alpha')])];`,
+      'other.js',
+    );
+    const fromPlan = await planFrom({ store, script: edited, fromRunId: first.runId });
+    expect(fromPlan.entries[0]).toMatchObject({ action: 'run', kind: 'sh', reason: 'earlier-call-changed' });
   });
 
   it('a journal written by drover 0.1 (issue-order keys) still resumes, and is moved to structural keys', async () => {

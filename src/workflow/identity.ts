@@ -41,9 +41,15 @@ export class Branch {
     this.chain = child.chain;
   }
 
-  /** Numbers the forks (parallel, pipeline, workflow) this branch makes, in program order. */
-  nextFork(): number {
-    return this.forks++;
+  /**
+   * Numbers the forks (`p` parallel, `l` pipeline, `w` workflow) this branch makes, in program
+   * order. A fork is part of what comes before the branch's next call; what its children do is
+   * not (they finish in any order), so the chain stays independent of timing.
+   */
+  nextFork(kind: 'p' | 'l' | 'w'): number {
+    const n = this.forks++;
+    this.chain = sha256Hex(`${this.chain}|${kind}${n}`);
+    return n;
   }
 
   /** Identity of the next call with this content in this branch; advances the branch. */

@@ -10,3 +10,6 @@ export type { LoadedWorkflow } from './loader.js';
 export { loadWorkflowFile, loadWorkflowSource } from './loader.js';
 export type { ResumeOptions, RunSummary, RunWorkflowOptions } from './run.js';
 export { resumeRun, runWorkflow } from './run.js';
+export type { PlanEntry, RunPlan } from './plan.js';
+export { formatPlan, planFrom, planResume } from './plan.js';
+export { scriptForResume } from './run.js';

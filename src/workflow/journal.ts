@@ -34,7 +34,7 @@ export type Match = { reuse: CallRecord; via: ReuseVia } | { reuse?: undefined; 
 export class Journal {
   private readonly own = new Map<string, CallRecord>();
   private readonly borrowed = new Map<string, CallRecord>();
-  /** Own entries by position (for `--plan`'s reasons). */
+  /** Entries by position, own before borrowed (for `--plan`'s reasons). */
   private readonly byPosition = new Map<string, CallRecord>();
   /** Finished agent/ask entries by content, own before borrowed, oldest first. */
   private readonly byContent = new Map<string, CallRecord[]>();
@@ -65,7 +65,11 @@ export class Journal {
       else legacy++;
     }
     this.legacyEntries = legacy;
-    for (const call of borrowed) if (call.status === 'finished') this.borrowed.set(call.key, call);
+    for (const call of borrowed) {
+      if (call.status !== 'finished') continue;
+      this.borrowed.set(call.key, call);
+      if (call.positionKey && !this.byPosition.has(call.positionKey)) this.byPosition.set(call.positionKey, call);
+    }
     for (const call of [...own, ...borrowed].sort((a, b) => a.startedAt - b.startedAt)) {
       if (call.status !== 'finished' || !call.contentKey || WORLD_KINDS.has(call.kind)) continue;
       const list = this.byContent.get(call.contentKey);

@@ -402,7 +402,7 @@ export class WorkflowRuntime {
       if (typeof t !== 'function') throw new ScriptUsageError(`parallel(): item ${i} is not a function`);
     });
     const parent = this.identity.branch();
-    const fork = parent.nextFork();
+    const fork = parent.nextFork('p');
     return Promise.all(
       (thunks as Thunk[]).map((thunk, i) =>
         this.identity.within(parent.child(`p${fork}.${i}`), async () => {
@@ -432,7 +432,7 @@ export class WorkflowRuntime {
       if (typeof s !== 'function') throw new ScriptUsageError(`pipeline(): stage ${i} is not a function`);
     });
     const parent = this.identity.branch();
-    const fork = parent.nextFork();
+    const fork = parent.nextFork('l');
     return Promise.all(
       items.map(async (item, index) => {
         const itemBranch = parent.child(`l${fork}.${index}`);
@@ -474,7 +474,7 @@ export class WorkflowRuntime {
     if (scope.depth >= 1)
       throw new WorkflowLimitError('NESTING_LIMIT', 'workflow(): a nested workflow cannot start another (one level of nesting)');
     const parent = this.identity.branch();
-    const fork = parent.nextFork();
+    const fork = parent.nextFork('w');
     const child = await this.track(this.deps.loadChild(ref, scope.scriptDir));
     this.log(`workflow ${child.name} started`);
     return this.identity.within(parent.child(`w${fork}:${child.name}`), () =>
