@@ -2,8 +2,8 @@ export type { AgentOptions, AskOptions, Budget, ShOptions, WorkflowApi, Workflow
 export { defineWorkflow, WORKFLOW_MARK } from './api.js';
 export type { CallState, ProgressEvent, ProgressListener } from './events.js';
 export { CallIdentity } from './identity.js';
-export type { AgentView, PhaseView, RunDescription } from './inspect.js';
-export { answerQuestion, describeRun } from './inspect.js';
+export type { AgentView, PhaseView, RunDescription, RunState } from './inspect.js';
+export { answerQuestion, describeRun, runState } from './inspect.js';
 export { isPidAlive } from './lease.js';
 export { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_ITEMS_PER_CALL } from './limits.js';
 export type { LoadedWorkflow } from './loader.js';
