@@ -1,4 +1,4 @@
-import { DroverError } from '../core/index.js';
+import { DroverError, ScriptError } from '../core/index.js';
 
 const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 
@@ -21,7 +21,8 @@ export function fail(err: unknown, json: boolean): never {
   const code = err instanceof DroverError ? err.exitCode : 1;
   const errorCode = err instanceof DroverError ? err.code : 'INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
-  if (json) printJson({ error: { code: errorCode, message } });
+  const position = err instanceof ScriptError && err.position ? err.position : {};
+  if (json) printJson({ error: { code: errorCode, message, ...position } });
   process.stderr.write(`${color.red('error')}: ${message}\n`);
   if (!(err instanceof DroverError) && process.env.DROVER_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(code);

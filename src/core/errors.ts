@@ -27,12 +27,16 @@ export interface SourcePosition {
   column: number;
 }
 
-/** A syntax or runtime error inside a workflow script, with where it happened. */
+/**
+ * A syntax or runtime error inside a workflow script, with where it happened. Thrown by itself
+ * only when a script does not load — before any run exists — so its exit code is 2 (bad input);
+ * a run that fails at runtime exits 1 from its summary.
+ */
 export class ScriptError extends DroverError {
   readonly position: SourcePosition | undefined;
   constructor(message: string, position?: SourcePosition, code = 'SCRIPT_ERROR') {
     super(code, position ? `${position.file}:${position.line}:${position.column}: ${message}` : message, {
-      exitCode: 1,
+      exitCode: 2,
     });
     this.position = position;
   }
@@ -42,6 +46,16 @@ export class ScriptError extends DroverError {
 export class RunLeaseError extends DroverError {
   constructor(message: string) {
     super('RUN_BUSY', message, { exitCode: 5 });
+  }
+}
+
+/**
+ * A write by a driver that no longer holds the run's lease (another process took the run over):
+ * refused in the same transaction that would have written. Code `LEASE_LOST`, exit code 5.
+ */
+export class LeaseLostError extends DroverError {
+  constructor(runId: string) {
+    super('LEASE_LOST', `run ${runId}: this process lost the run's lease to another driver; its writes are refused`, { exitCode: 5 });
   }
 }
 

@@ -152,6 +152,15 @@ export interface RunEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * A fencing token: the lease a write is made under. A store refuses a fenced write, in the
+ * same transaction, once the run's lease token is another (LeaseLostError, `LEASE_LOST`).
+ */
+export interface Fence {
+  runId: string;
+  token: string;
+}
+
 export interface LeaseRequest {
   runId: string;
   holder: Omit<LeaseInfo, 'expiresAt'>;
@@ -185,7 +194,8 @@ export interface Store {
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(options?: { limit?: number; status?: RunStatus }): Promise<RunRecord[]>;
-  updateRun(id: string, patch: RunPatch, now: number): Promise<void>;
+  /** With `fence`, refused (LeaseLostError) unless the run's lease is still that token. */
+  updateRun(id: string, patch: RunPatch, now: number, fence?: Fence): Promise<void>;
 
   acquireRunLease(request: LeaseRequest): Promise<LeaseResult>;
   /** Extends the lease; false when it is no longer ours. */
@@ -198,20 +208,20 @@ export interface Store {
    * in order, inserts usage rows and spans — all in one transaction: a call's result and its
    * cost land together or not at all.
    */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[]): Promise<void>;
+  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[], fence?: Fence): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
   /** Every model request's usage row of the run, in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
-  createQuestion(question: QuestionRecord): Promise<void>;
+  createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;
   getQuestion(runId: string, id: string): Promise<QuestionRecord | undefined>;
   listQuestions(runId: string): Promise<QuestionRecord[]>;
   /** Records the answer and the journal entry of the `ask` call together. */
   answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
 
-  appendEvents(events: RunEvent[]): Promise<void>;
+  appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;
 
   checkHealth(): Promise<StoreHealth>;

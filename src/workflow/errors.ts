@@ -1,5 +1,5 @@
 /** @module Errors a workflow script sees from drover's globals. */
-import { DroverError } from '../core/index.js';
+import { DroverError, LeaseLostError } from '../core/index.js';
 
 /** Raised inside the script when the run is stopped (Ctrl-C, lost lease). Code `INTERRUPTED`. */
 export class RunAbortedError extends DroverError {
@@ -22,7 +22,7 @@ export class ScriptUsageError extends DroverError {
  */
 export class RunSetupError extends DroverError {}
 
-/** Errors that end the run whatever the script does: combinators never swallow them. */
+/** Errors that end the run whatever the script does (stop, set-up, lost lease): combinators never swallow them. */
 export function endsRun(err: unknown): boolean {
-  return err instanceof RunAbortedError || err instanceof RunSetupError;
+  return err instanceof RunAbortedError || err instanceof RunSetupError || err instanceof LeaseLostError;
 }

@@ -1,5 +1,5 @@
 /** @module The journal: what a run already did, and the matching of new calls against it. */
-import type { CallKind, CallRecord, CallRekey, Store, StoredSpan, UsageRecord } from '../store/index.js';
+import type { CallKind, CallRecord, CallRekey, Fence, Store, StoredSpan, UsageRecord } from '../store/index.js';
 import { type CallIds, VALUE_KINDS, WORLD_KINDS } from './identity.js';
 
 /** Why a call runs instead of being served from the journal (shown by `--plan`). */
@@ -57,6 +57,8 @@ export class Journal {
     readonly runId: string,
     own: CallRecord[],
     borrowed: CallRecord[],
+    /** The driver's lease: every commit is refused (LEASE_LOST) once another process holds the run. */
+    readonly fence: Fence | undefined,
   ) {
     let legacy = 0;
     for (const call of own) {
@@ -78,8 +80,9 @@ export class Journal {
     }
   }
 
-  static async open(store: Store, runId: string, fromRunId: string | null): Promise<Journal> {
-    return new Journal(store, runId, await store.listCalls(runId), fromRunId ? await store.listCalls(fromRunId) : []);
+  /** Loads the run's entries (and the finished ones of `fromRunId`); `fence` guards every commit. */
+  static async open(store: Store, runId: string, fromRunId: string | null, fence?: Fence): Promise<Journal> {
+    return new Journal(store, runId, await store.listCalls(runId), fromRunId ? await store.listCalls(fromRunId) : [], fence);
   }
 
   /** An existing entry of this run, finished or not (for sleep deadlines, asks). */
@@ -208,7 +211,7 @@ export class Journal {
           this.pendingSpans = [];
           this.pendingRekeys = [];
           this.nextCommit = undefined;
-          this.store.recordCalls(calls, usage, spans, rekeys).then(resolve, (err) => {
+          this.store.recordCalls(calls, usage, spans, rekeys, this.fence).then(resolve, (err) => {
             // Keep the writes for the next attempt; the caller sees the failure.
             this.pending = calls.concat(this.pending);
             this.pendingUsage = usage.concat(this.pendingUsage);

@@ -2,8 +2,8 @@
 import { dirname, resolve } from 'node:path';
 import { InputError, NotFoundError } from '../core/index.js';
 import type { CallKind, CallRecord, RunSettings, Store } from '../store/index.js';
+import { type ExecuteReason, Journal, type ReuseVia } from './journal.js';
 import { DEFAULT_MAX_AGENTS } from './limits.js';
-import { Journal, type ExecuteReason, type ReuseVia } from './journal.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile } from './loader.js';
 import { scriptForResume } from './run.js';
 import { type PlanRecorder, WorkflowRuntime } from './runtime.js';
@@ -141,7 +141,8 @@ export function formatPlan(p: RunPlan): string[] {
   lines.push(`  reuse ${reused.length} call${reused.length === 1 ? '' : 's'} (${moved.length} moved)`);
   for (const e of moved) lines.push(`    moved  ${e.kind} ${e.label}  → ${e.branch}`);
   for (const e of p.entries) if (e.action === 'run') lines.push(`  run    ${e.kind} ${e.label}  (${why[e.reason]}; branch ${e.branch})`);
-  if (p.blockedBranches > 0) lines.push(`  … and whatever follows those ${p.blockedBranches} call${p.blockedBranches === 1 ? '' : 's'} (depends on their results)`);
+  if (p.blockedBranches > 0)
+    lines.push(`  … and whatever follows those ${p.blockedBranches} call${p.blockedBranches === 1 ? '' : 's'} (depends on their results)`);
   for (const e of p.notReached) lines.push(`  no longer reached: ${e.kind} ${e.label}`);
   if (p.complete) lines.push('  the script finishes from the journal: nothing runs');
   if (p.error) lines.push(`  the script fails while replaying: ${p.error}`);

@@ -8,6 +8,7 @@ import {
   errorMessage,
   InputError,
   isErrorLike,
+  LeaseLostError,
   NotFoundError,
   newRunId,
   ScriptError,
@@ -15,7 +16,7 @@ import {
   validateRunId,
 } from '../core/index.js';
 import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
-import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
+import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
@@ -281,6 +282,8 @@ async function driveRun(
     leaseLost = true;
     abort.abort('another process took over this run');
   });
+  // Every write of this execution carries the lease token: refused once another process holds the run.
+  const fence = { runId: run.id, token: lease.token };
   let gateway: RunningGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
@@ -308,7 +311,7 @@ async function driveRun(
     );
     const emit = options.onEvent ?? (() => {});
     emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
-    journal = await Journal.open(store, run.id, run.fromRunId);
+    journal = await Journal.open(store, run.id, run.fromRunId, fence);
     if (journal.legacyEntries > 0) {
       emit({
         type: 'log',
@@ -353,7 +356,7 @@ async function driveRun(
         : {}),
     });
     runtime = rt;
-    const outcome = await settle(rt, loaded, abort.signal, store, run);
+    const outcome = await settle(rt, loaded, abort, store, run);
     await tracer?.finish(
       outcome.kind === 'done'
         ? { status: 'completed' }
@@ -362,28 +365,25 @@ async function driveRun(
           : { status: 'failed', error: toStoredError(outcome.error, loaded.path) },
     );
     tracer = undefined;
+    if (leaseLost || (outcome.kind === 'error' && outcome.error instanceof LeaseLostError)) throw new LeaseLostError(run.id);
     await journal.flush();
-    await store.appendEvents(rt.takeEvents());
-    if (leaseLost) {
-      return await summarize(store, run.id, 'running', journal, startedAt, {
-        error: { code: 'LEASE_LOST', message: 'another process took over this run' },
-      });
-    }
+    await store.appendEvents(rt.takeEvents(), fence);
     const now = Date.now();
+    const update = (patch: RunPatch) => store.updateRun(run.id, patch, now, fence);
     if (outcome.kind === 'done') {
       let result: unknown;
       try {
         result = outcome.value === undefined ? null : JSON.parse(JSON.stringify(outcome.value));
       } catch (err) {
         const error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
-        await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+        await update({ status: 'failed', error, finishedAt: now });
         return await summarize(store, run.id, 'failed', journal, startedAt, { error });
       }
-      await store.updateRun(run.id, { status: 'completed', result, error: null, finishedAt: now }, now);
+      await update({ status: 'completed', result, error: null, finishedAt: now });
       return await summarize(store, run.id, 'completed', journal, startedAt, { result });
     }
     if (outcome.kind === 'waiting') {
-      await store.updateRun(run.id, { status: 'waiting' }, now);
+      await update({ status: 'waiting' });
       const questions = [...rt.pendingAsks.values()].map((p) => ({
         id: p.question.id,
         question: p.question.question,
@@ -392,15 +392,21 @@ async function driveRun(
       return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
     }
     const error = toStoredError(outcome.error, loaded.path);
-    await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+    await update({ status: 'failed', error, finishedAt: now });
     return await summarize(store, run.id, 'failed', journal, startedAt, { error });
   } catch (err) {
+    if (leaseLost || err instanceof LeaseLostError) {
+      // Another driver holds the run: nothing of this process may be written any more.
+      leaseLost = true;
+      abort.abort('lease lost');
+      throw err instanceof LeaseLostError ? err : new LeaseLostError(run.id);
+    }
     // Failures of drover itself (store, gateway start): record them if we still can.
-    if (runtime) await store.appendEvents(runtime.takeEvents()).catch(() => {});
+    if (runtime) await store.appendEvents(runtime.takeEvents(), fence).catch(() => {});
     await tracer?.finish({ status: 'failed', error: toStoredError(err, loaded.path) }).catch(() => {});
     await journal?.flush().catch(() => {});
     const error = toStoredError(err, loaded.path);
-    await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now()).catch(() => {});
+    await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now(), fence).catch(() => {});
     throw err;
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
@@ -477,7 +483,8 @@ type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknow
  * answers: pending asks and no other work in flight for two polls in a row.
  * While it waits, answers given from another process are picked up.
  */
-function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal, store: Store, run: RunRecord): Promise<Outcome> {
+function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, abort: AbortController, store: Store, run: RunRecord): Promise<Outcome> {
+  const { signal } = abort;
   return new Promise<Outcome>((resolveOutcome) => {
     let done = false;
     const finish = (o: Outcome) => {
@@ -495,7 +502,7 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal
       if (flushing || done) return;
       flushing = true;
       try {
-        await store.appendEvents(rt.takeEvents());
+        await store.appendEvents(rt.takeEvents(), rt.fence);
         for (const [id, pending] of rt.pendingAsks) {
           const q: QuestionRecord | undefined = await store.getQuestion(run.id, id);
           if (q?.status === 'answered' && q.answer !== null) {
@@ -505,6 +512,10 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal
         }
         quietPolls = rt.pendingAsks.size > 0 && rt.inflight === 0 ? quietPolls + 1 : 0;
         if (quietPolls >= 2) finish({ kind: 'waiting' });
+      } catch (err) {
+        // A failed write (lost lease, full disk) ends the run; never an unhandled rejection.
+        finish({ kind: 'error', error: err });
+        abort.abort(errorMessage(err));
       } finally {
         flushing = false;
       }

@@ -2,7 +2,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import { type AgentBackend, type AgentOutcome, defaultModelFor } from '../agents/index.js';
 import { DroverError, errorMessage, redactSecrets, WorkflowLimitError } from '../core/index.js';
-import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/index.js';
+import type {
+  CallKind,
+  CallRecord,
+  Fence,
+  QuestionRecord,
+  RunEvent,
+  RunSettings,
+  Store,
+  StoredError,
+  UsageRecord,
+} from '../store/index.js';
 import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
 import { traceIdForRun, traceparent } from '../telemetry/index.js';
@@ -149,6 +159,11 @@ export class WorkflowRuntime {
       runId: this.deps.runId,
       scriptDir: scope.scriptDir,
     };
+  }
+
+  /** The lease this execution writes under (undefined for `--plan`, which writes nothing). */
+  get fence(): Fence | undefined {
+    return this.deps.journal.fence;
   }
 
   takeEvents(): RunEvent[] {
@@ -635,7 +650,7 @@ export class WorkflowRuntime {
       createdAt: Date.now(),
       answeredAt: null,
     };
-    await this.deps.store.createQuestion(record);
+    await this.deps.store.createQuestion(record, this.deps.journal.fence);
     const earlier = this.deps.journal.entry(key);
     if (!earlier) this.deps.journal.started(call);
     this.emitCall('ask', call, 'waiting');

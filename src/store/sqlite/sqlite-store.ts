@@ -2,11 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../../config/index.js';
-import { DroverError, NotFoundError } from '../../core/index.js';
+import { DroverError, LeaseLostError, NotFoundError } from '../../core/index.js';
 import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
   CallRekey,
+  Fence,
   LeaseRequest,
   LeaseResult,
   NewRun,
@@ -107,6 +108,7 @@ export class SqliteStore implements Store {
         'UPDATE runs SET lease_token = @token, lease_pid = @pid, lease_host = @host, lease_expires_at = @expiresAt WHERE id = @runId',
       ),
       renewLease: db.prepare('UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?'),
+      leaseToken: db.prepare('SELECT lease_token FROM runs WHERE id = ?').pluck(),
       releaseLease: db.prepare(
         'UPDATE runs SET lease_token = NULL, lease_pid = NULL, lease_host = NULL, lease_expires_at = NULL WHERE id = ? AND lease_token = ?',
       ),
@@ -171,7 +173,12 @@ export class SqliteStore implements Store {
     return rows.map(runFromRow);
   }
 
-  async updateRun(id: string, patch: RunPatch, now: number): Promise<void> {
+  /** Inside a write transaction: refuses the write when `fence` no longer holds the run's lease. */
+  private checkFence(fence: Fence | undefined): void {
+    if (fence && this.stmts.leaseToken.get(fence.runId) !== fence.token) throw new LeaseLostError(fence.runId);
+  }
+
+  async updateRun(id: string, patch: RunPatch, now: number, fence?: Fence): Promise<void> {
     const sets: string[] = ['updated_at = @now'];
     const params: Record<string, unknown> = { id, now };
     const map: Record<keyof RunPatch, [string, (v: unknown) => unknown]> = {
@@ -191,6 +198,12 @@ export class SqliteStore implements Store {
       const [column, convert] = map[key];
       sets.push(`${column} = @${column}`);
       params[column] = convert(value);
+    }
+    if (fence) {
+      params.token = fence.token;
+      const info = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id AND lease_token = @token`).run(params);
+      if (info.changes === 0) throw this.getRunSync(id) ? new LeaseLostError(id) : new NotFoundError(`run ${id}`);
+      return;
     }
     const info = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id`).run(params);
     if (info.changes === 0) throw new NotFoundError(`run ${id}`);
@@ -222,7 +235,8 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[]) => {
+  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => {
+    this.checkFence(fence);
     for (const { from, to } of rekeys) {
       const runId = calls[0]?.runId;
       if (!runId) break;
@@ -234,12 +248,20 @@ export class SqliteStore implements Store {
     for (const u of usage) this.stmts.insertUsage.run(u);
     for (const s of spans) this.spans.insertOne(s);
   };
-  private journalTx: ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[]) => void) | undefined;
+  private journalTx:
+    | ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => void)
+    | undefined;
 
-  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = [], spans: StoredSpan[] = [], rekeys: CallRekey[] = []): Promise<void> {
+  async recordCalls(
+    calls: CallRecord[],
+    usage: UsageRecord[] = [],
+    spans: StoredSpan[] = [],
+    rekeys: CallRekey[] = [],
+    fence?: Fence,
+  ): Promise<void> {
     if (calls.length === 0 && usage.length === 0 && spans.length === 0) return;
     this.journalTx ??= this.db.transaction(this.writeJournal).immediate;
-    this.journalTx(calls, usage, spans, rekeys);
+    this.journalTx(calls, usage, spans, rekeys, fence);
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {
@@ -255,7 +277,16 @@ export class SqliteStore implements Store {
     return new Map(rows.map(({ call_key, ...totals }) => [call_key, totals]));
   }
 
-  async createQuestion(q: QuestionRecord): Promise<void> {
+  async createQuestion(q: QuestionRecord, fence?: Fence): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.checkFence(fence);
+        this.insertQuestion(q);
+      })
+      .immediate();
+  }
+
+  private insertQuestion(q: QuestionRecord): void {
     this.stmts.insertQuestion.run({
       run_id: q.runId,
       id: q.id,
@@ -310,9 +341,10 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
-  async appendEvents(events: RunEvent[]): Promise<void> {
+  async appendEvents(events: RunEvent[], fence?: Fence): Promise<void> {
     if (events.length === 0) return;
     this.db.transaction(() => {
+      this.checkFence(fence);
       for (const e of events) this.stmts.insertEvent.run(e.runId, e.ts, e.type, JSON.stringify(e.data));
     })();
   }
