@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentDefinitionError, findAgentDefinition } from '../src/agents/agent-types.js';
-import { BuiltinBackend, ClaudeCodeBackend, CODING_SYSTEM, CodexBackend } from '../src/agents/index.js';
+import { AgentDefinitionError, builtinToolsFor, findAgentDefinition } from '../src/agents/agent-types.js';
+import { BuiltinBackend, ClaudeCodeBackend, CODING_SYSTEM, CODING_TOOL_NAMES, CodexBackend } from '../src/agents/index.js';
 import type { AgentProgress, AgentRequest } from '../src/agents/types.js';
 import { parseScenario } from '../src/gateway/scenario.js';
 import { type RunningGateway, startSimGateway } from '../src/gateway/sim-server.js';
@@ -126,11 +126,25 @@ describe('agent definitions: found and read as Claude Code does', () => {
     const { dir, home } = project({
       '.claude/agents/a.md': agentFile('name: listed\ndescription: d\ntools: [Bash, "Bash(git log, git diff)"]', 'A'),
       '.claude/agents/b.md': agentFile('name: none\ndescription: d\ntools:', 'B'),
-      '.claude/agents/c.md': agentFile('name: minus\ndescription: d\ndisallowedTools: Write, Edit\nmaxTurns: 4', 'C'),
+      '.claude/agents/c.md': agentFile(
+        'name: minus\ndescription: d\ndisallowedTools: Write, Edit\nmaxTurns: 4\neffort: high\nhooks: {}',
+        'C',
+      ),
     });
-    expect(findAgentDefinition('listed', { cwd: dir, home }).tools).toEqual(['Bash', 'Bash(git log, git diff)']);
+    const listed = findAgentDefinition('listed', { cwd: dir, home });
+    expect(listed.tools).toEqual(['Bash', 'Bash(git log, git diff)']);
+    // The builtin agent cannot enforce a rule: that entry grants nothing (plain Bash still does).
+    expect(builtinToolsFor({ ...listed, tools: ['Bash(git log, git diff)', 'Read'] }, CODING_TOOL_NAMES)).toEqual({
+      tools: ['read_file'],
+      warnings: ["agentType 'listed': tool 'Bash(git log, git diff)' has a rule the builtin agent cannot enforce; not granted"],
+    });
     expect(findAgentDefinition('none', { cwd: dir, home }).tools).toEqual([]);
-    expect(findAgentDefinition('minus', { cwd: dir, home })).toMatchObject({ disallowedTools: ['Write', 'Edit'], maxTurns: 4 });
+    expect(findAgentDefinition('minus', { cwd: dir, home })).toMatchObject({
+      disallowedTools: ['Write', 'Edit'],
+      maxTurns: 4,
+      effort: 'high',
+      unapplied: ['hooks'],
+    });
   });
 
   it('refuses an invalid definition with its file and line; other agents stay usable', () => {
@@ -140,6 +154,7 @@ describe('agent definitions: found and read as Claude Code does', () => {
       '.claude/agents/nodesc.md': '---\n# a comment\nname: nodesc\n---\nbody\n',
       '.claude/agents/open.md': '---\nname: open\ndescription: d\nbody with no closing line\n',
       '.claude/agents/turns.md': '---\nname: turns\ndescription: d\nmaxTurns: many\n---\nbody\n',
+      '.claude/agents/effort.md': '---\nname: effortful\ndescription: d\neffort: ultra\n---\nbody\n',
     });
     const failure = (name: string) => {
       try {
@@ -157,6 +172,7 @@ describe('agent definitions: found and read as Claude Code does', () => {
     expect(failure('open').message).toMatch(/open\.md:1: the frontmatter opened by --- is never closed/);
     expect(failure('turns').message).toMatch(/turns\.md:4: `maxTurns` must be a positive integer/);
     expect(failure('turns').exitCode).toBe(2);
+    expect(failure('effortful').message).toMatch(/effort\.md:4: `effort` must be one of low, medium, high, xhigh, max/);
     expect(findAgentDefinition('code-reviewer', { cwd: dir, home }).prompt).toContain('REVIEWER-MARK');
   });
 
@@ -232,7 +248,7 @@ describe('builtin backend: agentType applies the definition', () => {
   it("intersects the call's tools with the definition's; maxTurns and disallowedTools apply; the user level is found", async () => {
     const { dir, home } = project({
       '.claude/agents/limited.md': agentFile(
-        'name: limited\ndescription: d\ndisallowedTools: Bash, Write\nmaxTurns: 1',
+        'name: limited\ndescription: d\ndisallowedTools: Bash, Write\nmaxTurns: 1\nmcpServers: [github]',
         'You are REVIEWER-MARK, limited.',
       ),
     });
@@ -245,6 +261,7 @@ describe('builtin backend: agentType applies the definition', () => {
     // maxTurns 1: the first tool call uses the only turn.
     const limited = await backend.run(request(dir, { agentType: 'limited', prompt: 'try bash' }));
     expect(limited).toMatchObject({ ok: false, error: { code: 'MAX_TURNS' } });
+    expect(limited.detail?.warnings).toEqual(["agentType 'limited': mcpServers not applied by the builtin backend"]);
     expect(toolsOffered(1)).toEqual(['edit_file', 'glob', 'grep', 'read_file']);
     const user = await backend.run(request(dir, { agentType: 'user-helper' }));
     expect(user).toMatchObject({ ok: true, text: 'helped from the user level' });

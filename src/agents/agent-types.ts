@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { InputError } from '../core/index.js';
-import type { AgentOutcome, AgentRequest } from './types.js';
+import type { AgentOutcome, AgentRequest, Effort } from './types.js';
 
 /**
  * Agent definitions as Claude Code reads them, for `agent(prompt, { agentType })`.
@@ -30,6 +30,10 @@ export interface AgentDefinition {
   model?: string;
   /** Most turns the agent may take (frontmatter `maxTurns`). */
   maxTurns?: number;
+  /** Reasoning effort (frontmatter `effort`), used when the call sets none. */
+  effort?: Effort;
+  /** Frontmatter fields Claude Code acts on that the builtin and codex backends do not (`hooks`, `mcpServers`, …). */
+  unapplied?: string[];
   /** The markdown body: the agent's system prompt (trimmed). */
   prompt: string;
   /** Absolute path of the file, or `built-in`. */
@@ -200,9 +204,15 @@ export function parseAgentDefinition(text: string, file: string, scope: AgentDef
       throw invalid(lineOf('maxTurns'), '`maxTurns` must be a positive integer');
     maxTurns = value;
   }
+  const effort = str('effort');
+  if (effort !== undefined && !EFFORTS.includes(effort as Effort))
+    throw invalid(lineOf('effort'), `\`effort\` must be one of ${EFFORTS.join(', ')}`);
+  const unapplied = UNAPPLIED_FIELDS.filter((f) => doc.has(f));
   return {
     name,
     description,
+    ...(effort ? { effort: effort as Effort } : {}),
+    ...(unapplied.length ? { unapplied } : {}),
     ...(tools !== undefined ? { tools } : {}),
     ...(disallowedTools !== undefined ? { disallowedTools } : {}),
     ...(model ? { model } : {}),
@@ -214,6 +224,18 @@ export function parseAgentDefinition(text: string, file: string, scope: AgentDef
     source: file,
     scope,
   };
+}
+
+const EFFORTS: readonly Effort[] = ['low', 'medium', 'high', 'xhigh', 'max'];
+
+/** Claude Code subagent fields with effects drover's own agents do not reproduce (reported by Claude Code's docs). */
+const UNAPPLIED_FIELDS = ['permissionMode', 'skills', 'mcpServers', 'hooks', 'memory', 'background', 'isolation'];
+
+/** The warning for fields a backend does not apply, if any. */
+export function unappliedWarning(definition: AgentDefinition, backend: string): string[] {
+  return definition.unapplied?.length
+    ? [`agentType '${definition.name}': ${definition.unapplied.join(', ')} not applied by the ${backend} backend`]
+    : [];
 }
 
 /** Model aliases as Claude Code 2.1.197 resolves them (observed: `claude --model <alias>` requests these ids). */

@@ -1,5 +1,13 @@
 import { InputError } from '../../core/index.js';
-import { builtinToolsFor, emitWarnings, modelFor, noteDefinition, resolveAgentType, withAgentPrompt } from '../agent-types.js';
+import {
+  builtinToolsFor,
+  emitWarnings,
+  modelFor,
+  noteDefinition,
+  resolveAgentType,
+  unappliedWarning,
+  withAgentPrompt,
+} from '../agent-types.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 import type { AgentBackend, AgentOutcome, AgentRequest } from '../types.js';
 import { type LoopSettings, runAgentLoop } from './loop.js';
@@ -74,7 +82,7 @@ export class BuiltinBackend implements AgentBackend {
    * With `agentType`, the Claude Code agent definition of that name shapes the call: its body is
    * appended to the fixed system text, its `tools` (mapped to the builtin's) narrow the tool set
    * (and the call's `tools`, if any, narrow it further), its `model` replaces the run's unless the
-   * call named one, its `maxTurns` applies unless the call set one.
+   * call named one, its `maxTurns` and `effort` apply unless the call set its own.
    */
   async run(request: AgentRequest): Promise<AgentOutcome> {
     if (!request.agentType) return runAgentLoop(request, this.settings);
@@ -83,9 +91,10 @@ export class BuiltinBackend implements AgentBackend {
     const granted = builtinToolsFor(definition, CODING_TOOL_NAMES);
     const tools = request.tools ? granted.tools.filter((t) => request.tools?.includes(t)) : granted.tools;
     const chosen = modelFor(definition, request, this.provider === 'anthropic');
-    const warnings = [...granted.warnings, ...(chosen.warning ? [chosen.warning] : [])];
+    const warnings = [...granted.warnings, ...(chosen.warning ? [chosen.warning] : []), ...unappliedWarning(definition, 'builtin')];
     emitWarnings(request, warnings);
     const maxTurns = request.maxTurns ?? definition.maxTurns;
+    const effort = request.effort ?? definition.effort;
     const outcome = await runAgentLoop(
       {
         ...request,
@@ -93,6 +102,7 @@ export class BuiltinBackend implements AgentBackend {
         tools,
         system: withAgentPrompt(request.system ?? this.settings.system ?? CODING_SYSTEM, definition),
         ...(maxTurns ? { maxTurns } : {}),
+        ...(effort ? { effort } : {}),
       },
       this.settings,
     );

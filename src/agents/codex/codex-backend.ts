@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AgentDefinition, emitWarnings, noteDefinition, resolveAgentType, withAgentPrompt } from '../agent-types.js';
+import { type AgentDefinition, emitWarnings, noteDefinition, resolveAgentType, unappliedWarning, withAgentPrompt } from '../agent-types.js';
 import { scrubbedEnv } from '../builtin/tools/index.js';
 import { runCliAgent } from '../cli/cli-agent.js';
 import { isolatedHome } from '../cli/isolated-home.js';
@@ -34,7 +34,8 @@ export class CodexBackend implements AgentBackend {
 
   /**
    * Codex has no agent types: with `agentType`, the Claude Code definition's body joins the
-   * `developer_instructions`; its `tools` and `model` are not applied (each a warning), since
+   * `developer_instructions` and its `effort` applies unless the call set one; its `tools` and
+   * `model` are not applied (each a warning), since
    * Codex's tools and models are not Claude Code's.
    */
   async run(request: AgentRequest): Promise<AgentOutcome> {
@@ -44,7 +45,8 @@ export class CodexBackend implements AgentBackend {
     const warnings = codexWarnings(definition, request);
     emitWarnings(request, warnings);
     const system = withAgentPrompt(request.system ?? '', definition).trim();
-    const outcome = await this.spawn({ ...request, ...(system ? { system } : {}) });
+    const effort = request.effort ?? definition.effort;
+    const outcome = await this.spawn({ ...request, ...(system ? { system } : {}), ...(effort ? { effort } : {}) });
     return noteDefinition(outcome, definition.source, warnings);
   }
 
@@ -111,5 +113,5 @@ function codexWarnings(definition: AgentDefinition, request: AgentRequest): stri
     warnings.push(`agentType '${definition.name}': its tools are Claude Code's; codex keeps its own tools`);
   if (definition.model && definition.model !== 'inherit' && !request.modelFromCall)
     warnings.push(`agentType '${definition.name}': model '${definition.model}' is not applied on codex; kept ${request.model}`);
-  return warnings;
+  return [...warnings, ...unappliedWarning(definition, 'codex')];
 }
