@@ -1,12 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import { InputError } from '../core/index.js';
-import type { AgentOutcome, AgentRequest, Effort } from './types.js';
-
 /**
- * Agent definitions as Claude Code reads them, for `agent(prompt, { agentType })`.
+ * @module Agent definitions as Claude Code reads them, for `agent(prompt, { agentType })`.
  *
  * A definition is a markdown file under a `.claude/agents/` directory (subfolders included) with
  * YAML frontmatter; the agent is known by its frontmatter `name`, not its file name. Lookup order,
@@ -18,6 +11,12 @@ import type { AgentOutcome, AgentRequest, Effort } from './types.js';
  * 3. Claude Code's built-in types that drover mirrors: `general-purpose`, `Explore`, `Plan`.
  * Files without frontmatter or without a `name` are not agents (skipped, as Claude Code does).
  */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { InputError } from '../core/index.js';
+import type { AgentOutcome, AgentRequest, Effort } from './types.js';
 
 export interface AgentDefinition {
   name: string;

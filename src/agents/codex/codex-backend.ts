@@ -113,5 +113,6 @@ function codexWarnings(definition: AgentDefinition, request: AgentRequest): stri
     warnings.push(`agentType '${definition.name}': its tools are Claude Code's; codex keeps its own tools`);
   if (definition.model && definition.model !== 'inherit' && !request.modelFromCall)
     warnings.push(`agentType '${definition.name}': model '${definition.model}' is not applied on codex; kept ${request.model}`);
+  if (definition.maxTurns) warnings.push(`agentType '${definition.name}': maxTurns is not applied on codex`);
   return [...warnings, ...unappliedWarning(definition, 'codex')];
 }
