@@ -13,7 +13,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { InputError } from '../core/index.js';
 import type { AgentOutcome, AgentRequest, Effort } from './types.js';
@@ -90,9 +90,9 @@ const BUILT_IN: readonly AgentDefinition[] = [
 
 /** The `.claude/agents/` directories searched for `cwd`, in precedence order (existing ones only). */
 export function agentDirectories(lookup: AgentLookup): { dir: string; scope: 'project' | 'user' }[] {
-  const home = lookup.home ?? homedir();
+  const home = resolve(lookup.home ?? homedir());
   const dirs: { dir: string; scope: 'project' | 'user' }[] = [];
-  let at = lookup.cwd;
+  let at = resolve(lookup.cwd);
   for (;;) {
     if (at === home) break;
     const dir = join(at, '.claude', 'agents');
