@@ -321,8 +321,10 @@ export class WorkflowRuntime {
           ...(options.schema ? { schema: options.schema } : {}),
           ...(options.effort ? { effort: options.effort } : {}),
           ...(options.agentType ? { agentType: options.agentType } : {}),
+          ...(options.model ? { modelFromCall: true } : {}),
           ...(call.label ? { label: call.label } : {}),
           onProgress: (p) => {
+            if (p.type === 'warning') this.warn(`${call.label ?? 'agent'}: ${p.message}`);
             if (p.type === 'tool') {
               this.deps.emit({
                 type: 'activity',
