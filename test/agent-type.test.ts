@@ -7,7 +7,8 @@ import { BuiltinBackend, ClaudeCodeBackend, CODING_SYSTEM, CODING_TOOL_NAMES, Co
 import type { AgentProgress, AgentRequest } from '../src/agents/types.js';
 import { parseScenario } from '../src/gateway/scenario.js';
 import { type RunningGateway, startSimGateway } from '../src/gateway/sim-server.js';
-import { FAST_BACKOFF, onCleanup, tempDir, write } from './helpers.js';
+import { resumeRun, runWorkflow } from '../src/workflow/index.js';
+import { ccScript, FAST_BACKOFF, gateway, onCleanup, tempDir, tempStore, write } from './helpers.js';
 
 /** Writes `files` (relative path → text) under `root`, creating folders. */
 function tree(root: string, files: Record<string, string>): string {
@@ -358,5 +359,40 @@ describe('codex backend: agentType as instructions', () => {
     expect(req.progress.filter((p) => p.type === 'warning')).toHaveLength(2);
     const unknown = await backend.run(request(dir, { agentType: 'security-auditor' }));
     expect(unknown).toMatchObject({ ok: false, error: { code: 'AGENT_TYPE_NOT_FOUND' } });
+  });
+});
+
+describe('agent(prompt, { agentType }) through the workflow runtime', () => {
+  it('reaches the builtin and claude-code backends; editing the definition makes the call run again', async () => {
+    const dir = tempDir();
+    execFileSync('git', ['init', '-q'], { cwd: dir });
+    mkdirSync(join(dir, '.claude/agents'), { recursive: true });
+    const definition = (mark: string) =>
+      `---\nname: code-reviewer\ndescription: d\ntools: Read, Grep, WebFetch\nmodel: haiku\n---\nYou are ${mark}.\n`;
+    write(dir, '.claude/agents/code-reviewer.md', definition('REVIEWER-MARK'));
+    const gw = await gateway(
+      `rules:\n  - match: { system: 'REVIEWER-MARK' }\n    turns: [{ text: reviewed }]\n  - match: { system: 'EDITED-MARK' }\n    turns: [{ text: edited }]\n  - turns: [{ text: plain }]\n`,
+    );
+    for (const backend of ['builtin', 'claude-code']) {
+      const { store } = tempStore(tempDir());
+      const s = await runWorkflow({
+        store,
+        script: ccScript(dir, "return await agent('review', { agentType: 'code-reviewer', label: 'rev' })"),
+        gateway: gw.url,
+        workdir: dir,
+        backend,
+        cliRetries: 0,
+      });
+      expect(s.result, backend).toBe('reviewed');
+      if (backend === 'builtin') {
+        const same = await resumeRun({ store, runId: s.runId, gateway: gw.url });
+        expect(same.calls).toMatchObject({ executed: 0, reused: 1 });
+        write(dir, '.claude/agents/code-reviewer.md', definition('EDITED-MARK'));
+        const again = await resumeRun({ store, runId: s.runId, gateway: gw.url });
+        expect(again.calls).toMatchObject({ executed: 1 });
+        expect(again.result).toBe('edited');
+        write(dir, '.claude/agents/code-reviewer.md', definition('REVIEWER-MARK'));
+      }
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
-import { type AgentBackend, type AgentOutcome, defaultModelFor } from '../agents/index.js';
-import { DroverError, errorMessage, redactSecrets, WorkflowLimitError } from '../core/index.js';
+import { type AgentBackend, type AgentOutcome, defaultModelFor, findAgentDefinition } from '../agents/index.js';
+import { canonicalJson, DroverError, errorMessage, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -275,6 +275,8 @@ export class WorkflowRuntime {
       agentType: options.agentType,
       tools: options.tools,
       maxTurns: options.maxTurns,
+      // The agent type's definition file is part of what the call is: editing it re-runs the call.
+      agentDefinition: options.agentType ? this.agentDefinitionHash(options.agentType, options.cwd) : undefined,
     };
     const begun = await this.begin('agent', scope, inputs, inputs, options.label ?? shortLabel(prompt), options.phase ?? this.currentPhase);
     if ('hit' in begun) {
@@ -392,6 +394,16 @@ export class WorkflowRuntime {
     } finally {
       release();
       this.inflight--;
+    }
+  }
+
+  /** A hash of the agent type's definition as the backends will read it; undefined when none is found (the backend says why). */
+  private agentDefinitionHash(agentType: string, cwd: string | undefined): string | undefined {
+    try {
+      const { source: _source, ...definition } = findAgentDefinition(agentType, { cwd: this.resolveCwd(cwd) });
+      return sha256Hex(canonicalJson(definition)).slice(0, 16);
+    } catch {
+      return undefined;
     }
   }
 
