@@ -167,6 +167,14 @@ describe('the packed tarball', () => {
     expect(unwanted).toEqual([]);
   });
 
+  it('ships no stale build output: every dist file comes from a source file that exists', () => {
+    // tsc never deletes outputs, so a renamed or deleted source leaves its old .js in dist/ for npm pack to ship.
+    const stale = packed.files
+      .filter((f) => f.startsWith('dist/'))
+      .filter((f) => !existsSync(join(ROOT, f.replace(/^dist\//, 'src/').replace(/\.d\.ts$|\.js$/, '.ts'))));
+    expect(stale, 'stale files in dist/: rm -rf dist && npm run build').toEqual([]);
+  });
+
   it('resolves every file the built code loads, and every package it imports is a dependency', () => {
     const files = new Set(packed.files);
     const deps = new Set(Object.keys(PKG.dependencies));
