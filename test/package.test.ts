@@ -6,7 +6,18 @@
  * `dependencies` — only those — are linked to this repository's node_modules.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
@@ -110,7 +121,7 @@ async function project(packageJson: Record<string, unknown>): Promise<string> {
   const untar = await run('tar', ['xzf', packed.tarball, '-C', modules], dir);
   expect(untar.code, untar.stderr).toBe(0);
   const installed = join(modules, 'drover');
-  await run('mv', [join(modules, 'package'), installed], dir);
+  renameSync(join(modules, 'package'), installed);
   for (const dep of Object.keys(PKG.dependencies)) {
     const link = join(installed, 'node_modules', dep);
     mkdirSync(dirname(link), { recursive: true });
@@ -327,8 +338,35 @@ export default defineWorkflow({ name: 'w', description: 'd' }, async (ctx) => {
     expect(errors[1]).toMatch(/^wrong\.ts\(6,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
   }, 180_000);
 
-  // Needs a documented way for a script to name files beside itself (the lead's `scriptDir` work):
-  // today the demo's sh('node examples/triage-failures/ci-report.mjs') runs in the caller's folder.
+  it('the shipped demo runs from the project with the command docs/install.md gives', async () => {
+    const dir = await project({});
+    const demo = 'node_modules/drover/examples/triage-failures';
+    const res = await run(
+      join(dir, 'node_modules', '.bin', 'drover'),
+      [
+        'run',
+        `${demo}/workflow.js`,
+        '--sim',
+        `${demo}/scenario.yaml`,
+        '--args-json',
+        JSON.stringify({ ciCommand: `node ${demo}/ci-report.mjs` }),
+        '--json',
+      ],
+      dir,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const summary = lastJson(res.stdout);
+    expect(summary).toMatchObject({ status: 'completed', result: { build: 'ci-1842', failing: 5, disputed: ['integration:db'] } });
+    expect((summary.result as { confirmed: unknown[] }).confirmed).toHaveLength(4);
+    const doc = readFileSync(join(ROOT, 'docs', 'install.md'), 'utf8');
+    expect(doc).toContain(`D=${demo}`);
+    expect(doc).toContain('--args-json "{\\"ciCommand\\": \\"node $D/ci-report.mjs\\"}"');
+  });
+
+  // Enable once a script can name files beside itself (a documented `scriptDir`) and the demo uses it:
+  // today its sh('node examples/triage-failures/ci-report.mjs') runs in the caller's folder and fails
+  // with "Cannot find module '<project>/examples/triage-failures/ci-report.mjs'". Then drop the
+  // --args-json detour from docs/install.md and from the test above.
   it.skip('the shipped demo runs from the project folder, not only from the repository root', async () => {
     const dir = await project({});
     const demo = join(dir, 'node_modules', 'drover', 'examples', 'triage-failures');
