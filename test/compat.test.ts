@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeRun, runState, runWorkflow } from '../src/workflow/index.js';
-import { ccScript, FAST_BACKOFF, gateway, tempDir, tempStore, write } from './helpers.js';
+import { ccScript, FAST_BACKOFF, gateway, ROOT, tempDir, tempStore, write } from './helpers.js';
 
 /**
  * drover's side of the compatibility table in docs/workflows.md: what Claude Code's Workflow
@@ -204,5 +204,19 @@ describe('a run whose driver is gone shows as interrupted', () => {
     const live = (await store.getRun(run.id))!;
     expect(runState(live)).toBe('running');
     expect(runState(live, now + 61_000)).toBe('interrupted');
+  });
+});
+
+describe('module form in CommonJS', () => {
+  it('a .cjs file exporting defineWorkflow() runs as a module workflow', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const script = write(
+      dir,
+      'wf.cjs',
+      `const { defineWorkflow } = require(${JSON.stringify(join(ROOT, 'dist', 'workflow-entry.js'))});
+       module.exports = defineWorkflow({ name: 'cjs', description: 'CommonJS module' }, async (ctx) => (await ctx.sh('echo cjs')).stdout.trim());`,
+    );
+    expect(await runWorkflow({ store, script, workdir: dir })).toMatchObject({ status: 'completed', result: 'cjs' });
   });
 });

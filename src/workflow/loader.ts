@@ -38,7 +38,8 @@ export async function loadWorkflowFile(file: string): Promise<LoadedWorkflow> {
 /** Loads a script from its text; `path` names it in errors and anchors relative imports. */
 export async function loadWorkflowSource(path: string, source: string, form?: ScriptForm): Promise<LoadedWorkflow> {
   const hash = sha256Hex(source);
-  if (TS_EXTENSIONS.has(extname(path)) || form === 'module') return loadModule(path, source, hash);
+  // .ts/.mts/.cts and .cjs (CommonJS `module.exports = defineWorkflow(...)`) can only be modules.
+  if (TS_EXTENSIONS.has(extname(path)) || extname(path) === '.cjs' || form === 'module') return loadModule(path, source, hash);
   const program = parseScript(path, source);
   const isModule = program.body.some((n) => n.type === 'ExportDefaultDeclaration');
   if (isModule) return loadModule(path, source, hash);
