@@ -23,7 +23,7 @@ import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
-import { DEFAULT_MAX_AGENTS, defaultConcurrency } from './limits.js';
+import { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_RESULT_BYTES } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
 import { WorkflowRuntime } from './runtime.js';
@@ -284,6 +284,8 @@ async function driveRun(
   });
   // Every write of this execution carries the lease token: refused once another process holds the run.
   const fence = { runId: run.id, token: lease.token };
+  let failScript: (err: unknown) => void = () => {};
+  const untrap = trapRejections((reason) => failScript(reason));
   let gateway: RunningGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
@@ -356,7 +358,9 @@ async function driveRun(
         : {}),
     });
     runtime = rt;
-    const outcome = await settle(rt, loaded, abort, store, run);
+    const outcome = await settle(rt, loaded, abort, store, run, (fail) => {
+      failScript = fail;
+    });
     await tracer?.finish(
       outcome.kind === 'done'
         ? { status: 'completed' }
@@ -372,10 +376,19 @@ async function driveRun(
     const update = (patch: RunPatch) => store.updateRun(run.id, patch, now, fence);
     if (outcome.kind === 'done') {
       let result: unknown;
+      let error: StoredError | undefined;
       try {
-        result = outcome.value === undefined ? null : JSON.parse(JSON.stringify(outcome.value));
+        const json = outcome.value === undefined ? 'null' : JSON.stringify(outcome.value);
+        if (json.length > MAX_RESULT_BYTES) {
+          error = {
+            code: 'RESULT_TOO_LARGE',
+            message: `the workflow's return value is ${json.length} bytes as JSON; the limit is ${MAX_RESULT_BYTES} (DROVER_MAX_RESULT_BYTES): return a summary, write large data to files`,
+          };
+        } else result = JSON.parse(json);
       } catch (err) {
-        const error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
+        error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
+      }
+      if (error) {
         await update({ status: 'failed', error, finishedAt: now });
         return await summarize(store, run.id, 'failed', journal, startedAt, { error });
       }
@@ -409,6 +422,11 @@ async function driveRun(
     await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now(), fence).catch(() => {});
     throw err;
   } finally {
+    // Whatever the script left running (calls fired without await) is stopped; their rejections
+    // are still trapped while they settle, so none reaches Node's default handler.
+    abort.abort('the run ended');
+    if (runtime) await drain(runtime, 5000);
+    untrap();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!leaseLost) await lease.release().catch(() => {});
     await gateway?.close();
@@ -479,11 +497,49 @@ async function startTracing(
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };
 
 /**
+ * Runs being settled in this process. A promise the script rejects and nobody handles
+ * (`Promise.reject()` left alone, `sh(123)` fired without await) is the script's failure:
+ * it ends those runs as failed instead of Node's default handler killing the driver.
+ */
+const settling = new Set<(err: unknown) => void>();
+function onUnhandledRejection(reason: unknown): void {
+  for (const fail of settling) fail(reason);
+}
+
+/** Routes unhandled rejections to `fail` until the returned function is called. */
+function trapRejections(fail: (err: unknown) => void): () => void {
+  if (settling.size === 0) process.on('unhandledRejection', onUnhandledRejection);
+  settling.add(fail);
+  return () => {
+    settling.delete(fail);
+    if (settling.size === 0) process.off('unhandledRejection', onUnhandledRejection);
+  };
+}
+
+/** Waits (at most `limitMs`) until the calls a stopped script left behind have settled. */
+async function drain(rt: WorkflowRuntime, limitMs: number): Promise<void> {
+  const until = Date.now() + limitMs;
+  do await new Promise((r) => setImmediate(r));
+  while (rt.inflight > 0 && Date.now() < until);
+  await new Promise((r) => setImmediate(r));
+}
+
+/** Polls (150 ms apart) with nothing in flight before a sandboxed script is judged unable to ever settle. */
+const STUCK_POLLS = 3;
+
+/**
  * Runs the script until it finishes, fails, is stopped, or can only wait for
  * answers: pending asks and no other work in flight for two polls in a row.
  * While it waits, answers given from another process are picked up.
  */
-function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, abort: AbortController, store: Store, run: RunRecord): Promise<Outcome> {
+function settle(
+  rt: WorkflowRuntime,
+  loaded: LoadedWorkflow,
+  abort: AbortController,
+  store: Store,
+  run: RunRecord,
+  onRejection: (fail: (err: unknown) => void) => void,
+): Promise<Outcome> {
   const { signal } = abort;
   return new Promise<Outcome>((resolveOutcome) => {
     let done = false;
@@ -497,7 +553,16 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, abort: AbortControl
     const onAbort = () => finish({ kind: 'error', error: new RunAbortedError(`run stopped: ${String(signal.reason ?? 'interrupted')}`) });
     signal.addEventListener('abort', onAbort, { once: true });
     let quietPolls = 0;
+    let stuckPolls = 0;
     let flushing = false;
+    onRejection((reason: unknown) =>
+      finish({
+        kind: 'error',
+        error: isErrorLike(reason)
+          ? reason
+          : new ScriptError(`unhandled promise rejection in the script: ${String(reason)}`, undefined, 'SCRIPT_UNHANDLED_REJECTION'),
+      }),
+    );
     const timer = setInterval(async () => {
       if (flushing || done) return;
       flushing = true;
@@ -512,6 +577,20 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, abort: AbortControl
         }
         quietPolls = rt.pendingAsks.size > 0 && rt.inflight === 0 ? quietPolls + 1 : 0;
         if (quietPolls >= 2) finish({ kind: 'waiting' });
+        // A sandboxed script reaches the world only through drover's globals, all tracked: with no call,
+        // timer or question pending, what it awaits can never settle. (Module-form code may await its
+        // own I/O, which drover cannot see, so it is not judged.)
+        stuckPolls = loaded.form === 'claude-code' && rt.pendingAsks.size === 0 && rt.inflight === 0 ? stuckPolls + 1 : 0;
+        if (stuckPolls >= STUCK_POLLS && !done) {
+          finish({
+            kind: 'error',
+            error: new ScriptError(
+              'the script awaits a promise that nothing can settle: no agent, sh, sleep, timer or question is pending',
+              undefined,
+              'SCRIPT_STUCK',
+            ),
+          });
+        }
       } catch (err) {
         // A failed write (lost lease, full disk) ends the run; never an unhandled rejection.
         finish({ kind: 'error', error: err });

@@ -21,7 +21,7 @@ import { endsRun, RunAbortedError, ScriptUsageError } from './errors.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity, type CallIds } from './identity.js';
 import type { ExecuteReason, Journal, ReuseVia } from './journal.js';
-import { MAX_ITEMS_PER_CALL } from './limits.js';
+import { MAX_ITEMS_PER_CALL, MAX_LOG_CHARS, MAX_TIMER_MS } from './limits.js';
 import {
   AskOptionsSchema,
   checkOptions,
@@ -492,7 +492,11 @@ export class WorkflowRuntime {
 
   /** `log(...values)` / `console.log(...)`: every argument, strings as they are, others as JSON, joined by spaces. */
   log(...message: unknown[]): void {
-    const text = message.map((m) => (typeof m === 'string' ? m : safeStringify(m))).join(' ');
+    const full = message.map((m) => (typeof m === 'string' ? m : safeStringify(m))).join(' ');
+    const text =
+      full.length > MAX_LOG_CHARS
+        ? `${full.slice(0, MAX_LOG_CHARS)}… [log line cut at ${MAX_LOG_CHARS} characters of ${full.length}]`
+        : full;
     const at = Date.now();
     this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'log', data: { message: text } });
     this.deps.emit({ type: 'log', message: text, at });
@@ -703,7 +707,10 @@ export class WorkflowRuntime {
     try {
       if (!earlier) this.deps.journal.started(call);
       try {
-        await delay(Math.max(0, wakeAt - Date.now()), undefined, { signal: this.deps.signal });
+        // Node's timers overflow past 2^31-1 ms (they would fire at once): wait in chunks.
+        for (let left = wakeAt - Date.now(); left > 0; left = wakeAt - Date.now()) {
+          await delay(Math.min(left, MAX_TIMER_MS), undefined, { signal: this.deps.signal });
+        }
       } catch {
         throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
       }

@@ -55,6 +55,8 @@ function timers(api: WorkflowApi, host: ScriptHost | undefined) {
           done();
         }
       }, delayMs);
+      // While the run lasts, the timer is tracked as in flight; it never keeps the process alive after the run ended.
+      timer.unref();
       pending.set(id, { timer, done });
       return id;
     },
