@@ -179,7 +179,7 @@ function rootFailures(t: string, index: TraceIndex): string[] {
     );
   }
   if (loops.length)
-    why.push(`parent ids loop: ${listed(loops, describeSpan).join(', ')} ${loops.length === 1 ? 'is' : 'are'} their own ancestors`);
+    why.push(`the parent ids of ${listed(loops, describeSpan).join(', ')} lead back to ${loops.length === 1 ? 'itself' : 'themselves'}`);
   return [`trace ${t} has no root span: ${why.join('; ')}`];
 }
 

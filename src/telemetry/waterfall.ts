@@ -11,7 +11,7 @@ import type { StoredSpan } from '../store/index.js';
  * `order` visits every parent before its children.
  *
  * Tops are roots (no parent id), orphans (the parent id names no span of that trace) and, in bad
- * data whose parent ids loop, one span of each loop (`inCycle`). A parent id is looked up in
+ * data whose parent ids loop, the span with the smallest id in each loop (`inCycle`). A parent id is looked up in
  * the span's own trace; when two spans of a trace share a span id, children attach to the first.
  */
 export class SpanForest {
@@ -114,8 +114,12 @@ export class SpanForest {
           walk[v] = i;
           v = this.parentOf[v] as number;
         }
-        this.flags[v] = (this.flags[v] as number) | CYCLE;
-        visit(v);
+        // Cut the loop at its smallest span id, so the cut does not depend on input order.
+        let cut = v;
+        for (let u = this.parentOf[v] as number; u !== v; u = this.parentOf[u] as number)
+          if ((spans[u] as StoredSpan).spanId < (spans[cut] as StoredSpan).spanId) cut = u;
+        this.flags[cut] = (this.flags[cut] as number) | CYCLE;
+        visit(cut);
       }
     }
     for (let p = n - 1; p >= 0; p--) {
