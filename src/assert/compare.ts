@@ -13,7 +13,7 @@
  *   `sum` skips spans without the attribute, and fails on a value that is not a number).
  */
 import type { AttrValue, StoredSpan } from '../store/index.js';
-import { printable } from './text.js';
+import { printable, stripAnsi } from './text.js';
 
 export type Operator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'contains' | 'matches';
 
@@ -185,12 +185,12 @@ const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3
 
 /**
  * `"< 500ms"`: an operator and a duration, compared in milliseconds (fractions kept). Units:
- * `ns`, `us` (also `µs`, `μs`), `ms`, `s`, `m`, `h` (Tracetest's ns/us/ms/s and more); a bare
+ * `ns`, `us` (also `µs`, `μs`), `ms`, `s`, `m`, `h`, `d` (Tracetest's ns/us/ms/s and more); a bare
  * number is milliseconds. Throws `Error` naming the text when it is not one.
  */
 export function parseDurationComparison(raw: string): Comparison {
-  const m = /^(<=|>=|!=|<|>|=)\s*(\d+(?:\.\d+)?|\.\d+)\s*(ns|us|µs|μs|ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw new Error(`"${raw}": write an operator and a duration, e.g. "< 500ms" (units: ns, us, µs, ms, s, m, h)`);
+  const m = /^(<=|>=|!=|<|>|=)\s*(\d+(?:\.\d+)?|\.\d+)\s*(ns|us|µs|μs|ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!m) throw new Error(`"${raw}": write an operator and a duration, e.g. "< 500ms" (units: ns, us, µs, ms, s, m, h, d)`);
   const ms = Number(m[2]) * (UNITS[m[3] ?? 'ms'] as number);
   return { op: m[1] as Operator, literal: { text: `${m[2]}${m[3] ?? 'ms'}`, quoted: false, number: ms }, text: raw.trim() };
 }
@@ -209,6 +209,8 @@ export function formatMs(ms: number): string {
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
+/** A value for messages, as JSON (strings quoted), without terminal escapes. */
 export function describeValue(v: AttrValue | undefined): string {
-  return v === undefined ? '(absent)' : printable(JSON.stringify(v) ?? String(v));
+  if (v === undefined) return '(absent)';
+  return printable(JSON.stringify(typeof v === 'string' ? stripAnsi(v) : v) ?? String(v));
 }

@@ -11,6 +11,11 @@ const ANSI = /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
+/** Text without terminal escape sequences (colours, cursor moves, titles). */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
 /** `\u001b` etc. as text. */
 const escapeControl = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
