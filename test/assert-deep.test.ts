@@ -80,7 +80,7 @@ describe('deep parent chains (the issue: stack overflow at depth 2,000-6,000, ex
       "- missing under (trace) > 'root' [svc] > 'step2' [svc] > … 7,494 more … > 'step0' [svc] > 'step1' [svc] > 'step2' [svc]: 'step3' [svc] (with 2501 spans below)",
     );
     expect(differs.stdout).toContain("+ unexpected under (trace) > 'root' [svc] > 'step2' [svc] > … 7,494 more …");
-  });
+  }, 180_000); // three CLI processes reading 20,002 spans: slow only on a busy machine
 
   it('trace show, show --json and a spec handle a 10,000-deep chain from the CLI', async () => {
     const { dir, path } = await deepStore();
@@ -111,7 +111,7 @@ describe('deep parent chains (the issue: stack overflow at depth 2,000-6,000, ex
     const checked = await cli(['assert', spec, '--trace', TRACE, '--store', path, '--json']);
     expect(checked.code, checked.stderr).toBe(0);
     expect(JSON.parse(checked.stdout)).toMatchObject({ passed: true, spans: 10_001 });
-  });
+  }, 180_000); // three CLI processes reading 20,002 spans: slow only on a busy machine
 
   it('answers ancestor checks over a 50,000-deep chain and 100,000 wide spans, naming the chain shortly', () => {
     const deep = chain(50_000);
