@@ -68,6 +68,23 @@ export class NotFoundError extends DroverError {
 /** A limit of the workflow runtime was hit (agent backstop, items per call, budget). */
 export class WorkflowLimitError extends DroverError {}
 
+/**
+ * Exit code of an internal error: a bug in drover, not a failed run or assertion (1) nor bad
+ * input (2). 70 is `EX_SOFTWARE` of BSD sysexits(3).
+ */
+export const INTERNAL_EXIT_CODE = 70;
+
+/**
+ * Something went wrong inside drover itself (an exception no code path expected). Exit code 70
+ * (`INTERNAL_EXIT_CODE`), never 1, which for `drover assert` means "an assertion failed".
+ * `code` is `INTERNAL`; `cause` keeps the original error (its stack is printed with DROVER_DEBUG=1).
+ */
+export class InternalError extends DroverError {
+  constructor(message: string, cause?: unknown) {
+    super('INTERNAL', message, { exitCode: INTERNAL_EXIT_CODE, cause });
+  }
+}
+
 /** Errors thrown inside a script's V8 context are not `instanceof Error` here; this checks by shape. */
 export function isErrorLike(err: unknown): err is { name: string; message: string; stack?: string } {
   return (

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { toGolden } from '../../assert/index.js';
-import { InputError, NotFoundError, parseDuration } from '../../core/index.js';
+import { InputError, NotFoundError, parseDuration, stringifyJson } from '../../core/index.js';
 import { collectTraces, loadSpans, readOtlpFile, renderWaterfall, sourceOf, spansToOtlpJson, treeJson } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
@@ -66,7 +66,7 @@ export async function traceGc(flags: Flags): Promise<number> {
 
 export async function traceGoldenSave(ref: string, file: string, flags: Flags): Promise<number> {
   const golden = toGolden(await spansOf(ref, flags));
-  writeFileSync(file, `${JSON.stringify(golden, null, 2)}\n`);
+  writeFileSync(file, `${stringifyJson(golden, 2)}\n`);
   if (flags.json) printJson({ file, roots: golden.roots.length });
   else process.stdout.write(`saved the structure of ${ref} to ${file}\n`);
   return EXIT.ok;
