@@ -220,3 +220,23 @@ describe('module form in CommonJS', () => {
     expect(await runWorkflow({ store, script, workdir: dir })).toMatchObject({ status: 'completed', result: 'cjs' });
   });
 });
+
+describe('failures name what they tried to reach', () => {
+  it('a connection error names the endpoint and the API', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const reasons: string[] = [];
+    const s = await runWorkflow({
+      store,
+      workdir: dir,
+      gateway: 'http://127.0.0.1:9',
+      backoff: { ...FAST_BACKOFF, maxAttempts: 2 },
+      script: ccScript(dir, `return parallel([() => agent('unreachable')]);`),
+      onEvent: (e) => e.type === 'retry' && reasons.push(e.reason),
+    });
+    expect(s.calls).toMatchObject({ failed: 1 });
+    const [call] = await store.listCalls(s.runId);
+    expect(call?.error?.message).toMatch(/anthropic at http:\/\/127\.0\.0\.1:9/);
+    expect(reasons[0]).toMatch(/127\.0\.0\.1:9/);
+  });
+});

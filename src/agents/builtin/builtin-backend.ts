@@ -63,6 +63,7 @@ export class BuiltinBackend implements AgentBackend {
     this.provider = options.provider ?? 'anthropic';
     this.userHome = options.userHome;
     this.settings = {
+      endpoint: options.baseURL,
       provider: createProvider(options.provider ?? 'anthropic', {
         baseURL: options.baseURL,
         apiKey: options.apiKey,
