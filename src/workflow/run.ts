@@ -11,6 +11,7 @@ import {
   LeaseLostError,
   NotFoundError,
   newRunId,
+  redactDeep,
   ScriptError,
   sha256Hex,
   validateRunId,
@@ -142,7 +143,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       scriptSource: loaded.source,
       scriptHash: loaded.hash,
       scriptForm: loaded.form,
-      args: options.args ?? null,
+      // Stored and handed to the script redacted, so a resume sees exactly what the first execution saw.
+      args: redactDeep(options.args ?? null),
       settings,
       fromRunId: options.fromRunId ?? null,
     },
@@ -384,7 +386,7 @@ async function driveRun(
             code: 'RESULT_TOO_LARGE',
             message: `the workflow's return value is ${json.length} bytes as JSON; the limit is ${MAX_RESULT_BYTES} (DROVER_MAX_RESULT_BYTES): return a summary, write large data to files`,
           };
-        } else result = JSON.parse(json);
+        } else result = redactDeep(JSON.parse(json));
       } catch (err) {
         error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
       }

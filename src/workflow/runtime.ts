@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import { type AgentBackend, type AgentOutcome, defaultModelFor, findAgentDefinition } from '../agents/index.js';
-import { canonicalJson, DroverError, errorMessage, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
+import { canonicalJson, DroverError, errorMessage, redactDeep, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -241,7 +241,8 @@ export class WorkflowRuntime {
   }
 
   /** Something drover accepted but ignored: logged once per distinct message, kept for `status`. */
-  warn(message: string): void {
+  warn(raw: string): void {
+    const message = redactSecrets(raw);
     if (this.warned.has(message)) return;
     this.warned.add(message);
     const at = Date.now();
@@ -278,7 +279,15 @@ export class WorkflowRuntime {
       // The agent type's definition file is part of what the call is: editing it re-runs the call.
       agentDefinition: options.agentType ? this.agentDefinitionHash(options.agentType, options.cwd) : undefined,
     };
-    const begun = await this.begin('agent', scope, inputs, inputs, options.label ?? shortLabel(prompt), options.phase ?? this.currentPhase);
+    // What is stored is redacted (prompt and label included); the identity hashes the real inputs.
+    const begun = await this.begin(
+      'agent',
+      scope,
+      inputs,
+      redactDeep(inputs),
+      redactSecrets(options.label ?? shortLabel(prompt)),
+      options.phase ?? this.currentPhase,
+    );
     if ('hit' in begun) {
       const { hit } = begun;
       this.deps.tracing.reused('agent', `invoke_agent ${hit.label ?? 'agent'}`, hit);
@@ -378,8 +387,9 @@ export class WorkflowRuntime {
       const finished: CallRecord = {
         ...call,
         status: outcome.ok ? 'finished' : 'failed',
-        result: outcome.ok ? (options.schema ? outcome.object : outcome.text) : null,
-        error: outcome.ok ? null : outcome.error,
+        // A result is what the script sees and what a resume replays: redacted in both, so they agree.
+        result: outcome.ok ? redactDeep(options.schema ? outcome.object : outcome.text) : null,
+        error: outcome.ok ? null : redactDeep(outcome.error),
         attempts: outcome.attempts,
         finishedAt: Date.now(),
         ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
@@ -484,19 +494,20 @@ export class WorkflowRuntime {
 
   phase(title: unknown): void {
     if (typeof title !== 'string' || title.trim() === '') throw new ScriptUsageError('phase(): title must be a non-empty string');
-    this.currentPhase = title;
+    this.currentPhase = redactSecrets(title);
     const at = Date.now();
-    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'phase', data: { title } });
-    this.deps.emit({ type: 'phase', title, at });
+    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'phase', data: { title: this.currentPhase } });
+    this.deps.emit({ type: 'phase', title: this.currentPhase, at });
   }
 
   /** `log(...values)` / `console.log(...)`: every argument, strings as they are, others as JSON, joined by spaces. */
   log(...message: unknown[]): void {
     const full = message.map((m) => (typeof m === 'string' ? m : safeStringify(m))).join(' ');
-    const text =
+    const text = redactSecrets(
       full.length > MAX_LOG_CHARS
         ? `${full.slice(0, MAX_LOG_CHARS)}… [log line cut at ${MAX_LOG_CHARS} characters of ${full.length}]`
-        : full;
+        : full,
+    );
     const at = Date.now();
     this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'log', data: { message: text } });
     this.deps.emit({ type: 'log', message: text, at });
@@ -521,10 +532,16 @@ export class WorkflowRuntime {
     const options: ShOptions = checkOptions(ShOptionsSchema, rawOptions, 'sh()');
     const identity = { command, cwd: options.cwd ?? '.', env: options.env, timeoutMs: options.timeoutMs };
     // Stored inputs name env keys only: values may be secrets.
-    const stored = { command, cwd: options.cwd ?? '.', envKeys: Object.keys(options.env ?? {}), timeoutMs: options.timeoutMs };
-    const begun = await this.begin('sh', scope, identity, stored, shortLabel(command), this.currentPhase);
+    const stored = {
+      command: redactSecrets(command),
+      cwd: options.cwd ?? '.',
+      envKeys: Object.keys(options.env ?? {}),
+      timeoutMs: options.timeoutMs,
+    };
+    const label = redactSecrets(shortLabel(command));
+    const begun = await this.begin('sh', scope, identity, stored, label, this.currentPhase);
     if ('hit' in begun) {
-      this.deps.tracing.reused('sh', `sh ${shortLabel(command)}`, begun.hit);
+      this.deps.tracing.reused('sh', `sh ${label}`, begun.hit);
       this.emitCall('sh', begun.hit, 'reused');
       return begun.hit.result as ShellResult;
     }
@@ -534,23 +551,26 @@ export class WorkflowRuntime {
       this.deps.journal.started(call);
       this.emitCall('sh', call, 'running');
       // The command's own spans (TRACEPARENT, and the run's OTLP receiver) nest under this one.
-      const span = this.deps.tracing.start('sh', `sh ${shortLabel(command)}`, call, {
+      const span = this.deps.tracing.start('sh', `sh ${label}`, call, {
         'drover.sh.command': redactSecrets(command).slice(0, 1000),
       });
       let result: ShellResult;
       try {
-        result = await runShell(command, {
-          cwd: this.resolveCwd(options.cwd),
-          signal: this.deps.signal,
-          env: { ...span?.env, ...options.env },
-          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-        });
+        // What a command prints is stored and replayed redacted; the script sees the same on the first run.
+        result = redactDeep(
+          await runShell(command, {
+            cwd: this.resolveCwd(options.cwd),
+            signal: this.deps.signal,
+            env: { ...span?.env, ...options.env },
+            ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+          }),
+        );
       } catch (err) {
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
         this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
-        throw new ScriptUsageError(`sh(): could not run "${shortLabel(command)}": ${errorMessage(err)}`);
+        throw new ScriptUsageError(`sh(): could not run "${label}": ${errorMessage(err)}`);
       }
       this.deps.tracing.end(span, call, result.exitCode === 0 ? null : { code: 'exit_code', message: `exit code ${result.exitCode}` }, {
         'drover.sh.exit_code': result.exitCode,
@@ -569,7 +589,9 @@ export class WorkflowRuntime {
     this.checkNotAborted();
     if (typeof name !== 'string' || name.trim() === '') throw new ScriptUsageError('step(): name must be a non-empty string');
     if (typeof fn !== 'function') throw new ScriptUsageError('step(): second argument must be a function');
-    return this.journaled('step', scope, { name }, name, async () => toPlain(await (fn as () => unknown)(), `step("${name}")`));
+    return this.journaled('step', scope, { name }, redactSecrets(name), async () =>
+      redactDeep(toPlain(await (fn as () => unknown)(), `step("${name}")`)),
+    );
   }
 
   /**
@@ -583,7 +605,7 @@ export class WorkflowRuntime {
     label: string,
     fn: () => Promise<unknown>,
   ): Promise<unknown> {
-    const begun = await this.begin(kind, scope, inputs, inputs, label, this.currentPhase);
+    const begun = await this.begin(kind, scope, inputs, redactDeep(inputs), label, this.currentPhase);
     if ('hit' in begun) {
       const { hit } = begun;
       this.emitCall(kind, hit, 'reused');
@@ -649,7 +671,7 @@ export class WorkflowRuntime {
     if (typeof question !== 'string' || question.trim() === '') throw new ScriptUsageError('ask(): question must be a non-empty string');
     const options: AskOptions = checkOptions(AskOptionsSchema, rawOptions, 'ask()');
     const inputs = { question, choices: options.choices };
-    const begun = await this.begin('ask', scope, inputs, inputs, shortLabel(question), this.currentPhase);
+    const begun = await this.begin('ask', scope, inputs, redactDeep(inputs), redactSecrets(shortLabel(question)), this.currentPhase);
     if ('hit' in begun) {
       this.emitCall('ask', begun.hit, 'reused');
       return begun.hit.result as string;
