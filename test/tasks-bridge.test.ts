@@ -635,3 +635,26 @@ describe('tasks import is all or nothing', () => {
     expect(after[39]?.blockedBy).toEqual(['39']);
   });
 });
+
+describe('tasks sync (CLI) reports what it holds back', () => {
+  it('a 3-cycle: the first sync refuses and holds the closing edge, every later sync still lists it, exit 0', async () => {
+    const dir = claudeDir([
+      { id: '1', blockedBy: ['3'], blocks: ['2'] },
+      { id: '2', blockedBy: ['1'], blocks: ['3'] },
+      { id: '3', blockedBy: ['2'], blocks: ['1'] },
+    ]);
+    const env = { DROVER_STORE: join(tempDir(), 's.db'), DROVER_TASK_LIST: 'cyc' };
+    const first = await cli(['tasks', 'sync', '--claude-dir', dir, '--json'], { env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(lastJson(first.stdout)).toMatchObject({
+      refused: [{ id: '3', reason: expect.stringMatching(/would close a cycle: #3 → #2 → #1 → #3/) }],
+      held: [{ id: '3', blockedBy: '2' }],
+    });
+    const second = await cli(['tasks', 'sync', '--claude-dir', dir], { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain(
+      "held #3 blocked by #2 (kept in Claude Code's file, not in drover): #3 blocked by #2 would close a cycle",
+    );
+    expect(second.stdout).not.toContain('refused');
+  });
+});
