@@ -442,6 +442,19 @@ describe('bridge: bad files never break the list', () => {
     expect((await b.create({ subject: 'fine' })).id).toBe('1');
   });
 
+  it('a list an older drover broke (high-water mark 1e23) allocates again from the ids it holds', async () => {
+    const { b, path } = bridged();
+    await b.create({ subject: 'one' });
+    await b.create({ subject: 'two' });
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path);
+    db.prepare('UPDATE task_lists SET high_water = 1e23').run();
+    db.close();
+    expect(await b.store.tasks.nextTaskId('list')).toBe('3');
+    expect((await b.create({ subject: 'three' })).id).toBe('3');
+    expect((await b.create({ subject: 'four' })).id).toBe('4');
+  });
+
   it('tasks import of a folder holding a huge id exits 2 naming the file, importing nothing', async () => {
     const dir = claudeDir([{ id: '1' }]);
     write(dir, '99999999999999999999999.json', ccFile({ id: '99999999999999999999999' }));

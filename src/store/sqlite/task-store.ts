@@ -57,6 +57,8 @@ export class SqliteTaskStore implements TaskStore {
       ensureList: db.prepare('INSERT INTO task_lists (id, high_water, created_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING'),
       highWater: db.prepare('SELECT high_water FROM task_lists WHERE id = ?').pluck(),
       setHighWater: db.prepare('UPDATE task_lists SET high_water = MAX(high_water, ?) WHERE id = ?'),
+      resetHighWater: db.prepare('UPDATE task_lists SET high_water = ? WHERE id = ?'),
+      ids: db.prepare('SELECT id FROM tasks WHERE list_id = ?').pluck(),
       get: db.prepare('SELECT * FROM tasks WHERE list_id = ? AND id = ?'),
       insert:
         db.prepare(`INSERT INTO tasks (list_id, id, subject, description, active_form, status, owner, priority, labels_json, metadata_json, lease_expires_at, open_blockers, created_at, updated_at)
@@ -212,6 +214,19 @@ export class SqliteTaskStore implements TaskStore {
     }
   }
 
+  /**
+   * The list's high-water mark. A mark past 2^53−1 (left by a drover that took a huge id
+   * from a file) is repaired from the ids the list holds, so allocation works again.
+   */
+  private highWater(listId: string): number {
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    if (Number.isSafeInteger(high)) return high;
+    let repaired = 0;
+    for (const id of this.s.ids.all(listId) as string[]) if (isCountableId(id)) repaired = Math.max(repaired, Number(id));
+    this.s.resetHighWater.run(repaired, listId);
+    return repaired;
+  }
+
   /** Whether the writer holds the task's claim (see `Claimant`). */
   private holds(row: TaskRow, actor: Actor, claimant: Claimant): boolean {
     if (claimant === null) return true;
@@ -321,7 +336,7 @@ export class SqliteTaskStore implements TaskStore {
       this.s.ensureList.run(listId, now);
       let id = input.id;
       if (id === undefined) {
-        id = String((this.s.highWater.get(listId) as number) + 1);
+        id = String(this.highWater(listId) + 1);
       } else if (this.s.get.get(listId, id)) {
         throw new TaskRuleError('INVALID_TASK', `task #${id} already exists in list ${listId}`);
       } else if (/^\d+$/.test(id) && !isCountableId(id)) {
@@ -758,15 +773,18 @@ export class SqliteTaskStore implements TaskStore {
 
   async raiseHighWater(listId: string, n: number, now: number): Promise<void> {
     if (!Number.isSafeInteger(n) || n <= 0) return;
-    if (((this.s.highWater.get(listId) as number | undefined) ?? 0) >= n) return;
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    if (Number.isSafeInteger(high) && high >= n) return;
     this.tx(() => {
       this.s.ensureList.run(listId, now);
+      this.highWater(listId);
       this.s.setHighWater.run(n, listId);
     });
   }
 
   async nextTaskId(listId: string): Promise<string> {
-    return String(((this.s.highWater.get(listId) as number | undefined) ?? 0) + 1);
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    return String((Number.isSafeInteger(high) ? high : this.tx(() => this.highWater(listId))) + 1);
   }
 
   async recordTaskEvent(
