@@ -337,6 +337,17 @@ describe('bridge: every state maps both ways', () => {
     });
   });
 
+  it('deleted on both sides between passes: forgotten, and later passes stay quiet', async () => {
+    const s = await start();
+    await s.b.delete('2');
+    (await import('node:fs')).unlinkSync(join(s.dir, '2.json'));
+    await s.bridge.syncOnce();
+    const state = JSON.parse(readFileSync(join(s.dir, '.drover-sync'), 'utf8'));
+    expect(Object.keys(state.entries)).toEqual(['1']);
+    const quiet = await s.bridge.syncOnce();
+    expect([quiet.toDrover, quiet.toClaude, quiet.refused]).toEqual([[], [], []]);
+  });
+
   it('conflict: drover cancelled, Claude Code reopened later — the newer change (Claude Code’s) wins, the loser is in history', async () => {
     const s = await start();
     await s.b.cancel('2'); // at the board clock, an hour ago

@@ -80,7 +80,7 @@ type Plan =
   | { kind: 'fileDeleted'; task: TaskRecord }
   | { kind: 'droverDeleted'; file: TaskFileRead }
   | { kind: 'remember'; file: TaskFileRead; task: TaskRecord }
-  | { kind: 'forget' };
+  | { kind: 'forget'; id: string };
 
 const STATE_FILE = '.drover-sync';
 const LOCK_OPTIONS = { realpath: false, stale: 10_000, update: 5_000, retries: { retries: 100, minTimeout: 10, maxTimeout: 200 } };
@@ -285,9 +285,7 @@ export class ClaudeTaskBridge {
         report.toClaude.push(p.file.id);
         delete state.entries[p.file.id];
       } else if (p.kind === 'remember') remember(p.task.id, p.file.raw, p.task);
-      else if (p.kind === 'forget') {
-        // nothing on either side any more
-      }
+      else if (p.kind === 'forget') delete state.entries[p.id]; // gone from both sides
     }
     for (const id of ids) {
       const e = state.entries[id];
@@ -347,11 +345,11 @@ export class ClaudeTaskBridge {
     if (fileChanged) {
       if (file) return [{ kind: 'toDrover', file, task }];
       if (task) return [{ kind: 'fileDeleted', task }];
-      return [{ kind: 'forget' }];
+      return [{ kind: 'forget', id }];
     }
     if (task) return [{ kind: 'toClaude', task }];
     if (file) return [{ kind: 'droverDeleted', file }];
-    return [{ kind: 'forget' }];
+    return [{ kind: 'forget', id }];
   }
 
   /** Syncs whenever the directory or the list changes, until `signal` aborts. */
