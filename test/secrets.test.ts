@@ -35,9 +35,9 @@ describe('secrets stay out of everything a run stores and exports', () => {
     const summary = lastJson(r.stdout);
     const result = summary.result as Record<string, string>;
     // Passed on purpose (DROVER_PASS_ENV): the command saw them, and what it printed is redacted.
-    expect(result.fromEnv.trim()).toBe('[REDACTED] [REDACTED]');
+    expect(result.fromEnv?.trim()).toBe('[REDACTED] [REDACTED]');
     // Never passed: a secret-named variable not in DROVER_PASS_ENV is not in a command's environment.
-    expect(result.stderr.trim()).toBe('');
+    expect(result.stderr?.trim()).toBe('');
     expect(result.echo).toBe('[REDACTED]');
     expect(result.answer).toBe('the model repeats [REDACTED]');
     const exported = await cli(['trace', 'export', String(summary.runId)], { env, cwd: dir });
