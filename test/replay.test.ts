@@ -264,3 +264,39 @@ describe('the budget stops what it says it stops', () => {
     expect(again.calls).toMatchObject({ executed: 1, reused: 3 });
   });
 });
+
+describe('resume uses the script on disk, and says so', () => {
+  it('after fixing the script in place, resume runs the fixed file (not the stored copy) and notes it', async () => {
+    const { dir, store, gw } = await setup();
+    const script = ccScript(dir, `const a = await agent('alpha');\nconst cfg = null;\nreturn cfg.value + a;`);
+    const first = await runWorkflow({ store, script, workdir: dir, gateway: gw.url });
+    expect(first.status).toBe('failed');
+    expect(first.error?.message).toMatch(/wf\.js:4:12: TypeError/);
+    ccScript(dir, `const a = await agent('alpha');\nconst cfg = { value: 'fixed ' };\nreturn cfg.value + a;`);
+    const notes: string[] = [];
+    const again = await resumeRun({
+      store,
+      runId: first.runId,
+      gateway: gw.url,
+      onEvent: (e) => e.type === 'log' && notes.push(e.message),
+    });
+    expect(again).toMatchObject({ status: 'completed', result: 'fixed echo alpha', calls: { executed: 0, reused: 1 } });
+    expect(notes.join('\n')).toMatch(/changed since this run stored it: continuing with the file on disk/);
+    expect((await store.getRun(first.runId))?.scriptSource).toMatch(/fixed/);
+  });
+
+  it('run --from reuses the source run endpoint (its --sim) when none is given', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const scenario = write(dir, 'scenario.yaml', `rules:\n  - turns: [{ text: from-sim }]\n`);
+    const script = ccScript(dir, `return agent('x')`);
+    const first = await runWorkflow({ store, script, workdir: dir, sim: scenario });
+    const second = await runWorkflow({
+      store,
+      script: ccScript(dir, `return [await agent('x'), await agent('y')]`, 'b.js'),
+      workdir: dir,
+      fromRunId: first.runId,
+    });
+    expect(second).toMatchObject({ status: 'completed', result: ['from-sim', 'from-sim'], calls: { reused: 1, executed: 1 } });
+  });
+});
