@@ -240,3 +240,33 @@ describe('failures name what they tried to reach', () => {
     expect(reasons[0]).toMatch(/127\.0\.0\.1:9/);
   });
 });
+
+describe('bad input is refused cleanly', () => {
+  it('racing runs with one --run-id: one runs, the other hears RUN_EXISTS (exit 2), not a SQLite error', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const script = ccScript(dir, `return (await sh('echo once')).stdout.trim()`);
+    const outcomes = await Promise.allSettled([0, 1, 2].map(() => runWorkflow({ store, script, workdir: dir, runId: 'same' })));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    for (const o of outcomes.filter((o) => o.status === 'rejected')) {
+      expect((o as PromiseRejectedResult).reason).toMatchObject({ code: 'RUN_EXISTS', exitCode: 2 });
+    }
+  });
+
+  it('an empty or path-like --run-id and args nested too deep are refused with exit 2', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const script = ccScript(dir, 'return 1');
+    await expect(runWorkflow({ store, script, runId: '' })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/--run-id/),
+    });
+    await expect(runWorkflow({ store, script, runId: '../../x' })).rejects.toMatchObject({ exitCode: 2 });
+    const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    await expect(runWorkflow({ store, script, args: deep })).rejects.toMatchObject({
+      exitCode: 2,
+      message: '--args-json: the value nests deeper than 100 levels',
+    });
+    expect(await store.listRuns()).toEqual([]);
+  });
+});

@@ -86,3 +86,22 @@ function inPieces(root: unknown, indent?: number): string {
   }
   return out.join('');
 }
+
+/**
+ * How deep `value` nests (a scalar is 0, `[]` and `{}` are 1), counted without recursion, stopping
+ * once past `limit`. Inputs from outside (`--args-json`, bodies) are refused past a limit before any
+ * recursive code sees them.
+ */
+export function nestingDepth(value: unknown, limit = Number.POSITIVE_INFINITY): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    const here = depth + 1;
+    if (here > deepest) deepest = here;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, here]);
+  }
+  return deepest;
+}

@@ -10,6 +10,7 @@ import {
   isErrorLike,
   LeaseLostError,
   NotFoundError,
+  nestingDepth,
   newRunId,
   redactDeep,
   ScriptError,
@@ -103,9 +104,16 @@ interface RunSettingsWithWorkdir extends RunSettings {
 
 const SIM_API_KEY = 'drover-sim';
 
+/** Deepest `args` accepted (levels of arrays and objects). */
+const MAX_ARGS_DEPTH = 100;
+
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
   const { store } = options;
-  const runId = options.runId ? validateRunId(options.runId) : newRunId();
+  // An empty --run-id is refused like any invalid one, never silently replaced.
+  const runId = options.runId !== undefined ? validateRunId(options.runId) : newRunId();
+  if (nestingDepth(options.args, MAX_ARGS_DEPTH) > MAX_ARGS_DEPTH) {
+    throw new InputError(`--args-json: the value nests deeper than ${MAX_ARGS_DEPTH} levels`);
+  }
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const d = options.defaults ?? {};

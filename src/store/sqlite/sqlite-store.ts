@@ -140,6 +140,19 @@ export class SqliteStore implements Store {
   }
 
   async createRun(run: NewRun, now: number): Promise<RunRecord> {
+    try {
+      this.insertRun(run, now);
+    } catch (err) {
+      // Two processes choosing the same --run-id: the loser hears what happened, not SQLite's words.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new DroverError('RUN_EXISTS', `run ${run.id} already exists; use drover resume ${run.id}`, { exitCode: 2 });
+      }
+      throw err;
+    }
+    return this.getRunSync(run.id) as RunRecord;
+  }
+
+  private insertRun(run: NewRun, now: number): void {
     this.stmts.insertRun.run({
       id: run.id,
       name: run.name,
@@ -153,7 +166,6 @@ export class SqliteStore implements Store {
       from_run_id: run.fromRunId,
       now,
     });
-    return this.getRunSync(run.id) as RunRecord;
   }
 
   private getRunSync(id: string): RunRecord | undefined {
