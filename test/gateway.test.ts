@@ -231,3 +231,34 @@ rules:
     ]);
   });
 });
+
+describe('the sim gateway refuses other sites and foreign Host names', () => {
+  it('a cross-origin simple request or a rebound Host gets 403 and changes nothing; SDK-style requests pass', async () => {
+    const gw = await gateway(SCENARIO);
+    const reset = await fetch(`${gw.url}/_drover/reset`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'text/plain' },
+    });
+    expect(reset.status).toBe(403);
+    expect(await reset.text()).toMatch(/origin http:\/\/evil\.example may not call this server/);
+    const spend = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'text/plain' },
+      body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(spend.status).toBe(403);
+    const { request } = await import('node:http');
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gw.url}/_drover/stats`, { headers: { host: `evil.example:${gw.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(rebound).toBe(403);
+    expect(gw.stats().requests).toBe(0);
+    const own = await fetch(`${gw.url}/_drover/stats`, { headers: { origin: gw.url } });
+    expect(own.status).toBe(200);
+  });
+});

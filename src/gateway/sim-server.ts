@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BodyError, closeServer, readJsonBody } from '../net/index.js';
+import { BodyError, closeServer, originGuard, readJsonBody } from '../net/index.js';
 import { PrefixTracker } from './prefix-cache.js';
 import { loadScenario, type Scenario } from './scenario.js';
 import { SimEngine, type SimPlan } from './sim-engine.js';
@@ -122,7 +122,13 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     });
   });
 
+  let guard: (req: IncomingMessage) => string | null = () => 'the server is starting';
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = guard(req);
+    if (refusal) {
+      sendJson(res, 403, { type: 'error', error: { type: 'permission_error', message: `sim gateway: ${refusal}` } });
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (req.method === 'HEAD' || (req.method === 'GET' && path === '/')) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -255,6 +261,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
   });
   server.keepAliveTimeout = 30_000;
   const port = (server.address() as AddressInfo).port;
+  guard = originGuard(host, port);
   return {
     url: `http://${host}:${port}`,
     port,
