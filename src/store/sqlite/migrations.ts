@@ -157,6 +157,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX spans_name ON spans(name);
   CREATE INDEX spans_start ON spans(start_us);
   `,
+  // v5: every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
+  // exact attribute values) and its resource/scope fields besides attributes and name; NULL when none came.
+  `
+  ALTER TABLE spans ADD COLUMN extra_json TEXT;
+  ALTER TABLE spans ADD COLUMN origin_json TEXT;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

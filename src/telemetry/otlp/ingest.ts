@@ -1,4 +1,4 @@
-import { type EncodedSpanRow, encodeSpanRows } from '../../store/index.js';
+import { type EncodedSpanRow, encodeSpanRows, type StoredSpan } from '../../store/index.js';
 import { OtlpFormatError, spansFromOtlp } from './decode.js';
 import { spansFromOtlpProtobuf } from './protobuf.js';
 
@@ -9,7 +9,14 @@ export interface DecodedBatch {
 
 /** Decodes one OTLP request body into store rows. Throws OtlpFormatError on a bad body. Pure CPU: runs on ingest threads. */
 export function decodeOtlpBody(raw: Uint8Array, protobuf: boolean): DecodedBatch {
-  const spans = protobuf ? spansFromOtlpProtobuf(raw) : spansFromOtlp(parseJson(raw));
+  let spans: StoredSpan[];
+  try {
+    spans = protobuf ? spansFromOtlpProtobuf(raw) : spansFromOtlp(parseJson(raw));
+  } catch (err) {
+    // The decoders name each malformed place; a shape they did not foresee is still the body's fault.
+    if (err instanceof TypeError || err instanceof RangeError) throw new OtlpFormatError(`body is malformed: ${err.message}`);
+    throw err;
+  }
   return { rows: encodeSpanRows(spans), traceIds: [...new Set(spans.map((s) => s.traceId))] };
 }
 
