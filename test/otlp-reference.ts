@@ -78,10 +78,40 @@ function dropDefaults(o: unknown): unknown {
   return out;
 }
 
+const TIME_FIELDS = new Set(['startTimeUnixNano', 'endTimeUnixNano', 'timeUnixNano']);
+
+/** Takes the fixed64 times out (by path), normalised: protobufjs's fromObject wraps values ≥ 2^63 to negative ones. */
+function takeTimes(o: unknown, path: string, times: Map<string, string>): unknown {
+  if (Array.isArray(o)) return o.map((x, i) => takeTimes(x, `${path}/${i}`, times));
+  if (!o || typeof o !== 'object') return o;
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(o as Obj)) {
+    if (TIME_FIELDS.has(k) && (typeof v === 'string' || typeof v === 'number')) times.set(`${path}/${k}`, BigInt(v).toString());
+    else out[k] = takeTimes(v, `${path}/${k}`, times);
+  }
+  return out;
+}
+
+function putTimes(o: Obj, times: Map<string, string>): Obj {
+  for (const [path, value] of times) {
+    const parts = path.split('/').slice(1);
+    const last = parts.pop() as string;
+    let at: Obj = o;
+    for (const p of parts) at = at[p] as Obj;
+    at[last] = value;
+  }
+  return o;
+}
+
 /** Any OTLP/JSON request in one canonical form (proto3 defaults dropped), through the official definitions. */
 export function canonical(otlpJson: Obj): Obj {
-  const withBytes = mapIds(otlpJson, (hex) => Buffer.from(hex, 'hex').toString('base64'));
-  return dropDefaults(Request.toObject(Request.fromObject(withBytes), TO_OBJECT)) as Obj;
+  const times = new Map<string, string>();
+  const withBytes = takeTimes(
+    mapIds(otlpJson, (hex) => Buffer.from(hex, 'hex').toString('base64')),
+    '',
+    times,
+  );
+  return dropDefaults(putTimes(Request.toObject(Request.fromObject(withBytes), TO_OBJECT), times)) as Obj;
 }
 
 // ---- the random corpus ----
