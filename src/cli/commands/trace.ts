@@ -89,7 +89,8 @@ export async function traceCollect(command: string[], flags: Flags): Promise<num
   const port = flags.port === undefined ? 4318 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`--port: "${String(flags.port)}" is not a port`);
   const grpcOff = flags.grpcPort === 'off' || flags.grpc === false;
-  const grpcPort = grpcOff ? null : flags.grpcPort === undefined ? 4317 : Number(flags.grpcPort);
+  // `--port 0` (tests, parallel collectors) picks a free gRPC port too.
+  const grpcPort = grpcOff ? null : flags.grpcPort === undefined ? (port === 0 ? 0 : 4317) : Number(flags.grpcPort);
   if (grpcPort !== null && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535))
     throw new InputError(`--grpc-port: "${String(flags.grpcPort)}" is not a port (or "off")`);
   const { store } = openStore(flags);
