@@ -266,7 +266,8 @@ describe('drover trace collect: gRPC beside HTTP, nothing silent, uploads draine
     const dir = tempDir();
     const ci = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const env = { DROVER_STORE: join(dir, 's.db'), TRACEPARENT: ci, TRACESTATE: 'ci=1' };
-    const script = 'const e = process.env; process.stdout.write("TP=" + (e.TRACEPARENT ?? "none") + " TS=" + (e.TRACESTATE ?? "none") + "\\n")';
+    const script =
+      'const e = process.env; process.stdout.write("TP=" + (e.TRACEPARENT ?? "none") + " TS=" + (e.TRACESTATE ?? "none") + "\\n")';
     const clean = await cli(['trace', 'collect', '--port', '0', '--linger', '0s', '--', 'node', '-e', script], { env });
     expect(clean.stdout).toContain('TP=none TS=none');
     const inherited = await cli(
