@@ -133,7 +133,7 @@ export function plainOf(t: OtlpAnyValue): AttrValue {
 }
 
 /** Whether the plain value, stored as JSON and turned back by `toAnyValue`, gives `t` again. */
-function plainIsExact(t: OtlpAnyValue): boolean {
+export function plainIsExact(t: OtlpAnyValue): boolean {
   if ('intValue' in t) return Number.isSafeInteger(Number(t.intValue));
   if ('doubleValue' in t) {
     const d = t.doubleValue;
@@ -145,8 +145,69 @@ function plainIsExact(t: OtlpAnyValue): boolean {
   return true;
 }
 
+/** Plain attributes and, when they would lose something, the exact list. */
+export interface AttributesOut {
+  attributes: Attributes;
+  typed?: OtlpKeyValue[];
+}
+
+/** Set by the plain fast paths when a value's plain form is not exact. */
+let lossy = false;
+const SMALL_INT = /^-?\d{1,15}$/;
+
+/** The plain value of an OTLP/JSON AnyValue, straight from the common shapes; others go through the exact form. */
+function plainFromJson(raw: unknown, where: string, index: number): AttrValue {
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const v = raw as Record<string, unknown>;
+    const s = v.stringValue;
+    if (typeof s === 'string') return s;
+    if (s === undefined) {
+      const b = v.boolValue;
+      if (typeof b === 'boolean') return b;
+      if (b === undefined) {
+        const i = v.intValue;
+        if (typeof i === 'number' && Number.isSafeInteger(i)) return i;
+        if (typeof i === 'string' && SMALL_INT.test(i)) return Number(i);
+        if (i === undefined) {
+          const d = v.doubleValue;
+          if (typeof d === 'number' && Number.isFinite(d) && !Number.isInteger(d)) return d;
+        }
+      }
+    }
+  }
+  const t = typedFromJson(raw, `${where}[${index}].value`);
+  if (!plainIsExact(t)) lossy = true;
+  return plainOf(t);
+}
+
+/**
+ * An OTLP/JSON KeyValue list as plain attributes, with the exact list only when the plain map
+ * would lose something. The common values take a fast path (ingest speed is a product figure).
+ * @throws OtlpFormatError naming `where[i]…`.
+ */
+export function attributesFromJson(raw: unknown, where: string): AttributesOut {
+  const list = listAt(raw, where);
+  const map: Attributes = {};
+  lossy = false;
+  for (let i = 0; i < list.length; i++) {
+    const kv = list[i] as Record<string, unknown> | null;
+    if (!kv || typeof kv !== 'object' || Array.isArray(kv)) throw new OtlpFormatError(`${where}[${i}]: must be an object`);
+    const key = kv.key;
+    if (typeof key !== 'string') throw new OtlpFormatError(`${where}[${i}].key: must be a string`);
+    const value = plainFromJson(kv.value, where, i);
+    if (awkwardKey(key) || Object.hasOwn(map, key) || (DROVER_DOUBLE_ATTRIBUTES.has(key) && Number.isInteger(value))) lossy = true;
+    setKey(map, key, value);
+  }
+  return lossy ? { attributes: map, typed: typedListFromJson(raw, where) } : { attributes: map };
+}
+
+function setKey(map: Attributes, key: string, value: AttrValue): void {
+  if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  else map[key] = value;
+}
+
 /** A key a JS object would reorder (array index) or treat specially. */
-const awkwardKey = (k: string): boolean =>
+export const awkwardKey = (k: string): boolean =>
   k === '__proto__' || (k.length > 0 && k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57 && /^(0|[1-9]\d*)$/.test(k));
 
 /** The plain map of a KeyValue list, and whether it says everything the list does. */
@@ -171,7 +232,7 @@ export function plainMap(list: OtlpKeyValue[]): { map: Attributes; exact: boolea
 }
 
 /** Plain attributes, plus the exact list when the plain map would lose something. */
-export function attributesOf(list: OtlpKeyValue[]): { attributes: Attributes; typed?: OtlpKeyValue[] } {
+export function attributesOf(list: OtlpKeyValue[]): AttributesOut {
   const { map, exact } = plainMap(list);
   return exact ? { attributes: map } : { attributes: map, typed: list };
 }

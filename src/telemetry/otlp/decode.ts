@@ -1,5 +1,5 @@
 import type { SpanEvent, SpanLink, StoredSpan } from '../../store/span-types.js';
-import { field, listAt, typedListFromJson } from './any-value.js';
+import { attributesFromJson, field, listAt, typedListFromJson } from './any-value.js';
 import { OtlpFormatError } from './errors.js';
 import { originOf, type SpanParts, storedSpanOf, type Time, timeOfDecimal, withAttributes } from './span-parts.js';
 
@@ -101,7 +101,7 @@ function spanParts(sp: unknown, where: string): SpanParts {
     if (t.nanos) ev.timeNanos = t.nanos;
     const dropped = uint32Of(field(e, 'droppedAttributesCount', 'dropped_attributes_count'), `${w}.droppedAttributesCount`);
     if (dropped) ev.droppedAttributesCount = dropped;
-    return withAttributes(ev, typedListFromJson(e.attributes, `${w}.attributes`));
+    return withAttributes(ev, attributesFromJson(e.attributes, `${w}.attributes`));
   });
   const links = listAt(s.links, `${where}.links`).map((raw, li): SpanLink => {
     const w = `${where}.links[${li}]`;
@@ -116,7 +116,7 @@ function spanParts(sp: unknown, where: string): SpanParts {
     if (flags) link.flags = flags;
     const dropped = uint32Of(field(l, 'droppedAttributesCount', 'dropped_attributes_count'), `${w}.droppedAttributesCount`);
     if (dropped) link.droppedAttributesCount = dropped;
-    return withAttributes(link, typedListFromJson(l.attributes, `${w}.attributes`));
+    return withAttributes(link, attributesFromJson(l.attributes, `${w}.attributes`));
   });
   const parts: SpanParts = {
     traceId,
@@ -126,7 +126,7 @@ function spanParts(sp: unknown, where: string): SpanParts {
     kind: enumOf(s.kind, KINDS, `${where}.kind`),
     start: unlessZero(timeOf(field(s, 'startTimeUnixNano', 'start_time_unix_nano'), `${where}.startTimeUnixNano`)),
     end: unlessZero(timeOf(field(s, 'endTimeUnixNano', 'end_time_unix_nano'), `${where}.endTimeUnixNano`)),
-    attributes: typedListFromJson(s.attributes, `${where}.attributes`),
+    attributes: attributesFromJson(s.attributes, `${where}.attributes`),
     statusCode: enumOf(status.code, STATUS, `${where}.status.code`),
     statusMessage: stringOf(status.message, `${where}.status.message`) || null,
     events,
@@ -184,7 +184,7 @@ export function spansFromOtlp(body: unknown): StoredSpan[] {
     const r = objectOf(rs, rw);
     unknown ??= unknownField(r, KNOWN.resourceSpans, rw);
     const res = objectOf(r.resource, `${rw}.resource`);
-    const resourceList = typedListFromJson(res.attributes, `${rw}.resource.attributes`);
+    const resourceList = attributesFromJson(res.attributes, `${rw}.resource.attributes`);
     const resourceFields = {
       schemaUrl: stringOf(field(r, 'schemaUrl', 'schema_url'), `${rw}.schemaUrl`),
       droppedAttributesCount: uint32Of(

@@ -1,4 +1,6 @@
-import type { OtlpAnyValue, OtlpKeyValue, SpanEvent, SpanLink, StoredSpan } from '../../store/span-types.js';
+import type { Attributes, AttrValue, OtlpAnyValue, OtlpKeyValue, SpanEvent, SpanLink, StoredSpan } from '../../store/span-types.js';
+import { DROVER_DOUBLE_ATTRIBUTES } from '../genai.js';
+import { type AttributesOut, awkwardKey, plainIsExact, plainOf } from './any-value.js';
 import { OtlpFormatError } from './errors.js';
 import { type Origin, originOf, type SpanParts, storedSpanOf, timeOfNanos, withAttributes } from './span-parts.js';
 
@@ -160,6 +162,74 @@ function keyValue(r: Reader): OtlpKeyValue {
   return { key, value };
 }
 
+/**
+ * A KeyValue list read straight to plain values (the fast path), remembering where each entry
+ * is so the exact list can be read again when a value's plain form would lose something.
+ */
+class AttrCollector {
+  readonly map: Attributes = {};
+  private readonly ranges: number[] = [];
+  private lossy = false;
+
+  /** Reads the length-delimited KeyValue at the reader's position. */
+  add(r: Reader): void {
+    const [s, e] = r.span();
+    this.ranges.push(s, e);
+    const kv = new Reader(r.buf, s, e);
+    let key = '';
+    let value: AttrValue = null;
+    let isInt = false;
+    while (!kv.done()) {
+      const tag = kv.varint();
+      if (tag === 10) key = kv.string();
+      else if (tag === 18) {
+        const v = sub(kv);
+        value = this.plain(v);
+        isInt = typeof value === 'number' && Number.isInteger(value);
+      } else kv.skip(tag & 7);
+    }
+    if (awkwardKey(key) || Object.hasOwn(this.map, key) || (isInt && DROVER_DOUBLE_ATTRIBUTES.has(key))) this.lossy = true;
+    if (key === '__proto__') Object.defineProperty(this.map, key, { value, enumerable: true, writable: true, configurable: true });
+    else this.map[key] = value;
+  }
+
+  private plain(r: Reader): AttrValue {
+    let value: AttrValue = null;
+    while (!r.done()) {
+      const tag = r.varint();
+      if (tag === 10) value = r.string();
+      else if (tag === 16) value = r.varint() !== 0;
+      else if (tag === 24) {
+        const text = r.int64();
+        value = Number(text);
+        if (!Number.isSafeInteger(value)) this.lossy = true;
+      } else if (tag === 33) {
+        value = r.double();
+        if (!Number.isFinite(value) || Number.isInteger(value)) this.lossy = true;
+      } else {
+        // arrays, kvlists, bytes and anything rarer: through the exact form
+        const start = r.pos;
+        r.skip(tag & 7);
+        const one = new Reader(r.buf, start - varintLength(tag), r.pos);
+        const exact = anyValue(one);
+        if (!plainIsExact(exact)) this.lossy = true;
+        value = plainOf(exact);
+      }
+    }
+    return value;
+  }
+
+  result(buf: Buffer): AttributesOut {
+    if (!this.lossy) return { attributes: this.map };
+    const typed: OtlpKeyValue[] = [];
+    for (let i = 0; i < this.ranges.length; i += 2)
+      typed.push(keyValue(new Reader(buf, this.ranges[i] as number, this.ranges[i + 1] as number)));
+    return { attributes: this.map, typed };
+  }
+}
+
+const varintLength = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : 4);
+
 function hexId(r: Reader, bytes: number, where: string): string {
   const [s, e] = r.span();
   if (e - s !== bytes) throw new OtlpFormatError(`${where}: must be ${bytes} bytes, got ${e - s}`);
@@ -170,13 +240,13 @@ const ZERO = /^0+$/;
 
 function link(r: Reader, where: string): SpanLink {
   const l = { traceId: '', spanId: '' } as SpanLink;
-  const attrs: OtlpKeyValue[] = [];
+  const attrs = new AttrCollector();
   while (!r.done()) {
     const t = r.varint();
     if (t === 10) l.traceId = hexId(r, 16, `${where}.traceId`);
     else if (t === 18) l.spanId = hexId(r, 8, `${where}.spanId`);
     else if (t === 26) l.traceState = r.string() || undefined;
-    else if (t === 34) attrs.push(keyValue(sub(r)));
+    else if (t === 34) attrs.add(r);
     else if (t === 40) l.droppedAttributesCount = r.varint() || undefined;
     else if (t === 53) l.flags = r.fixed32() || undefined;
     else r.skip(t & 7);
@@ -184,10 +254,11 @@ function link(r: Reader, where: string): SpanLink {
   if (!l.traceId || ZERO.test(l.traceId)) throw new OtlpFormatError(`${where}.traceId: missing`);
   if (!l.spanId || ZERO.test(l.spanId)) throw new OtlpFormatError(`${where}.spanId: missing`);
   for (const k of ['traceState', 'droppedAttributesCount', 'flags'] as const) if (l[k] === undefined) delete l[k];
-  return withAttributes(l, attrs);
+  return withAttributes(l, attrs.result(r.buf));
 }
 
 function span(r: Reader, origin: Origin, where: string): StoredSpan {
+  const attrs = new AttrCollector();
   const p: SpanParts = {
     traceId: '',
     spanId: '',
@@ -196,7 +267,7 @@ function span(r: Reader, origin: Origin, where: string): StoredSpan {
     kind: 0,
     start: null,
     end: null,
-    attributes: [],
+    attributes: { attributes: {} },
     statusCode: 0,
     statusMessage: null,
     events: [],
@@ -239,7 +310,7 @@ function span(r: Reader, origin: Origin, where: string): StoredSpan {
         break;
       }
       case 74:
-        p.attributes.push(keyValue(sub(r)));
+        attrs.add(r);
         break;
       case 80:
         p.droppedAttributesCount = r.varint();
@@ -247,7 +318,7 @@ function span(r: Reader, origin: Origin, where: string): StoredSpan {
       case 90: {
         const ev = sub(r);
         const e = { timeUs: 0, name: '' } as SpanEvent;
-        const attrs: OtlpKeyValue[] = [];
+        const eventAttrs = new AttrCollector();
         while (!ev.done()) {
           const t = ev.varint();
           if (t === 9) {
@@ -255,12 +326,12 @@ function span(r: Reader, origin: Origin, where: string): StoredSpan {
             e.timeUs = time.us;
             if (time.nanos) e.timeNanos = time.nanos;
           } else if (t === 18) e.name = ev.string();
-          else if (t === 26) attrs.push(keyValue(sub(ev)));
+          else if (t === 26) eventAttrs.add(ev);
           else if (t === 32) e.droppedAttributesCount = ev.varint() || undefined;
           else ev.skip(t & 7);
         }
         if (e.droppedAttributesCount === undefined) delete e.droppedAttributesCount;
-        p.events.push(withAttributes(e, attrs));
+        p.events.push(withAttributes(e, eventAttrs.result(ev.buf)));
         break;
       }
       case 96:
@@ -294,6 +365,7 @@ function span(r: Reader, origin: Origin, where: string): StoredSpan {
   if (p.parentSpanId && ZERO.test(p.parentSpanId)) p.parentSpanId = null;
   if (p.kind > 5) throw new OtlpFormatError(`${where}.kind: must be 0..5, got ${p.kind}`);
   if (p.statusCode > 2) throw new OtlpFormatError(`${where}.status.code: must be 0..2`);
+  p.attributes = attrs.result(r.buf);
   return storedSpanOf(p, origin);
 }
 
@@ -334,7 +406,7 @@ export function spansFromOtlpProtobuf(body: Uint8Array): StoredSpan[] {
       continue;
     }
     const rs = sub(top);
-    const resourceList: OtlpKeyValue[] = [];
+    const resourceAttrs = new AttrCollector();
     const resourceFields: { schemaUrl?: string; droppedAttributesCount?: number } = {};
     const scopes: [Reader, boolean][] = [];
     while (!rs.done()) {
@@ -343,7 +415,7 @@ export function spansFromOtlpProtobuf(body: Uint8Array): StoredSpan[] {
         const res = sub(rs);
         while (!res.done()) {
           const rt = res.varint();
-          if (rt === 10) resourceList.push(keyValue(sub(res)));
+          if (rt === 10) resourceAttrs.add(res);
           else if (rt === 16) resourceFields.droppedAttributesCount = res.varint();
           else res.skip(rt & 7);
         }
@@ -355,6 +427,7 @@ export function spansFromOtlpProtobuf(body: Uint8Array): StoredSpan[] {
         rs.skip(t & 7);
       }
     }
+    const resourceList = resourceAttrs.result(buf);
     scopes.forEach(([ss, legacy], si) => {
       const spans: Reader[] = [];
       let scope: ReturnType<typeof scopeOf> = { attributes: [] };

@@ -1,5 +1,5 @@
 import type { Attributes, OtlpKeyValue, SpanAnomaly, SpanOrigin, StoredSpan } from '../../store/span-types.js';
-import { attributesOf } from './any-value.js';
+import type { AttributesOut } from './any-value.js';
 
 /** Shared by the JSON and protobuf decoders: times, the resource/scope context, and the final span record. */
 
@@ -40,11 +40,11 @@ export interface Origin {
 }
 
 export function originOf(
-  resourceList: OtlpKeyValue[],
+  resourceAttributes: AttributesOut,
   r: { schemaUrl?: string; droppedAttributesCount?: number },
   s: { name?: string; version?: string; attributes?: OtlpKeyValue[]; droppedAttributesCount?: number; schemaUrl?: string },
 ): Origin {
-  const { attributes: resource, typed } = attributesOf(resourceList);
+  const { attributes: resource, typed } = resourceAttributes;
   const service = resource['service.name'];
   const run = resource['drover.run.id'];
   const extra: SpanOrigin = {};
@@ -73,7 +73,7 @@ export interface SpanParts {
   kind: number;
   start: Time | null;
   end: Time | null;
-  attributes: OtlpKeyValue[];
+  attributes: AttributesOut;
   statusCode: number;
   statusMessage: string | null;
   events: StoredSpan['events'];
@@ -90,7 +90,7 @@ export interface SpanParts {
  * an end before the start is kept (a negative duration) and flagged.
  */
 export function storedSpanOf(p: SpanParts, o: Origin): StoredSpan {
-  const { attributes, typed } = attributesOf(p.attributes);
+  const { attributes, typed } = p.attributes;
   const runAttr = attributes['drover.run.id'];
   const startUs = p.start?.us ?? 0;
   const endUs = p.end?.us ?? startUs;
@@ -133,9 +133,8 @@ export function storedSpanOf(p: SpanParts, o: Origin): StoredSpan {
 /** An event or link's attributes: plain map plus the exact list when needed. */
 export function withAttributes<T extends object>(
   target: T,
-  list: OtlpKeyValue[],
+  { attributes, typed }: AttributesOut,
 ): T & { attributes: Attributes; typedAttributes?: OtlpKeyValue[] } {
-  const { attributes, typed } = attributesOf(list);
   const out = target as T & { attributes: Attributes; typedAttributes?: OtlpKeyValue[] };
   out.attributes = attributes;
   if (typed) out.typedAttributes = typed;
