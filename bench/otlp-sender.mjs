@@ -1,7 +1,7 @@
 // One OTLP sender: posts `batches` batches of `size` spans (JSON, protobuf, or protobuf over gRPC) to a receiver, one at a time.
 import { randomBytes } from 'node:crypto';
-import { Client, credentials } from '@grpc/grpc-js';
 import { Agent, request } from 'node:http';
+import { Client, credentials } from '@grpc/grpc-js';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
 const [url, format, batches, size] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
