@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { duplicateSpanIds } from '../src/store/index.js';
 import { spansToOtlpJson, startOtlpReceiver } from '../src/telemetry/index.js';
-import { tempStore } from './helpers.js';
+import { resumeRun, runWorkflow } from '../src/workflow/index.js';
+import { ccScript, gateway, tempDir, tempStore } from './helpers.js';
 import { canonical, corpus, flatten, leaves, protobufToOtlpJson, toProtobuf } from './otlp-reference.js';
 
 type Obj = Record<string, unknown>;
@@ -169,6 +170,29 @@ describe('OTLP values and fields kept exactly', () => {
     ]);
     const costs = out.resourceSpans[0]?.scopeSpans[0]?.spans.map((s) => s.attributes.find((a) => a.key === 'drover.cost.usd')?.value);
     expect(costs).toEqual([{ doubleValue: 0.0123 }, { doubleValue: 0 }]);
+  });
+
+  it('a real run, fresh then resumed (its call reused at cost 0): every drover.cost.usd is exported as a doubleValue', async () => {
+    const dir = tempDir();
+    const gw = await gateway("rules:\n  - match: { prompt: '^p(\\d)' }\n    turns: [{ text: 'r{{1}}' }]\n");
+    const { store } = tempStore(dir);
+    const s = await runWorkflow({
+      store,
+      script: ccScript(dir, "return await agent('p1 again', { label: 'once' })"),
+      gateway: gw.url,
+      workdir: dir,
+    });
+    await resumeRun({ store, runId: s.runId, gateway: gw.url });
+    const spans = await store.spans.querySpans({ runId: s.runId });
+    const exported = spansToOtlpJson(spans);
+    const costs = exported.resourceSpans.flatMap((r) =>
+      r.scopeSpans.flatMap((sc) => sc.spans.flatMap((sp) => sp.attributes.filter((a) => a.key === 'drover.cost.usd').map((a) => a.value))),
+    );
+    const reused = spans.filter((x) => x.attributes['drover.call.reused'] === true);
+    expect(reused.length).toBeGreaterThan(0);
+    expect(costs.length).toBeGreaterThanOrEqual(2);
+    for (const c of costs) expect(Object.keys(c)).toEqual(['doubleValue']);
+    expect(costs).toContainEqual({ doubleValue: 0 });
   });
 
   it('links, trace state, flags, scope version and attributes, schema URLs and dropped counts are stored and exported', async () => {

@@ -1,4 +1,4 @@
-import type { OtlpAnyValue, OtlpKeyValue, SpanEvent, SpanLink, StoredSpan } from '../../store/span-types.js';
+import type { OtlpKeyValue, SpanEvent, SpanLink, StoredSpan } from '../../store/span-types.js';
 import { DROVER_DOUBLE_ATTRIBUTES } from '../genai.js';
 import { toKeyValues } from './any-value.js';
 
@@ -110,6 +110,3 @@ export function spansToOtlpJson(spans: StoredSpan[]): OtlpJsonRequest {
     }),
   };
 }
-
-/** JSON text for an exact value's `doubleValue` NaN/Infinity is the proto3 JSON string form; nothing else needs care. */
-export type { OtlpAnyValue };
