@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { BodyError, listen, readBody } from '../../net/index.js';
 import type { SpanStore } from '../../store/index.js';
 import { OtlpFormatError } from './errors.js';
-import { startGrpcTraceServer } from './grpc.js';
+import type { GrpcTraceServer } from './grpc.js';
 import { type DecodedBatch, decodeOtlpBody } from './ingest.js';
 import { DecodePool } from './ingest-pool.js';
 
@@ -119,9 +119,11 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
-  let grpc: Awaited<ReturnType<typeof startGrpcTraceServer>> | undefined;
+  let grpc: GrpcTraceServer | undefined;
   if (options.grpcPort !== undefined) {
     try {
+      // Loaded only when gRPC is served: @grpc/grpc-js costs every other command its start-up time.
+      const { startGrpcTraceServer } = await import('./grpc.js');
       grpc = await startGrpcTraceServer({
         port: options.grpcPort,
         host,
