@@ -162,6 +162,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE spans ADD COLUMN extra_json TEXT;
   ALTER TABLE spans ADD COLUMN origin_json TEXT;
+  -- nanoseconds past start_us / end_us (1..999; NULL for none): exact times without JSON per span
+  ALTER TABLE spans ADD COLUMN start_ns_rem INTEGER;
+  ALTER TABLE spans ADD COLUMN end_ns_rem INTEGER;
   `,
 ];
 

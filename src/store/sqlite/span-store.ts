@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { EncodedSpanRow, SpanQuery, SpanStore, StoredSpan } from '../span-types.js';
 
 const COLUMNS =
-  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json, extra_json, origin_json';
+  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json, extra_json, origin_json, start_ns_rem, end_ns_rem';
 /** What a read selects: the columns and the row id last. */
 const READ_COLUMNS = `${COLUMNS}, id`;
 
@@ -26,13 +26,13 @@ type RawRow = [
   string | null,
   string | null,
   string | null,
+  number | null,
+  number | null,
   number,
 ];
 
 /** The optional StoredSpan fields kept in `extra_json`. */
 const EXTRA_FIELDS = [
-  'startNanos',
-  'endNanos',
   'traceState',
   'flags',
   'droppedAttributesCount',
@@ -43,8 +43,23 @@ const EXTRA_FIELDS = [
   'anomalies',
 ] as const satisfies readonly (keyof StoredSpan)[];
 
-function extraJson(sp: StoredSpan): string | null {
+/**
+ * Exact nanoseconds as the remainder past whole microseconds (a small integer column), when the
+ * decimal is `us` followed by three digits; null when there is none, undefined when it needs extra_json.
+ */
+function nanosRem(us: number, nanos: string | undefined): number | null | undefined {
+  if (nanos === undefined) return null;
+  const head = nanos.slice(0, -3);
+  return Number.isSafeInteger(us) && head === String(us) ? Number(nanos.slice(-3)) || null : undefined;
+}
+
+function extraJson(sp: StoredSpan, startRem: number | null | undefined, endRem: number | null | undefined): string | null {
   let extra: Record<string, unknown> | null = null;
+  if (startRem === undefined) extra = { startNanos: sp.startNanos };
+  if (endRem === undefined) {
+    extra ??= {};
+    extra.endNanos = sp.endNanos;
+  }
   for (const k of EXTRA_FIELDS) {
     const v = sp[k];
     if (v === undefined || v === null) continue;
@@ -107,7 +122,9 @@ class ReadSpan implements StoredSpan {
     this.statusMessage = r[11];
     this.runId = r[12];
     this.resource = resource;
-    this.rowId = r[18];
+    this.rowId = r[20];
+    if (r[18] !== null) this.startNanos = `${r[8]}${String(r[18]).padStart(3, '0')}`;
+    if (r[19] !== null) this.endNanos = `${r[9]}${String(r[19]).padStart(3, '0')}`;
     if (r[16]) Object.assign(this, JSON.parse(r[16]));
     if (origin) this.origin = origin;
   }
@@ -191,12 +208,14 @@ export function collapseRetries<T>(items: T[], idOf: (x: T) => string, content: 
 /** The index key of a trace: its first 52 bits, exact in a double. */
 export const traceKey = (traceId: string): number => Number.parseInt(traceId.slice(0, 13), 16);
 
-/** A span as the 18 values of its row, in COLUMNS order: cheap to hand between threads. */
+/** A span as the 20 values of its row, in COLUMNS order: cheap to hand between threads. */
 export function encodeSpanRow(
   sp: StoredSpan,
   resourceJson: string = JSON.stringify(sp.resource),
   originJson: string | null = sp.origin ? JSON.stringify(sp.origin) : null,
 ): EncodedSpanRow {
+  const startRem = nanosRem(sp.startUs, sp.startNanos);
+  const endRem = nanosRem(sp.endUs, sp.endNanos);
   return [
     traceKey(sp.traceId),
     sp.traceId,
@@ -214,8 +233,10 @@ export function encodeSpanRow(
     JSON.stringify(sp.attributes),
     resourceJson,
     sp.events.length ? JSON.stringify(sp.events) : null,
-    extraJson(sp),
+    extraJson(sp, startRem, endRem),
     originJson,
+    startRem ?? null,
+    endRem ?? null,
   ];
 }
 
@@ -309,7 +330,7 @@ export class SqliteSpanStore implements SpanStore {
     rows = collapseRetries(
       rows,
       (r) => `${r[1]}/${r[2]}`,
-      (r) => JSON.stringify(r.slice(3, 18)),
+      (r) => JSON.stringify(r.slice(3, 20)),
     );
     const resources = new Map<string, unknown>();
     return rows.map((r) => fromRaw(r, resources));
