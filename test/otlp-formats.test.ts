@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import { collectTraces, startOtlpReceiver } from '../src/telemetry/index.js';
 import { cli, lastJson, ROOT, tempDir, tempStore, write } from './helpers.js';
+import { toProtobuf } from './otlp-reference.js';
 
 type Obj = Record<string, unknown>;
 
@@ -165,6 +166,58 @@ describe('formats real tools write: read, or refused loudly', () => {
     expect(byId.b7ad6b7169203333?.anomalies).toBeUndefined();
   });
 
+  it('over protobuf too: a span without a start time is stored and flagged, not refused', async () => {
+    const { store, rx, post } = await receiver();
+    const pb = toProtobuf({
+      resourceSpans: [
+        {
+          resource: { attributes: [] },
+          scopeSpans: [
+            {
+              scope: { name: 's' },
+              spans: [
+                {
+                  traceId: Buffer.from(TRACE, 'hex'),
+                  spanId: Buffer.from('b7ad6b7169203331', 'hex'),
+                  name: 'x',
+                  endTimeUnixNano: '1795331806484000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect((await post(pb, 'application/x-protobuf')).status).toBe(200);
+    await rx.close();
+    const [s] = await store.spans.querySpans({ traceId: TRACE });
+    expect(s).toMatchObject({ name: 'x', startUs: 0, anomalies: ['start_time_missing'] });
+  });
+
+  it('two different spans under one span id: import keeps both and warns, trace show warns, export writes both', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 's.db') };
+    const file = write(
+      dir,
+      'dup.json',
+      JSON.stringify(
+        request1([span('b7ad6b7169203331', { name: 'charge', status: { code: 2 } }), span('b7ad6b7169203331', { name: 'receipt' })]),
+      ),
+    );
+    const imported = await cli(['trace', 'import', file], { env });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(
+      /warning: 1 span id is used by more than one span: b7ad6b7169203331 \(2 spans, trace 0af7651916cd43dd8448eb211c80319c\)/,
+    );
+    const shown = await cli(['trace', 'show', TRACE], { env });
+    expect(shown.stderr).toMatch(/warning: 1 span id is used by more than one span/);
+    const exported = await cli(['trace', 'export', TRACE], { env });
+    const names = (
+      JSON.parse(exported.stdout) as { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] }
+    ).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((sc) => sc.spans.map((x) => x.name)));
+    expect(names.sort()).toEqual(['charge', 'receipt']);
+  });
+
   it('malformed shapes get 400 naming the place, never 500', async () => {
     const { rx, post } = await receiver();
     const cases: [Obj, RegExp][] = [
@@ -248,6 +301,34 @@ describe('drover trace collect: gRPC beside HTTP, nothing silent, uploads draine
       expect(consume?.links).toMatchObject([{ spanId: parent?.spanId, attributes: { 'messaging.operation': 'publish' } }]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('gRPC refuses a malformed message with INVALID_ARGUMENT and the reason', async () => {
+    const { Client, credentials } = await import('@grpc/grpc-js');
+    const { store } = tempStore();
+    const rx = await startOtlpReceiver({ spans: store.spans, decodeThreads: 0, grpcPort: 0 });
+    const client = new Client(`127.0.0.1:${rx.grpcPort}`, credentials.createInsecure());
+    const call = (body: Buffer) =>
+      new Promise<{ code?: number; details?: string } | null>((resolve) => {
+        client.makeUnaryRequest(
+          '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          (err) => resolve(err ? { code: err.code, details: err.details } : null),
+        );
+      });
+    try {
+      expect(await call(Buffer.from([0x0a, 0xff, 0xff, 0x01]))).toEqual({
+        code: 3,
+        details: expect.stringMatching(/protobuf body is truncated/),
+      });
+      expect(await call(toProtobuf(request1([])))).toBeNull();
+      expect(rx.stats()).toMatchObject({ refused: 1, requests: 2 });
+    } finally {
+      client.close();
+      await rx.close();
     }
   });
 
