@@ -148,6 +148,18 @@ describe('OTLP values and fields kept exactly', () => {
     expect(text).not.toContain('9223372036854776000');
   });
 
+  it('64-bit integers and times written as JSON numbers (as the JS serializer writes intValue) stay exact', async () => {
+    const { store, rx, post } = await receiver();
+    const body = `{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"s"},"spans":[{"traceId":"${TRACE.toString('hex')}","spanId":"b7ad6b7169203331","name":"n","kind":1,"startTimeUnixNano": 1795331806483123456,"endTimeUnixNano":1795331806484000789,"attributes":[{"key":"max","value":{"intValue": 9223372036854775807}},{"key":"neg","value":{"intValue":-9007199254740993}},{"key":"s","value":{"stringValue":"intValue: 9223372036854775807"}}]}]}]}]}`;
+    expect((await post(body, 'application/json')).status).toBe(200);
+    await rx.close();
+    const text = JSON.stringify(spansToOtlpJson(await store.spans.querySpans({ traceId: TRACE.toString('hex') })));
+    expect(text).toContain('{"key":"max","value":{"intValue":"9223372036854775807"}}');
+    expect(text).toContain('{"key":"neg","value":{"intValue":"-9007199254740993"}}');
+    expect(text).toContain('"startTimeUnixNano":"1795331806483123456","endTimeUnixNano":"1795331806484000789"');
+    expect(text).toContain('{"key":"s","value":{"stringValue":"intValue: 9223372036854775807"}}');
+  });
+
   it("drover's own drover.cost.usd is exported as a double whether the cost is fractional (fresh) or 0 (reused)", () => {
     const base = {
       traceId: TRACE.toString('hex'),

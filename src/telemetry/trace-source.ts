@@ -1,6 +1,6 @@
 import { InputError, parseDuration, readInputFile } from '../core/index.js';
 import { collapseRetries, encodeSpanRow, type Store, type StoredSpan } from '../store/index.js';
-import { OtlpFormatError, spansFromOtlp } from './otlp/decode.js';
+import { OtlpFormatError, parseOtlpJson, spansFromOtlp } from './otlp/decode.js';
 
 export interface SpanSource {
   run?: string;
@@ -29,7 +29,7 @@ export function readOtlpFile(file: string): StoredSpan[] {
   const text = readInputFile(file, 'OTLP file', (m) => new InputError(m));
   let bodies: { body: unknown; where: string }[];
   try {
-    bodies = [{ body: JSON.parse(text), where: file }];
+    bodies = [{ body: parseOtlpJson(text), where: file }];
   } catch (err) {
     const lines = text.split('\n');
     if (lines.filter((l) => l.trim()).length < 2) throw new InputError(`${file}: not valid JSON (${(err as Error).message})`);
@@ -37,7 +37,7 @@ export function readOtlpFile(file: string): StoredSpan[] {
     lines.forEach((line, i) => {
       if (!line.trim()) return;
       try {
-        bodies.push({ body: JSON.parse(line), where: `${file}:${i + 1}` });
+        bodies.push({ body: parseOtlpJson(line), where: `${file}:${i + 1}` });
       } catch (lineErr) {
         throw new InputError(
           `${file}:${i + 1}: not valid JSON (${(lineErr as Error).message}); a file is one OTLP/JSON request, or JSON Lines with one request per line`,

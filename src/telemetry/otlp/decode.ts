@@ -165,6 +165,19 @@ function unknownField(o: Obj, known: string[], where: string): string | null {
   return k === undefined ? null : `${where}${where ? '.' : ''}${k}`;
 }
 
+const BIG_NUMBER =
+  /("(?:intValue|int_value|startTimeUnixNano|endTimeUnixNano|timeUnixNano|start_time_unix_nano|end_time_unix_nano|time_unix_nano)"\s*:\s*)(-?\d{16,})(?=\s*[,}\]])/g;
+
+/**
+ * Parses OTLP/JSON text, keeping 64-bit integers written as JSON numbers exact (the JS
+ * serializer writes `intValue` as a number; a double would round everything above 2^53):
+ * such literals under int64/fixed64 fields are read as decimal strings.
+ * @throws SyntaxError from JSON.parse.
+ */
+export function parseOtlpJson(text: string): unknown {
+  return JSON.parse(text.replace(BIG_NUMBER, '$1"$2"'));
+}
+
 /**
  * Turns an ExportTraceServiceRequest in OTLP/JSON into stored spans, keeping every field. Accepts
  * what the Collector's JSON decoder accepts: camelCase or snake_case names, the deprecated

@@ -1,5 +1,5 @@
 import { type EncodedSpanRow, encodeSpanRows, type StoredSpan } from '../../store/index.js';
-import { OtlpFormatError, spansFromOtlp } from './decode.js';
+import { OtlpFormatError, parseOtlpJson, spansFromOtlp } from './decode.js';
 import { spansFromOtlpProtobuf } from './protobuf.js';
 
 export interface DecodedBatch {
@@ -22,7 +22,7 @@ export function decodeOtlpBody(raw: Uint8Array, protobuf: boolean): DecodedBatch
 
 function parseJson(raw: Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8'));
+    return parseOtlpJson(Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8'));
   } catch (err) {
     throw new OtlpFormatError(`body is not valid JSON: ${(err as Error).message}`);
   }
