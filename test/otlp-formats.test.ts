@@ -96,6 +96,17 @@ describe('formats real tools write: read, or refused loudly', () => {
     expect((await post(JSON.stringify(snake))).status).toBe(200);
     expect((await post(JSON.stringify(legacy))).status).toBe(200);
     // The same over protobuf: ResourceSpans field 1000.
+    // A sender in transition writes the same spans to both lists: read once, from scopeSpans.
+    const both = {
+      resourceSpans: [
+        {
+          resource: { attributes: [] },
+          scopeSpans: [{ scope: { name: 'new' }, spans: [span('b7ad6b7169203334')] }],
+          instrumentationLibrarySpans: [{ instrumentationLibrary: { name: 'old' }, spans: [span('b7ad6b7169203334')] }],
+        },
+      ],
+    };
+    expect((await post(JSON.stringify(both))).status).toBe(200);
     const legacyPb = encodeLegacyProtobuf('b7ad6b7169203333');
     expect((await post(legacyPb, 'application/x-protobuf')).status).toBe(200);
     await rx.close();
@@ -111,6 +122,7 @@ describe('formats real tools write: read, or refused loudly', () => {
     });
     expect(byId.b7ad6b7169203332).toMatchObject({ statusCode: 2, scope: 'lib', origin: { scopeVersion: '0.9' } });
     expect(byId.b7ad6b7169203333).toMatchObject({ name: 'legacy-pb', scope: 'oldlib' });
+    expect(spans.filter((x) => x.spanId === 'b7ad6b7169203334').map((x) => x.scope)).toEqual(['new']);
 
     const dir = tempDir();
     const spec = write(dir, 'spec.yaml', NO_ERRORS);

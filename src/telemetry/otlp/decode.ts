@@ -207,13 +207,15 @@ export function spansFromOtlp(body: unknown): StoredSpan[] {
     } as { schemaUrl?: string; droppedAttributesCount?: number };
     const current = field(r, 'scopeSpans', 'scope_spans');
     const legacy = field(r, 'instrumentationLibrarySpans', 'instrumentation_library_spans');
-    const groups: [unknown, string][] = [
-      ...listAt(current, `${rw}.scopeSpans`).map((x, i): [unknown, string] => [x, `${rw}.scopeSpans[${i}]`]),
-      ...listAt(legacy, `${rw}.instrumentationLibrarySpans`).map((x, i): [unknown, string] => [
-        x,
-        `${rw}.instrumentationLibrarySpans[${i}]`,
-      ]),
-    ];
+    // As the Collector does: the deprecated list is read only when there is no scopeSpans (senders in
+    // transition wrote the same spans to both).
+    const scoped = listAt(current, `${rw}.scopeSpans`);
+    const groups: [unknown, string][] = scoped.length
+      ? scoped.map((x, i): [unknown, string] => [x, `${rw}.scopeSpans[${i}]`])
+      : listAt(legacy, `${rw}.instrumentationLibrarySpans`).map((x, i): [unknown, string] => [
+          x,
+          `${rw}.instrumentationLibrarySpans[${i}]`,
+        ]);
     for (const [ss, sw] of groups) {
       const g = objectOf(ss, sw);
       unknown ??= unknownField(g, KNOWN.scopeSpans, sw);

@@ -428,7 +428,9 @@ export function spansFromOtlpProtobuf(body: Uint8Array): StoredSpan[] {
       }
     }
     const resourceList = resourceAttrs.result(buf);
-    scopes.forEach(([ss, legacy], si) => {
+    // As the Collector does: the deprecated field counts only when there is no scope_spans.
+    const current = scopes.filter(([, legacy]) => !legacy);
+    (current.length ? current : scopes).forEach(([ss, legacy], si) => {
       const spans: Reader[] = [];
       let scope: ReturnType<typeof scopeOf> = { attributes: [] };
       let schemaUrl: string | undefined;
