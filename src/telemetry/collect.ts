@@ -7,7 +7,7 @@ export interface CollectOptions {
   spans: SpanStore;
   /** OTLP/HTTP port (default 4318; 0 picks one). */
   port?: number;
-  /** OTLP/gRPC port (default 4317; 0 picks one; null: no gRPC). */
+  /** OTLP/gRPC port (default 4317, or 0 when `port` is 0; 0 picks one; null: no gRPC). */
   grpcPort?: number | null;
   host?: string;
   /** Pass an inherited TRACEPARENT/TRACESTATE to the command (default: removed, so its traces start fresh). */
@@ -55,7 +55,8 @@ export function commandEnv(base: NodeJS.ProcessEnv, rx: { url: string; grpcUrl?:
  * Without a command it serves until the signal aborts.
  */
 export async function collectTraces(o: CollectOptions): Promise<CollectResult> {
-  const grpcPort = o.grpcPort === undefined ? 4317 : o.grpcPort;
+  // An HTTP port of 0 (tests, parallel collectors) picks a free gRPC port too.
+  const grpcPort = o.grpcPort === undefined ? (o.port === 0 ? 0 : 4317) : o.grpcPort;
   const rx = await startOtlpReceiver({
     spans: o.spans,
     port: o.port ?? 4318,
