@@ -178,6 +178,21 @@ describe('formats real tools write: read, or refused loudly', () => {
     expect(byId.b7ad6b7169203333?.anomalies).toBeUndefined();
   });
 
+  it('trace import and trace show warn about spans stored with anomalies', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 's.db') };
+    const body = request1([
+      span('b7ad6b7169203331', { startTimeUnixNano: undefined }),
+      span('b7ad6b7169203332', { startTimeUnixNano: '1795331806484000000', endTimeUnixNano: '1795331806483000000' }),
+    ]);
+    const imported = await cli(['trace', 'import', write(dir, 't.json', JSON.stringify(body))], { env });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toContain('warning: 1 span without a start time (stored as 0)');
+    expect(imported.stderr).toContain('warning: 1 span with an end before the start (kept as sent)');
+    const shown = await cli(['trace', 'show', TRACE], { env });
+    expect(shown.stderr).toContain('warning: 1 span without a start time');
+  });
+
   it('over protobuf too: a span without a start time is stored and flagged, not refused', async () => {
     const { store, rx, post } = await receiver();
     const pb = toProtobuf({

@@ -19,8 +19,21 @@ async function spansOf(ref: string, flags: Flags) {
   }
 }
 
-/** Warns on stderr about different spans sharing one span id (exact retries are already read once). */
+const ANOMALY_TEXT: Record<string, string> = {
+  start_time_missing: 'without a start time (stored as 0)',
+  end_time_missing: 'without an end time',
+  end_before_start: 'with an end before the start (kept as sent)',
+};
+
+/**
+ * Warns on stderr about what was stored as it came but is odd: different spans sharing one span id
+ * (exact retries are already read once), and spans flagged with anomalies.
+ */
 function warnDuplicates(spans: StoredSpan[]): void {
+  const flagged = new Map<string, number>();
+  for (const s of spans) for (const a of s.anomalies ?? []) flagged.set(a, (flagged.get(a) ?? 0) + 1);
+  for (const [a, n] of flagged)
+    process.stderr.write(`${color.yellow(`warning: ${n} span${n === 1 ? '' : 's'} ${ANOMALY_TEXT[a] ?? a}`)}\n`);
   const dups = duplicateSpanIds(spans);
   if (dups.length === 0) return;
   const shown = dups.slice(0, 5).map((d) => `${d.spanId} (${d.copies} spans, trace ${d.traceId})`);
