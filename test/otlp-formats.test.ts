@@ -310,7 +310,8 @@ function varint(n: number): Buffer {
 describe('drover trace collect: gRPC beside HTTP, nothing silent, uploads drained, a clean context', () => {
   it('receives spans from the official OTLP/gRPC exporter in a child process', async () => {
     const dir = tempDir();
-    const env = { DROVER_STORE: join(dir, 's.db'), OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
+    // gzip-compressed messages, as many deployments configure the exporter.
+    const env = { DROVER_STORE: join(dir, 's.db'), OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' };
     const r = await cli(
       ['trace', 'collect', '--port', '0', '--json', '--linger', '0s', '--', 'node', join(ROOT, 'test/fixtures/otel/grpc-app.mjs')],
       { env },
