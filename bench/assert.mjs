@@ -1,8 +1,12 @@
 // Assertion evaluation: a 20-assertion spec over 100,000 spans in the SQLite span store
-// (10,000 traces of 10 spans: a server span, a client call, a downstream server, db queries).
+// (10,000 traces of 10 spans: a server span, a client call, a downstream server, db queries);
+// then each ancestor/structure assertion alone on a 50,000-deep parent chain and on 100,000
+// spans under one root, plus the golden structure and the JSON tree of the deep chain.
 import { join } from 'node:path';
-import { evaluateSpec, parseSpec } from '../dist/assert/index.js';
+import { diffGolden, evaluateSpec, parseSpec, toGolden } from '../dist/assert/index.js';
+import { stringifyJson } from '../dist/core/index.js';
 import { createStore } from '../dist/index.js';
+import { treeJson } from '../dist/telemetry/index.js';
 import { tempDir } from './lib.mjs';
 
 const TRACES = Number(process.env.BENCH_ASSERT_TRACES ?? 10_000);
@@ -104,6 +108,7 @@ export async function benchAssert() {
   }
   await store.close();
   const best = times.reduce((a, b) => (a.loadMs + a.evaluateMs <= b.loadMs + b.evaluateMs ? a : b));
+  const shapes = benchShapes();
   return {
     name: `${spec.assertions.length}-assertion spec over ${loaded} stored spans`,
     spans: loaded,
@@ -115,6 +120,79 @@ export async function benchAssert() {
     loadAndEvaluateMs: best.loadMs + best.evaluateMs,
     target: '≤ 1 s',
     note: 'evaluateMs: the spec over the spans in memory; loadAndEvaluateMs adds reading all 100,000 from SQLite (as `drover assert --since` does)',
-    pass: best.evaluateMs <= 1000,
+    shapes,
+    pass: best.evaluateMs <= 1000 && shapes.pass,
   };
+}
+
+const DEEP = Number(process.env.BENCH_ASSERT_DEEP ?? 50_000);
+const WIDE = Number(process.env.BENCH_ASSERT_WIDE ?? 100_000);
+
+function shapeSpans(n, parentOf) {
+  const traceId = 'c'.repeat(32);
+  const id = (i) => i.toString(16).padStart(16, '0');
+  const out = [];
+  for (let i = 1; i <= n + 1; i++) {
+    const p = i === 1 ? null : parentOf(i);
+    out.push({
+      traceId,
+      spanId: id(i),
+      parentSpanId: p === null ? null : id(p),
+      name: i === 1 ? 'root' : `step${i % 7}`,
+      kind: 1,
+      startUs: 1_795_000_000_000_000 + i,
+      endUs: 1_795_000_000_000_000 + i + 5,
+      statusCode: 0,
+      statusMessage: null,
+      service: 'svc',
+      scope: 'bench',
+      attributes: { n: i },
+      resource: { 'service.name': 'svc' },
+      events: [],
+      runId: null,
+    });
+  }
+  return out;
+}
+
+/** Each ancestor/structure assertion alone (best of 3, ms), on a deep chain and on wide spans. */
+function benchShapes() {
+  const checks = {
+    ancestor: 'select: { name: step3 }\n    expect: { ancestor: { name: root } }',
+    'ancestor (failing: all of them when wide)': 'select: { name: step3 }\n    optional: true\n    expect: { ancestor: { name: step4 } }',
+    'nested ancestor selector':
+      "select: { name: step3, ancestor: { name: step5, ancestor: { name: root } } }\n    expect: { count: '>= 0' }",
+    'parent selector': "select: { name: step3, parent: { name: '/^step/' } }\n    expect: { count: '>= 0' }",
+    'oneRootPerTrace + noOrphans': 'expect: { oneRootPerTrace: true, noOrphans: true }',
+    sameTrace: 'select: { name: step3 }\n    expect: { sameTrace: true }',
+  };
+  const shapes = { [`${DEEP}-deep chain`]: shapeSpans(DEEP, (i) => i - 1), [`${WIDE} spans under one root`]: shapeSpans(WIDE, () => 1) };
+  const out = { target: '≤ 1 s each', ms: {}, extraMs: {} };
+  let worst = 0;
+  for (const [shape, spans] of Object.entries(shapes)) {
+    out.ms[shape] = {};
+    for (const [name, body] of Object.entries(checks)) {
+      const spec = parseSpec(`assertions:\n  - ${body}\n`, `${name}.yaml`);
+      let ms = Number.POSITIVE_INFINITY;
+      for (let r = 0; r < 3; r++) {
+        const t0 = performance.now();
+        evaluateSpec(spec, spans);
+        ms = Math.min(ms, performance.now() - t0);
+      }
+      out.ms[shape][name] = Math.round(ms);
+      worst = Math.max(worst, ms);
+    }
+    // Not targets: the golden structure (build, diff against itself) and the JSON tree of `trace show --json`.
+    const t0 = performance.now();
+    const golden = toGolden(spans);
+    const t1 = performance.now();
+    diffGolden(golden, golden);
+    const t2 = performance.now();
+    stringifyJson(treeJson(spans));
+    const t3 = performance.now();
+    out.extraMs[shape] = { toGolden: Math.round(t1 - t0), diffGolden: Math.round(t2 - t1), treeJson: Math.round(t3 - t2) };
+  }
+  out.worstMs = Math.round(worst);
+  out.pass = worst <= 1000;
+  return out;
 }

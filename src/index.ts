@@ -1,3 +1,16 @@
+/**
+ * @module drover
+ *
+ * The library: everything the CLI can do, as functions. Run a workflow (`runWorkflow`,
+ * `resumeRun`), open a store (`createStore`), drive the task board (`TaskBoard`), start the sim
+ * gateway (`startSimGateway`), serve MCP, and the typed errors (`DroverError` and its `code`s).
+ * Importing it loads the whole library (~1 s of start-up). A workflow file needs only
+ * `defineWorkflow` and the types: import those from `drover/workflow` (src/workflow-entry.ts),
+ * which loads no dependency.
+ *
+ * ES module; CommonJS code can `require('drover')` on Node >= 20.19 (the engines floor), which
+ * loads ES modules synchronously. See docs/install.md.
+ */
 export type { AgentBackend, AgentOutcome, AgentRequest, RequestUsage } from './agents/index.js';
 export { BuiltinBackend, createBackend } from './agents/index.js';
 export type { Config } from './config/index.js';
@@ -9,4 +22,6 @@ export * from './mcp/index.js';
 export { createStore, diagnoseStore, SQLITE_SCHEMA_VERSION, SqliteStore } from './store/index.js';
 export type * from './store/types.js';
 export * from './tasks/index.js';
+export type { Stage, Thunk, WorkflowTasks } from './workflow/api.js';
 export * from './workflow/index.js';
+export type { ShellResult } from './workflow/shell.js';

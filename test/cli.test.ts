@@ -13,7 +13,20 @@ rules:
   - name: quick
     match: { prompt: '^quick (\\w+)' }
     turns: [{ text: 'quick {{1}}' }]
+  - name: held
+    match: { prompt: '^held (\\w+)' }
+    hold: held
+    turns: [{ text: 'held {{1}}' }]
 `;
+
+/** Waits until `count` requests reached the gateway process's gate `name` (an event, not a time). */
+async function arrived(url: string, name: string, count = 1): Promise<void> {
+  await waitFor(
+    async () => ((await (await fetch(`${url}/_drover/gates/${name}`)).json()) as { arrived: number }).arrived >= count || undefined,
+    60_000,
+    `${count} request(s) at gate ${name}`,
+  );
+}
 
 const TWELVE = `
 phase('Work');
@@ -167,14 +180,15 @@ describe('drover run / resume as processes', () => {
 
   it('a second process cannot drive a run that is being driven', async () => {
     const { dir, gw, env, storePath } = await setup();
-    const script = ccScript(dir, TWELVE);
-    const child = spawnCli(['run', script, '--gateway', gw.url, '--concurrency', '1', '--run-id', 'busy', '--json'], { env });
-    const store = openStore(storePath);
-    await waitFor(async () => ((await store.getRun('busy'))?.lease ? true : undefined), 10_000, 'lease');
+    // The first driver is held mid-agent by the gateway until the second process has been refused.
+    const script = ccScript(dir, `return agent('held one');`);
+    const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', 'busy', '--json'], { env });
+    await arrived(gw.url, 'held');
     const second = await cli(['resume', 'busy', '--json'], { env });
     expect(second.code).toBe(5);
     expect(second.stderr).toMatch(/run busy is being driven by another process \(pid \d+ on /);
     expect(lastJson(second.stdout)).toMatchObject({ error: { code: 'RUN_BUSY' } });
+    await fetch(`${gw.url}/_drover/gates/held/open`, { method: 'POST' });
     const first = await child.done;
     expect(first.code).toBe(0);
     expect(lastJson(first.stdout).status).toBe('completed');
@@ -199,16 +213,16 @@ describe('drover run / resume as processes', () => {
 });
 
 describe('script errors', () => {
-  it('a syntax error names file, line and column; the run is stored as failed', async () => {
+  it('a syntax error names file, line and column, exits 2 and leaves no run behind', async () => {
     const { dir, env, storePath } = await setup();
     const script = write(dir, 'broken.js', "export const meta = { name: 'b', description: 'd' };\nconst x = 1;\nconst y = (;\n");
     const r = await cli(['run', script, '--sim', join(dir, 'scenario.yaml'), '--run-id', 'syntax', '--json'], { env });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     const s = lastJson(r.stdout);
-    expect(s).toMatchObject({ status: 'failed', error: { code: 'SCRIPT_SYNTAX', file: script, line: 3, column: 12 } });
+    expect(s).toMatchObject({ error: { code: 'SCRIPT_SYNTAX', file: script, line: 3, column: 12 } });
     expect((s.error as { message: string }).message).toBe(`${script}:3:12: SyntaxError: Unexpected token`);
     const store = openStore(storePath);
-    expect(await store.getRun('syntax')).toMatchObject({ status: 'failed', error: { line: 3, column: 12 } });
+    expect(await store.getRun('syntax')).toBeUndefined();
   });
 
   it('a runtime error names file, line and column', async () => {

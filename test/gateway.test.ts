@@ -119,7 +119,7 @@ describe('sim gateway: Anthropic Messages wire format', () => {
       .catch((e) => e);
     expect(overloaded.status).toBe(529);
     const res = await fetch(`${gw.url}/_drover/stats`);
-    expect(await res.json()).toMatchObject({ requests: 4, byStatus: { 200: 1, 429: 2, 529: 1 } });
+    expect(await res.json()).toMatchObject({ requests: 4, maxInFlight: 1, byStatus: { 200: 1, 429: 2, 529: 1 } });
   });
 
   it('cuts a stream mid-way and the SDK sees a broken stream', async () => {

@@ -72,7 +72,12 @@ describe('drover mcp', () => {
     onCleanup(() => client.close());
     await exercise(client, new TaskBoard(store, 'mcp-list', { name: 'other' }));
     const history = await new TaskBoard(store, 'mcp-list', { name: 'x' }).history('1');
-    expect(history[0]).toMatchObject({ kind: 'created', actor: 'test-client', session: 'mcp:test-client' });
+    // The session is the connection: mcp:<client>:<connection id>.
+    expect(history[0]).toMatchObject({
+      kind: 'created',
+      actor: 'test-client',
+      session: expect.stringMatching(/^mcp:test-client:[0-9a-f]{8}$/),
+    });
   });
 
   it('serves the task tools over streamable HTTP on loopback, refusing foreign origins', async () => {

@@ -359,7 +359,7 @@ describe('Claude Code bridge (files)', () => {
     write(dir, '3.json', '{"id": "3", "subj');
     r = await bridge.syncOnce();
     expect(r.toDrover).toEqual(['2']);
-    expect(r.problems).toEqual([{ path: join(dir, '3.json'), message: expect.stringMatching(/^not valid JSON/) }]);
+    expect(r.problems).toEqual([{ path: join(dir, '3.json'), id: '3', message: expect.stringMatching(/^not valid JSON/) }]);
     expect((await b.get('2'))?.blockedBy).toEqual(['1']);
 
     // Claude Code starts the blocked task: drover refuses, records it, and rewrites the file.

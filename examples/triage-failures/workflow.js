@@ -13,7 +13,8 @@ export const meta = {
 const startedAt = new Date().toISOString();
 
 phase('Collect');
-const report = await sh(args?.ciCommand ?? 'node examples/triage-failures/ci-report.mjs');
+// The fake CI ships beside this script: scriptDir finds it from any folder (sh runs in the run's workdir).
+const report = args?.ciCommand ? await sh(args.ciCommand) : await sh('node ci-report.mjs', { cwd: scriptDir });
 if (report.exitCode !== 0) throw new Error(`CI query failed: ${report.stderr}`);
 const { build, failures } = JSON.parse(report.stdout);
 log(`${failures.length} failing checks in ${build}`);

@@ -5,6 +5,15 @@ import { CodexBackend } from './codex/codex-backend.js';
 import { gatewayRoot, openAiBase } from './endpoint.js';
 import type { AgentBackend } from './types.js';
 
+export {
+  type AgentDefinition,
+  AgentDefinitionError,
+  agentDirectories,
+  CLAUDE_MODEL_ALIASES,
+  CLAUDE_TO_BUILTIN_TOOLS,
+  findAgentDefinition,
+  parseAgentDefinition,
+} from './agent-types.js';
 export { type BackendStatus, checkBackends } from './availability.js';
 export type { BuiltinBackendOptions, ProviderName } from './builtin/builtin-backend.js';
 export { BuiltinBackend, createProvider, PROVIDERS } from './builtin/builtin-backend.js';

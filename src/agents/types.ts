@@ -26,6 +26,17 @@ export interface AgentRequest {
   callTag?: string;
   /** Environment for agent processes (the CLI backends), on top of drover's own. */
   env?: Record<string, string>;
+  /**
+   * Claude Code agent type (`agent(prompt, { agentType })`): the agent definition named so in
+   * `.claude/agents/` (project, then `~/.claude/agents/`) gives the agent its system prompt, tools
+   * and model. claude-code passes `--agent`; builtin and codex apply the file (see docs/agents.md).
+   */
+  agentType?: string;
+  /**
+   * True when the call itself named `model` (`agent(prompt, { model })`): an agent definition's
+   * `model` does not replace it. Otherwise the definition's model beats the run's.
+   */
+  modelFromCall?: boolean;
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */
@@ -49,7 +60,9 @@ export type AgentProgress =
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'usage'; usage: RequestUsage }
   | { type: 'tool'; name: string; ok: boolean; summary: string }
-  | { type: 'text'; text: string };
+  | { type: 'text'; text: string }
+  /** Something the backend ignored or could not apply (e.g. an agent definition's unknown tool); the call goes on. */
+  | { type: 'warning'; message: string };
 
 export interface AgentFailure {
   code: string;
@@ -67,6 +80,10 @@ export interface AgentDetail {
   /** Set for `isolation: 'worktree'`. */
   worktree?: WorktreeInfo;
   compactions?: number;
+  /** Where the agent type's definition came from (`agentType`): a file path, or `built-in`. */
+  agentDefinition?: string;
+  /** What the backend ignored or could not apply for this call (also sent as `warning` progress). */
+  warnings?: string[];
   /** Tool calls with their timing (for spans; not stored on the call). */
   steps?: AgentStep[];
 }

@@ -1,7 +1,9 @@
 import { STATUS_NAMES, type StoredSpan } from '../store/index.js';
-import { type Comparison, compare, describeValue } from './compare.js';
-import { describeSelector, predicate } from './selector.js';
+import { type Comparison, compare, describeValue, durationMs, formatMs, readNumber, spanValue, typeHint } from './compare.js';
+import { sameTrace } from './links.js';
+import { describeSelector, predicate, type Selector, whyNoMatch } from './selector.js';
 import type { Assertion, Spec } from './spec.js';
+import { listed, printable } from './text.js';
 import { describeSpan, TraceIndex } from './trace-index.js';
 
 export interface AssertionResult {
@@ -23,13 +25,7 @@ export interface SpecResult {
   durationMs: number;
 }
 
-const MAX_LISTED = 5;
-
-function listed(items: string[]): string[] {
-  return items.length > MAX_LISTED ? [...items.slice(0, MAX_LISTED), `… and ${items.length - MAX_LISTED} more`] : items;
-}
-
-/** Evaluates every assertion of a spec over a set of spans. Pure: no I/O. */
+/** Evaluates every assertion of a spec over a set of spans. Pure: no I/O. Linear in spans per check. */
 export function evaluateSpec(spec: Spec, spans: StoredSpan[]): SpecResult {
   const started = performance.now();
   const index = new TraceIndex(spans);
@@ -50,107 +46,141 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
   const failures: string[] = [];
   const e = a.expect;
   const what = describeSelector(a.select);
+  const whyNone = () => (a.select ? whyNoMatch(a.select, index) : 'there are no spans');
   if (selected.length === 0 && e.count === undefined && !a.optional) {
-    failures.push(`selected no spans (${what}); mark the assertion optional if that is allowed`);
+    failures.push(`selected no spans (${what}): ${whyNone()}; mark the assertion optional if that is allowed`);
   }
   if (e.count && !compare(selected.length, e.count)) {
-    failures.push(`expected count ${e.count.text}, found ${selected.length} (${what})`);
+    failures.push(`expected count ${e.count.text}, found ${selected.length} (${what}${selected.length === 0 ? `: ${whyNone()}` : ''})`);
   }
   if (e.attributes) {
     for (const [k, c] of Object.entries(e.attributes)) {
-      const bad = selected.filter((s) => !compare(s.attributes[k] ?? s.resource[k], c));
-      if (bad.length)
-        failures.push(
-          ...listed(bad.map((s) => `${describeSpan(s)}: ${k} is ${describeValue(s.attributes[k] ?? s.resource[k])}, expected ${c.text}`)),
-        );
+      const bad = selected.filter((s) => !compare(spanValue(s, k), c));
+      failures.push(
+        ...listed(bad, (s) => {
+          const v = spanValue(s, k);
+          return `${describeSpan(s)}: ${k} is ${describeValue(v)}${typeHint(v, c)}, expected ${c.text}`;
+        }),
+      );
     }
   }
   if (e.duration) {
     const c = e.duration as Comparison;
-    const bad = selected.filter((s) => !compare((s.endUs - s.startUs) / 1000, c));
-    if (bad.length)
-      failures.push(
-        ...listed(bad.map((s) => `${describeSpan(s)}: took ${((s.endUs - s.startUs) / 1000).toFixed(1)} ms, expected ${c.text}`)),
-      );
+    const bad = selected.filter((s) => !compare(durationMs(s), c));
+    failures.push(...listed(bad, (s) => `${describeSpan(s)}: took ${formatMs(durationMs(s))}, expected ${c.text}`));
   }
   if (e.status) {
     const bad = selected.filter((s) => STATUS_NAMES[s.statusCode] !== e.status);
-    if (bad.length) {
-      failures.push(
-        ...listed(
-          bad.map(
-            (s) =>
-              `${describeSpan(s)}: status ${STATUS_NAMES[s.statusCode]}${s.statusMessage ? ` (${s.statusMessage})` : ''}, expected ${e.status}`,
-          ),
-        ),
-      );
-    }
+    failures.push(
+      ...listed(
+        bad,
+        (s) =>
+          `${describeSpan(s)}: status ${STATUS_NAMES[s.statusCode] ?? s.statusCode}${s.statusMessage ? ` (${describeValue(s.statusMessage)})` : ''}, expected ${e.status}`,
+      ),
+    );
   }
   if (e.sameTrace) failures.push(...sameTrace(selected, index));
-  if (e.ancestor) {
-    const sel = e.ancestor;
-    const isAncestor = predicate(sel);
-    for (const s of selected) {
-      if (!index.findAncestor(s, (anc) => isAncestor(anc, index))) {
-        const ancestors = index.ancestors(s);
-        const chain = [s, ...ancestors].map((x) => `'${x.name}'`).join(' ← ');
-        const top = ancestors[ancestors.length - 1] ?? s;
-        const why = index.isOrphan(top) ? `its parent ${top.parentSpanId} is missing` : `${describeSpan(top)} starts a new trace`;
-        failures.push(`${describeSpan(s)} has no ancestor among ${describeSelector(sel)}: chain ${chain}; ${why}`);
-      }
-    }
-  }
+  if (e.ancestor) failures.push(...ancestorFailures(selected, e.ancestor, index));
   if (e.sum) {
     for (const [k, c] of Object.entries(e.sum)) {
-      const total = selected.reduce((n, s) => n + (typeof s.attributes[k] === 'number' ? (s.attributes[k] as number) : 0), 0);
-      if (!compare(total, c)) failures.push(`sum of ${k} over ${selected.length} spans is ${round(total)}, expected ${c.text}`);
-    }
-  }
-  const needTraces = e.oneRootPerTrace || e.noOrphans;
-  const traces = !needTraces ? [] : a.select ? [...new Set(selected.map((s) => s.traceId))] : [...index.traces.keys()];
-  if (e.oneRootPerTrace) {
-    for (const t of traces) {
-      const roots = (index.traces.get(t) ?? []).filter((s) => index.isRoot(s));
-      if (roots.length !== 1) {
+      let total = 0;
+      let absent = 0;
+      const notNumbers: StoredSpan[] = [];
+      for (const s of selected) {
+        const v = spanValue(s, k);
+        if (v === undefined || v === null) absent++;
+        else {
+          const n = readNumber(v);
+          if (n === undefined) notNumbers.push(s);
+          else total += n;
+        }
+      }
+      if (notNumbers.length) {
         failures.push(
-          roots.length === 0
-            ? `trace ${t} has no root span (every span's parent is missing)`
-            : `trace ${t} has ${roots.length} roots: ${roots.map(describeSpan).join(', ')}`,
+          ...listed(notNumbers, (s) => `sum of ${k}: ${describeSpan(s)} has ${k} = ${describeValue(spanValue(s, k))}, not a number`),
+        );
+      } else if (!compare(total, c)) {
+        failures.push(
+          `sum of ${k} over ${selected.length} spans is ${round(total)}, expected ${c.text}${absent ? ` (${absent} of them have no ${k})` : ''}`,
         );
       }
     }
   }
+  const needTraces = e.oneRootPerTrace || e.noOrphans;
+  const traces = !needTraces ? [] : a.select ? [...new Set(selected.map((s) => s.traceId))] : [...index.traces.keys()];
+  if (e.oneRootPerTrace) for (const t of traces) failures.push(...rootFailures(t, index));
   if (e.noOrphans) {
     for (const t of traces) {
       const orphans = (index.traces.get(t) ?? []).filter((s) => index.isOrphan(s));
-      failures.push(...listed(orphans.map((s) => `${describeSpan(s)} in trace ${t} names parent ${s.parentSpanId}, which is not there`)));
+      failures.push(...listed(orphans, (s) => `${describeSpan(s)} in trace ${t} names parent ${s.parentSpanId}, which is not there`));
     }
   }
   return { name: a.name, where: a.where, passed: failures.length === 0, selected: selected.length, failures };
 }
 
 /**
- * All selected spans in one trace. When not, name the broken link: the span that
- * began another trace (a root, usually a server span whose caller's context did not
- * arrive), next to where the first trace's spans come from.
+ * Each selected span needs an ancestor passing `sel`. One pass over the spans answers every
+ * span (`nearestAncestor`). A selector that matches no span at all is reported as such (a typo),
+ * not as a broken link; otherwise the message shows the chain and where it ends.
  */
-function sameTrace(selected: StoredSpan[], index: TraceIndex): string[] {
-  const byTrace = new Map<string, StoredSpan[]>();
-  for (const s of selected) byTrace.set(s.traceId, [...(byTrace.get(s.traceId) ?? []), s]);
-  if (byTrace.size <= 1) return [];
-  const traces = [...byTrace.entries()].sort((a, b) => (a[1][0]?.startUs ?? 0) - (b[1][0]?.startUs ?? 0));
-  const [firstId] = traces[0] as [string, StoredSpan[]];
-  const firstRoot = (index.traces.get(firstId) ?? []).find((s) => index.isRoot(s));
-  const out = [`selected spans are in ${byTrace.size} traces, expected one`];
-  for (const [id] of traces.slice(1)) {
-    const root = (index.traces.get(id) ?? []).find((s) => index.isRoot(s));
-    const start = root ?? (index.traces.get(id) ?? [])[0];
-    out.push(
-      `broken link: ${start ? describeSpan(start) : 'a span'} started new trace ${id} instead of joining trace ${firstId}` +
-        `${firstRoot ? ` (root ${describeSpan(firstRoot)})` : ''}: trace context did not propagate into ${start?.service ? `service ${start.service}` : 'it'}`,
+function ancestorFailures(selected: StoredSpan[], sel: Selector, index: TraceIndex): string[] {
+  const test = predicate(sel);
+  const bad = selected.filter((s) => index.nearestAncestor(s, test) === undefined);
+  if (bad.length === 0) return [];
+  const wanted = describeSelector(sel);
+  if (index.countMatching(test) === 0) {
+    return [
+      `no span matches the ancestor selector (${wanted}): ${whyNoMatch(sel, index)}; so none of the ${bad.length} selected span${bad.length === 1 ? '' : 's'} can have it above (check the selector)`,
+    ];
+  }
+  return listed(bad, (s) => {
+    const top = index.top(s);
+    const inTrace = index.inTrace(s.traceId, test);
+    const why =
+      inTrace.length > 0
+        ? `${describeSpan(inTrace[0] as StoredSpan)} matches in the same trace, but is not above it`
+        : index.isOrphan(top)
+          ? `its parent ${top.parentSpanId} is missing`
+          : index.inCycle(top)
+            ? `the parent ids loop at ${describeSpan(top)}`
+            : `${describeSpan(top)} starts a new trace`;
+    return `${describeSpan(s)} has no ancestor among ${wanted}: chain ${chain(s, index)}; ${why}`;
+  });
+}
+
+/** `'a' ← 'b' ← … 49,990 more … ← 'root'`: the nearest six, then the top. */
+function chain(s: StoredSpan, index: TraceIndex): string {
+  const depth = index.depth(s);
+  const name = (x: StoredSpan) => `'${printable(x.name)}'`;
+  if (depth <= 7) return [s, ...index.ancestors(s)].map(name).join(' ← ');
+  const near = [s, ...index.ancestors(s, 5)].map(name);
+  return [...near, `… ${(depth - 6).toLocaleString('en-US')} more …`, name(index.top(s))].join(' ← ');
+}
+
+/** A trace needs exactly one root; with none, say why (which parent is missing, or a loop). */
+function rootFailures(t: string, index: TraceIndex): string[] {
+  const spans = index.traces.get(t) ?? [];
+  const roots = spans.filter((s) => index.isRoot(s));
+  if (roots.length === 1) return [];
+  if (roots.length > 1) {
+    return [`trace ${t} has ${roots.length} roots: ${listed(roots, describeSpan).join(', ')}`];
+  }
+  const orphans = spans.filter((s) => index.isOrphan(s));
+  const loops = spans.filter((s) => index.inCycle(s));
+  const why: string[] = [];
+  if (orphans.length === spans.length) why.push("every span's parent is missing");
+  else if (orphans.length === 1) {
+    const o = orphans[0] as StoredSpan;
+    const below = loops.length === 0 ? ` (the other ${spans.length - 1} spans hang below it)` : '';
+    why.push(`${describeSpan(o)} names parent ${o.parentSpanId}, which is not there${below}`);
+  } else if (orphans.length > 1) {
+    why.push(
+      `${orphans.length} of ${spans.length} spans name parents that are not there: ${listed(orphans, (o) => `${describeSpan(o)} (parent ${o.parentSpanId})`).join(', ')}`,
     );
   }
-  return out;
+  if (loops.length)
+    why.push(`the parent ids of ${listed(loops, describeSpan).join(', ')} lead back to ${loops.length === 1 ? 'itself' : 'themselves'}`);
+  return [`trace ${t} has no root span: ${why.join('; ')}`];
 }
 
 const round = (n: number) => Math.round(n * 1e6) / 1e6;

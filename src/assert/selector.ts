@@ -1,5 +1,6 @@
 import { SPAN_KIND_NAMES, STATUS_NAMES, type StoredSpan } from '../store/index.js';
-import { type Comparison, compare } from './compare.js';
+import { type Comparison, compare, spanValue } from './compare.js';
+import { printable } from './text.js';
 import type { TraceIndex } from './trace-index.js';
 
 export interface Selector {
@@ -13,7 +14,7 @@ export interface Selector {
   root?: boolean;
 }
 
-type Predicate = (s: StoredSpan, index: TraceIndex) => boolean;
+export type Predicate = (s: StoredSpan, index: TraceIndex) => boolean;
 const compiled = new WeakMap<Selector, Predicate>();
 
 /** A selector turned once into a chain of checks (cheapest first), reused for every span. */
@@ -43,7 +44,7 @@ function compile(sel: Selector): Predicate {
     const root = sel.root;
     checks.push((s) => (s.parentSpanId === null) === root);
   }
-  for (const [k, c] of Object.entries(sel.attributes ?? {})) checks.push((s) => compare(s.attributes[k] ?? s.resource[k], c));
+  for (const [k, c] of Object.entries(sel.attributes ?? {})) checks.push((s) => compare(spanValue(s, k), c));
   if (sel.parent) {
     const parent = predicate(sel.parent);
     checks.push((s, index) => {
@@ -53,8 +54,9 @@ function compile(sel: Selector): Predicate {
   }
   if (sel.ancestor) {
     const anc = predicate(sel.ancestor);
-    checks.push((s, index) => index.findAncestor(s, (a) => anc(a, index)) !== undefined);
+    checks.push((s, index) => index.nearestAncestor(s, anc) !== undefined);
   }
+  if (checks.length === 0) return () => true;
   if (checks.length === 1) return checks[0] as Predicate;
   return (s, index) => {
     for (const check of checks) if (!check(s, index)) return false;
@@ -79,13 +81,34 @@ export function matches(s: StoredSpan, sel: Selector, index: TraceIndex): boolea
 export function describeSelector(sel: Selector | undefined): string {
   if (!sel) return 'all spans';
   const parts: string[] = [];
-  if (sel.name) parts.push(`name ${sel.name.text}`);
-  if (sel.service) parts.push(`service ${sel.service}`);
+  if (sel.name) parts.push(`name ${printable(sel.name.text)}`);
+  if (sel.service) parts.push(`service ${printable(sel.service)}`);
   if (sel.kind) parts.push(`kind ${sel.kind}`);
   if (sel.status) parts.push(`status ${sel.status}`);
   if (sel.root !== undefined) parts.push(sel.root ? 'root' : 'not root');
-  for (const [k, c] of Object.entries(sel.attributes ?? {})) parts.push(`${k} ${c.text}`);
+  for (const [k, c] of Object.entries(sel.attributes ?? {})) parts.push(`${printable(k)} ${printable(c.text)}`);
   if (sel.parent) parts.push(`parent [${describeSelector(sel.parent)}]`);
   if (sel.ancestor) parts.push(`ancestor [${describeSelector(sel.ancestor)}]`);
-  return `spans with ${parts.join(', ')}`;
+  return parts.length ? `spans with ${parts.join(', ')}` : 'all spans';
+}
+
+/**
+ * Why a selector matches no span: the parts that alone match nothing (`name "GET /chekout"
+ * matches no span`), else that no span has them all at once. Names a typo instead of letting it
+ * pass for a broken link.
+ */
+export function whyNoMatch(sel: Selector, index: TraceIndex): string {
+  const parts: [string, Selector][] = [];
+  if (sel.name) parts.push([`name ${printable(sel.name.text)}`, { name: sel.name }]);
+  if (sel.service !== undefined) parts.push([`service ${printable(sel.service)}`, { service: sel.service }]);
+  if (sel.kind !== undefined) parts.push([`kind ${sel.kind}`, { kind: sel.kind }]);
+  if (sel.status !== undefined) parts.push([`status ${sel.status}`, { status: sel.status }]);
+  if (sel.root !== undefined) parts.push([sel.root ? 'root' : 'not root', { root: sel.root }]);
+  for (const [k, c] of Object.entries(sel.attributes ?? {}))
+    parts.push([`${printable(k)} ${printable(c.text)}`, { attributes: { [k]: c } }]);
+  if (sel.parent) parts.push([`parent [${describeSelector(sel.parent)}]`, { parent: sel.parent }]);
+  if (sel.ancestor) parts.push([`ancestor [${describeSelector(sel.ancestor)}]`, { ancestor: sel.ancestor }]);
+  const none = parts.filter(([, one]) => index.countMatching(predicate(one)) === 0).map(([what]) => what);
+  if (none.length) return `no span has ${none.join(' or ')}`;
+  return `no span has ${parts.map(([what]) => what).join(' and ')} at once`;
 }

@@ -1,7 +1,8 @@
+import { isScalar, parseDocument, type Scalar } from 'yaml';
 import { z } from 'zod';
 import { InputError, parseYamlInput, readInputFile } from '../core/index.js';
 import { SPAN_KIND_NAMES, STATUS_NAMES } from '../store/index.js';
-import { type Comparison, parseComparison, parseDurationComparison } from './compare.js';
+import { type Comparison, parseComparison, parseDurationComparison, parseRegex, type SpecScalar } from './compare.js';
 import type { Selector } from './selector.js';
 
 /** A spec with a problem: exit 2, with `file:line:column`. */
@@ -102,8 +103,21 @@ export function loadSpec(file: string): Spec {
   );
 }
 
+/**
+ * A spec from YAML text. Throws `SpecError` (code `INVALID_SPEC`, exit 2) with
+ * `file:line:column: path: what is wrong`. Literals keep their YAML type: a quoted scalar is a
+ * string, an unquoted one keeps its source text (`2.0` stays "2.0"); see compare.ts.
+ */
 export function parseSpec(text: string, file = '<spec>'): Spec {
   const { data, at } = parseYamlInput(text, file, SpecSchema, (m) => new SpecError(m));
+  const doc = parseDocument(text);
+  const scalar = (path: (string | number)[], value: string | number | boolean): SpecScalar => {
+    const node = doc.getIn(path, true);
+    if (!isScalar(node)) return { value, quoted: false };
+    const type = (node as Scalar).type;
+    const source = (node as Scalar).source;
+    return { value, quoted: type !== undefined && type !== 'PLAIN', ...(typeof source === 'string' ? { source } : {}) };
+  };
   const guard = <T>(path: (string | number)[], fn: () => T): T => {
     try {
       return fn();
@@ -115,10 +129,8 @@ export function parseSpec(text: string, file = '<spec>'): Spec {
     const sel: Selector = {};
     if (raw.name !== undefined) {
       const n = raw.name;
-      sel.name =
-        n.length > 2 && n.startsWith('/') && n.endsWith('/')
-          ? { regex: guard([...path, 'name'], () => new RegExp(n.slice(1, -1))), text: n }
-          : { exact: n, text: JSON.stringify(n) };
+      const regex = guard([...path, 'name'], () => parseRegex(n, true));
+      sel.name = regex ? { regex, text: n } : { exact: n, text: JSON.stringify(n) };
     }
     if (raw.service !== undefined) sel.service = raw.service;
     if (raw.kind !== undefined) sel.kind = raw.kind;
@@ -130,16 +142,20 @@ export function parseSpec(text: string, file = '<spec>'): Spec {
     return sel;
   };
   const comparisons = (raw: Record<string, string | number | boolean>, path: (string | number)[]) =>
-    Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, guard([...path, k], () => parseComparison(v))]));
+    Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, guard([...path, k], () => parseComparison(scalar([...path, k], v)))]));
 
   const assertions = data.assertions.map((a, i): Assertion => {
     const base = ['assertions', i];
     const e = a.expect;
     const expect: Assertion['expect'] = {};
     if (e.count !== undefined) {
-      const c = guard([...base, 'expect', 'count'], () => parseComparison(e.count as string | number));
-      if (typeof c.value !== 'number') throw new SpecError(`${at([...base, 'expect', 'count'])}: count compares a number, e.g. ">= 1"`);
-      expect.count = c;
+      const path = [...base, 'expect', 'count'];
+      const c = guard(path, () => parseComparison(scalar(path, e.count as string | number)));
+      // A count is always a number, so a quoted one ('2') is read as one too.
+      const n = Number(c.literal.text);
+      if (c.op === 'contains' || c.op === 'matches' || !Number.isInteger(n) || c.literal.text.trim() === '')
+        throw new SpecError(`${at(path)}: count compares a whole number, e.g. ">= 1"`);
+      expect.count = { ...c, literal: { text: c.literal.text, quoted: false, number: n } };
     }
     if (e.attributes) expect.attributes = comparisons(e.attributes, [...base, 'expect', 'attributes']);
     if (e.duration !== undefined)

@@ -215,8 +215,12 @@ taskCmd('heartbeat <id>', 'extend the lease of a task you hold')
   .option('--owner <name>')
   .option('--lease <duration>')
   .action(action<[string]>((id, f) => t.heartbeat(id, f)));
-taskCmd('done <id>', 'complete a task').action(action<[string]>((id, f) => t.done(id, f)));
-taskCmd('release <id>', 'give a claimed task back').action(action<[string]>((id, f) => t.release(id, f)));
+taskCmd('done <id>', 'complete a task (a claimed one only by its holder)')
+  .option('--owner <name>', 'the holder of the claim (default: the actor)')
+  .action(action<[string]>((id, f) => t.done(id, f)));
+taskCmd('release <id>', 'give a claimed task back (only its holder)')
+  .option('--owner <name>', 'the holder of the claim (default: the actor)')
+  .action(action<[string]>((id, f) => t.release(id, f)));
 taskCmd('cancel <id>', 'cancel a task (unblocks its dependents)').action(action<[string]>((id, f) => t.cancel(id, f)));
 taskCmd('delete <id>', 'delete a task; refused when others depend on it unless --cascade')
   .option('--cascade', 'also delete what depends on it')

@@ -1,4 +1,4 @@
-import { DroverError } from '../core/index.js';
+import { DroverError, INTERNAL_EXIT_CODE, InternalError, ScriptError, stringifyJson } from '../core/index.js';
 
 const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 
@@ -11,19 +11,23 @@ export const color = {
 };
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  process.stdout.write(`${stringifyJson(value)}\n`); // any depth: a span tree of a deep chain
 }
 
-/** Exit codes: 0 ok, 1 run failed, 2 bad input, 4 waiting for an answer, 5 run busy, 130 interrupted. */
+/** Exit codes: 0 ok, 1 run failed, 2 bad input, 4 waiting for an answer, 5 run busy, 70 internal error (`fail`), 130 interrupted. */
 export const EXIT = { ok: 0, failed: 1, input: 2, waiting: 4, busy: 5, interrupted: 130 } as const;
 
 export function fail(err: unknown, json: boolean): never {
-  const code = err instanceof DroverError ? err.exitCode : 1;
+  // Anything not raised on purpose is a bug in drover: exit 70, never 1 (a failed run or assertion).
+  const code = err instanceof DroverError ? err.exitCode : INTERNAL_EXIT_CODE;
   const errorCode = err instanceof DroverError ? err.code : 'INTERNAL';
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) printJson({ error: { code: errorCode, message } });
+  const raw = err instanceof Error ? err.message : String(err);
+  const message = err instanceof DroverError ? raw : `internal error (DROVER_DEBUG=1 prints the stack): ${raw}`;
+  const position = err instanceof ScriptError && err.position ? err.position : {};
+  if (json) printJson({ error: { code: errorCode, message, ...position } });
   process.stderr.write(`${color.red('error')}: ${message}\n`);
-  if (!(err instanceof DroverError) && process.env.DROVER_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  const bug = err instanceof InternalError ? err.cause : err instanceof DroverError ? undefined : err;
+  if (process.env.DROVER_DEBUG && bug instanceof Error) process.stderr.write(`${bug.stack}\n`);
   process.exit(code);
 }
 

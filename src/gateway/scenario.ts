@@ -65,6 +65,12 @@ const RuleSchema = z
     match: MatchSchema.default({}),
     turns: z.array(TurnSchema).min(1),
     latency_ms: z.number().min(0).optional(),
+    /**
+     * Gate name (`{{1}}` and other match groups are filled in): a matching request is held
+     * until the gate is opened (`POST /_drover/gates/<name>/open`, or `gates.open(name)` in
+     * process). Tests use it to fix the order answers arrive in, instead of timing.
+     */
+    hold: z.string().min(1).optional(),
     usage: z.union([z.literal('auto'), UsageSchema]).optional(),
     faults: z.array(FaultSchema).default([]),
   })

@@ -21,8 +21,17 @@ export interface PlannedMessage {
 }
 
 export type SimPlan =
-  | { kind: 'message'; rule: string; turn: number; latencyMs: number; message: PlannedMessage; cutAfterEvents?: number }
-  | { kind: 'error'; rule: string; status: number; errorType: string; message: string; retryAfterS?: number; latencyMs: number };
+  | { kind: 'message'; rule: string; turn: number; latencyMs: number; message: PlannedMessage; cutAfterEvents?: number; hold?: string }
+  | {
+      kind: 'error';
+      rule: string;
+      status: number;
+      errorType: string;
+      message: string;
+      retryAfterS?: number;
+      latencyMs: number;
+      hold?: string;
+    };
 
 /** Tools through which a structured (`json`) turn is answered when the request offers one. */
 export const STRUCTURED_OUTPUT_TOOLS = ['submit_result', 'StructuredOutput'];
@@ -51,8 +60,9 @@ export class SimEngine {
       const groups = this.matchRule(rule, req);
       if (!groups) continue;
       const latencyMs = rule.latency_ms ?? this.scenario.defaults.latency_ms;
+      const hold = rule.hold ? { hold: substitute(rule.hold, groups) as string } : {};
       const fault = this.takeFault(rule);
-      if (fault?.status) return errorPlan(rule.name, fault, latencyMs);
+      if (fault?.status) return { ...errorPlan(rule.name, fault, latencyMs), ...hold };
       const turn = rule.turns[Math.min(turnIndex, rule.turns.length - 1)] as ScenarioTurn;
       const message = this.buildMessage(req, inputTokens, turn, groups, rule.usage);
       return {
@@ -61,6 +71,7 @@ export class SimEngine {
         turn: turnIndex,
         latencyMs,
         message,
+        ...hold,
         ...(fault?.cut_after_events ? { cutAfterEvents: fault.cut_after_events } : {}),
       };
     }

@@ -62,9 +62,18 @@ export interface SimGatewayOptions {
   keepRequests?: boolean;
 }
 
+/** Gates of `hold` rules: requests wait at a named gate until it is opened. */
+export interface SimGates {
+  /** Opens the gate: requests held there are answered, and later ones pass at once. */
+  open(name: string): void;
+  /** Resolves once `count` requests have arrived at the gate (held or passed). */
+  arrived(name: string, count?: number): Promise<void>;
+}
+
 export interface RunningGateway {
   url: string;
   port: number;
+  gates: SimGates;
   stats(): SimStats;
   /** Usage of every answered request tagged with this `x-drover-call`, in order. */
   usageFor(tag: string): SimRequestLog[];
@@ -81,6 +90,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
   const byTag = new Map<string, SimRequestLog[]>();
   const stats: SimStats = { requests: 0, maxInFlight: 0, byStatus: {}, byRule: {}, log: [] };
   let inFlight = 0;
+  const gates = new Gates();
   const reset = () => {
     stats.requests = 0;
     stats.maxInFlight = 0;
@@ -123,10 +133,22 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       const includeLog = (req.url ?? '').includes('log=1');
       sendJson(res, 200, {
         requests: stats.requests,
+        maxInFlight: stats.maxInFlight,
         byStatus: stats.byStatus,
         byRule: stats.byRule,
         ...(includeLog ? { log: stats.log } : {}),
       });
+      return;
+    }
+    const gate = req.method === 'POST' ? /^\/_drover\/gates\/([^/]+)\/open$/.exec(path) : null;
+    if (gate?.[1]) {
+      gates.open(decodeURIComponent(gate[1]));
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    const arrivals = req.method === 'GET' ? /^\/_drover\/gates\/([^/]+)$/.exec(path) : null;
+    if (arrivals?.[1]) {
+      sendJson(res, 200, { arrived: gates.count(decodeURIComponent(arrivals[1])) });
       return;
     }
     if (req.method === 'POST' && path === '/_drover/reset') {
@@ -201,6 +223,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
   }
 
   async function respond(res: ServerResponse, wire: WireAdapter<never>, simReq: SimRequest, plan: SimPlan): Promise<void> {
+    if (plan.hold) await gates.pass(plan.hold);
     if (plan.latencyMs > 0) await delay(plan.latencyMs);
     if (plan.kind === 'error') {
       const headers: Record<string, string> = {};
@@ -235,11 +258,48 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
   return {
     url: `http://${host}:${port}`,
     port,
+    gates,
     stats: () => stats,
     usageFor: (tag) => byTag.get(tag) ?? [],
     reset,
     close: () => closeServer(server),
   };
+}
+
+class Gates implements SimGates {
+  private readonly opened = new Set<string>();
+  private readonly waiting = new Map<string, (() => void)[]>();
+  private readonly arrivals = new Map<string, number>();
+  private readonly watchers: { name: string; count: number; resolve: () => void }[] = [];
+
+  pass(name: string): Promise<void> {
+    this.arrivals.set(name, this.count(name) + 1);
+    for (const w of this.watchers.filter((w) => w.name === name && this.count(name) >= w.count)) {
+      this.watchers.splice(this.watchers.indexOf(w), 1);
+      w.resolve();
+    }
+    if (this.opened.has(name)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.waiting.get(name) ?? [];
+      list.push(resolve);
+      this.waiting.set(name, list);
+    });
+  }
+
+  count(name: string): number {
+    return this.arrivals.get(name) ?? 0;
+  }
+
+  open(name: string): void {
+    this.opened.add(name);
+    for (const resolve of this.waiting.get(name) ?? []) resolve();
+    this.waiting.delete(name);
+  }
+
+  arrived(name: string, count = 1): Promise<void> {
+    if (this.count(name) >= count) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.push({ name, count, resolve }));
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -39,9 +40,18 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     { name: 'drover', version: '0.1.0' },
     { capabilities: { resources: { subscribe: true, listChanged: true }, tools: {} } },
   );
+  // One session per connection: a claim made here is held by this connection (two Claude Code
+  // processes share a client name, never a session), so a stale one cannot complete another's claim.
+  const connection = randomBytes(4).toString('hex');
+  // Claims made without an owner name this connection, not just the client: two Claude Code
+  // processes are both "claude-code", and must not hold each other's claims.
+  const defaultOwner = () => `${server.server.getClientVersion()?.name ?? 'mcp'}@${connection}`;
   const board = () => {
     const client = server.server.getClientVersion();
-    return new TaskBoard(options.store, options.listId, { name: client?.name ?? 'mcp', session: `mcp:${client?.name ?? 'client'}` });
+    return new TaskBoard(options.store, options.listId, {
+      name: client?.name ?? 'mcp',
+      session: `mcp:${client?.name ?? 'client'}:${connection}`,
+    });
   };
   const lines = async (b: TaskBoard, tasks: TaskRecord[]) => {
     const open = openIds(await b.list());
@@ -88,7 +98,8 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   server.registerTool(
     'TaskUpdate',
     {
-      description: 'Update a task: fields, status (deleted removes it), owner, metadata (merged; null deletes a key), dependencies.',
+      description:
+        'Update a task: fields, status (deleted removes it), owner, metadata (merged; null deletes a key), dependencies. Status and owner of a task claimed with task_claim change only by the claim’s holder.',
       inputSchema: {
         taskId: z.string().min(1),
         subject: z.string().min(1).optional(),
@@ -138,7 +149,8 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   server.registerTool(
     'task_claim',
     {
-      description: 'Atomically claim a task (or the best ready one) with a lease; renew it with task_heartbeat, or it returns to pending.',
+      description:
+        'Atomically claim a task (or the best ready one) with a lease; renew it with task_heartbeat, or it returns to pending. The owner defaults to <client>@<connection>.',
       inputSchema: {
         taskId: z.string().optional(),
         owner: z.string().optional(),
@@ -149,7 +161,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
       guarded(async () => {
         const t = await board().claim({
           ...(taskId ? { id: taskId } : {}),
-          ...(owner ? { owner } : {}),
+          owner: owner ?? defaultOwner(),
           ...(leaseSeconds ? { leaseMs: leaseSeconds * 1000 } : {}),
         });
         return ok(`Claimed task #${t.id}: ${t.subject} (lease until ${new Date(t.leaseExpiresAt ?? 0).toISOString()})`, { task: t });
@@ -165,7 +177,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     ({ taskId, owner, leaseSeconds }) =>
       guarded(async () => {
         const t = await board().heartbeat(taskId, {
-          ...(owner ? { owner } : {}),
+          owner: owner ?? defaultOwner(),
           ...(leaseSeconds ? { leaseMs: leaseSeconds * 1000 } : {}),
         });
         return ok(`Lease of #${t.id} extended until ${new Date(t.leaseExpiresAt ?? 0).toISOString()}`, { task: t });

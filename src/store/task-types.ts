@@ -92,10 +92,72 @@ export interface ClaimRequest {
   leaseMs: number;
 }
 
+/**
+ * Who writes to a claimed task. A task is *claimed* while it is `in_progress`
+ * with a lease (`claim`); a claimed task's status and owner change only by its
+ * holder, checked in the same transaction as the write. `undefined`: the actor
+ * is the holder when its name is the owner or it made the claim (same name and
+ * session); a string: the holder must be the owner of that name; `null`: no
+ * check (administrative writes such as `import`).
+ * Refusals: `TaskRuleError` `NOT_OWNER` (someone else holds the claim) or
+ * `LEASE_EXPIRED` (the writer's own claim ran out), both exit 6.
+ */
+export type Claimant = string | null | undefined;
+
+/** A task as another system holds it (a Claude Code file, an exported folder), for `mirrorTasks`. */
+export interface TaskMirrorItem {
+  id: string;
+  subject: string;
+  description: string;
+  activeForm: string | null;
+  status: TaskStatus;
+  owner: string | null;
+  /** Unchanged when absent. */
+  priority?: number;
+  /** Unchanged when absent. */
+  labels?: string[];
+  /** The whole metadata (keys not named are removed). */
+  metadata: Record<string, unknown>;
+  /** Exactly the blockers wanted: edges not named are removed. */
+  blockedBy: string[];
+  createdAt?: number;
+  /** Where the item comes from (a file path): named in refusals. */
+  source?: string;
+}
+
+export interface TaskMirrorOptions {
+  /** true: the first refusal throws (its message names the item's source) and nothing is written. false: each refusal is reported and the rest applied. */
+  atomic: boolean;
+  /** 'owner': status/owner changes of a claimed task must come from its holder, named by the item's owner; 'ignore': no claim check. */
+  claims: 'owner' | 'ignore';
+  /** Added to every event this writes (e.g. `{ source: 'claude' }`). */
+  eventData?: Record<string, unknown>;
+  /** Runs inside the transaction just before it commits (tests use it to kill the process there). */
+  beforeCommit?: () => void;
+}
+
+export interface TaskMirrorRefusal {
+  id: string;
+  /** What was refused: the task itself, one blocker edge, or its status/owner. */
+  part: 'task' | 'edge' | 'state';
+  /** The refused blocker, for `part: 'edge'`. */
+  blockedBy?: string;
+  code: string;
+  reason: string;
+}
+
+export interface TaskMirrorResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  refused: TaskMirrorRefusal[];
+}
+
 /** The task board's persistence; every rule is enforced inside one transaction. */
 export interface TaskStore {
   createTask(listId: string, task: NewTask, actor: Actor, now: number): Promise<TaskRecord>;
-  updateTask(listId: string, id: string, patch: TaskPatch, actor: Actor, now: number): Promise<TaskRecord>;
+  /** A change of status or owner of a claimed task is checked against `claimant` (see `Claimant`). */
+  updateTask(listId: string, id: string, patch: TaskPatch, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord>;
   addDependency(listId: string, taskId: string, blockerId: string, actor: Actor, now: number): Promise<TaskRecord>;
   removeDependency(listId: string, taskId: string, blockerId: string, actor: Actor, now: number): Promise<TaskRecord>;
   getTask(listId: string, id: string, now: number): Promise<TaskRecord | undefined>;
@@ -105,9 +167,20 @@ export interface TaskStore {
   countReady(listId: string, now: number): Promise<number>;
   claimTask(listId: string, request: ClaimRequest, actor: Actor, now: number): Promise<TaskRecord>;
   heartbeatTask(listId: string, id: string, owner: string, leaseMs: number, actor: Actor, now: number): Promise<TaskRecord>;
-  completeTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord>;
+  /** Refused (`NOT_OWNER`, `LEASE_EXPIRED`) unless `claimant` holds the claim, when the task is claimed or the writer's claim ran out. */
+  completeTask(listId: string, id: string, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord>;
+  /** Not a claimant's write: anyone may cancel (it unblocks dependents). */
   cancelTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord>;
-  releaseTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord>;
+  /** Gives a claim back; only its holder may (`NOT_OWNER`, `LEASE_EXPIRED`). */
+  releaseTask(listId: string, id: string, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord>;
+  /**
+   * Makes drover's tasks match `items` in one transaction: every task is created
+   * or updated first, then edges, then statuses (blockers first), so an edge to a
+   * task later in the batch is never refused as missing.
+   */
+  mirrorTasks(listId: string, items: TaskMirrorItem[], actor: Actor, now: number, options: TaskMirrorOptions): Promise<TaskMirrorResult>;
+  /** Raises the list's id high-water mark to at least `n` (ids handed out elsewhere are never reused). */
+  raiseHighWater(listId: string, n: number, now: number): Promise<void>;
   deleteTask(listId: string, id: string, options: { cascade: boolean }, actor: Actor, now: number): Promise<string[]>;
   /** Gives a task a new id (the Claude Code bridge resolves id collisions this way). */
   renumberTask(listId: string, id: string, newId: string, actor: Actor, now: number): Promise<TaskRecord>;

@@ -76,7 +76,8 @@ export interface RunPatch {
   description?: string;
 }
 
-export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep' | 'task';
+/** `clock`, `random` and `budget` are values the script read (Date.now(), Math.random(), budget.spent()), journaled like calls. */
+export type CallKind = 'agent' | 'sh' | 'step' | 'ask' | 'clock' | 'random' | 'sleep' | 'task' | 'budget';
 export type CallStatus = 'started' | 'finished' | 'failed';
 
 export interface CallRecord {
@@ -97,6 +98,16 @@ export interface CallRecord {
   reusedFrom: string | null;
   /** What the call did besides its result (agent turns, tool calls, session id, worktree). */
   detail?: Record<string, unknown>;
+  /** Branch path + kind + inputs + occurrence in the branch (absent on entries written before drover 0.2). */
+  positionKey?: string;
+  /** Kind + canonical inputs: where an agent's result can be reused after it moved. */
+  contentKey?: string;
+}
+
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+export interface CallRekey {
+  from: string;
+  to: string;
 }
 
 export interface UsageRecord {
@@ -136,8 +147,18 @@ export interface QuestionRecord {
 export interface RunEvent {
   runId: string;
   ts: number;
-  type: 'phase' | 'log';
+  /** `warning`: something drover ignored in a script (an unknown agent option...), `{ message }`. */
+  type: 'phase' | 'log' | 'warning';
   data: Record<string, unknown>;
+}
+
+/**
+ * A fencing token: the lease a write is made under. A store refuses a fenced write, in the
+ * same transaction, once the run's lease token is another (LeaseLostError, `LEASE_LOST`).
+ */
+export interface Fence {
+  runId: string;
+  token: string;
 }
 
 export interface LeaseRequest {
@@ -173,7 +194,8 @@ export interface Store {
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(options?: { limit?: number; status?: RunStatus }): Promise<RunRecord[]>;
-  updateRun(id: string, patch: RunPatch, now: number): Promise<void>;
+  /** With `fence`, refused (LeaseLostError) unless the run's lease is still that token. */
+  updateRun(id: string, patch: RunPatch, now: number, fence?: Fence): Promise<void>;
 
   acquireRunLease(request: LeaseRequest): Promise<LeaseResult>;
   /** Extends the lease; false when it is no longer ours. */
@@ -182,24 +204,24 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Upserts journal entries in order and inserts usage rows, all in one
-   * transaction: a call's result and its cost land together or not at all.
+   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
+   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
+   * cost land together or not at all.
    */
-  /** Calls, their usage and their spans, in one transaction. */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[]): Promise<void>;
+  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[], fence?: Fence): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
   /** Every model request's usage row of the run, in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
-  createQuestion(question: QuestionRecord): Promise<void>;
+  createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;
   getQuestion(runId: string, id: string): Promise<QuestionRecord | undefined>;
   listQuestions(runId: string): Promise<QuestionRecord[]>;
   /** Records the answer and the journal entry of the `ask` call together. */
   answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
 
-  appendEvents(events: RunEvent[]): Promise<void>;
+  appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;
 
   checkHealth(): Promise<StoreHealth>;

@@ -1,5 +1,16 @@
 import { parseDuration } from '../core/index.js';
-import type { Actor, NewTask, Store, TaskPatch, TaskRecord, TaskStatus } from '../store/index.js';
+import type {
+  Actor,
+  Claimant,
+  NewTask,
+  Store,
+  TaskMirrorItem,
+  TaskMirrorOptions,
+  TaskMirrorResult,
+  TaskPatch,
+  TaskRecord,
+  TaskStatus,
+} from '../store/index.js';
 
 export const DEFAULT_LEASE_MS = 10 * 60_000;
 
@@ -25,8 +36,13 @@ export class TaskBoard {
   create(task: NewTask): Promise<TaskRecord> {
     return this.tasks.createTask(this.listId, task, this.actor, this.clock());
   }
-  update(id: string, patch: TaskPatch): Promise<TaskRecord> {
-    return this.tasks.updateTask(this.listId, id, patch, this.actor, this.clock());
+  /**
+   * Changes a task. A change of status or owner of a claimed task must come from
+   * its holder: this actor (by name, or as the maker of the claim), or
+   * `options.claimant` when given. Throws `TaskRuleError` `NOT_OWNER` / `LEASE_EXPIRED` (exit 6).
+   */
+  update(id: string, patch: TaskPatch, options: { claimant?: Claimant } = {}): Promise<TaskRecord> {
+    return this.tasks.updateTask(this.listId, id, patch, this.actor, this.clock(), options.claimant);
   }
   addDependency(id: string, blockedBy: string): Promise<TaskRecord> {
     return this.tasks.addDependency(this.listId, id, blockedBy, this.actor, this.clock());
@@ -73,17 +89,32 @@ export class TaskBoard {
       this.clock(),
     );
   }
-  complete(id: string): Promise<TaskRecord> {
-    return this.tasks.completeTask(this.listId, id, this.actor, this.clock());
+  /**
+   * Completes a task. While it is claimed, only its holder may: the owner named by
+   * `options.owner`, else this actor (its name is the owner, or it made the claim).
+   * A writer whose own lease ran out is refused even when nobody holds the task now.
+   * Throws `TaskRuleError` `NOT_OWNER` / `LEASE_EXPIRED` (exit 6), `BLOCKED`.
+   */
+  complete(id: string, options: { owner?: string } = {}): Promise<TaskRecord> {
+    return this.tasks.completeTask(this.listId, id, this.actor, this.clock(), options.owner);
   }
   cancel(id: string): Promise<TaskRecord> {
     return this.tasks.cancelTask(this.listId, id, this.actor, this.clock());
   }
-  release(id: string): Promise<TaskRecord> {
-    return this.tasks.releaseTask(this.listId, id, this.actor, this.clock());
+  /** Gives a claim back to the board; only its holder may (same rule and errors as `complete`). */
+  release(id: string, options: { owner?: string } = {}): Promise<TaskRecord> {
+    return this.tasks.releaseTask(this.listId, id, this.actor, this.clock(), options.owner);
   }
   delete(id: string, cascade = false): Promise<string[]> {
     return this.tasks.deleteTask(this.listId, id, { cascade }, this.actor, this.clock());
+  }
+  /** Makes the list match `items` in one transaction (import, the Claude Code bridge): see `TaskStore.mirrorTasks`. */
+  mirror(items: TaskMirrorItem[], options: TaskMirrorOptions): Promise<TaskMirrorResult> {
+    return this.tasks.mirrorTasks(this.listId, items, this.actor, this.clock(), options);
+  }
+  /** Now, by this board's clock (ms since the epoch). */
+  now(): number {
+    return this.clock();
   }
   history(id?: string) {
     return this.tasks.history(this.listId, id);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { NewTask, TaskRecord, TaskStatus } from '../store/index.js';
+import type { TaskMirrorItem, TaskRecord, TaskStatus } from '../store/index.js';
 
 /** Claude Code's task file (`<id>.json` in `~/.claude/tasks/<list>/`), as reference/claude-code.md records it. */
 export const ClaudeTaskFileSchema = z
@@ -34,6 +34,13 @@ const DroverMetaSchema = z
   .passthrough();
 
 const TASK_FILE = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.json$/;
+/** The largest id both sides count exactly (Claude Code's ids are JavaScript numbers as strings). */
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+/** A numeric id both drover and Claude Code count exactly: 0 … 2^53−1, no leading zeros. */
+export function isCountableId(id: string): boolean {
+  return /^(0|[1-9]\d*)$/.test(id) && Number(id) <= MAX_ID;
+}
 const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
 
 /**
@@ -41,7 +48,7 @@ const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeComp
  * re-export of an unchanged list is byte-identical. `withTimes` adds drover's
  * timestamps (export); the bridge leaves them out so only real edits rewrite files.
  */
-export function toClaudeFile(t: TaskRecord, withTimes: boolean): string {
+export function toClaudeFile(t: TaskRecord, withTimes: boolean, extra: { blocks?: string[]; blockedBy?: string[] } = {}): string {
   const drover: Record<string, unknown> = {};
   if (t.status === 'cancelled') drover.status = 'cancelled';
   drover.priority = t.priority;
@@ -54,8 +61,8 @@ export function toClaudeFile(t: TaskRecord, withTimes: boolean): string {
   const file: Record<string, unknown> = { id: t.id, subject: t.subject, description: t.description };
   if (t.activeForm) file.activeForm = t.activeForm;
   file.status = t.status === 'cancelled' ? 'completed' : t.status;
-  file.blocks = [...t.blocks].sort(byNumber);
-  file.blockedBy = [...t.blockedBy].sort(byNumber);
+  file.blocks = [...new Set([...t.blocks, ...(extra.blocks ?? [])])].sort(byNumber);
+  file.blockedBy = [...new Set([...t.blockedBy, ...(extra.blockedBy ?? [])])].sort(byNumber);
   if (t.owner) file.owner = t.owner;
   file.metadata = { ...sortKeys(t.metadata), drover };
   return `${JSON.stringify(file, null, 2)}\n`;
@@ -69,15 +76,19 @@ function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
   );
 }
 
-/** A file's content as drover fields. */
-export function fromClaudeFile(
-  f: ClaudeTaskFile,
-): Required<Pick<NewTask, 'id' | 'subject' | 'description' | 'status' | 'priority' | 'labels' | 'metadata' | 'blockedBy'>> &
-  Pick<NewTask, 'activeForm' | 'owner' | 'createdAt'> {
+/**
+ * A file's content as drover's task. Status: the file's `status` is Claude Code's
+ * word and always wins; `metadata.drover.status: "cancelled"` only qualifies
+ * `completed` (Claude Code has no cancelled). So a task drover cancelled and
+ * Claude Code reopened (`TaskUpdate {status: "pending"}` leaves the metadata as
+ * it was) reads as pending. Priority and labels are absent (kept as drover has
+ * them) when the file carries none.
+ */
+export function fromClaudeFile(f: ClaudeTaskFile, source?: string): TaskMirrorItem {
   const { drover: rawDrover, ...metadata } = f.metadata ?? {};
   const parsed = DroverMetaSchema.safeParse(rawDrover ?? {});
   const drover = parsed.success ? parsed.data : {};
-  const status: TaskStatus = drover.status === 'cancelled' ? 'cancelled' : f.status;
+  const status: TaskStatus = f.status === 'completed' && drover.status === 'cancelled' ? 'cancelled' : f.status;
   return {
     id: f.id,
     subject: f.subject,
@@ -85,32 +96,13 @@ export function fromClaudeFile(
     activeForm: f.activeForm ?? null,
     status,
     owner: f.owner ?? null,
-    priority: drover.priority ?? 2,
-    labels: drover.labels ?? [],
+    ...(drover.priority !== undefined ? { priority: drover.priority } : {}),
+    ...(drover.labels !== undefined ? { labels: drover.labels } : {}),
     metadata,
     blockedBy: [...new Set(f.blockedBy)],
     ...(drover.createdAt !== undefined ? { createdAt: drover.createdAt } : {}),
+    ...(source !== undefined ? { source } : {}),
   };
-}
-
-/** A file's task as a new drover task (pending, no edges yet: callers add them once every task exists). */
-export function newTaskFromFile(want: ReturnType<typeof fromClaudeFile>): NewTask {
-  return {
-    id: want.id,
-    subject: want.subject,
-    description: want.description,
-    activeForm: want.activeForm ?? null,
-    owner: want.owner ?? null,
-    priority: want.priority,
-    labels: want.labels,
-    metadata: want.metadata,
-    ...(want.createdAt !== undefined ? { createdAt: want.createdAt } : {}),
-  };
-}
-
-/** A metadata patch that makes a task's metadata exactly `next` (keys missing from it are removed). */
-export function replaceMetadata(current: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
-  return { ...Object.fromEntries(Object.keys(current).map((k) => [k, null])), ...next };
 }
 
 export interface TaskFileRead {
@@ -124,6 +116,8 @@ export interface TaskFileRead {
 export interface TaskFileProblem {
   path: string;
   message: string;
+  /** The task id the file's name stands for, when it has one: that task is left alone this pass. */
+  id?: string;
 }
 
 /** Reads every `<id>.json` of a task directory; torn or invalid files are reported, not thrown. */
@@ -139,8 +133,25 @@ export function readTaskDir(dir: string): { files: Map<string, TaskFileRead>; pr
   }
   for (const name of names.sort()) {
     const m = TASK_FILE.exec(name);
-    if (!m) continue;
+    if (!m) {
+      if (name.endsWith('.json') && !name.startsWith('.'))
+        problems.push({
+          path: join(dir, name),
+          id: name.slice(0, -5),
+          message: 'not a task file name (<id>.json, id of letters, digits, . _ -); skipped',
+        });
+      continue;
+    }
+    const id = m[1] as string;
     const path = join(dir, name);
+    if (/^\d+$/.test(id) && !isCountableId(id)) {
+      problems.push({
+        path,
+        id,
+        message: `task id ${id} is not a whole number drover and Claude Code can count (0 to ${MAX_ID}, no leading zeros); skipped, and no id is allocated after it`,
+      });
+      continue;
+    }
     let raw: string;
     let mtimeMs: number;
     try {
@@ -150,24 +161,24 @@ export function readTaskDir(dir: string): { files: Map<string, TaskFileRead>; pr
       raw = readFileSync(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while we looked
-      problems.push({ path, message: `cannot read: ${(err as Error).message}` });
+      problems.push({ path, id, message: `cannot read: ${(err as Error).message}` });
       continue;
     }
     let json: unknown;
     try {
       json = JSON.parse(raw);
     } catch (err) {
-      problems.push({ path, message: `not valid JSON (torn or hand-edited?): ${(err as Error).message}` });
+      problems.push({ path, id, message: `not valid JSON (torn or hand-edited?): ${(err as Error).message}` });
       continue;
     }
     const parsed = ClaudeTaskFileSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      problems.push({ path, message: `not a task file: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` });
+      problems.push({ path, id, message: `not a task file: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` });
       continue;
     }
     if (parsed.data.id !== m[1]) {
-      problems.push({ path, message: `file name says task ${m[1]} but its id is ${parsed.data.id}` });
+      problems.push({ path, id, message: `file name says task ${id} but its id is ${parsed.data.id}` });
       continue;
     }
     files.set(parsed.data.id, { id: parsed.data.id, path, raw, mtimeMs, task: parsed.data });
@@ -182,11 +193,24 @@ export function writeFileAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-export function readHighWater(dir: string): number {
+/**
+ * `.highwatermark`: the last id Claude Code handed out (0 when missing). A value
+ * that is not a countable id is a problem, reported with the path, and read as 0.
+ */
+export function readHighWaterChecked(dir: string): { value: number; problem?: TaskFileProblem } {
+  const path = join(dir, '.highwatermark');
+  let text: string;
   try {
-    const n = Number(readFileSync(join(dir, '.highwatermark'), 'utf8').trim());
-    return Number.isFinite(n) ? n : 0;
+    text = readFileSync(path, 'utf8').trim();
   } catch {
-    return 0;
+    return { value: 0 };
   }
+  if (text === '') return { value: 0 };
+  if (!isCountableId(text))
+    return { value: 0, problem: { path, message: `"${text.slice(0, 40)}" is not a countable id (0 to ${MAX_ID}); ignored` } };
+  return { value: Number(text) };
+}
+
+export function readHighWater(dir: string): number {
+  return readHighWaterChecked(dir).value;
 }

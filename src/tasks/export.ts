@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../core/index.js';
 import type { TaskBoard } from './board.js';
-import { fromClaudeFile, newTaskFromFile, readTaskDir, replaceMetadata, toClaudeFile, writeFileAtomic } from './claude-format.js';
+import { fromClaudeFile, isCountableId, readTaskDir, toClaudeFile, writeFileAtomic } from './claude-format.js';
 
 /**
  * `drover tasks export <dir>`: one pretty JSON file per task in Claude Code's
@@ -21,7 +21,9 @@ export async function exportTasks(board: TaskBoard, dir: string): Promise<{ writ
     }
   }
   for (const t of tasks) writeFileAtomic(join(dir, `${t.id}.json`), toClaudeFile(t, true));
-  const high = Math.max(0, ...tasks.map((t) => Number(t.id)).filter(Number.isFinite));
+  // Ids are never reused: the list's high-water mark counts deleted tasks too.
+  let high = Number(await board.store.tasks.nextTaskId(board.listId)) - 1;
+  for (const t of tasks) if (isCountableId(t.id)) high = Math.max(high, Number(t.id));
   writeFileAtomic(join(dir, '.highwatermark'), `${high}\n`);
   return { written: tasks.length, removed };
 }
@@ -32,68 +34,37 @@ export interface ImportReport {
   unchanged: string[];
 }
 
+/** Test hook: with `DROVER_TEST_IMPORT_HOLD=<dir>`, an import writes `<dir>/reached` just before it commits and waits for `<dir>/go`. */
+function holdBeforeCommit(): (() => void) | undefined {
+  const dir = process.env.DROVER_TEST_IMPORT_HOLD;
+  if (!dir) return undefined;
+  return () => {
+    writeFileSync(join(dir, 'reached'), String(process.pid));
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    while (!existsSync(join(dir, 'go'))) Atomics.wait(cell, 0, 0, 10);
+  };
+}
+
 /**
  * `drover tasks import <dir>`: every file is checked before anything is
- * written; a bad file refuses the whole import, naming its path.
+ * written; a bad file refuses the whole import, naming its path. The import is
+ * one transaction (`TaskStore.mirrorTasks`, atomic): tasks first, then edges,
+ * then statuses, and a refusal anywhere (a cycle, a missing blocker) leaves the
+ * list as it was; so does a crash. Claims are not checked: an import restores.
+ * Throws `InputError` (`INVALID_TASK_FILE`) for bad files, `TaskRuleError` naming the file for a refused task.
  */
 export async function importTasks(board: TaskBoard, dir: string): Promise<ImportReport> {
   if (!existsSync(dir)) throw new InputError(`${dir}: no such folder`);
   const { files, problems } = readTaskDir(dir);
   if (problems.length > 0) throw new InputError(problems.map((p) => `${p.path}: ${p.message}`).join('\n'), 'INVALID_TASK_FILE');
-  const incoming = [...files.values()].map((f) => fromClaudeFile(f.task));
+  const incoming = [...files.values()].map((f) => fromClaudeFile(f.task, f.path));
   const known = new Set(incoming.map((t) => t.id));
   for (const t of incoming) {
     for (const b of t.blockedBy)
       if (!known.has(b) && !(await board.get(b)))
-        throw new InputError(`${join(dir, `${t.id}.json`)}: blockedBy names task ${b}, which is in neither the folder nor the list`);
+        throw new InputError(`${t.source}: blockedBy names task ${b}, which is in neither the folder nor the list`);
   }
-  const report: ImportReport = { created: [], updated: [], unchanged: [] };
-  // Tasks first (pending, no edges), then edges, then statuses: so blockers exist and rules hold.
-  for (const t of incoming) {
-    const existing = await board.get(t.id);
-    if (!existing) {
-      await board.create(newTaskFromFile(t));
-      report.created.push(t.id);
-    } else {
-      const before = JSON.stringify(existing);
-      const after = await board.update(t.id, {
-        subject: t.subject,
-        description: t.description,
-        activeForm: t.activeForm ?? null,
-        priority: t.priority,
-        labels: t.labels,
-        metadata: replaceMetadata(existing.metadata, t.metadata),
-      });
-      (JSON.stringify(after) === before ? report.unchanged : report.updated).push(t.id);
-    }
-  }
-  for (const t of incoming) {
-    const current = await board.get(t.id);
-    for (const b of current?.blockedBy ?? []) if (!t.blockedBy.includes(b)) await board.removeDependency(t.id, b);
-    for (const b of t.blockedBy) await board.addDependency(t.id, b);
-  }
-  // Blockers before dependents, so completing a dependent is never refused as blocked.
-  for (const t of blockersFirst(incoming)) {
-    const current = await board.get(t.id);
-    if (current && (current.status !== t.status || current.owner !== (t.owner ?? null)))
-      await board.update(t.id, { status: t.status, owner: t.owner ?? null });
-  }
-  return report;
-}
-
-function blockersFirst<T extends { id: string; blockedBy: string[] }>(tasks: T[]): T[] {
-  const byId = new Map(tasks.map((t) => [t.id, t]));
-  const out: T[] = [];
-  const seen = new Set<string>();
-  const visit = (t: T) => {
-    if (seen.has(t.id)) return;
-    seen.add(t.id);
-    for (const b of t.blockedBy) {
-      const blocker = byId.get(b);
-      if (blocker) visit(blocker);
-    }
-    out.push(t);
-  };
-  for (const t of tasks) visit(t);
-  return out;
+  const hold = holdBeforeCommit();
+  const r = await board.mirror(incoming, { atomic: true, claims: 'ignore', ...(hold ? { beforeCommit: hold } : {}) });
+  return { created: r.created, updated: r.updated, unchanged: r.unchanged };
 }

@@ -11,4 +11,4 @@ export { RunTracer, type RunTracerOptions, rootSpanIdForRun } from './run-tracer
 export { StoreSpanProcessor, toStoredSpan } from './store-processor.js';
 export { loadSpans, parseSince, readOtlpFile, type SpanSource, sourceOf } from './trace-source.js';
 export { traceIdForRun, traceparent } from './traceparent.js';
-export { buildTree, formatMicros, keyFacts, renderWaterfall, type TraceNode, treeJson } from './waterfall.js';
+export { buildTree, formatMicros, keyFacts, preOrder, renderWaterfall, SpanForest, type TraceNode, treeJson } from './waterfall.js';

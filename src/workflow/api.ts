@@ -33,10 +33,16 @@ export interface AskOptions {
   choices?: string[];
 }
 
+/**
+ * `budget`, as in Claude Code: output tokens. `spent()` is journaled where it is read, so a
+ * resumed run sees at each point what the first execution saw there.
+ */
 export interface Budget {
-  /** Output-token ceiling of the run; Infinity when none was set. */
-  readonly total: number;
+  /** Output-token ceiling of the run; null when none was set (as in Claude Code). */
+  readonly total: number | null;
+  /** Output tokens spent by the run so far (all executions), as seen at this point of the script. */
   spent(): number;
+  /** `total - spent()`, never below 0; Infinity when there is no ceiling. */
   remaining(): number;
 }
 
@@ -48,7 +54,8 @@ export interface WorkflowApi {
   parallel(thunks: Thunk[]): Promise<unknown[]>;
   pipeline(items: unknown[], ...stages: Stage[]): Promise<unknown[]>;
   phase(title: string): void;
-  log(message: unknown): void;
+  /** Logs every argument (strings as they are, other values as JSON), joined by spaces. */
+  log(...message: unknown[]): void;
   readonly args: unknown;
   readonly budget: Budget;
   workflow(nameOrRef: unknown, args?: unknown): Promise<unknown>;
@@ -62,6 +69,8 @@ export interface WorkflowApi {
   /** The task board of the run's list; every operation is journaled. */
   readonly tasks: WorkflowTasks;
   readonly runId: string;
+  /** Absolute directory of the running script file: find files shipped beside it (`sh` runs in the run's workdir). */
+  readonly scriptDir: string;
 }
 
 export interface WorkflowTasks {

@@ -2,11 +2,13 @@ export type { AgentOptions, AskOptions, Budget, ShOptions, WorkflowApi, Workflow
 export { defineWorkflow, WORKFLOW_MARK } from './api.js';
 export type { CallState, ProgressEvent, ProgressListener } from './events.js';
 export { CallIdentity } from './identity.js';
-export type { AgentView, PhaseView, RunDescription } from './inspect.js';
-export { answerQuestion, describeRun } from './inspect.js';
+export type { AgentView, PhaseView, RunDescription, RunState } from './inspect.js';
+export { answerQuestion, describeRun, runState } from './inspect.js';
 export { isPidAlive } from './lease.js';
 export { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_ITEMS_PER_CALL } from './limits.js';
 export type { LoadedWorkflow } from './loader.js';
 export { loadWorkflowFile, loadWorkflowSource } from './loader.js';
+export type { PlanEntry, RunPlan } from './plan.js';
+export { formatPlan, planFrom, planResume } from './plan.js';
 export type { ResumeOptions, RunSummary, RunWorkflowOptions } from './run.js';
-export { resumeRun, runWorkflow } from './run.js';
+export { resumeRun, runWorkflow, scriptForResume } from './run.js';

@@ -1,5 +1,7 @@
 import { InputError, NotFoundError } from '../core/index.js';
-import type { QuestionRecord, RunRecord, Store, StoredError, UsageTotals } from '../store/index.js';
+import type { QuestionRecord, RunRecord, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
+import { VALUE_KINDS } from './identity.js';
+import { isHolderGone } from './lease.js';
 
 /** Read-side views of runs for `status`, `runs` and `answer`. */
 
@@ -30,7 +32,7 @@ export interface RunDescription {
   id: string;
   name: string;
   description: string;
-  status: RunRecord['status'];
+  status: RunState;
   script: string;
   settings: RunRecord['settings'];
   createdAt: string;
@@ -46,9 +48,25 @@ export interface RunDescription {
   agents: AgentView[];
   questions: QuestionRecord[];
   logs: { at: string; message: string }[];
+  /** What drover accepted but ignored in the script (unknown agent options...), once each. */
+  warnings: string[];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * A run's state as people should see it: a `running` run whose driver is gone (dead process on
+ * this host, or a lease that expired or was released) is `interrupted` — `drover resume` continues it.
+ */
+export type RunState = RunStatus | 'interrupted';
+
+/** The state of `run` at `now` (ms). */
+export function runState(run: RunRecord, now = Date.now()): RunState {
+  if (run.status !== 'running') return run.status;
+  const lease = run.lease;
+  if (!lease || lease.expiresAt <= now || isHolderGone(lease)) return 'interrupted';
+  return 'running';
+}
 
 export async function describeRun(store: Store, runId: string): Promise<RunDescription> {
   const run = await store.getRun(runId);
@@ -60,7 +78,8 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
     store.listQuestions(runId),
     store.listEvents(runId),
   ]);
-  const live = run.status === 'running' && run.lease !== null && run.lease.expiresAt > Date.now();
+  const state = runState(run);
+  const live = state === 'running';
   const agents: AgentView[] = calls
     .filter((c) => c.kind === 'agent')
     .sort((a, b) => a.startedAt - b.startedAt)
@@ -95,11 +114,13 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
   });
   const byKind: Record<string, number> = {};
   for (const c of calls) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+  // Clock, random and budget values are journaled, but they are values the script read, not calls.
+  const real = calls.filter((c) => !VALUE_KINDS.has(c.kind));
   return {
     id: run.id,
     name: run.name,
     description: run.description,
-    status: run.status,
+    status: state,
     script: run.scriptPath,
     settings: run.settings,
     createdAt: iso(run.createdAt),
@@ -111,16 +132,17 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
     error: run.error,
     usage,
     calls: {
-      total: calls.length,
-      finished: calls.filter((c) => c.status === 'finished').length,
-      failed: calls.filter((c) => c.status === 'failed').length,
-      unfinished: calls.filter((c) => c.status === 'started').length,
+      total: real.length,
+      finished: real.filter((c) => c.status === 'finished').length,
+      failed: real.filter((c) => c.status === 'failed').length,
+      unfinished: real.filter((c) => c.status === 'started').length,
       byKind,
     },
     phases,
     agents,
     questions,
     logs: events.filter((e) => e.type === 'log').map((e) => ({ at: iso(e.ts), message: String(e.data.message) })),
+    warnings: events.filter((e) => e.type === 'warning').map((e) => String(e.data.message)),
   };
 }
 

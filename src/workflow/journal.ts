@@ -1,34 +1,88 @@
-import type { CallRecord, Store, StoredSpan, UsageRecord } from '../store/index.js';
+/** @module The journal: what a run already did, and the matching of new calls against it. */
+import type { CallKind, CallRecord, CallRekey, Fence, Store, StoredSpan, UsageRecord } from '../store/index.js';
+import { type CallIds, VALUE_KINDS, WORLD_KINDS } from './identity.js';
+
+/** Why a call runs instead of being served from the journal (shown by `--plan`). */
+export type ExecuteReason =
+  /** No journal entry has this call's position or content. */
+  | 'new'
+  /** The same call at the same place ran before, but an earlier call in its branch changed (sh, step, task, clock...). */
+  | 'earlier-call-changed'
+  /** It ran before and failed. */
+  | 'failed-before'
+  /** It was started before and never finished (crash, stop). */
+  | 'unfinished';
+
+/** How a call was matched to a journal entry. */
+export type ReuseVia =
+  /** Same place, same inputs (and for world-dependent kinds, the same calls before it). */
+  | 'exact'
+  /** An agent (or ask) with the same inputs found elsewhere in the script: it moved. */
+  | 'moved'
+  /** A journal written by an earlier drover, matched by its keys (issue order). */
+  | 'legacy'
+  /** Copied from the `--from` run. */
+  | 'from';
+
+export type Match = { reuse: CallRecord; via: ReuseVia } | { reuse?: undefined; reason: ExecuteReason };
 
 /**
  * The journal boundary: everything with a side effect passes through here.
- * Finished entries of the run (and of a `--from` run) are loaded once, so a
+ * Entries of the run (and the finished ones of a `--from` run) are loaded once, so a
  * lookup is a map read and a fully reused run makes no per-call queries.
  */
 export class Journal {
   private readonly own = new Map<string, CallRecord>();
   private readonly borrowed = new Map<string, CallRecord>();
-  /** Deterministic values (clock, random) waiting to ride along with the next commit. */
+  /** Entries by position, own before borrowed (for `--plan`'s reasons). */
+  private readonly byPosition = new Map<string, CallRecord>();
+  /** Finished agent/ask entries by content, own before borrowed, oldest first. */
+  private readonly byContent = new Map<string, CallRecord[]>();
+  /** Entries already serving a call of this execution. */
+  private readonly claimed = new Set<CallRecord>();
+  /** Own entries written by drover before structural identity. */
+  readonly legacyEntries: number;
   private pending: CallRecord[] = [];
   private pendingUsage: UsageRecord[] = [];
   private pendingSpans: StoredSpan[] = [];
+  private pendingRekeys: CallRekey[] = [];
   private nextCommit: Promise<void> | undefined;
-  readonly counts = { total: 0, executed: 0, reused: 0 };
+  /** A commit that failed with nobody awaiting it: surfaced on the next awaited write. */
+  private failure: unknown;
+  /** Calls of this execution: looked up, served, run to an outcome. Values (clock, random, budget) are not calls. */
+  readonly counts = { total: 0, executed: 0, reused: 0, failed: 0, moved: 0 };
 
   private constructor(
     private readonly store: Store,
     readonly runId: string,
-  ) {}
-
-  static async open(store: Store, runId: string, fromRunId: string | null): Promise<Journal> {
-    const journal = new Journal(store, runId);
-    for (const call of await store.listCalls(runId)) journal.own.set(call.key, call);
-    if (fromRunId) {
-      for (const call of await store.listCalls(fromRunId)) {
-        if (call.status === 'finished') journal.borrowed.set(call.key, call);
-      }
+    own: CallRecord[],
+    borrowed: CallRecord[],
+    /** The driver's lease: every commit is refused (LEASE_LOST) once another process holds the run. */
+    readonly fence: Fence | undefined,
+  ) {
+    let legacy = 0;
+    for (const call of own) {
+      this.own.set(call.key, call);
+      if (call.positionKey) this.byPosition.set(call.positionKey, call);
+      else legacy++;
     }
-    return journal;
+    this.legacyEntries = legacy;
+    for (const call of borrowed) {
+      if (call.status !== 'finished') continue;
+      this.borrowed.set(call.key, call);
+      if (call.positionKey && !this.byPosition.has(call.positionKey)) this.byPosition.set(call.positionKey, call);
+    }
+    for (const call of [...own, ...borrowed].sort((a, b) => a.startedAt - b.startedAt)) {
+      if (call.status !== 'finished' || !call.contentKey || WORLD_KINDS.has(call.kind)) continue;
+      const list = this.byContent.get(call.contentKey);
+      if (list) list.push(call);
+      else this.byContent.set(call.contentKey, [call]);
+    }
+  }
+
+  /** Loads the run's entries (and the finished ones of `fromRunId`); `fence` guards every commit. */
+  static async open(store: Store, runId: string, fromRunId: string | null, fence?: Fence): Promise<Journal> {
+    return new Journal(store, runId, await store.listCalls(runId), fromRunId ? await store.listCalls(fromRunId) : [], fence);
   }
 
   /** An existing entry of this run, finished or not (for sleep deadlines, asks). */
@@ -37,18 +91,61 @@ export class Journal {
   }
 
   /**
-   * A finished result for this key, copying it over when it comes from the
-   * `--from` run. Synchronous, so Date.now()/Math.random() can use it too.
+   * Matches a call against the journal (no I/O; synchronous so clock and random values can use it).
+   * A served entry found under another key (moved, legacy, `--from`) is re-keyed or copied to this
+   * call's key with the next commit, so the next resume finds it in its place.
    */
-  reuse(key: string): CallRecord | undefined {
-    const mine = this.own.get(key);
-    if (mine?.status === 'finished') return mine;
-    const theirs = this.borrowed.get(key);
-    if (!theirs) return undefined;
-    const copy: CallRecord = { ...theirs, runId: this.runId, reusedFrom: theirs.reusedFrom ?? theirs.runId };
-    this.pending.push(copy);
-    this.own.set(key, copy);
-    return copy;
+  match(kind: CallKind, ids: CallIds): Match {
+    const mine = this.own.get(ids.key);
+    if (mine?.status === 'finished') return this.serve(mine, ids, 'exact');
+    const theirs = this.borrowed.get(ids.key);
+    if (theirs && !this.claimed.has(theirs)) return this.serve(theirs, ids, 'from');
+    if (ids.legacyKey) {
+      const old = this.own.get(ids.legacyKey);
+      if (old && !old.positionKey && old.kind === kind && old.status === 'finished' && !this.claimed.has(old))
+        return this.serve(old, ids, 'legacy');
+    }
+    if (!WORLD_KINDS.has(kind)) {
+      const candidate = this.byContent.get(ids.contentKey)?.find((c) => !this.claimed.has(c));
+      if (candidate) return this.serve(candidate, ids, candidate.runId === this.runId ? 'moved' : 'from');
+    }
+    if (mine) return { reason: mine.status === 'failed' ? 'failed-before' : 'unfinished' };
+    if (WORLD_KINDS.has(kind) && this.byPosition.has(ids.positionKey)) return { reason: 'earlier-call-changed' };
+    return { reason: 'new' };
+  }
+
+  /** Counts a call of this execution that will run. */
+  countExecuting(kind: CallKind): void {
+    if (!VALUE_KINDS.has(kind)) this.counts.total++;
+  }
+
+  private serve(entry: CallRecord, ids: CallIds, via: ReuseVia): Match {
+    this.claimed.add(entry);
+    let served = entry;
+    if (entry.key !== ids.key || entry.runId !== this.runId || !entry.positionKey) {
+      served = {
+        ...entry,
+        runId: this.runId,
+        key: ids.key,
+        positionKey: ids.positionKey,
+        contentKey: ids.contentKey,
+        reusedFrom: entry.runId === this.runId ? entry.reusedFrom : (entry.reusedFrom ?? entry.runId),
+      };
+      // Own entries move (with their usage rows); another run's are copied.
+      if (entry.runId === this.runId && entry.key !== ids.key) {
+        this.pendingRekeys.push({ from: entry.key, to: ids.key });
+        this.own.delete(entry.key);
+      }
+      this.pending.push(served);
+      this.own.set(ids.key, served);
+      this.claimed.add(served);
+    }
+    if (!VALUE_KINDS.has(entry.kind)) {
+      this.counts.total++;
+      this.counts.reused++;
+      if (via === 'moved') this.counts.moved++;
+    }
+    return { reuse: served, via };
   }
 
   /** Records a value now in memory; it is committed with the next write. */
@@ -61,17 +158,24 @@ export class Journal {
   started(call: CallRecord): void {
     this.own.set(call.key, call);
     this.pending.push(call);
-    this.scheduleCommit();
+    this.scheduleCommit().catch((err) => {
+      this.failure ??= err;
+    });
   }
 
   /**
    * Commits the call's outcome with its usage (and everything queued before it)
-   * in one transaction; resolves once it is durable.
+   * in one transaction; resolves once it is durable. Counts it as executed or failed
+   * (an unfinished entry — a stopped call — counts as neither).
    */
   finish(call: CallRecord, usage: UsageRecord[]): Promise<void> {
     this.pending.push(call);
     this.pendingUsage.push(...usage);
     this.own.set(call.key, call);
+    if (!VALUE_KINDS.has(call.kind)) {
+      if (call.status === 'finished') this.counts.executed++;
+      else if (call.status === 'failed') this.counts.failed++;
+    }
     return this.scheduleCommit();
   }
 
@@ -80,8 +184,14 @@ export class Journal {
     this.pendingSpans.push(span);
   }
 
+  /** Writes everything queued; rejects with an earlier commit's failure nobody awaited. */
   async flush(): Promise<void> {
     await this.scheduleCommit();
+    if (this.failure !== undefined) {
+      const err = this.failure;
+      this.failure = undefined;
+      throw err;
+    }
   }
 
   /**
@@ -95,15 +205,18 @@ export class Journal {
           const calls = this.pending;
           const usage = this.pendingUsage;
           const spans = this.pendingSpans;
+          const rekeys = this.pendingRekeys;
           this.pending = [];
           this.pendingUsage = [];
           this.pendingSpans = [];
+          this.pendingRekeys = [];
           this.nextCommit = undefined;
-          this.store.recordCalls(calls, usage, spans).then(resolve, (err) => {
+          this.store.recordCalls(calls, usage, spans, rekeys, this.fence).then(resolve, (err) => {
             // Keep the writes for the next attempt; the caller sees the failure.
             this.pending = calls.concat(this.pending);
             this.pendingUsage = usage.concat(this.pendingUsage);
             this.pendingSpans = spans.concat(this.pendingSpans);
+            this.pendingRekeys = rekeys.concat(this.pendingRekeys);
             reject(err);
           });
         });
@@ -115,5 +228,10 @@ export class Journal {
   /** Marks an entry as answered without a store write (the answer is already stored). */
   remember(call: CallRecord): void {
     this.own.set(call.key, call);
+  }
+
+  /** Entries of this run that no call of this execution has matched (for `--plan`: no longer called). */
+  unmatched(): CallRecord[] {
+    return [...this.own.values()].filter((c) => !this.claimed.has(c) && !VALUE_KINDS.has(c.kind));
   }
 }

@@ -1,6 +1,15 @@
 import { availableParallelism } from 'node:os';
 
 /** Same limits as Claude Code's workflow runtime, except where drover says otherwise. */
+/** Largest result a run may return, as JSON (bytes); bigger ones fail the run with RESULT_TOO_LARGE. */
+export const MAX_RESULT_BYTES = Number(process.env.DROVER_MAX_RESULT_BYTES) || 10 * 1024 * 1024;
+
+/** Longest log line kept (characters); longer lines are cut with a note. */
+export const MAX_LOG_CHARS = 64 * 1024;
+
+/** Node timers overflow past this many ms (they fire after 1 ms): long sleeps wait in chunks. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const MAX_ITEMS_PER_CALL = 4096;
 export const DEFAULT_MAX_AGENTS = 1000;
 

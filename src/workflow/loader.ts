@@ -7,7 +7,7 @@ import type { ScriptForm } from '../store/index.js';
 import { WORKFLOW_MARK, type WorkflowApi, type WorkflowDefinition, type WorkflowMeta } from './api.js';
 import { checkMeta } from './meta.js';
 import type { ChildWorkflow } from './runtime.js';
-import { runInSandbox } from './sandbox.js';
+import { runInSandbox, type ScriptHost } from './sandbox.js';
 
 export interface LoadedWorkflow {
   form: ScriptForm;
@@ -15,7 +15,7 @@ export interface LoadedWorkflow {
   source: string;
   hash: string;
   meta: WorkflowMeta;
-  execute(api: WorkflowApi): Promise<unknown>;
+  execute(api: WorkflowApi, host?: ScriptHost): Promise<unknown>;
 }
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
@@ -38,7 +38,8 @@ export async function loadWorkflowFile(file: string): Promise<LoadedWorkflow> {
 /** Loads a script from its text; `path` names it in errors and anchors relative imports. */
 export async function loadWorkflowSource(path: string, source: string, form?: ScriptForm): Promise<LoadedWorkflow> {
   const hash = sha256Hex(source);
-  if (TS_EXTENSIONS.has(extname(path)) || form === 'module') return loadModule(path, source, hash);
+  // .ts/.mts/.cts and .cjs (CommonJS `module.exports = defineWorkflow(...)`) can only be modules.
+  if (TS_EXTENSIONS.has(extname(path)) || extname(path) === '.cjs' || form === 'module') return loadModule(path, source, hash);
   const program = parseScript(path, source);
   const isModule = program.body.some((n) => n.type === 'ExportDefaultDeclaration');
   if (isModule) return loadModule(path, source, hash);
@@ -151,7 +152,7 @@ function loadClaudeCodeScript(path: string, source: string, hash: string, progra
     source,
     hash,
     meta: scriptMeta,
-    execute: (api) => runInSandbox(body, path, api),
+    execute: (api, host) => runInSandbox(body, path, api, host),
   };
 }
 

@@ -1,31 +1,33 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
-import { DEFAULT_MODEL } from '../config/index.js';
 import {
   DroverError,
   errorMessage,
   InputError,
   isErrorLike,
+  LeaseLostError,
   NotFoundError,
   newRunId,
+  redactDeep,
   ScriptError,
   sha256Hex,
   validateRunId,
 } from '../core/index.js';
-import { type RunningGateway, startSimGateway } from '../gateway/index.js';
-import type { QuestionRecord, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
+import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
+import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
+import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
-import { DEFAULT_MAX_AGENTS, defaultConcurrency } from './limits.js';
+import { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_RESULT_BYTES } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
-import { RunAbortedError, WorkflowRuntime } from './runtime.js';
+import { WorkflowRuntime } from './runtime.js';
 import { CallTracing } from './tracing.js';
 
 export interface SettingsOverrides {
@@ -78,11 +80,17 @@ export interface ResumeOptions extends SettingsOverrides, DriveOptions {
   script?: string;
 }
 
+/**
+ * What one execution of a run did. `calls` counts this execution's calls (not clock, random or
+ * budget values): `reused` were served from the journal (`moved`: agents found elsewhere in an
+ * edited script), `executed` ran to a result, `failed` ran and failed (retries exhausted, schema
+ * never satisfied, budget spent), `unfinished` were cut off (stop, Ctrl-C).
+ */
 export interface RunSummary {
   runId: string;
   status: RunStatus;
   result: unknown;
-  calls: { total: number; executed: number; reused: number };
+  calls: { total: number; executed: number; reused: number; failed: number; moved: number; unfinished: number };
   usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
   durationMs: number;
   error?: StoredError;
@@ -101,13 +109,10 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const d = options.defaults ?? {};
-  let loaded: LoadedWorkflow;
-  try {
-    loaded = await loadWorkflowFile(options.script);
-  } catch (err) {
-    if (!(err instanceof ScriptError)) throw err;
-    return recordUnloadableScript(store, runId, options.script, err);
-  }
+  // Everything is checked before the run exists: a typo or a bad scenario leaves no run behind.
+  const loaded = await loadWorkflowFile(options.script);
+  const source =
+    options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
   const backend = options.backend ?? d.backend ?? 'builtin';
   const provider = options.provider ?? d.provider;
   const model = options.model ?? d.model;
@@ -124,7 +129,9 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ...(options.taskList ? { explicit: options.taskList } : {}),
     }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
-    ...endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway)),
+    ...(source
+      ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
+      : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
   };
   checkSettings(settings);
   const run = await store.createRun(
@@ -136,7 +143,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       scriptSource: loaded.source,
       scriptHash: loaded.hash,
       scriptForm: loaded.form,
-      args: options.args ?? null,
+      // Stored and handed to the script redacted, so a resume sees exactly what the first execution saw.
+      args: redactDeep(options.args ?? null),
       settings,
       fromRunId: options.fromRunId ?? null,
     },
@@ -145,46 +153,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   return driveRun(store, run, loaded, settings, 'started', options);
 }
 
-/** A script that cannot even load still gets a run, marked failed with the positioned error. */
-async function recordUnloadableScript(store: Store, runId: string, script: string, err: ScriptError): Promise<RunSummary> {
-  const startedAt = Date.now();
-  const path = resolve(script);
-  const source = readFileSync(path, 'utf8');
-  await store.createRun(
-    {
-      id: runId,
-      name: basename(path),
-      description: '(script did not load)',
-      scriptPath: path,
-      scriptSource: source,
-      scriptHash: sha256Hex(source),
-      scriptForm: 'claude-code',
-      args: null,
-      settings: { backend: 'builtin', model: DEFAULT_MODEL, concurrency: 1, maxAgents: DEFAULT_MAX_AGENTS },
-      fromRunId: null,
-    },
-    startedAt,
-  );
-  const error = toStoredError(err, path);
-  await store.updateRun(runId, { status: 'failed', error, finishedAt: Date.now() }, Date.now());
-  return {
-    runId,
-    status: 'failed',
-    result: null,
-    calls: { total: 0, executed: 0, reused: 0 },
-    usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
-    durationMs: Date.now() - startedAt,
-    error,
-  };
-}
-
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
   const { store } = options;
   const run = await store.getRun(options.runId);
   if (!run) throw new NotFoundError(`run ${options.runId}`);
-  const loaded = options.script
-    ? await loadWorkflowFile(options.script)
-    : await loadWorkflowSource(run.scriptPath, run.scriptSource, run.scriptForm);
+  const { loaded, replaced, note } = await scriptForResume(run, options.script);
   const stored = run.settings as RunSettingsWithWorkdir;
   const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };
   const switchEndpoint = options.gateway !== undefined || options.sim !== undefined;
@@ -201,17 +174,59 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
   };
   checkSettings(settings);
-  return driveRun(store, run, loaded, settings, 'resumed', options, options.script !== undefined);
+  if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
+  return driveRun(store, run, loaded, settings, 'resumed', options, replaced);
+}
+
+/**
+ * The script a resume continues with: `--script` if given; else the file at the run's path
+ * when it changed on disk since the run stored it (said in `note`: never silently another
+ * script); else the stored copy (also when the file is gone, with a note).
+ * @throws ScriptError when the chosen script does not load (file, line, column)
+ */
+export async function scriptForResume(
+  run: RunRecord,
+  script: string | undefined,
+): Promise<{ loaded: LoadedWorkflow; replaced: boolean; note?: string }> {
+  if (script !== undefined) return { loaded: await loadWorkflowFile(script), replaced: true };
+  let onDisk: string | undefined;
+  try {
+    onDisk = readFileSync(run.scriptPath, 'utf8');
+  } catch {
+    onDisk = undefined;
+  }
+  if (onDisk === undefined) {
+    return {
+      loaded: await loadWorkflowSource(run.scriptPath, run.scriptSource, run.scriptForm),
+      replaced: false,
+      note: `${run.scriptPath} is gone: continuing with the copy stored when the run started`,
+    };
+  }
+  if (sha256Hex(onDisk) === run.scriptHash)
+    return { loaded: await loadWorkflowSource(run.scriptPath, onDisk, run.scriptForm), replaced: false };
+  return {
+    loaded: await loadWorkflowSource(run.scriptPath, onDisk, run.scriptForm),
+    replaced: true,
+    note: `${run.scriptPath} changed since this run stored it: continuing with the file on disk (calls whose inputs changed run again; \`drover resume ${run.id} --plan\` shows which)`,
+  };
 }
 
 function endpoint(sim: string | undefined, gateway: string | undefined): { sim?: string; gateway?: string } {
   if (sim && gateway) throw new InputError('give either --gateway or --sim, not both');
-  if (sim) return { sim: resolve(sim) };
+  if (sim) {
+    // Checked now, so a bad scenario is refused before the run exists.
+    loadScenario(resolve(sim));
+    return { sim: resolve(sim) };
+  }
   if (gateway) {
+    let url: URL | undefined;
     try {
-      new URL(gateway);
+      url = new URL(gateway);
     } catch {
-      throw new InputError(`--gateway: "${gateway}" is not a URL (example: http://127.0.0.1:8787)`);
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new InputError(`--gateway: "${gateway}" is not an http(s) URL (example: http://127.0.0.1:8787)`);
     }
     return { gateway };
   }
@@ -269,6 +284,10 @@ async function driveRun(
     leaseLost = true;
     abort.abort('another process took over this run');
   });
+  // Every write of this execution carries the lease token: refused once another process holds the run.
+  const fence = { runId: run.id, token: lease.token };
+  let failScript: (err: unknown) => void = () => {};
+  const untrap = trapRejections((reason) => failScript(reason));
   let gateway: RunningGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
@@ -296,32 +315,20 @@ async function driveRun(
     );
     const emit = options.onEvent ?? (() => {});
     emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
-    journal = await Journal.open(store, run.id, run.fromRunId);
+    journal = await Journal.open(store, run.id, run.fromRunId, fence);
+    if (journal.legacyEntries > 0) {
+      emit({
+        type: 'log',
+        level: 'warning',
+        at: Date.now(),
+        message: `${journal.legacyEntries} journal entries were written by an earlier drover (keyed by issue order): matched by those keys, and moved to structural keys as they are reused`,
+      });
+    }
     const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
     tracer = tracing.tracer;
     receiver = tracing.receiver;
-    let gatewayUrl: string;
-    let apiKey: string;
-    if (settings.sim) {
-      gateway = await startSimGateway({ scenario: settings.sim });
-      gatewayUrl = gateway.url;
-      apiKey = SIM_API_KEY;
-    } else {
-      const openai = settings.backend === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
-      gatewayUrl =
-        settings.gateway ??
-        (openai
-          ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
-          : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
-      apiKey = options.apiKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
-      if (!apiKey) {
-        if (!settings.gateway)
-          throw new InputError(
-            'no model endpoint: pass --gateway <url> or --sim <scenario>, or set ANTHROPIC_API_KEY (OPENAI_API_KEY for openai providers and codex)',
-          );
-        apiKey = SIM_API_KEY;
-      }
-    }
+    if (settings.sim) gateway = await startSimGateway({ scenario: settings.sim });
+    const simUrl = gateway?.url;
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
     const rt = new WorkflowRuntime({
@@ -334,8 +341,7 @@ async function driveRun(
         let b = backends.get(name);
         if (!b) {
           b = createBackend(name, {
-            gatewayUrl,
-            apiKey,
+            ...(simUrl ? { gatewayUrl: simUrl, apiKey: SIM_API_KEY } : modelEndpoint(name, settings, options.apiKey)),
             ...(settings.provider ? { provider: settings.provider } : {}),
             ...(options.backoff ? { backoff: options.backoff } : {}),
             ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
@@ -354,7 +360,9 @@ async function driveRun(
         : {}),
     });
     runtime = rt;
-    const outcome = await settle(rt, loaded, abort.signal, store, run);
+    const outcome = await settle(rt, loaded, abort, store, run, (fail) => {
+      failScript = fail;
+    });
     await tracer?.finish(
       outcome.kind === 'done'
         ? { status: 'completed' }
@@ -363,28 +371,34 @@ async function driveRun(
           : { status: 'failed', error: toStoredError(outcome.error, loaded.path) },
     );
     tracer = undefined;
+    if (leaseLost || (outcome.kind === 'error' && outcome.error instanceof LeaseLostError)) throw new LeaseLostError(run.id);
     await journal.flush();
-    await store.appendEvents(rt.takeEvents());
-    if (leaseLost) {
-      return await summarize(store, run.id, 'running', journal, startedAt, {
-        error: { code: 'LEASE_LOST', message: 'another process took over this run' },
-      });
-    }
+    await store.appendEvents(rt.takeEvents(), fence);
     const now = Date.now();
+    const update = (patch: RunPatch) => store.updateRun(run.id, patch, now, fence);
     if (outcome.kind === 'done') {
       let result: unknown;
+      let error: StoredError | undefined;
       try {
-        result = outcome.value === undefined ? null : JSON.parse(JSON.stringify(outcome.value));
+        const json = outcome.value === undefined ? 'null' : JSON.stringify(outcome.value);
+        if (json.length > MAX_RESULT_BYTES) {
+          error = {
+            code: 'RESULT_TOO_LARGE',
+            message: `the workflow's return value is ${json.length} bytes as JSON; the limit is ${MAX_RESULT_BYTES} (DROVER_MAX_RESULT_BYTES): return a summary, write large data to files`,
+          };
+        } else result = redactDeep(JSON.parse(json));
       } catch (err) {
-        const error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
-        await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+        error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
+      }
+      if (error) {
+        await update({ status: 'failed', error, finishedAt: now });
         return await summarize(store, run.id, 'failed', journal, startedAt, { error });
       }
-      await store.updateRun(run.id, { status: 'completed', result, error: null, finishedAt: now }, now);
+      await update({ status: 'completed', result, error: null, finishedAt: now });
       return await summarize(store, run.id, 'completed', journal, startedAt, { result });
     }
     if (outcome.kind === 'waiting') {
-      await store.updateRun(run.id, { status: 'waiting' }, now);
+      await update({ status: 'waiting' });
       const questions = [...rt.pendingAsks.values()].map((p) => ({
         id: p.question.id,
         question: p.question.question,
@@ -393,22 +407,55 @@ async function driveRun(
       return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
     }
     const error = toStoredError(outcome.error, loaded.path);
-    await store.updateRun(run.id, { status: 'failed', error, finishedAt: now }, now);
+    await update({ status: 'failed', error, finishedAt: now });
     return await summarize(store, run.id, 'failed', journal, startedAt, { error });
   } catch (err) {
+    if (leaseLost || err instanceof LeaseLostError) {
+      // Another driver holds the run: nothing of this process may be written any more.
+      leaseLost = true;
+      abort.abort('lease lost');
+      throw err instanceof LeaseLostError ? err : new LeaseLostError(run.id);
+    }
     // Failures of drover itself (store, gateway start): record them if we still can.
-    if (runtime) await store.appendEvents(runtime.takeEvents()).catch(() => {});
+    if (runtime) await store.appendEvents(runtime.takeEvents(), fence).catch(() => {});
     await tracer?.finish({ status: 'failed', error: toStoredError(err, loaded.path) }).catch(() => {});
     await journal?.flush().catch(() => {});
     const error = toStoredError(err, loaded.path);
-    await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now()).catch(() => {});
+    await store.updateRun(run.id, { status: 'failed', error, finishedAt: Date.now() }, Date.now(), fence).catch(() => {});
     throw err;
   } finally {
+    // Whatever the script left running (calls fired without await) is stopped; their rejections
+    // are still trapped while they settle, so none reaches Node's default handler.
+    abort.abort('the run ended');
+    if (runtime) await drain(runtime, 5000);
+    untrap();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!leaseLost) await lease.release().catch(() => {});
     await gateway?.close();
     await receiver?.close();
   }
+}
+
+/**
+ * Where agents of backend `name` send model requests when the run has no sim gateway, and
+ * with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
+ * @throws RunSetupError (`NO_ENDPOINT`) naming what was looked for
+ */
+function modelEndpoint(name: string, settings: RunSettings, explicitKey: string | undefined): { gatewayUrl: string; apiKey: string } {
+  const openai = name === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
+  const gatewayUrl =
+    settings.gateway ??
+    (openai
+      ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
+      : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
+  const apiKey = explicitKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
+  if (apiKey) return { gatewayUrl, apiKey };
+  if (settings.gateway) return { gatewayUrl, apiKey: SIM_API_KEY };
+  throw new RunSetupError(
+    'NO_ENDPOINT',
+    `no model endpoint for the ${name} agent: pass --gateway <url> or --sim <scenario>, or set ${openai ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY'} (it would call ${gatewayUrl})`,
+    { exitCode: 2 },
+  );
 }
 
 /**
@@ -452,11 +499,50 @@ async function startTracing(
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };
 
 /**
+ * Runs being settled in this process. A promise the script rejects and nobody handles
+ * (`Promise.reject()` left alone, `sh(123)` fired without await) is the script's failure:
+ * it ends those runs as failed instead of Node's default handler killing the driver.
+ */
+const settling = new Set<(err: unknown) => void>();
+function onUnhandledRejection(reason: unknown): void {
+  for (const fail of settling) fail(reason);
+}
+
+/** Routes unhandled rejections to `fail` until the returned function is called. */
+function trapRejections(fail: (err: unknown) => void): () => void {
+  if (settling.size === 0) process.on('unhandledRejection', onUnhandledRejection);
+  settling.add(fail);
+  return () => {
+    settling.delete(fail);
+    if (settling.size === 0) process.off('unhandledRejection', onUnhandledRejection);
+  };
+}
+
+/** Waits (at most `limitMs`) until the calls a stopped script left behind have settled. */
+async function drain(rt: WorkflowRuntime, limitMs: number): Promise<void> {
+  const until = Date.now() + limitMs;
+  do await new Promise((r) => setImmediate(r));
+  while (rt.inflight > 0 && Date.now() < until);
+  await new Promise((r) => setImmediate(r));
+}
+
+/** Polls (150 ms apart) with nothing in flight before a sandboxed script is judged unable to ever settle. */
+const STUCK_POLLS = 3;
+
+/**
  * Runs the script until it finishes, fails, is stopped, or can only wait for
  * answers: pending asks and no other work in flight for two polls in a row.
  * While it waits, answers given from another process are picked up.
  */
-function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal, store: Store, run: RunRecord): Promise<Outcome> {
+function settle(
+  rt: WorkflowRuntime,
+  loaded: LoadedWorkflow,
+  abort: AbortController,
+  store: Store,
+  run: RunRecord,
+  onRejection: (fail: (err: unknown) => void) => void,
+): Promise<Outcome> {
+  const { signal } = abort;
   return new Promise<Outcome>((resolveOutcome) => {
     let done = false;
     const finish = (o: Outcome) => {
@@ -469,12 +555,21 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal
     const onAbort = () => finish({ kind: 'error', error: new RunAbortedError(`run stopped: ${String(signal.reason ?? 'interrupted')}`) });
     signal.addEventListener('abort', onAbort, { once: true });
     let quietPolls = 0;
+    let stuckPolls = 0;
     let flushing = false;
+    onRejection((reason: unknown) =>
+      finish({
+        kind: 'error',
+        error: isErrorLike(reason)
+          ? reason
+          : new ScriptError(`unhandled promise rejection in the script: ${String(reason)}`, undefined, 'SCRIPT_UNHANDLED_REJECTION'),
+      }),
+    );
     const timer = setInterval(async () => {
       if (flushing || done) return;
       flushing = true;
       try {
-        await store.appendEvents(rt.takeEvents());
+        await store.appendEvents(rt.takeEvents(), rt.fence);
         for (const [id, pending] of rt.pendingAsks) {
           const q: QuestionRecord | undefined = await store.getQuestion(run.id, id);
           if (q?.status === 'answered' && q.answer !== null) {
@@ -484,12 +579,30 @@ function settle(rt: WorkflowRuntime, loaded: LoadedWorkflow, signal: AbortSignal
         }
         quietPolls = rt.pendingAsks.size > 0 && rt.inflight === 0 ? quietPolls + 1 : 0;
         if (quietPolls >= 2) finish({ kind: 'waiting' });
+        // A sandboxed script reaches the world only through drover's globals, all tracked: with no call,
+        // timer or question pending, what it awaits can never settle. (Module-form code may await its
+        // own I/O, which drover cannot see, so it is not judged.)
+        stuckPolls = loaded.form === 'claude-code' && rt.pendingAsks.size === 0 && rt.inflight === 0 ? stuckPolls + 1 : 0;
+        if (stuckPolls >= STUCK_POLLS && !done) {
+          finish({
+            kind: 'error',
+            error: new ScriptError(
+              'the script awaits a promise that nothing can settle: no agent, sh, sleep, timer or question is pending',
+              undefined,
+              'SCRIPT_STUCK',
+            ),
+          });
+        }
+      } catch (err) {
+        // A failed write (lost lease, full disk) ends the run; never an unhandled rejection.
+        finish({ kind: 'error', error: err });
+        abort.abort(errorMessage(err));
       } finally {
         flushing = false;
       }
     }, 150);
     Promise.resolve()
-      .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args, scriptDir: dirname(loaded.path) })))
+      .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args ?? undefined, scriptDir: dirname(loaded.path) }), rt))
       .then(
         (value) => finish({ kind: 'done', value }),
         (error) => finish({ kind: 'error', error }),
@@ -510,7 +623,10 @@ async function summarize(
     runId,
     status,
     result: extra.result ?? null,
-    calls: { ...journal.counts },
+    calls: {
+      ...journal.counts,
+      unfinished: journal.counts.total - journal.counts.executed - journal.counts.reused - journal.counts.failed,
+    },
     usage: {
       inputTokens: totals.inputTokens,
       outputTokens: totals.outputTokens,

@@ -1,33 +1,54 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
-import { type AgentBackend, type AgentOutcome, defaultModelFor } from '../agents/index.js';
-import { DroverError, errorMessage, redactSecrets, WorkflowLimitError } from '../core/index.js';
-import type { CallKind, CallRecord, QuestionRecord, RunEvent, RunSettings, Store, StoredError, UsageRecord } from '../store/index.js';
+import type { z } from 'zod';
+import { type AgentBackend, type AgentOutcome, defaultModelFor, findAgentDefinition } from '../agents/index.js';
+import { canonicalJson, DroverError, errorMessage, redactDeep, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
+import type {
+  CallKind,
+  CallRecord,
+  Fence,
+  QuestionRecord,
+  RunEvent,
+  RunSettings,
+  Store,
+  StoredError,
+  UsageRecord,
+} from '../store/index.js';
 import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
 import { traceIdForRun, traceparent } from '../telemetry/index.js';
-import type { AgentOptions, AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
+import type { AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
+import { endsRun, RunAbortedError, ScriptUsageError } from './errors.js';
 import type { CallState, ProgressListener } from './events.js';
-import { CallIdentity } from './identity.js';
-import type { Journal } from './journal.js';
-import { MAX_ITEMS_PER_CALL } from './limits.js';
+import { CallIdentity, type CallIds } from './identity.js';
+import type { ExecuteReason, Journal, ReuseVia } from './journal.js';
+import { MAX_ITEMS_PER_CALL, MAX_LOG_CHARS, MAX_TIMER_MS } from './limits.js';
+import {
+  AskOptionsSchema,
+  checkOptions,
+  parseAgentCall,
+  ShOptionsSchema,
+  TaskClaimSchema,
+  TaskCreateSchema,
+  TaskFilterSchema,
+  TaskPatchSchema,
+} from './options.js';
+import type { ScriptHost } from './sandbox.js';
 import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
 import type { CallSpan, CallTracing } from './tracing.js';
 import { finishWorktree, type PreparedWorktree, prepareWorktree } from './worktree.js';
 
-/** Raised inside the script when the run is stopped (Ctrl-C, lost lease). */
-export class RunAbortedError extends DroverError {
-  constructor(reason: string) {
-    super('INTERRUPTED', reason);
-  }
-}
+export { RunAbortedError, ScriptUsageError } from './errors.js';
 
-/** A script passed something a global does not accept. */
-export class ScriptUsageError extends DroverError {
-  constructor(message: string) {
-    super('BAD_CALL', message);
-  }
+/**
+ * `--plan`: what a run would do, without doing it. The runtime reports each call it would
+ * reuse or run; a call that would run blocks its branch (its result is not known yet).
+ */
+export interface PlanRecorder {
+  reused(call: CallRecord, via: ReuseVia, branch: string): void;
+  wouldRun(kind: CallKind, label: string, reason: ExecuteReason, branch: string): void;
+  /** A promise that never settles: the branch stops here. */
+  block(): Promise<never>;
 }
 
 export interface Scope {
@@ -41,7 +62,7 @@ export interface Scope {
 export interface ChildWorkflow {
   name: string;
   scriptDir: string;
-  execute(api: WorkflowApi): Promise<unknown>;
+  execute(api: WorkflowApi, host?: ScriptHost): Promise<unknown>;
 }
 
 export interface RuntimeDeps {
@@ -55,77 +76,13 @@ export interface RuntimeDeps {
   signal: AbortSignal;
   /** Output tokens the run spent in earlier executions. */
   spentBefore: number;
+  /** Set for `--plan`: report calls instead of running them. */
+  plan?: PlanRecorder;
   /** The run's task list, for `tasks.*`. */
   taskBoard?: TaskBoard;
   /** Spans of calls (a no-op when tracing is off). */
   tracing: CallTracing;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
-}
-
-const Effort = z.enum(['low', 'medium', 'high', 'xhigh', 'max']);
-const AgentOptionsSchema = z
-  .object({
-    label: z.string().optional(),
-    phase: z.string().optional(),
-    schema: z.record(z.string(), z.unknown()).optional(),
-    model: z.string().min(1).optional(),
-    effort: Effort.optional(),
-    isolation: z.literal('worktree').optional(),
-    agentType: z.string().optional(),
-    backend: z.string().min(1).optional(),
-    system: z.string().optional(),
-    cwd: z.string().optional(),
-    tools: z.array(z.string().min(1)).optional(),
-    maxTurns: z.number().int().positive().optional(),
-    timeoutMs: z.number().int().positive().optional(),
-  })
-  .strict();
-const ShOptionsSchema = z
-  .object({
-    cwd: z.string().optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    timeoutMs: z.number().int().positive().optional(),
-  })
-  .strict();
-const TaskStatusSchema = z.enum(['pending', 'in_progress', 'completed', 'cancelled']);
-const TaskCreateSchema = z
-  .object({
-    subject: z.string().min(1),
-    description: z.string().optional(),
-    activeForm: z.string().optional(),
-    priority: z.number().int().min(0).max(9).optional(),
-    labels: z.array(z.string()).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-    blockedBy: z.array(z.string()).optional(),
-  })
-  .strict();
-const TaskPatchSchema = z
-  .object({
-    subject: z.string().min(1).optional(),
-    description: z.string().optional(),
-    activeForm: z.string().optional(),
-    status: TaskStatusSchema.optional(),
-    owner: z.string().nullable().optional(),
-    priority: z.number().int().min(0).max(9).optional(),
-    labels: z.array(z.string()).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-const TaskClaimSchema = z
-  .object({ id: z.string().optional(), owner: z.string().optional(), leaseMs: z.number().int().positive().optional() })
-  .strict();
-const TaskFilterSchema = z
-  .object({ status: TaskStatusSchema.optional(), owner: z.string().optional(), label: z.string().optional() })
-  .strict();
-const AskOptionsSchema = z.object({ choices: z.array(z.string().min(1)).min(1).optional() }).strict();
-
-function checkOptions<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const parsed = schema.safeParse(value ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = issue?.path.length ? `.${issue.path.join('.')}` : '';
-  const message = issue?.code === 'unrecognized_keys' ? `unknown option ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue?.message;
-  throw new ScriptUsageError(`${where}: options${path}: ${message}`);
 }
 
 function shortLabel(text: string): string {
@@ -147,38 +104,48 @@ function toPlain(value: unknown, where: string): unknown {
   }
 }
 
+/** A call about to run: its journal record and identities. */
+interface Begun {
+  call: CallRecord;
+  ids: CallIds;
+}
+
 /**
- * The workflow runtime: every global a script calls. Calls with side effects
- * go through the journal; finished ones are served from it.
+ * The workflow runtime: every global a script calls. Each call is identified by where it
+ * sits (see identity.ts) and matched against the journal; finished ones are served from it,
+ * the rest run and are journaled.
  */
 export class WorkflowRuntime {
-  private readonly identity = new CallIdentity();
+  private readonly identity: CallIdentity;
   private readonly agentSlots: Semaphore;
   private agentCount = 0;
   private currentPhase: string | null = null;
   private spentNow = 0;
   private readonly pendingEvents: RunEvent[] = [];
-  /** Calls doing work right now (agents queued or running, sh, step, sleep). */
+  private readonly warned = new Set<string>();
+  /** Calls doing work right now (agents queued or running, sh, step, sleep, timers). */
   inflight = 0;
   readonly pendingAsks = new Map<string, { key: string; question: QuestionRecord; resolve: (answer: string) => void }>();
 
   constructor(private readonly deps: RuntimeDeps) {
     this.agentSlots = new Semaphore(deps.settings.concurrency);
+    this.identity = new CallIdentity(deps.journal.legacyEntries > 0);
   }
 
   /** The functions handed to a script, bound to a scope (top level or nested workflow). */
   api(scope: Scope): WorkflowApi {
+    const total = this.deps.settings.budgetTokens ?? null;
     const budget: Budget = {
-      total: this.deps.settings.budgetTokens ?? Number.POSITIVE_INFINITY,
-      spent: () => this.deps.spentBefore + this.spentNow,
-      remaining: () => Math.max(0, budget.total - budget.spent()),
+      total,
+      spent: () => this.value(scope, 'budget', () => this.deps.spentBefore + this.spentNow),
+      remaining: () => (total === null ? Number.POSITIVE_INFINITY : Math.max(0, total - budget.spent())),
     };
     return {
       agent: (prompt, options) => this.agent(scope, prompt, options),
       parallel: (thunks) => this.parallel(thunks),
       pipeline: (items, ...stages) => this.pipeline(items, stages),
       phase: (title) => this.phase(title),
-      log: (message) => this.log(message),
+      log: (...message) => this.log(...message),
       args: scope.args,
       budget,
       workflow: (ref, args) => this.workflow(scope, ref, args),
@@ -186,25 +153,39 @@ export class WorkflowRuntime {
       step: (name, fn) => this.step(scope, name, fn) as Promise<never>,
       ask: (question, options) => this.ask(scope, question, options),
       sleep: (ms) => this.sleep(scope, ms),
-      now: () => this.value(scope, 'clock', Date.now) as number,
-      random: () => this.value(scope, 'random', Math.random) as number,
+      now: () => this.value(scope, 'clock', Date.now),
+      random: () => this.value(scope, 'random', Math.random),
       tasks: this.tasksApi(scope),
       runId: this.deps.runId,
+      scriptDir: scope.scriptDir,
     };
+  }
+
+  /** The lease this execution writes under (undefined for `--plan`, which writes nothing). */
+  get fence(): Fence | undefined {
+    return this.deps.journal.fence;
   }
 
   takeEvents(): RunEvent[] {
     return this.pendingEvents.splice(0);
   }
 
+  /** Tracks host work the script waits on that is not a call (timers): the run is not idle while it is pending. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inflight++;
+    return work.finally(() => {
+      this.inflight--;
+    });
+  }
+
   private checkNotAborted(): void {
     if (this.deps.signal.aborted) throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
   }
 
-  private record(kind: CallKind, key: string, label: string | null, phase: string | null, inputs: unknown): CallRecord {
+  private record(kind: CallKind, ids: CallIds, label: string | null, phase: string | null, inputs: unknown): CallRecord {
     return {
       runId: this.deps.runId,
-      key,
+      key: ids.key,
       kind,
       label,
       phase,
@@ -216,6 +197,8 @@ export class WorkflowRuntime {
       startedAt: Date.now(),
       finishedAt: null,
       reusedFrom: null,
+      positionKey: ids.positionKey,
+      contentKey: ids.contentKey,
     };
   }
 
@@ -228,20 +211,49 @@ export class WorkflowRuntime {
     this.deps.emit({ type: 'call', kind, key: call.key, label: call.label ?? kind, phase: call.phase, state, at: Date.now(), ...extra });
   }
 
-  /** Looks the key up in the journal; counts the call either way. */
-  private async reuse(key: string): Promise<CallRecord | undefined> {
-    const { counts } = this.deps.journal;
-    counts.total++;
-    const hit = this.deps.journal.reuse(key);
-    if (hit) counts.reused++;
-    else counts.executed++;
-    return hit;
+  /**
+   * Identifies a call and matches it against the journal: a finished entry is served (the
+   * caller returns its result); otherwise the call is counted and its record made. Under
+   * `--plan` a call that would run is reported and its branch stops here.
+   * @param identityInputs every input that changes the result (hashed, never stored)
+   * @param storedInputs the readable inputs kept in the journal (no secrets)
+   */
+  private async begin(
+    kind: Exclude<CallKind, 'clock' | 'random' | 'budget'>,
+    scope: Scope,
+    identityInputs: Record<string, unknown>,
+    storedInputs: unknown,
+    label: string,
+    phase: string | null,
+  ): Promise<{ hit: CallRecord } | Begun> {
+    const ids = this.identity.identify(kind, identityInputs, scope.name);
+    const match = this.deps.journal.match(kind, ids);
+    if (match.reuse) {
+      this.deps.plan?.reused(match.reuse, match.via, ids.branch);
+      return { hit: match.reuse };
+    }
+    if (this.deps.plan) {
+      this.deps.plan.wouldRun(kind, label, match.reason, ids.branch);
+      return this.deps.plan.block();
+    }
+    this.deps.journal.countExecuting(kind);
+    return { call: this.record(kind, ids, label, phase, storedInputs), ids };
   }
 
-  async agent(scope: Scope, prompt: unknown, rawOptions?: unknown): Promise<unknown> {
+  /** Something drover accepted but ignored: logged once per distinct message, kept for `status`. */
+  warn(raw: string): void {
+    const message = redactSecrets(raw);
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    const at = Date.now();
+    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'warning', data: { message } });
+    this.deps.emit({ type: 'log', message: `warning: ${message}`, at, level: 'warning' });
+  }
+
+  async agent(scope: Scope, rawPrompt: unknown, rawOptions?: unknown): Promise<unknown> {
     this.checkNotAborted();
-    if (typeof prompt !== 'string' || prompt.trim() === '') throw new ScriptUsageError('agent(): prompt must be a non-empty string');
-    const options: AgentOptions = checkOptions(AgentOptionsSchema, rawOptions, 'agent()');
+    const { prompt, options, warnings } = parseAgentCall(rawPrompt, rawOptions);
+    for (const w of warnings) this.warn(w);
     this.agentCount++;
     if (this.agentCount > this.deps.settings.maxAgents) {
       throw new WorkflowLimitError('AGENT_LIMIT', `agent(): this run reached its limit of ${this.deps.settings.maxAgents} agents`);
@@ -264,25 +276,39 @@ export class WorkflowRuntime {
       agentType: options.agentType,
       tools: options.tools,
       maxTurns: options.maxTurns,
-      scope: scope.name ?? undefined,
+      // The agent type's definition file is part of what the call is: editing it re-runs the call.
+      agentDefinition: options.agentType ? this.agentDefinitionHash(options.agentType, options.cwd) : undefined,
     };
-    const key = this.identity.keyFor('agent', inputs);
-    const call = this.record('agent', key, options.label ?? shortLabel(prompt), options.phase ?? this.currentPhase, inputs);
-    const hit = await this.reuse(key);
-    if (hit) {
+    // What is stored is redacted (prompt and label included); the identity hashes the real inputs.
+    const begun = await this.begin(
+      'agent',
+      scope,
+      inputs,
+      redactDeep(inputs),
+      redactSecrets(options.label ?? shortLabel(prompt)),
+      options.phase ?? this.currentPhase,
+    );
+    if ('hit' in begun) {
+      const { hit } = begun;
       this.deps.tracing.reused('agent', `invoke_agent ${hit.label ?? 'agent'}`, hit);
       this.emitCall('agent', hit, 'reused');
       return hit.result;
     }
-    const budget = settings.budgetTokens;
-    if (budget !== undefined && this.deps.spentBefore + this.spentNow >= budget) {
-      throw new WorkflowLimitError('BUDGET_EXHAUSTED', `agent(): the run's budget of ${budget} output tokens is spent`);
-    }
+    const { call } = begun;
+    const key = call.key;
     const backend = this.deps.backend(backendName);
     this.inflight++;
     const release = await this.agentSlots.acquire();
     try {
       this.checkNotAborted();
+      // The budget is checked when the agent starts, not when it queued for a slot.
+      const budget = settings.budgetTokens;
+      if (budget !== undefined && this.deps.spentBefore + this.spentNow >= budget) {
+        const error = { code: 'BUDGET_EXHAUSTED', message: `agent(): the run's budget of ${budget} output tokens is spent` };
+        await this.deps.journal.finish({ ...call, status: 'failed', error, finishedAt: Date.now() }, []);
+        this.emitCall('agent', call, 'failed', { error: error.message });
+        throw new WorkflowLimitError('BUDGET_EXHAUSTED', error.message);
+      }
       call.startedAt = Date.now();
       this.deps.journal.started(call);
       this.emitCall('agent', call, 'running');
@@ -305,8 +331,11 @@ export class WorkflowRuntime {
           ...(options.system !== undefined ? { system: options.system } : {}),
           ...(options.schema ? { schema: options.schema } : {}),
           ...(options.effort ? { effort: options.effort } : {}),
+          ...(options.agentType ? { agentType: options.agentType } : {}),
+          ...(options.model ? { modelFromCall: true } : {}),
           ...(call.label ? { label: call.label } : {}),
           onProgress: (p) => {
+            if (p.type === 'warning') this.warn(`${call.label ?? 'agent'}: ${p.message}`);
             if (p.type === 'tool') {
               this.deps.emit({
                 type: 'activity',
@@ -358,8 +387,9 @@ export class WorkflowRuntime {
       const finished: CallRecord = {
         ...call,
         status: outcome.ok ? 'finished' : 'failed',
-        result: outcome.ok ? (options.schema ? outcome.object : outcome.text) : null,
-        error: outcome.ok ? null : outcome.error,
+        // A result is what the script sees and what a resume replays: redacted in both, so they agree.
+        result: outcome.ok ? redactDeep(options.schema ? outcome.object : outcome.text) : null,
+        error: outcome.ok ? null : redactDeep(outcome.error),
         attempts: outcome.attempts,
         finishedAt: Date.now(),
         ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
@@ -377,6 +407,16 @@ export class WorkflowRuntime {
     }
   }
 
+  /** A hash of the agent type's definition as the backends will read it; undefined when none is found (the backend says why). */
+  private agentDefinitionHash(agentType: string, cwd: string | undefined): string | undefined {
+    try {
+      const { source: _source, ...definition } = findAgentDefinition(agentType, { cwd: this.resolveCwd(cwd) });
+      return sha256Hex(canonicalJson(definition)).slice(0, 16);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Commits the agent's changes on its branch; a text result says where they are, as Claude Code's does. */
   private async settleWorktree(wt: PreparedWorktree, outcome: AgentOutcome, label: string): Promise<AgentOutcome> {
     const info = await finishWorktree(wt, `drover: ${label}`);
@@ -391,6 +431,7 @@ export class WorkflowRuntime {
     return cwd.startsWith('/') ? cwd : `${this.deps.workdir}/${cwd}`;
   }
 
+  /** `parallel(thunks)`: a barrier that never rejects (a failed thunk yields null); each thunk is its own branch. */
   async parallel(thunks: unknown): Promise<unknown[]> {
     if (!Array.isArray(thunks)) throw new ScriptUsageError('parallel(): takes an array of functions');
     if (thunks.length > MAX_ITEMS_PER_CALL) {
@@ -399,38 +440,51 @@ export class WorkflowRuntime {
     thunks.forEach((t, i) => {
       if (typeof t !== 'function') throw new ScriptUsageError(`parallel(): item ${i} is not a function`);
     });
-    // A barrier that never rejects: a failed thunk yields null.
+    const parent = this.identity.branch();
+    const fork = parent.nextFork('p');
     return Promise.all(
-      (thunks as Thunk[]).map(async (thunk, i) => {
-        try {
-          return await thunk();
-        } catch (err) {
-          if (err instanceof RunAbortedError) throw err;
-          this.log(`parallel item ${i} failed: ${errorMessage(err)}`);
-          return null;
-        }
-      }),
+      (thunks as Thunk[]).map((thunk, i) =>
+        this.identity.within(parent.child(`p${fork}.${i}`), async () => {
+          try {
+            return await thunk();
+          } catch (err) {
+            if (endsRun(err)) throw err;
+            this.log(`parallel item ${i} failed: ${errorMessage(err)}`);
+            return null;
+          }
+        }),
+      ),
     );
   }
 
+  /**
+   * `pipeline(items, ...stages)`: no barrier between stages; a throwing stage drops its item
+   * to null. Each item's stage is its own branch, continuing the item's earlier stages.
+   * With no stages, the items come back as they are (as in Claude Code).
+   */
   async pipeline(items: unknown, stages: unknown[]): Promise<unknown[]> {
     if (!Array.isArray(items)) throw new ScriptUsageError('pipeline(): first argument must be an array of items');
     if (items.length > MAX_ITEMS_PER_CALL) {
       throw new WorkflowLimitError('TOO_MANY_ITEMS', `pipeline(): ${items.length} items; at most ${MAX_ITEMS_PER_CALL} per call`);
     }
-    if (stages.length === 0) throw new ScriptUsageError('pipeline(): needs at least one stage function');
     stages.forEach((s, i) => {
       if (typeof s !== 'function') throw new ScriptUsageError(`pipeline(): stage ${i} is not a function`);
     });
-    // No barrier between stages: each item moves on as soon as its own previous stage is done.
+    const parent = this.identity.branch();
+    const fork = parent.nextFork('l');
     return Promise.all(
       items.map(async (item, index) => {
+        const itemBranch = parent.child(`l${fork}.${index}`);
         let prev: unknown = item;
         try {
-          for (const stage of stages as Stage[]) prev = await stage(prev, item, index);
+          for (const [s, stage] of (stages as Stage[]).entries()) {
+            const stageBranch = itemBranch.child(`s${s}`);
+            prev = await this.identity.within(stageBranch, () => stage(prev, item, index));
+            itemBranch.continueFrom(stageBranch);
+          }
           return prev;
         } catch (err) {
-          if (err instanceof RunAbortedError) throw err;
+          if (endsRun(err)) throw err;
           this.log(`pipeline item ${index} dropped: ${errorMessage(err)}`);
           return null;
         }
@@ -440,14 +494,20 @@ export class WorkflowRuntime {
 
   phase(title: unknown): void {
     if (typeof title !== 'string' || title.trim() === '') throw new ScriptUsageError('phase(): title must be a non-empty string');
-    this.currentPhase = title;
+    this.currentPhase = redactSecrets(title);
     const at = Date.now();
-    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'phase', data: { title } });
-    this.deps.emit({ type: 'phase', title, at });
+    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'phase', data: { title: this.currentPhase } });
+    this.deps.emit({ type: 'phase', title: this.currentPhase, at });
   }
 
-  log(message: unknown): void {
-    const text = typeof message === 'string' ? message : safeStringify(message);
+  /** `log(...values)` / `console.log(...)`: every argument, strings as they are, others as JSON, joined by spaces. */
+  log(...message: unknown[]): void {
+    const full = message.map((m) => (typeof m === 'string' ? m : safeStringify(m))).join(' ');
+    const text = redactSecrets(
+      full.length > MAX_LOG_CHARS
+        ? `${full.slice(0, MAX_LOG_CHARS)}… [log line cut at ${MAX_LOG_CHARS} characters of ${full.length}]`
+        : full,
+    );
     const at = Date.now();
     this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'log', data: { message: text } });
     this.deps.emit({ type: 'log', message: text, at });
@@ -457,60 +517,60 @@ export class WorkflowRuntime {
     this.checkNotAborted();
     if (scope.depth >= 1)
       throw new WorkflowLimitError('NESTING_LIMIT', 'workflow(): a nested workflow cannot start another (one level of nesting)');
-    const child = await this.deps.loadChild(ref, scope.scriptDir);
+    const parent = this.identity.branch();
+    const fork = parent.nextFork('w');
+    const child = await this.track(this.deps.loadChild(ref, scope.scriptDir));
     this.log(`workflow ${child.name} started`);
-    const result = await child.execute(
-      this.api({ name: child.name, depth: scope.depth + 1, args: args ?? null, scriptDir: child.scriptDir }),
+    return this.identity.within(parent.child(`w${fork}:${child.name}`), () =>
+      child.execute(this.api({ name: child.name, depth: scope.depth + 1, args, scriptDir: child.scriptDir }), this),
     );
-    return result;
   }
 
   async sh(scope: Scope, command: unknown, rawOptions?: unknown): Promise<ShellResult> {
     this.checkNotAborted();
     if (typeof command !== 'string' || command.trim() === '') throw new ScriptUsageError('sh(): command must be a non-empty string');
     const options: ShOptions = checkOptions(ShOptionsSchema, rawOptions, 'sh()');
-    const key = this.identity.keyFor('sh', {
-      command,
-      cwd: options.cwd ?? '.',
-      env: options.env,
-      timeoutMs: options.timeoutMs,
-      scope: scope.name ?? undefined,
-    });
+    const identity = { command, cwd: options.cwd ?? '.', env: options.env, timeoutMs: options.timeoutMs };
     // Stored inputs name env keys only: values may be secrets.
-    const call = this.record('sh', key, shortLabel(command), this.currentPhase, {
-      command,
+    const stored = {
+      command: redactSecrets(command),
       cwd: options.cwd ?? '.',
       envKeys: Object.keys(options.env ?? {}),
       timeoutMs: options.timeoutMs,
-    });
-    const hit = await this.reuse(key);
-    if (hit) {
-      this.deps.tracing.reused('sh', `sh ${shortLabel(command)}`, hit);
-      this.emitCall('sh', hit, 'reused');
-      return hit.result as ShellResult;
+    };
+    const label = redactSecrets(shortLabel(command));
+    const begun = await this.begin('sh', scope, identity, stored, label, this.currentPhase);
+    if ('hit' in begun) {
+      this.deps.tracing.reused('sh', `sh ${label}`, begun.hit);
+      this.emitCall('sh', begun.hit, 'reused');
+      return begun.hit.result as ShellResult;
     }
+    const { call } = begun;
     this.inflight++;
     try {
       this.deps.journal.started(call);
       this.emitCall('sh', call, 'running');
       // The command's own spans (TRACEPARENT, and the run's OTLP receiver) nest under this one.
-      const span = this.deps.tracing.start('sh', `sh ${shortLabel(command)}`, call, {
+      const span = this.deps.tracing.start('sh', `sh ${label}`, call, {
         'drover.sh.command': redactSecrets(command).slice(0, 1000),
       });
       let result: ShellResult;
       try {
-        result = await runShell(command, {
-          cwd: this.resolveCwd(options.cwd),
-          signal: this.deps.signal,
-          env: { ...span?.env, ...options.env },
-          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-        });
+        // What a command prints is stored and replayed redacted; the script sees the same on the first run.
+        result = redactDeep(
+          await runShell(command, {
+            cwd: this.resolveCwd(options.cwd),
+            signal: this.deps.signal,
+            env: { ...span?.env, ...options.env },
+            ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+          }),
+        );
       } catch (err) {
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
         this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
-        throw new ScriptUsageError(`sh(): could not run "${shortLabel(command)}": ${errorMessage(err)}`);
+        throw new ScriptUsageError(`sh(): could not run "${label}": ${errorMessage(err)}`);
       }
       this.deps.tracing.end(span, call, result.exitCode === 0 ? null : { code: 'exit_code', message: `exit code ${result.exitCode}` }, {
         'drover.sh.exit_code': result.exitCode,
@@ -529,7 +589,9 @@ export class WorkflowRuntime {
     this.checkNotAborted();
     if (typeof name !== 'string' || name.trim() === '') throw new ScriptUsageError('step(): name must be a non-empty string');
     if (typeof fn !== 'function') throw new ScriptUsageError('step(): second argument must be a function');
-    return this.journaled('step', scope, { name }, name, async () => toPlain(await (fn as () => unknown)(), `step("${name}")`));
+    return this.journaled('step', scope, { name }, redactSecrets(name), async () =>
+      redactDeep(toPlain(await (fn as () => unknown)(), `step("${name}")`)),
+    );
   }
 
   /**
@@ -543,14 +605,14 @@ export class WorkflowRuntime {
     label: string,
     fn: () => Promise<unknown>,
   ): Promise<unknown> {
-    const key = this.identity.keyFor(kind, { ...inputs, scope: scope.name ?? undefined });
-    const call = this.record(kind, key, label, this.currentPhase, inputs);
-    const hit = await this.reuse(key);
-    if (hit) {
+    const begun = await this.begin(kind, scope, inputs, redactDeep(inputs), label, this.currentPhase);
+    if ('hit' in begun) {
+      const { hit } = begun;
       this.emitCall(kind, hit, 'reused');
       if (hit.error) throw new TaskRuleError(hit.error.code as 'INVALID_TASK', hit.error.message);
       return hit.result;
     }
+    const { call } = begun;
     this.inflight++;
     try {
       this.deps.journal.started(call);
@@ -608,13 +670,14 @@ export class WorkflowRuntime {
     this.checkNotAborted();
     if (typeof question !== 'string' || question.trim() === '') throw new ScriptUsageError('ask(): question must be a non-empty string');
     const options: AskOptions = checkOptions(AskOptionsSchema, rawOptions, 'ask()');
-    const key = this.identity.keyFor('ask', { question, choices: options.choices, scope: scope.name ?? undefined });
-    const call = this.record('ask', key, shortLabel(question), this.currentPhase, { question, choices: options.choices });
-    const hit = await this.reuse(key);
-    if (hit) {
-      this.emitCall('ask', hit, 'reused');
-      return hit.result as string;
+    const inputs = { question, choices: options.choices };
+    const begun = await this.begin('ask', scope, inputs, redactDeep(inputs), redactSecrets(shortLabel(question)), this.currentPhase);
+    if ('hit' in begun) {
+      this.emitCall('ask', begun.hit, 'reused');
+      return begun.hit.result as string;
     }
+    const { call } = begun;
+    const key = call.key;
     const id = `q-${key.slice(key.indexOf(':') + 1, key.indexOf(':') + 11)}`;
     const record: QuestionRecord = {
       id,
@@ -627,15 +690,24 @@ export class WorkflowRuntime {
       createdAt: Date.now(),
       answeredAt: null,
     };
-    await this.deps.store.createQuestion(record);
-    if (!this.deps.journal.entry(key)) this.deps.journal.started(call);
+    await this.deps.store.createQuestion(record, this.deps.journal.fence);
+    const earlier = this.deps.journal.entry(key);
+    if (!earlier) this.deps.journal.started(call);
     this.emitCall('ask', call, 'waiting');
     return new Promise<string>((resolve) => {
       this.pendingAsks.set(id, {
         key,
         question: record,
         resolve: (answer) => {
-          this.deps.journal.remember({ ...call, status: 'finished', result: answer, finishedAt: Date.now() });
+          const answered: CallRecord = {
+            ...call,
+            startedAt: earlier?.startedAt ?? call.startedAt,
+            status: 'finished',
+            result: answer,
+            finishedAt: Date.now(),
+          };
+          this.deps.journal.remember(answered);
+          this.deps.journal.finish(answered, []).catch(() => {});
           this.emitCall('ask', call, 'done');
           resolve(answer);
         },
@@ -646,18 +718,21 @@ export class WorkflowRuntime {
   async sleep(scope: Scope, ms: unknown): Promise<void> {
     this.checkNotAborted();
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new ScriptUsageError('sleep(): ms must be a finite number ≥ 0');
-    const key = this.identity.keyFor('sleep', { ms, scope: scope.name ?? undefined });
-    const earlier = this.deps.journal.entry(key);
-    const hit = await this.reuse(key);
-    if (hit) return;
+    const begun = await this.begin('sleep', scope, { ms }, { ms }, `sleep ${ms}ms`, this.currentPhase);
+    if ('hit' in begun) return;
+    const { call } = begun;
+    const earlier = this.deps.journal.entry(call.key);
     // Durable: the wake-up time is stored, so a resume sleeps only what is left.
     const wakeAt = (earlier?.inputs as { wakeAt?: number } | null)?.wakeAt ?? Date.now() + ms;
-    const call = this.record('sleep', key, `sleep ${ms}ms`, this.currentPhase, { ms, wakeAt });
+    call.inputs = { ms, wakeAt };
     this.inflight++;
     try {
       if (!earlier) this.deps.journal.started(call);
       try {
-        await delay(Math.max(0, wakeAt - Date.now()), undefined, { signal: this.deps.signal });
+        // Node's timers overflow past 2^31-1 ms (they would fire at once): wait in chunks.
+        for (let left = wakeAt - Date.now(); left > 0; left = wakeAt - Date.now()) {
+          await delay(Math.min(left, MAX_TIMER_MS), undefined, { signal: this.deps.signal });
+        }
       } catch {
         throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
       }
@@ -667,15 +742,18 @@ export class WorkflowRuntime {
     }
   }
 
-  /** Date.now()/Math.random() as journaled values: synchronous, committed with the next outcome. */
-  value(scope: Scope, kind: 'clock' | 'random', produce: () => number): number {
-    const key = this.identity.keyFor(kind, { scope: scope.name ?? undefined });
-    const hit = this.deps.journal.reuse(key);
-    if (hit) return hit.result as number;
+  /**
+   * A value the script reads synchronously — Date.now(), Math.random(), budget.spent() — journaled
+   * at its place, so a replay sees what the first execution saw there. Committed with the next write.
+   */
+  value(scope: Scope, kind: 'clock' | 'random' | 'budget', produce: () => number): number {
+    const ids = this.identity.identify(kind, {}, scope.name);
+    const match = this.deps.journal.match(kind, ids);
+    if (match.reuse) return match.reuse.result as number;
     const value = produce();
     const now = Date.now();
     this.deps.journal.addValue({
-      ...this.record(kind, key, null, null, null),
+      ...this.record(kind, ids, null, null, null),
       status: 'finished',
       result: value,
       finishedAt: now,

@@ -22,8 +22,60 @@ const BOOTSTRAP = `(function (bridge) {
   Math.random = function random() { return bridge.random(); };
 })`;
 
-export function runInSandbox(body: string, filename: string, api: WorkflowApi): Promise<unknown> {
+/** What the host lends a script besides the workflow API. */
+export interface ScriptHost {
+  /** Marks host work the script waits on (a timer) so the run is not taken for idle meanwhile. */
+  track<T>(work: Promise<T>): Promise<T>;
+}
+
+/**
+ * `setTimeout`/`clearTimeout` as Claude Code scripts have them: real (not journaled) timers.
+ * A callback that throws is logged, never thrown into the driver.
+ */
+function timers(api: WorkflowApi, host: ScriptHost | undefined) {
+  let nextId = 1;
+  const pending = new Map<number, { timer: NodeJS.Timeout; done: () => void }>();
+  return {
+    setTimeout(fn: unknown, ms?: unknown, ...args: unknown[]): number {
+      if (typeof fn !== 'function') throw new TypeError('setTimeout: the callback must be a function');
+      const id = nextId++;
+      let done = () => {};
+      const settled = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      void (host ? host.track(settled) : settled);
+      const delayMs = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, 2 ** 31 - 1) : 0;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        try {
+          (fn as (...a: unknown[]) => unknown)(...args);
+        } catch (err) {
+          api.log(`setTimeout callback failed: ${err instanceof Error ? err.message : String(err)}`);
+        } finally {
+          done();
+        }
+      }, delayMs);
+      // While the run lasts, the timer is tracked as in flight; it never keeps the process alive after the run ended.
+      timer.unref();
+      pending.set(id, { timer, done });
+      return id;
+    },
+    clearTimeout(id: unknown): void {
+      const entry = typeof id === 'number' ? pending.get(id) : undefined;
+      if (!entry) return;
+      clearTimeout(entry.timer);
+      pending.delete(id as number);
+      entry.done();
+    },
+  };
+}
+
+export function runInSandbox(body: string, filename: string, api: WorkflowApi, host?: ScriptHost): Promise<unknown> {
+  const t = timers(api, host);
   const globals: Record<string, unknown> = {
+    setTimeout: t.setTimeout,
+    clearTimeout: t.clearTimeout,
+    scriptDir: api.scriptDir,
     agent: api.agent,
     parallel: api.parallel,
     pipeline: api.pipeline,

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childEnv } from '../core/index.js';
 
 export interface ShellResult {
   exitCode: number;
@@ -25,7 +26,8 @@ export function runShell(command: string, options: ShellOptions): Promise<ShellR
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      // One rule for every process drover starts (sh steps and the builtin agent's bash tool): see childEnv.
+      env: childEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

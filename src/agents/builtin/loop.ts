@@ -12,6 +12,8 @@ export const SUBMIT_RESULT_TOOL = 'submit_result';
 
 export interface LoopSettings {
   provider: ModelProvider;
+  /** The URL requests go to, named in every connection failure. */
+  endpoint?: string;
   backoff: BackoffPolicy;
   /** Extra answers allowed when a structured result does not match its schema. */
   schemaRetries: number;
@@ -123,7 +125,9 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
       } catch (err) {
         if (signal.aborted) throw new LoopFailure(stopped());
         const status = statusOf(err);
-        lastError = status ? `HTTP ${status}: ${errorMessage(err)}` : errorMessage(err);
+        // Every failure names what it tried to reach: "Connection error." alone helps nobody.
+        const where = settings.endpoint ? ` (${settings.provider.name} at ${settings.endpoint})` : '';
+        lastError = status ? `HTTP ${status}${where}: ${errorMessage(err)}` : `${errorMessage(err)}${where}`;
         if (!isRetryableStatus(status) || attempt === settings.backoff.maxAttempts) {
           throw new LoopFailure({
             code: status ? `HTTP_${status}` : 'CONNECTION',

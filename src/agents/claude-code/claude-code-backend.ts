@@ -1,3 +1,7 @@
+import { cpSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { type AgentDefinition, modelFor, noteDefinition, resolveAgentType } from '../agent-types.js';
 import { scrubbedEnv } from '../builtin/tools/index.js';
 import { runCliAgent } from '../cli/cli-agent.js';
 import { isolatedHome } from '../cli/isolated-home.js';
@@ -17,6 +21,8 @@ export interface ClaudeCodeOptions {
   defaultTools?: string[];
   /** Claude Code's own retries of failed model requests (CLAUDE_CODE_MAX_RETRIES). */
   maxRetries?: number;
+  /** The user's home, whose `.claude/agents/` is copied into the isolated HOME for `agentType`; default `os.homedir()`. */
+  userHome?: string;
 }
 
 export const CLAUDE_DEFAULT_TOOLS = ['Bash', 'Edit', 'Glob', 'Grep', 'Read', 'Write'];
@@ -26,8 +32,28 @@ export class ClaudeCodeBackend implements AgentBackend {
   readonly name = 'claude-code';
   constructor(private readonly options: ClaudeCodeOptions = {}) {}
 
-  run(request: AgentRequest): Promise<AgentOutcome> {
+  /**
+   * With `agentType`, Claude Code runs as that agent (`--agent <name>`) and reads the definition
+   * itself, from the project's `.claude/agents/` (found from the call's cwd) and from the isolated
+   * HOME, into which the user's `~/.claude/agents/` is copied. drover reads the definition too, to
+   * refuse an invalid file with its file and line, to let the definition's `model` apply (no
+   * `--model` unless the call named one or the definition says `inherit`), and to allow its `tools`
+   * with `--allowedTools` when the call names none. A name drover does not find is left to Claude
+   * Code (its built-in types, or its own "not found" error).
+   */
+  async run(request: AgentRequest): Promise<AgentOutcome> {
+    if (!request.agentType) return this.spawn(request, undefined);
+    const { definition, failure } = resolveAgentType(request, this.options.userHome);
+    if (failure?.error.code === 'INVALID_AGENT_DEFINITION') return failure;
+    const own = definition && definition.scope !== 'built-in' ? definition : undefined;
+    const chosen = own ? modelFor(own, request, true) : { model: request.model };
+    return noteDefinition(await this.spawn({ ...request, model: chosen.model }, own), own?.source, []);
+  }
+
+  private spawn(request: AgentRequest, definition: AgentDefinition | undefined): Promise<AgentOutcome> {
     const o = this.options;
+    // The definition's own model applies: Claude Code resolves its alias itself.
+    const definitionModel = !!definition?.model && definition.model !== 'inherit' && !request.modelFromCall;
     return runCliAgent(request, {
       cli: 'claude',
       binaryOverride: o.binary ?? process.env.DROVER_CLAUDE_BIN,
@@ -36,17 +62,12 @@ export class ClaudeCodeBackend implements AgentBackend {
       reader: new StreamJsonReader(request.onProgress),
       prepare: () => {
         const home = o.home ? null : isolatedHome('claude');
-        const tools = request.tools ?? o.defaultTools ?? CLAUDE_DEFAULT_TOOLS;
-        const args = [
-          '-p',
-          request.prompt,
-          '--output-format',
-          'stream-json',
-          '--verbose',
-          '--no-session-persistence',
-          '--model',
-          request.model,
-        ];
+        if (home && request.agentType) copyUserAgents(o.userHome ?? homedir(), home.path);
+        const definitionTools = definition?.tools?.filter((t) => !definition.disallowedTools?.includes(t));
+        const tools = request.tools ?? definitionTools ?? o.defaultTools ?? CLAUDE_DEFAULT_TOOLS;
+        const args = ['-p', request.prompt, '--output-format', 'stream-json', '--verbose', '--no-session-persistence'];
+        if (!definitionModel) args.push('--model', request.model);
+        if (request.agentType) args.push('--agent', request.agentType);
         if (tools.length) args.push('--allowedTools', tools.join(','));
         if (request.schema) args.push('--json-schema', JSON.stringify(request.schema));
         if (request.system) args.push('--append-system-prompt', request.system);
@@ -66,6 +87,15 @@ export class ClaudeCodeBackend implements AgentBackend {
         return { args, env, dispose: () => home?.dispose() };
       },
     });
+  }
+}
+
+/** Claude Code reads user-level agents from `$HOME/.claude/agents/`: give the isolated HOME a copy of the user's. */
+function copyUserAgents(userHome: string, isolated: string): void {
+  try {
+    cpSync(join(userHome, '.claude', 'agents'), join(isolated, '.claude', 'agents'), { recursive: true, dereference: true });
+  } catch {
+    // No user-level agents (or unreadable): Claude Code sees the project's only.
   }
 }
 

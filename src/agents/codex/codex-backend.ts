@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type AgentDefinition, emitWarnings, noteDefinition, resolveAgentType, unappliedWarning, withAgentPrompt } from '../agent-types.js';
 import { scrubbedEnv } from '../builtin/tools/index.js';
 import { runCliAgent } from '../cli/cli-agent.js';
 import { isolatedHome } from '../cli/isolated-home.js';
@@ -17,6 +18,8 @@ export interface CodexOptions {
   home?: string;
   /** Codex's own retries of failed requests (request_max_retries / stream_max_retries). */
   maxRetries?: number;
+  /** Home whose `.claude/agents/` holds the user's agent definitions (`agentType`); default `os.homedir()`. */
+  userHome?: string;
 }
 
 const KEY_VAR = 'DROVER_CODEX_API_KEY';
@@ -29,7 +32,25 @@ export class CodexBackend implements AgentBackend {
   readonly name = 'codex';
   constructor(private readonly options: CodexOptions = {}) {}
 
-  run(request: AgentRequest): Promise<AgentOutcome> {
+  /**
+   * Codex has no agent types: with `agentType`, the Claude Code definition's body joins the
+   * `developer_instructions` and its `effort` applies unless the call set one; its `tools` and
+   * `model` are not applied (each a warning), since
+   * Codex's tools and models are not Claude Code's.
+   */
+  async run(request: AgentRequest): Promise<AgentOutcome> {
+    if (!request.agentType) return this.spawn(request);
+    const { definition, failure } = resolveAgentType(request, this.options.userHome);
+    if (failure) return failure;
+    const warnings = codexWarnings(definition, request);
+    emitWarnings(request, warnings);
+    const system = withAgentPrompt(request.system ?? '', definition).trim();
+    const effort = request.effort ?? definition.effort;
+    const outcome = await this.spawn({ ...request, ...(system ? { system } : {}), ...(effort ? { effort } : {}) });
+    return noteDefinition(outcome, definition.source, warnings);
+  }
+
+  private spawn(request: AgentRequest): Promise<AgentOutcome> {
     const o = this.options;
     return runCliAgent(request, {
       cli: 'codex',
@@ -84,4 +105,14 @@ export class CodexBackend implements AgentBackend {
       },
     });
   }
+}
+
+function codexWarnings(definition: AgentDefinition, request: AgentRequest): string[] {
+  const warnings: string[] = [];
+  if (definition.tools || definition.disallowedTools)
+    warnings.push(`agentType '${definition.name}': its tools are Claude Code's; codex keeps its own tools`);
+  if (definition.model && definition.model !== 'inherit' && !request.modelFromCall)
+    warnings.push(`agentType '${definition.name}': model '${definition.model}' is not applied on codex; kept ${request.model}`);
+  if (definition.maxTurns) warnings.push(`agentType '${definition.name}': maxTurns is not applied on codex`);
+  return [...warnings, ...unappliedWarning(definition, 'codex')];
 }

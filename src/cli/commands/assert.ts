@@ -1,14 +1,30 @@
 import { writeFileSync } from 'node:fs';
 import { diffGolden, evaluateSpec, loadGolden, loadSpec, type SpecResult, toGolden, toJUnit } from '../../assert/index.js';
-import { InputError } from '../../core/index.js';
+import { DroverError, InputError, InternalError } from '../../core/index.js';
 import { loadSpans, type SpanSource } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
 
 type Flags = GlobalFlags & { run?: string; trace?: string[]; file?: string; since?: string; junit?: string; golden?: string };
 
-/** `drover assert [spec.yaml] [--golden g.json] --run|--trace|--file|--since`: exit 1 on a failed assertion, 2 on a spec error. */
+/**
+ * `drover assert [spec.yaml] [--golden g.json] --run|--trace|--file|--since`: exit 1 on a failed
+ * assertion, 2 on a spec error, 70 (`InternalError`) on a bug in drover — never 1, which a CI gate
+ * would read as "an assertion failed".
+ */
 export async function assertCommand(specFile: string | undefined, flags: Flags): Promise<number> {
+  try {
+    return await assertChecked(specFile, flags);
+  } catch (err) {
+    if (err instanceof DroverError) throw err;
+    throw new InternalError(
+      `drover assert failed inside drover, not on an assertion: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
+  }
+}
+
+async function assertChecked(specFile: string | undefined, flags: Flags): Promise<number> {
   if (!specFile && !flags.golden) throw new InputError('give a spec file, --golden <file>, or both');
   const spec = specFile ? loadSpec(specFile) : undefined;
   const golden = flags.golden ? loadGolden(flags.golden) : undefined;

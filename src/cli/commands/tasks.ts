@@ -152,8 +152,10 @@ export const tasksCommands = {
     ),
   heartbeat: (id: string, f: TaskFlags & { owner?: string; lease?: string }) =>
     withBoard(f, async (b) => one(await b.heartbeat(id, { ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) }))),
-  done: (id: string, f: TaskFlags) => withBoard(f, async (b) => one(await b.complete(id))),
-  release: (id: string, f: TaskFlags) => withBoard(f, async (b) => one(await b.release(id))),
+  done: (id: string, f: TaskFlags & { owner?: string }) =>
+    withBoard(f, async (b) => one(await b.complete(id, f.owner ? { owner: f.owner } : {}))),
+  release: (id: string, f: TaskFlags & { owner?: string }) =>
+    withBoard(f, async (b) => one(await b.release(id, f.owner ? { owner: f.owner } : {}))),
   cancel: (id: string, f: TaskFlags) => withBoard(f, async (b) => one(await b.cancel(id))),
   delete: (id: string, f: TaskFlags & { cascade?: boolean }) =>
     withBoard(f, async (b) => {
@@ -215,6 +217,9 @@ export const tasksCommands = {
           ...r.conflicts.map((c) => `  conflict #${c.id}: ${c.winner} won (newer change wins)`),
           ...r.renumbered.map((x) => `  renumbered drover task #${x.from} to #${x.to} (id taken in Claude Code)`),
           ...r.refused.map((x) => `  ${color.yellow('refused')} #${x.id}: ${x.reason}`),
+          ...r.held.map(
+            (x) => `  ${color.yellow('held')} #${x.id} blocked by #${x.blockedBy} (kept in Claude Code's file, not in drover): ${x.reason}`,
+          ),
           ...r.problems.map((p) => `  ${color.red('bad file')} ${p.path}: ${p.message}`),
         ].join('\n');
       if (!f.watch) {

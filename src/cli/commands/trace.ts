@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { toGolden } from '../../assert/index.js';
-import { InputError, NotFoundError, parseDuration } from '../../core/index.js';
+import { InputError, NotFoundError, parseDuration, stringifyJson } from '../../core/index.js';
 import { duplicateSpanIds, type StoredSpan } from '../../store/index.js';
 import { collectTraces, loadSpans, readOtlpFile, renderWaterfall, sourceOf, spansToOtlpJson, treeJson } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
@@ -54,7 +54,7 @@ export async function traceExport(ref: string, flags: Flags): Promise<number> {
   if ((flags.format ?? 'otlp-json') !== 'otlp-json')
     throw new InputError(`--format: "${String(flags.format)}" is not supported (otlp-json)`);
   const spans = await spansOf(ref, flags);
-  process.stdout.write(`${JSON.stringify(spansToOtlpJson(spans), null, flags.pretty ? 2 : undefined)}\n`);
+  process.stdout.write(`${stringifyJson(spansToOtlpJson(spans), flags.pretty ? 2 : undefined)}\n`);
   return EXIT.ok;
 }
 
@@ -92,7 +92,7 @@ export async function traceGc(flags: Flags): Promise<number> {
 
 export async function traceGoldenSave(ref: string, file: string, flags: Flags): Promise<number> {
   const golden = toGolden(await spansOf(ref, flags));
-  writeFileSync(file, `${JSON.stringify(golden, null, 2)}\n`);
+  writeFileSync(file, `${stringifyJson(golden, 2)}\n`);
   if (flags.json) printJson({ file, roots: golden.roots.length });
   else process.stdout.write(`saved the structure of ${ref} to ${file}\n`);
   return EXIT.ok;

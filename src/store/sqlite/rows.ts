@@ -40,6 +40,8 @@ export interface CallRow {
   finished_at: number | null;
   reused_from: string | null;
   detail_json: string | null;
+  position_key: string | null;
+  content_key: string | null;
 }
 
 export interface QuestionRow {
@@ -98,6 +100,8 @@ export function callFromRow(r: CallRow): CallRecord {
     finishedAt: r.finished_at,
     reusedFrom: r.reused_from,
     ...(r.detail_json ? { detail: fromJson(r.detail_json) as Record<string, unknown> } : {}),
+    ...(r.position_key ? { positionKey: r.position_key } : {}),
+    ...(r.content_key ? { contentKey: r.content_key } : {}),
   };
 }
 
@@ -117,6 +121,8 @@ export function callParams(c: CallRecord) {
     finished_at: c.finishedAt,
     reused_from: c.reusedFrom,
     detail_json: c.detail ? toJson(c.detail) : null,
+    position_key: c.positionKey ?? null,
+    content_key: c.contentKey ?? null,
   };
 }
 

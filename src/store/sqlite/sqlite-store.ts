@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../../config/index.js';
-import { DroverError, NotFoundError } from '../../core/index.js';
+import { DroverError, LeaseLostError, NotFoundError } from '../../core/index.js';
 import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
+  CallRekey,
+  Fence,
   LeaseRequest,
   LeaseResult,
   NewRun,
@@ -37,11 +39,12 @@ export class StoreSchemaError extends DroverError {
   }
 }
 
-const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from, detail_json)
-  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from, @detail_json)
+const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status, inputs_json, result_json, error_json, attempts, started_at, finished_at, reused_from, detail_json, position_key, content_key)
+  VALUES (@run_id, @key, @kind, @label, @phase, @status, @inputs_json, @result_json, @error_json, @attempts, @started_at, @finished_at, @reused_from, @detail_json, @position_key, @content_key)
   ON CONFLICT (run_id, key) DO UPDATE SET kind=excluded.kind, label=excluded.label, phase=excluded.phase, status=excluded.status,
     inputs_json=excluded.inputs_json, result_json=excluded.result_json, error_json=excluded.error_json, attempts=excluded.attempts,
-    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json`;
+    started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json,
+    position_key=excluded.position_key, content_key=excluded.content_key`;
 
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
   COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens`;
@@ -105,6 +108,7 @@ export class SqliteStore implements Store {
         'UPDATE runs SET lease_token = @token, lease_pid = @pid, lease_host = @host, lease_expires_at = @expiresAt WHERE id = @runId',
       ),
       renewLease: db.prepare('UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?'),
+      leaseToken: db.prepare('SELECT lease_token FROM runs WHERE id = ?').pluck(),
       releaseLease: db.prepare(
         'UPDATE runs SET lease_token = NULL, lease_pid = NULL, lease_host = NULL, lease_expires_at = NULL WHERE id = ? AND lease_token = ?',
       ),
@@ -127,6 +131,9 @@ export class SqliteStore implements Store {
         "UPDATE questions SET status = 'answered', answer = ?, answered_at = ? WHERE run_id = ? AND id = ? AND status = 'pending'",
       ),
       getCall: db.prepare('SELECT * FROM calls WHERE run_id = ? AND key = ?'),
+      deleteCall: db.prepare('DELETE FROM calls WHERE run_id = ? AND key = ?'),
+      rekeyCall: db.prepare('UPDATE calls SET key = ? WHERE run_id = ? AND key = ?'),
+      rekeyUsage: db.prepare('UPDATE usage SET call_key = ? WHERE run_id = ? AND call_key = ?'),
       insertEvent: db.prepare('INSERT INTO events (run_id, ts, type, data_json) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT run_id, ts, type, data_json FROM events WHERE run_id = ? ORDER BY id'),
     };
@@ -166,7 +173,12 @@ export class SqliteStore implements Store {
     return rows.map(runFromRow);
   }
 
-  async updateRun(id: string, patch: RunPatch, now: number): Promise<void> {
+  /** Inside a write transaction: refuses the write when `fence` no longer holds the run's lease. */
+  private checkFence(fence: Fence | undefined): void {
+    if (fence && this.stmts.leaseToken.get(fence.runId) !== fence.token) throw new LeaseLostError(fence.runId);
+  }
+
+  async updateRun(id: string, patch: RunPatch, now: number, fence?: Fence): Promise<void> {
     const sets: string[] = ['updated_at = @now'];
     const params: Record<string, unknown> = { id, now };
     const map: Record<keyof RunPatch, [string, (v: unknown) => unknown]> = {
@@ -186,6 +198,12 @@ export class SqliteStore implements Store {
       const [column, convert] = map[key];
       sets.push(`${column} = @${column}`);
       params[column] = convert(value);
+    }
+    if (fence) {
+      params.token = fence.token;
+      const info = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id AND lease_token = @token`).run(params);
+      if (info.changes === 0) throw this.getRunSync(id) ? new LeaseLostError(id) : new NotFoundError(`run ${id}`);
+      return;
     }
     const info = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id = @id`).run(params);
     if (info.changes === 0) throw new NotFoundError(`run ${id}`);
@@ -217,17 +235,33 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => {
+  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => {
+    this.checkFence(fence);
+    for (const { from, to } of rekeys) {
+      const runId = calls[0]?.runId;
+      if (!runId) break;
+      this.stmts.deleteCall.run(runId, to);
+      this.stmts.rekeyCall.run(to, runId, from);
+      this.stmts.rekeyUsage.run(to, runId, from);
+    }
     for (const c of calls) this.stmts.upsertCall.run(callParams(c));
     for (const u of usage) this.stmts.insertUsage.run(u);
     for (const s of spans) this.spans.insertOne(s);
   };
-  private journalTx: ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[]) => void) | undefined;
+  private journalTx:
+    | ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => void)
+    | undefined;
 
-  async recordCalls(calls: CallRecord[], usage: UsageRecord[] = [], spans: StoredSpan[] = []): Promise<void> {
+  async recordCalls(
+    calls: CallRecord[],
+    usage: UsageRecord[] = [],
+    spans: StoredSpan[] = [],
+    rekeys: CallRekey[] = [],
+    fence?: Fence,
+  ): Promise<void> {
     if (calls.length === 0 && usage.length === 0 && spans.length === 0) return;
     this.journalTx ??= this.db.transaction(this.writeJournal).immediate;
-    this.journalTx(calls, usage, spans);
+    this.journalTx(calls, usage, spans, rekeys, fence);
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {
@@ -243,7 +277,16 @@ export class SqliteStore implements Store {
     return new Map(rows.map(({ call_key, ...totals }) => [call_key, totals]));
   }
 
-  async createQuestion(q: QuestionRecord): Promise<void> {
+  async createQuestion(q: QuestionRecord, fence?: Fence): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.checkFence(fence);
+        this.insertQuestion(q);
+      })
+      .immediate();
+  }
+
+  private insertQuestion(q: QuestionRecord): void {
     this.stmts.insertQuestion.run({
       run_id: q.runId,
       id: q.id,
@@ -298,9 +341,10 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
-  async appendEvents(events: RunEvent[]): Promise<void> {
+  async appendEvents(events: RunEvent[], fence?: Fence): Promise<void> {
     if (events.length === 0) return;
     this.db.transaction(() => {
+      this.checkFence(fence);
       for (const e of events) this.stmts.insertEvent.run(e.runId, e.ts, e.type, JSON.stringify(e.data));
     })();
   }

@@ -2,10 +2,14 @@ import type Database from 'better-sqlite3';
 import { TaskRuleError } from '../task-errors.js';
 import type {
   Actor,
+  Claimant,
   ClaimRequest,
   NewTask,
   TaskEvent,
   TaskEventKind,
+  TaskMirrorItem,
+  TaskMirrorOptions,
+  TaskMirrorResult,
   TaskPatch,
   TaskRecord,
   TaskStatus,
@@ -30,6 +34,9 @@ interface TaskRow {
 }
 
 const isOpen = (s: TaskStatus) => s === 'pending' || s === 'in_progress';
+const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
+/** A numeric id drover and Claude Code can both count with (no loss above 2^53−1, no leading zeros). */
+const isCountableId = (id: string) => /^(0|[1-9]\d*)$/.test(id) && Number.isSafeInteger(Number(id));
 const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
 // Ties within one millisecond fall back to the id; the primary key puts id in every index entry, so the index alone orders.
 const ORDER = 'ORDER BY priority, created_at, id';
@@ -50,6 +57,8 @@ export class SqliteTaskStore implements TaskStore {
       ensureList: db.prepare('INSERT INTO task_lists (id, high_water, created_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING'),
       highWater: db.prepare('SELECT high_water FROM task_lists WHERE id = ?').pluck(),
       setHighWater: db.prepare('UPDATE task_lists SET high_water = MAX(high_water, ?) WHERE id = ?'),
+      resetHighWater: db.prepare('UPDATE task_lists SET high_water = ? WHERE id = ?'),
+      ids: db.prepare('SELECT id FROM tasks WHERE list_id = ?').pluck(),
       get: db.prepare('SELECT * FROM tasks WHERE list_id = ? AND id = ?'),
       insert:
         db.prepare(`INSERT INTO tasks (list_id, id, subject, description, active_form, status, owner, priority, labels_json, metadata_json, lease_expires_at, open_blockers, created_at, updated_at)
@@ -99,6 +108,13 @@ export class SqliteTaskStore implements TaskStore {
       renameTask: db.prepare('UPDATE tasks SET id = ?, updated_at = ? WHERE list_id = ? AND id = ?'),
       renameDepTask: db.prepare('UPDATE task_deps SET task_id = ? WHERE list_id = ? AND task_id = ?'),
       renameDepBlocker: db.prepare('UPDATE task_deps SET blocker_id = ? WHERE list_id = ? AND blocker_id = ?'),
+      // Claim bookkeeping, read only when a writer is not plainly the holder (never on the claim/complete fast path).
+      lastClaims: db.prepare(
+        "SELECT seq, actor, session, data_json FROM task_events WHERE list_id = ? AND task_id = ? AND kind = 'claimed' ORDER BY seq DESC LIMIT 100",
+      ),
+      claimEnds: db.prepare(
+        "SELECT kind, at, data_json FROM task_events WHERE list_id = ? AND task_id = ? AND seq > ? AND kind IN ('lease_expired', 'released', 'completed', 'cancelled', 'claimed', 'updated', 'deleted') ORDER BY seq",
+      ),
     };
   }
 
@@ -198,6 +214,80 @@ export class SqliteTaskStore implements TaskStore {
     }
   }
 
+  /**
+   * The list's high-water mark. A mark past 2^53−1 (left by a drover that took a huge id
+   * from a file) is repaired from the ids the list holds, so allocation works again.
+   */
+  private highWater(listId: string): number {
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    if (Number.isSafeInteger(high)) return high;
+    let repaired = 0;
+    for (const id of this.s.ids.all(listId) as string[]) if (isCountableId(id)) repaired = Math.max(repaired, Number(id));
+    this.s.resetHighWater.run(repaired, listId);
+    return repaired;
+  }
+
+  /** Whether the writer holds the task's claim (see `Claimant`). */
+  private holds(row: TaskRow, actor: Actor, claimant: Claimant): boolean {
+    if (claimant === null) return true;
+    if (typeof claimant === 'string') return claimant === row.owner;
+    if (actor.name === row.owner) return true;
+    const last = this.s.lastClaims.get(row.list_id, row.id) as { actor: string; session: string | null } | undefined;
+    return !!last && last.actor === actor.name && last.session === (actor.session ?? null);
+  }
+
+  /** When the writer's own latest claim of this task ended by its lease running out: that lease's end. */
+  private expiredClaim(row: TaskRow, actor: Actor, claimant: Claimant): number | null {
+    if (claimant === null) return null;
+    const claims = this.s.lastClaims.all(row.list_id, row.id) as {
+      seq: number;
+      actor: string;
+      session: string | null;
+      data_json: string;
+    }[];
+    const mine = claims.find((c) => {
+      const owner = (JSON.parse(c.data_json) as { owner?: string }).owner;
+      if (typeof claimant === 'string') return owner === claimant;
+      return owner === actor.name || (c.actor === actor.name && c.session === (actor.session ?? null));
+    });
+    if (!mine) return null;
+    for (const e of this.s.claimEnds.iterate(row.list_id, row.id, mine.seq) as Iterable<{
+      kind: TaskEventKind;
+      at: number;
+      data_json: string;
+    }>) {
+      if (e.kind === 'updated' && !(JSON.parse(e.data_json) as { changes?: Record<string, unknown> }).changes?.status) continue;
+      if (e.kind !== 'lease_expired') return null;
+      return ((JSON.parse(e.data_json) as { leaseExpiresAt?: number }).leaseExpiresAt ?? e.at) as number;
+    }
+    return null;
+  }
+
+  /**
+   * A claimant's write (complete, release, a status or owner change) must come
+   * from the holder of the claim while the task is claimed, and never from a
+   * writer whose own claim ran out. Checked in the writer's transaction.
+   */
+  private assertClaim(row: TaskRow, actor: Actor, claimant: Claimant, verb: string): void {
+    if (claimant === null) return;
+    const claimed = row.status === 'in_progress' && row.lease_expires_at !== null;
+    if (claimed && this.holds(row, actor, claimant)) return;
+    const who = claimant === undefined ? actor.name : claimant || 'a writer naming no owner';
+    const expired = this.expiredClaim(row, actor, claimant);
+    if (expired !== null) {
+      throw new TaskRuleError(
+        'LEASE_EXPIRED',
+        `task #${row.id} cannot be ${verb} by ${who}: that claim's lease ran out at ${iso(expired)} and the task is now ${claimed ? `claimed by ${row.owner} (lease until ${iso(row.lease_expires_at)})` : row.status}; claim it again`,
+      );
+    }
+    if (claimed) {
+      throw new TaskRuleError(
+        'NOT_OWNER',
+        `task #${row.id} cannot be ${verb} by ${who}: it is claimed by ${row.owner ?? 'someone'} (lease until ${iso(row.lease_expires_at)})`,
+      );
+    }
+  }
+
   /** A path blocker → … → target following "is blocked by" edges, if one exists. */
   private pathTo(listId: string, from: string, target: string): string[] | null {
     const seen = new Set<string>();
@@ -237,16 +327,25 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async createTask(listId: string, input: NewTask, actor: Actor, now: number): Promise<TaskRecord> {
-    return this.tx(() => {
+    return this.tx(() => this.createRow(listId, input, actor, now));
+  }
+
+  private createRow(listId: string, input: NewTask, actor: Actor, now: number, extra: Record<string, unknown> = {}): TaskRecord {
+    {
       if (!input.subject?.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
       this.s.ensureList.run(listId, now);
       let id = input.id;
       if (id === undefined) {
-        id = String((this.s.highWater.get(listId) as number) + 1);
+        id = String(this.highWater(listId) + 1);
       } else if (this.s.get.get(listId, id)) {
         throw new TaskRuleError('INVALID_TASK', `task #${id} already exists in list ${listId}`);
+      } else if (/^\d+$/.test(id) && !isCountableId(id)) {
+        throw new TaskRuleError(
+          'INVALID_TASK',
+          `task id ${id}: a numeric id must be a whole number from 0 to 2^53−1 without leading zeros`,
+        );
       }
-      if (/^\d+$/.test(id)) this.s.setHighWater.run(Number(id), listId);
+      if (isCountableId(id)) this.s.setHighWater.run(Number(id), listId);
       const status = input.status ?? 'pending';
       this.s.insert.run({
         list_id: listId,
@@ -273,15 +372,33 @@ export class SqliteTaskStore implements TaskStore {
         this.write(row);
       }
       const record = this.record(row);
-      this.event(listId, id, 'created', { task: snapshot(record) }, actor, now);
+      this.event(listId, id, 'created', { ...extra, task: snapshot(record) }, actor, now);
       return record;
+    }
+  }
+
+  async updateTask(listId: string, id: string, patch: TaskPatch, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord> {
+    return this.tx(() => {
+      this.expireLeases(listId, now);
+      return this.patchRow(listId, id, patch, actor, now, claimant);
     });
   }
 
-  async updateTask(listId: string, id: string, patch: TaskPatch, actor: Actor, now: number): Promise<TaskRecord> {
-    return this.tx(() => {
-      this.expireLeases(listId, now);
+  private patchRow(
+    listId: string,
+    id: string,
+    patch: TaskPatch,
+    actor: Actor,
+    now: number,
+    claimant: Claimant,
+    extra: Record<string, unknown> = {},
+  ): TaskRecord {
+    {
       const row = this.row(listId, id);
+      const changesStatus = patch.status !== undefined && patch.status !== row.status;
+      if (changesStatus || (patch.owner !== undefined && patch.owner !== row.owner)) {
+        this.assertClaim(row, actor, claimant, changesStatus ? `set ${patch.status}` : 'given to another owner');
+      }
       const before = this.record(row);
       if (patch.subject !== undefined) {
         if (!patch.subject.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
@@ -313,9 +430,9 @@ export class SqliteTaskStore implements TaskStore {
       if (Object.keys(changes).length === 0) return before; // a no-op update touches nothing
       row.updated_at = now;
       this.write(row);
-      this.event(listId, id, kind, { changes }, actor, now);
+      this.event(listId, id, kind, { ...extra, changes }, actor, now);
       return this.record(row);
-    });
+    }
   }
 
   async addDependency(listId: string, taskId: string, blockerId: string, actor: Actor, now: number): Promise<TaskRecord> {
@@ -409,6 +526,13 @@ export class SqliteTaskStore implements TaskStore {
       this.expireLeases(listId, now);
       const row = this.row(listId, id);
       if (row.status !== 'in_progress' || row.owner !== owner) {
+        const expired = this.expiredClaim(row, actor, owner);
+        if (expired !== null) {
+          throw new TaskRuleError(
+            'LEASE_EXPIRED',
+            `task #${id}: the lease of ${owner} ran out at ${iso(expired)} and the task is now ${row.status === 'in_progress' ? `claimed by ${row.owner ?? 'someone'}` : row.status}; claim it again`,
+          );
+        }
         throw new TaskRuleError(
           'NOT_OWNER',
           `task #${id} is not held by ${owner} (status ${row.status}${row.owner ? `, owner ${row.owner}` : ''}); claim it again`,
@@ -422,8 +546,9 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  private finish(listId: string, id: string, status: 'completed' | 'cancelled', actor: Actor, now: number): TaskRecord {
+  private finish(listId: string, id: string, status: 'completed' | 'cancelled', actor: Actor, now: number, claimant: Claimant): TaskRecord {
     const row = this.row(listId, id);
+    if (status === 'completed') this.assertClaim(row, actor, claimant, 'completed');
     if (row.status === status) return this.record(row);
     if (status === 'completed') this.assertNotBlocked(row, 'completed');
     const from = row.status;
@@ -435,18 +560,23 @@ export class SqliteTaskStore implements TaskStore {
     return this.record(row);
   }
 
-  async completeTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
-    return this.tx(() => this.finish(listId, id, 'completed', actor, now));
+  async completeTask(listId: string, id: string, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord> {
+    return this.tx(() => {
+      // A lease that ran out must show as such before the holder check, or a stale claimant would pass it.
+      if (this.s.anyExpired.get(listId, now)) this.expireLeases(listId, now);
+      return this.finish(listId, id, 'completed', actor, now, claimant);
+    });
   }
 
   async cancelTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
-    return this.tx(() => this.finish(listId, id, 'cancelled', actor, now));
+    return this.tx(() => this.finish(listId, id, 'cancelled', actor, now, null));
   }
 
-  async releaseTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
+  async releaseTask(listId: string, id: string, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord> {
     return this.tx(() => {
       this.expireLeases(listId, now);
       const row = this.row(listId, id);
+      this.assertClaim(row, actor, claimant, 'released');
       if (row.status !== 'in_progress') throw new TaskRuleError('NOT_OWNER', `task #${id} is ${row.status}, not claimed`);
       const owner = row.owner;
       row.status = 'pending';
@@ -501,15 +631,160 @@ export class SqliteTaskStore implements TaskStore {
       this.s.renameTask.run(newId, now, listId, id);
       this.s.renameDepTask.run(newId, listId, id);
       this.s.renameDepBlocker.run(newId, listId, id);
-      if (/^\d+$/.test(newId)) this.s.setHighWater.run(Number(newId), listId);
+      if (isCountableId(newId)) this.s.setHighWater.run(Number(newId), listId);
       this.event(listId, newId, 'renumbered', { from: id }, actor, now);
       this.event(listId, id, 'renumbered', { to: newId }, actor, now);
       return this.record(this.row(listId, newId));
     });
   }
 
+  async mirrorTasks(
+    listId: string,
+    items: TaskMirrorItem[],
+    actor: Actor,
+    now: number,
+    options: TaskMirrorOptions,
+  ): Promise<TaskMirrorResult> {
+    return this.tx(() => {
+      this.s.ensureList.run(listId, now);
+      this.expireLeases(listId, now);
+      const extra = options.eventData ?? {};
+      const result: TaskMirrorResult = { created: [], updated: [], unchanged: [], refused: [] };
+      const refuse = (item: TaskMirrorItem, part: 'task' | 'edge' | 'state', err: unknown, blockedBy?: string) => {
+        if (!(err instanceof TaskRuleError)) throw err;
+        const where = item.source ? `${item.source}: ` : '';
+        if (options.atomic) throw new TaskRuleError(err.code as 'INVALID_TASK', `${where}${err.message}`);
+        result.refused.push({ id: item.id, part, ...(blockedBy !== undefined ? { blockedBy } : {}), code: err.code, reason: err.message });
+        const data = { ...extra, ...(item.source ? { file: item.source } : {}), part, code: err.code, reason: err.message };
+        this.event(listId, item.id, 'refused', data, actor, now);
+      };
+      // Each item's step runs in a savepoint: a refused one leaves nothing behind, the rest go on.
+      const step = (fn: () => unknown) => this.runTx(fn);
+      const before = new Map<string, string | null>();
+      const present: TaskMirrorItem[] = [];
+      // 1. Every task exists (pending, no edges yet) before any edge is looked at.
+      for (const item of items) {
+        const row = this.s.get.get(listId, item.id) as TaskRow | undefined;
+        before.set(item.id, row ? JSON.stringify(this.record(row)) : null);
+        try {
+          step(() => {
+            const fields = {
+              subject: item.subject,
+              description: item.description,
+              activeForm: item.activeForm,
+              ...(item.priority !== undefined ? { priority: item.priority } : {}),
+              ...(item.labels !== undefined ? { labels: item.labels } : {}),
+            };
+            if (row) {
+              const current = JSON.parse(row.metadata_json) as Record<string, unknown>;
+              const metadata = { ...Object.fromEntries(Object.keys(current).map((k) => [k, null])), ...item.metadata };
+              this.patchRow(listId, item.id, { ...fields, metadata }, actor, now, null, extra);
+            } else {
+              const created = {
+                id: item.id,
+                ...fields,
+                owner: item.owner,
+                metadata: item.metadata,
+                ...(item.createdAt !== undefined ? { createdAt: item.createdAt } : {}),
+              };
+              this.createRow(listId, created, actor, now, extra);
+            }
+          });
+          present.push(item);
+        } catch (err) {
+          refuse(item, 'task', err);
+        }
+      }
+      // 2. Edges, exactly as each item lists them.
+      for (const item of present) {
+        const want = [...new Set(item.blockedBy)].sort(byNumber);
+        for (const b of this.s.blockersOf.all(listId, item.id) as string[]) {
+          if (want.includes(b)) continue;
+          this.removeEdge(listId, item.id, b);
+          this.event(listId, item.id, 'dep_removed', { ...extra, blockedBy: b }, actor, now);
+        }
+        for (const b of want) {
+          try {
+            step(() => {
+              if (this.addEdge(listId, item.id, b)) this.event(listId, item.id, 'dep_added', { ...extra, blockedBy: b }, actor, now);
+            });
+          } catch (err) {
+            refuse(item, 'edge', err, b);
+          }
+        }
+      }
+      // 3. Status and owner, blockers before dependents (completing a dependent first would be refused as blocked).
+      for (const item of this.blockersFirst(listId, present)) {
+        const row = this.row(listId, item.id);
+        if (row.status === item.status && row.owner === item.owner) continue;
+        try {
+          step(() =>
+            this.patchRow(
+              listId,
+              item.id,
+              { status: item.status, owner: item.owner },
+              actor,
+              now,
+              options.claims === 'owner' ? (item.owner ?? '') : null,
+              extra,
+            ),
+          );
+        } catch (err) {
+          refuse(item, 'state', err);
+        }
+      }
+      options.beforeCommit?.();
+      for (const item of items) {
+        const row = this.s.get.get(listId, item.id) as TaskRow | undefined;
+        const after = row ? JSON.stringify(this.record(row)) : null;
+        const was = before.get(item.id) ?? null;
+        if (after === null) continue;
+        if (was === null) result.created.push(item.id);
+        else (after === was ? result.unchanged : result.updated).push(item.id);
+      }
+      return result;
+    });
+  }
+
+  /** Items ordered so each comes after its blockers among them (drover's graph has no cycles; iterative, so long chains are fine). */
+  private blockersFirst(listId: string, items: TaskMirrorItem[]): TaskMirrorItem[] {
+    const byId = new Map(items.map((i) => [i.id, i]));
+    const out: TaskMirrorItem[] = [];
+    const done = new Set<string>();
+    for (const start of items) {
+      const stack: { item: TaskMirrorItem; expanded: boolean }[] = [{ item: start, expanded: false }];
+      while (stack.length) {
+        const top = stack.pop() as { item: TaskMirrorItem; expanded: boolean };
+        if (done.has(top.item.id)) continue;
+        if (top.expanded) {
+          done.add(top.item.id);
+          out.push(top.item);
+          continue;
+        }
+        stack.push({ item: top.item, expanded: true });
+        for (const b of this.s.blockersOf.all(listId, top.item.id) as string[]) {
+          const blocker = byId.get(b);
+          if (blocker && !done.has(b)) stack.push({ item: blocker, expanded: false });
+        }
+      }
+    }
+    return out;
+  }
+
+  async raiseHighWater(listId: string, n: number, now: number): Promise<void> {
+    if (!Number.isSafeInteger(n) || n <= 0) return;
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    if (Number.isSafeInteger(high) && high >= n) return;
+    this.tx(() => {
+      this.s.ensureList.run(listId, now);
+      this.highWater(listId);
+      this.s.setHighWater.run(n, listId);
+    });
+  }
+
   async nextTaskId(listId: string): Promise<string> {
-    return String(((this.s.highWater.get(listId) as number | undefined) ?? 0) + 1);
+    const high = (this.s.highWater.get(listId) as number | undefined) ?? 0;
+    return String((Number.isSafeInteger(high) ? high : this.tx(() => this.highWater(listId))) + 1);
   }
 
   async recordTaskEvent(

@@ -1,0 +1,28 @@
+/** @module Errors a workflow script sees from drover's globals. */
+import { DroverError, LeaseLostError } from '../core/index.js';
+
+/** Raised inside the script when the run is stopped (Ctrl-C, lost lease). Code `INTERRUPTED`. */
+export class RunAbortedError extends DroverError {
+  constructor(reason: string) {
+    super('INTERRUPTED', reason);
+  }
+}
+
+/** A script passed something a global does not accept. Code `BAD_CALL`. */
+export class ScriptUsageError extends DroverError {
+  constructor(message: string) {
+    super('BAD_CALL', message);
+  }
+}
+
+/**
+ * A failure of the run's set-up that no script code can work around (no model endpoint for
+ * an agent): `parallel` and `pipeline` pass it on instead of turning it into null, so the run
+ * fails with it. Code as given (`NO_ENDPOINT`).
+ */
+export class RunSetupError extends DroverError {}
+
+/** Errors that end the run whatever the script does (stop, set-up, lost lease): combinators never swallow them. */
+export function endsRun(err: unknown): boolean {
+  return err instanceof RunAbortedError || err instanceof RunSetupError || err instanceof LeaseLostError;
+}

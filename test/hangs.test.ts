@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resumeRun, runWorkflow } from '../src/workflow/index.js';
+import { ccScript, cli, lastJson, tempDir, tempStore } from './helpers.js';
+
+/** Nothing a script does can hang or kill the driver (issue 10 §3). */
+describe('a script cannot hang or kill the driver', () => {
+  for (const [what, body] of [
+    ['a rejected promise nobody handles', `Promise.reject(new Error('nobody handles me'));\nawait sleep(600000);\nreturn 1;`],
+    ['sh() with a bad argument fired without await', `sh(123);\nawait sleep(600000);\nreturn 1;`],
+    ['agent() with a bad drover option fired without await', `agent('x', { maxTurns: -1 });\nawait sleep(600000);\nreturn 1;`],
+  ] as const) {
+    it(`${what}: the run fails with the script's error, the process exits cleanly`, async () => {
+      const dir = tempDir();
+      const script = ccScript(dir, body);
+      const r = await cli(['run', script, '--json'], { env: { DROVER_STORE: join(dir, 'd.db') }, cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      const s = lastJson(r.stdout);
+      expect(s.status).toBe('failed');
+      expect(JSON.stringify(s.error)).toMatch(/nobody handles me|sh\(\): command must be|options\.maxTurns/);
+      expect(r.stderr).not.toMatch(/UnhandledPromiseRejection|node:internal/);
+      const status = await cli(['status', String(s.runId), '--json'], { env: { DROVER_STORE: join(dir, 'd.db') }, cwd: dir });
+      expect(lastJson(status.stdout).status).toBe('failed');
+    });
+  }
+
+  it('awaiting a promise nothing can settle fails the run with a clear message', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const s = await runWorkflow({
+      store,
+      workdir: dir,
+      script: ccScript(dir, `await sh('true');\nawait new Promise(() => {});\nreturn 1;`),
+    });
+    expect(s.status).toBe('failed');
+    expect(s.error).toMatchObject({ code: 'SCRIPT_STUCK' });
+    expect(s.error?.message).toMatch(/awaits a promise that nothing can settle/);
+  });
+
+  it('a script waiting on its own timer is not taken for stuck', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const s = await runWorkflow({
+      store,
+      workdir: dir,
+      script: ccScript(dir, `await new Promise((r) => setTimeout(r, 700));\nreturn 'woke';`),
+    });
+    expect(s).toMatchObject({ status: 'completed', result: 'woke' });
+  });
+
+  it('a sleep longer than 2^31-1 ms sleeps (it does not return at once), and is resumable', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const stop = new AbortController();
+    const running = runWorkflow({
+      store,
+      workdir: dir,
+      signal: stop.signal,
+      script: ccScript(dir, `await sleep(2 ** 31 + 5000);\nreturn 'woke';`),
+      onEvent: (e) => {
+        // Once the sleep is journaled as started, stop the run: a sleep that overflowed would have finished by now.
+        if (e.type === 'run') setImmediate(() => setTimeout(() => stop.abort('test'), 300));
+      },
+    });
+    const s = await running;
+    expect(s.status).not.toBe('completed');
+    const calls = await store.listCalls(s.runId);
+    const sleep = calls.find((c) => c.kind === 'sleep');
+    expect(sleep?.status).toBe('started');
+    expect((sleep?.inputs as { wakeAt: number }).wakeAt).toBeGreaterThan(Date.now() + 2 ** 31);
+    void resumeRun;
+  });
+
+  it('a result over the size limit fails the run naming the limit', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const s = await runWorkflow({ store, workdir: dir, script: ccScript(dir, `return 'x'.repeat(11 * 1024 * 1024);`) });
+    expect(s.status).toBe('failed');
+    expect(s.error).toMatchObject({ code: 'RESULT_TOO_LARGE' });
+    expect(s.error?.message).toMatch(/limit is 10485760/);
+    expect((await store.getRun(s.runId))?.result).toBeNull();
+  });
+});
