@@ -1,6 +1,7 @@
-// One OTLP sender: posts `batches` batches of `size` spans (JSON or protobuf) to a receiver, one at a time.
+// One OTLP sender: posts `batches` batches of `size` spans (JSON, protobuf, or protobuf over gRPC) to a receiver, one at a time.
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { Client, credentials } from '@grpc/grpc-js';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
 const [url, format, batches, size] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
@@ -83,7 +84,7 @@ function batchProtobuf() {
 }
 
 const bodies = Array.from({ length: Math.min(batches, 8) }, () =>
-  Buffer.from(format === 'protobuf' ? batchProtobuf() : JSON.stringify(batchJson())),
+  Buffer.from(format === 'json' ? JSON.stringify(batchJson()) : batchProtobuf()),
 );
 process.send?.('ready');
 await new Promise((r) => process.once('message', r));
@@ -106,10 +107,23 @@ const post = (body) =>
     req.on('error', reject);
     req.end(body);
   });
+// gRPC: one HTTP/2 channel, TraceService/Export with the body as the message (as the official exporter sends it).
+const grpc = format === 'grpc' ? new Client(url.replace(/^http:\/\//, ''), credentials.createInsecure()) : null;
+const exportGrpc = (body) =>
+  new Promise((resolve, reject) => {
+    grpc.makeUnaryRequest(
+      '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      (b) => b,
+      (b) => b,
+      body,
+      (err) => (err ? reject(err) : resolve()),
+    );
+  });
 for (let b = 0; b < batches; b++) {
-  await post(bodies[b % bodies.length]);
+  await (grpc ? exportGrpc(bodies[b % bodies.length]) : post(bodies[b % bodies.length]));
   sent += size;
 }
 agent.destroy();
+grpc?.close();
 const cpu = process.cpuUsage(cpuStart);
 process.send?.({ sent, cpuMs: (cpu.user + cpu.system) / 1000 });

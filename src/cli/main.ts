@@ -113,8 +113,12 @@ traceCmd
   .action(action<[string]>((file, f) => traceImport(file, f)));
 traceCmd
   .command('collect [command...]')
-  .description('an OTLP/HTTP receiver (/v1/traces, JSON and protobuf) into the span store; with a command after --, run it and stop')
-  .option('--port <port>', 'port (0 picks a free one)', '4318')
+  .description(
+    'OTLP receivers (HTTP /v1/traces JSON and protobuf on 4318, gRPC on 4317) into the span store; with a command after --, run it and stop',
+  )
+  .option('--port <port>', 'OTLP/HTTP port (0 picks a free one)', '4318')
+  .option('--grpc-port <port>', 'OTLP/gRPC port (default 4317, or 0 with --port 0; "off" for none)')
+  .option('--inherit-traceparent', "pass this process's TRACEPARENT/TRACESTATE to the command (default: removed)")
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--linger <duration>', 'wait this long for late spans after the command exits', '1s')
   .option('--json', 'print the result as JSON')

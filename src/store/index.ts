@@ -7,7 +7,7 @@ import type { Store, StoreHealth } from './types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
-export { encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
+export { collapseRetries, duplicateSpanIds, encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
 export { TaskRuleError } from './task-errors.js';
 export type * from './task-types.js';

@@ -32,3 +32,9 @@ export const DROVER = {
   workflow: 'drover.workflow.name',
   execution: 'drover.execution',
 } as const;
+
+/**
+ * drover's attributes that are OTLP doubles even when whole (a cost of 0 USD is `doubleValue: 0`,
+ * never `intValue`): the plain attribute map cannot tell 0 from 0.0, so export asks here.
+ */
+export const DROVER_DOUBLE_ATTRIBUTES: ReadonlySet<string> = new Set([DROVER.costUsd]);

@@ -1,8 +1,9 @@
-export { type CollectOptions, type CollectResult, collectTraces } from './collect.js';
-export { DROVER, GENAI } from './genai.js';
-export { fromAnyValue, fromKeyValues, toKeyValues } from './otlp/any-value.js';
+export { type CollectOptions, type CollectResult, collectTraces, commandEnv } from './collect.js';
+export { DROVER, DROVER_DOUBLE_ATTRIBUTES, GENAI } from './genai.js';
+export { fromAnyValue, fromKeyValues, toAnyValue, toKeyValues } from './otlp/any-value.js';
 export { OtlpFormatError, spansFromOtlp } from './otlp/decode.js';
-export { spansToOtlpJson } from './otlp/encode.js';
+export { type OtlpJsonRequest, spansToOtlpJson } from './otlp/encode.js';
+export type { GrpcTraceServer } from './otlp/grpc.js';
 export { decodeOtlpBody } from './otlp/ingest.js';
 export { spansFromOtlpProtobuf } from './otlp/protobuf.js';
 export { DEFAULT_MAX_OTLP_BYTES, type OtlpReceiver, type OtlpReceiverOptions, startOtlpReceiver } from './otlp/receiver.js';

@@ -1,6 +1,6 @@
 import { InputError, parseDuration, readInputFile } from '../core/index.js';
-import type { Store, StoredSpan } from '../store/index.js';
-import { OtlpFormatError, spansFromOtlp } from './otlp/decode.js';
+import { collapseRetries, encodeSpanRow, type Store, type StoredSpan } from '../store/index.js';
+import { OtlpFormatError, parseOtlpJson, spansFromOtlp } from './otlp/decode.js';
 
 export interface SpanSource {
   run?: string;
@@ -17,20 +17,49 @@ export function sourceOf(ref: string): SpanSource {
   return TRACE_ID.test(ref.toLowerCase()) ? { trace: [ref.toLowerCase()] } : { run: ref };
 }
 
+/**
+ * Spans of an OTLP/JSON file: one ExportTraceServiceRequest (`trace export`'s output), or JSON
+ * Lines — one request per line, as the Collector's file exporter and OTelBench write. Field
+ * names in camelCase or snake_case, and the old `instrumentationLibrarySpans`, are read. Exact
+ * copies of a span (a retry the file recorded) are read once, as the store does.
+ * @throws InputError (exit 2) naming the file, line and place: unreadable, not JSON, not OTLP,
+ *   or no span at all (a gate must never pass on a file it could not read).
+ */
 export function readOtlpFile(file: string): StoredSpan[] {
   const text = readInputFile(file, 'OTLP file', (m) => new InputError(m));
-  let body: unknown;
+  let bodies: { body: unknown; where: string }[];
   try {
-    body = JSON.parse(text);
+    bodies = [{ body: parseOtlpJson(text), where: file }];
   } catch (err) {
-    throw new InputError(`${file}: not valid JSON (${(err as Error).message})`);
+    const lines = text.split('\n');
+    if (lines.filter((l) => l.trim()).length < 2) throw new InputError(`${file}: not valid JSON (${(err as Error).message})`);
+    bodies = [];
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        bodies.push({ body: parseOtlpJson(line), where: `${file}:${i + 1}` });
+      } catch (lineErr) {
+        throw new InputError(
+          `${file}:${i + 1}: not valid JSON (${(lineErr as Error).message}); a file is one OTLP/JSON request, or JSON Lines with one request per line`,
+        );
+      }
+    });
   }
-  try {
-    return spansFromOtlp(body);
-  } catch (err) {
-    if (err instanceof OtlpFormatError) throw new InputError(`${file}: ${err.message}`);
-    throw err;
+  const spans: StoredSpan[] = [];
+  for (const { body, where } of bodies) {
+    try {
+      for (const s of spansFromOtlp(body)) spans.push(s);
+    } catch (err) {
+      if (err instanceof OtlpFormatError) throw new InputError(`${where}: ${err.message}`);
+      throw err;
+    }
   }
+  if (spans.length === 0) throw new InputError(`${file}: no spans in it (an OTLP/JSON ExportTraceServiceRequest, or JSON Lines of them)`);
+  return collapseRetries(
+    spans,
+    (s) => `${s.traceId}/${s.spanId}`,
+    (s) => JSON.stringify(encodeSpanRow(s).slice(3)),
+  );
 }
 
 export function parseSince(since: string, now = Date.now()): number {

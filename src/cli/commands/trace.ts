@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { toGolden } from '../../assert/index.js';
 import { InputError, NotFoundError, parseDuration, stringifyJson } from '../../core/index.js';
+import { duplicateSpanIds, type StoredSpan } from '../../store/index.js';
 import { collectTraces, loadSpans, readOtlpFile, renderWaterfall, sourceOf, spansToOtlpJson, treeJson } from '../../telemetry/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
@@ -18,8 +19,32 @@ async function spansOf(ref: string, flags: Flags) {
   }
 }
 
+const ANOMALY_TEXT: Record<string, string> = {
+  start_time_missing: 'without a start time (stored as 0)',
+  end_time_missing: 'without an end time',
+  end_before_start: 'with an end before the start (kept as sent)',
+};
+
+/**
+ * Warns on stderr about what was stored as it came but is odd: different spans sharing one span id
+ * (exact retries are already read once), and spans flagged with anomalies.
+ */
+function warnDuplicates(spans: StoredSpan[]): void {
+  const flagged = new Map<string, number>();
+  for (const s of spans) for (const a of s.anomalies ?? []) flagged.set(a, (flagged.get(a) ?? 0) + 1);
+  for (const [a, n] of flagged)
+    process.stderr.write(`${color.yellow(`warning: ${n} span${n === 1 ? '' : 's'} ${ANOMALY_TEXT[a] ?? a}`)}\n`);
+  const dups = duplicateSpanIds(spans);
+  if (dups.length === 0) return;
+  const shown = dups.slice(0, 5).map((d) => `${d.spanId} (${d.copies} spans, trace ${d.traceId})`);
+  process.stderr.write(
+    `${color.yellow(`warning: ${dups.length} span id${dups.length === 1 ? ' is' : 's are'} used by more than one span: ${shown.join(', ')}${dups.length > 5 ? ', …' : ''}`)}\n`,
+  );
+}
+
 export async function traceShow(ref: string, flags: Flags): Promise<number> {
   const spans = await spansOf(ref, flags);
+  warnDuplicates(spans);
   if (flags.json) printJson(treeJson(spans));
   else process.stdout.write(`${renderWaterfall(spans, { color: process.stdout.isTTY === true && !process.env.NO_COLOR })}\n`);
   return EXIT.ok;
@@ -29,12 +54,13 @@ export async function traceExport(ref: string, flags: Flags): Promise<number> {
   if ((flags.format ?? 'otlp-json') !== 'otlp-json')
     throw new InputError(`--format: "${String(flags.format)}" is not supported (otlp-json)`);
   const spans = await spansOf(ref, flags);
-  process.stdout.write(`${JSON.stringify(spansToOtlpJson(spans), null, flags.pretty ? 2 : undefined)}\n`);
+  process.stdout.write(`${stringifyJson(spansToOtlpJson(spans), flags.pretty ? 2 : undefined)}\n`);
   return EXIT.ok;
 }
 
 export async function traceImport(file: string, flags: Flags): Promise<number> {
   const spans = readOtlpFile(file);
+  warnDuplicates(spans);
   const { store } = openStore(flags);
   try {
     await store.spans.insertSpans(spans);
@@ -75,6 +101,11 @@ export async function traceGoldenSave(ref: string, file: string, flags: Flags): 
 export async function traceCollect(command: string[], flags: Flags): Promise<number> {
   const port = flags.port === undefined ? 4318 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`--port: "${String(flags.port)}" is not a port`);
+  const grpcOff = flags.grpcPort === 'off' || flags.grpc === false;
+  // `--port 0` (tests, parallel collectors) picks a free gRPC port too.
+  const grpcPort = grpcOff ? null : flags.grpcPort === undefined ? (port === 0 ? 0 : 4317) : Number(flags.grpcPort);
+  if (grpcPort !== null && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535))
+    throw new InputError(`--grpc-port: "${String(flags.grpcPort)}" is not a port (or "off")`);
   const { store } = openStore(flags);
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -84,13 +115,26 @@ export async function traceCollect(command: string[], flags: Flags): Promise<num
     const result = await collectTraces({
       spans: store.spans,
       port,
+      grpcPort,
       ...(typeof flags.host === 'string' ? { host: flags.host } : {}),
+      inheritTraceparent: flags.inheritTraceparent === true,
       command,
       lingerMs: flags.linger === undefined ? 1000 : parseDuration(String(flags.linger), '--linger'),
       signal: controller.signal,
-      onListening: (url) => process.stderr.write(`${color.dim(`collecting OTLP traces on ${url}/v1/traces`)}\n`),
+      onListening: (_url, endpoints) => process.stderr.write(`${color.dim(`collecting OTLP traces on ${endpoints.join(' and ')}`)}\n`),
     });
-    if (flags.json) printJson({ exitCode: result.exitCode, spans: result.spans, refused: result.refused, traceIds: result.traceIds });
+    if (result.spans === 0)
+      process.stderr.write(
+        `${color.yellow(`no spans received${result.refused ? ` (${result.refused} request${result.refused === 1 ? '' : 's'} refused)` : ''}`)}; listening were ${result.endpoints.join(' and ')}. The command's exporter finds them through OTEL_EXPORTER_OTLP_ENDPOINT (the HTTP one; with OTEL_EXPORTER_OTLP_PROTOCOL=grpc, the gRPC one).\n`,
+      );
+    if (flags.json)
+      printJson({
+        exitCode: result.exitCode,
+        spans: result.spans,
+        refused: result.refused,
+        traceIds: result.traceIds,
+        endpoints: result.endpoints,
+      });
     else {
       process.stdout.write(`${result.spans} spans in ${result.traceIds.length} trace${result.traceIds.length === 1 ? '' : 's'}\n`);
       for (const t of result.traceIds) process.stdout.write(`${t}\n`);

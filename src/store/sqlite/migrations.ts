@@ -160,6 +160,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // v7: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
   `ALTER TABLE calls ADD COLUMN position_key TEXT;
   ALTER TABLE calls ADD COLUMN content_key TEXT;`,
+  // v6 (reserved as 5 for this change; after the call-identity migration): every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
+  // exact attribute values) and its resource/scope fields besides attributes and name; NULL when none came.
+  `
+  ALTER TABLE spans ADD COLUMN extra_json TEXT;
+  ALTER TABLE spans ADD COLUMN origin_json TEXT;
+  -- nanoseconds past start_us / end_us (1..999; NULL for none): exact times without JSON per span
+  ALTER TABLE spans ADD COLUMN start_ns_rem INTEGER;
+  ALTER TABLE spans ADD COLUMN end_ns_rem INTEGER;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

@@ -2,7 +2,9 @@ import type Database from 'better-sqlite3';
 import type { EncodedSpanRow, SpanQuery, SpanStore, StoredSpan } from '../span-types.js';
 
 const COLUMNS =
-  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json';
+  'trace_key, trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id, attributes_json, resource_json, events_json, extra_json, origin_json, start_ns_rem, end_ns_rem';
+/** What a read selects: the columns and the row id last. */
+const READ_COLUMNS = `${COLUMNS}, id`;
 
 /** A row read in raw (array) mode, in COLUMNS order. */
 type RawRow = [
@@ -22,7 +24,50 @@ type RawRow = [
   string,
   string,
   string | null,
+  string | null,
+  string | null,
+  number | null,
+  number | null,
+  number,
 ];
+
+/** The optional StoredSpan fields kept in `extra_json`. */
+const EXTRA_FIELDS = [
+  'traceState',
+  'flags',
+  'droppedAttributesCount',
+  'droppedEventsCount',
+  'droppedLinksCount',
+  'links',
+  'typedAttributes',
+  'anomalies',
+] as const satisfies readonly (keyof StoredSpan)[];
+
+/**
+ * Exact nanoseconds as the remainder past whole microseconds (a small integer column), when the
+ * decimal is `us` followed by three digits; null when there is none, undefined when it needs extra_json.
+ */
+function nanosRem(us: number, nanos: string | undefined): number | null | undefined {
+  if (nanos === undefined) return null;
+  const head = nanos.slice(0, -3);
+  return Number.isSafeInteger(us) && head === String(us) ? Number(nanos.slice(-3)) || null : undefined;
+}
+
+function extraJson(sp: StoredSpan, startRem: number | null | undefined, endRem: number | null | undefined): string | null {
+  let extra: Record<string, unknown> | null = null;
+  if (startRem === undefined) extra = { startNanos: sp.startNanos };
+  if (endRem === undefined) {
+    extra ??= {};
+    extra.endNanos = sp.endNanos;
+  }
+  for (const k of EXTRA_FIELDS) {
+    const v = sp[k];
+    if (v === undefined || v === null) continue;
+    extra ??= {};
+    extra[k] = v;
+  }
+  return extra ? JSON.stringify(extra) : null;
+}
 
 /**
  * A stored span read back. Attributes and events are parsed on first use: an assertion
@@ -42,12 +87,25 @@ class ReadSpan implements StoredSpan {
   statusMessage: string | null;
   runId: string | null;
   resource: StoredSpan['resource'];
+  rowId: number;
+  declare startNanos?: string;
+  declare endNanos?: string;
+  declare traceState?: string;
+  declare flags?: number;
+  declare droppedAttributesCount?: number;
+  declare droppedEventsCount?: number;
+  declare droppedLinksCount?: number;
+  declare links?: StoredSpan['links'];
+  declare typedAttributes?: StoredSpan['typedAttributes'];
+  declare origin?: StoredSpan['origin'];
+  declare anomalies?: StoredSpan['anomalies'];
   private attrs: StoredSpan['attributes'] | undefined;
   private evts: StoredSpan['events'] | undefined;
 
   constructor(
     r: RawRow,
     resource: StoredSpan['resource'],
+    origin: StoredSpan['origin'] | undefined,
     private readonly attributesJson: string,
     private readonly eventsJson: string | null,
   ) {
@@ -64,6 +122,11 @@ class ReadSpan implements StoredSpan {
     this.statusMessage = r[11];
     this.runId = r[12];
     this.resource = resource;
+    this.rowId = r[20];
+    if (r[18] !== null) this.startNanos = `${r[8]}${String(r[18]).padStart(3, '0')}`;
+    if (r[19] !== null) this.endNanos = `${r[9]}${String(r[19]).padStart(3, '0')}`;
+    if (r[16]) Object.assign(this, JSON.parse(r[16]));
+    if (origin) this.origin = origin;
   }
 
   get attributes(): StoredSpan['attributes'] {
@@ -88,22 +151,71 @@ class ReadSpan implements StoredSpan {
   }
 }
 
-/** Resource JSON repeats across a service's spans: parse each distinct text once per read. */
-function fromRaw(r: RawRow, resources: Map<string, StoredSpan['resource']>): StoredSpan {
-  let resource = resources.get(r[14]);
+/** Resource and origin JSON repeat across a service's spans: parse each distinct text once per read. */
+function fromRaw(r: RawRow, resources: Map<string, unknown>): StoredSpan {
+  let resource = resources.get(r[14]) as StoredSpan['resource'] | undefined;
   if (!resource) {
     resource = JSON.parse(r[14]) as StoredSpan['resource'];
     resources.set(r[14], resource);
   }
-  return new ReadSpan(r, resource, r[13], r[15]);
+  let origin: StoredSpan['origin'] | undefined;
+  if (r[17]) {
+    origin = resources.get(`o${r[17]}`) as StoredSpan['origin'];
+    if (!origin) {
+      origin = JSON.parse(r[17]) as StoredSpan['origin'];
+      resources.set(`o${r[17]}`, origin);
+    }
+  }
+  return new ReadSpan(r, resource, origin, r[13], r[15]);
+}
+
+/**
+ * Spans that share a trace id and span id, with how many distinct copies each has: two different
+ * spans under one id (a broken id generator, a replayed test fixture). Exact copies — an OTLP retry —
+ * are read once and not reported.
+ */
+export function duplicateSpanIds(spans: StoredSpan[]): { traceId: string; spanId: string; copies: number }[] {
+  const counts = new Map<string, number>();
+  for (const s of spans) counts.set(`${s.traceId}/${s.spanId}`, (counts.get(`${s.traceId}/${s.spanId}`) ?? 0) + 1);
+  const out: { traceId: string; spanId: string; copies: number }[] = [];
+  for (const [k, copies] of counts) {
+    if (copies < 2) continue;
+    const [traceId, spanId] = k.split('/') as [string, string];
+    out.push({ traceId, spanId, copies });
+  }
+  return out;
+}
+
+/**
+ * Drops exact copies of a span (same trace id, span id and every stored value — an OTLP retry),
+ * keeping the last; different spans that share an id are all kept. `content` gives a row's values.
+ */
+export function collapseRetries<T>(items: T[], idOf: (x: T) => string, content: (x: T) => string): T[] {
+  const ids = new Set<string>();
+  for (const x of items) ids.add(idOf(x));
+  if (ids.size === items.length) return items;
+  const last = new Map<string, number>();
+  const keys = items.map((x) => {
+    const k = `${idOf(x)}\u0000${content(x)}`;
+    return k;
+  });
+  keys.forEach((k, i) => {
+    last.set(k, i);
+  });
+  return items.filter((_, i) => last.get(keys[i] as string) === i);
 }
 
 /** The index key of a trace: its first 52 bits, exact in a double. */
 export const traceKey = (traceId: string): number => Number.parseInt(traceId.slice(0, 13), 16);
 
-/** A span as the 16 values of its row, in COLUMNS order: cheap to hand between threads. */
-
-export function encodeSpanRow(sp: StoredSpan, resourceJson: string = JSON.stringify(sp.resource)): EncodedSpanRow {
+/** A span as the 20 values of its row, in COLUMNS order: cheap to hand between threads. */
+export function encodeSpanRow(
+  sp: StoredSpan,
+  resourceJson: string = JSON.stringify(sp.resource),
+  originJson: string | null = sp.origin ? JSON.stringify(sp.origin) : null,
+): EncodedSpanRow {
+  const startRem = nanosRem(sp.startUs, sp.startNanos);
+  const endRem = nanosRem(sp.endUs, sp.endNanos);
   return [
     traceKey(sp.traceId),
     sp.traceId,
@@ -121,6 +233,10 @@ export function encodeSpanRow(sp: StoredSpan, resourceJson: string = JSON.string
     JSON.stringify(sp.attributes),
     resourceJson,
     sp.events.length ? JSON.stringify(sp.events) : null,
+    extraJson(sp, startRem, endRem),
+    originJson,
+    startRem ?? null,
+    endRem ?? null,
   ];
 }
 
@@ -128,18 +244,25 @@ export function encodeSpanRow(sp: StoredSpan, resourceJson: string = JSON.string
 export function encodeSpanRows(spans: StoredSpan[]): EncodedSpanRow[] {
   let last: unknown = null;
   let json = '{}';
+  let lastOrigin: unknown;
+  let originJson: string | null = null;
   return spans.map((s) => {
     if (s.resource !== last) {
       last = s.resource;
       json = JSON.stringify(s.resource);
     }
-    return encodeSpanRow(s, json);
+    if (s.origin !== lastOrigin) {
+      lastOrigin = s.origin;
+      originJson = s.origin ? JSON.stringify(s.origin) : null;
+    }
+    return encodeSpanRow(s, json, originJson);
   });
 }
 
 /**
  * Spans in SQLite: rows in arrival order, indexed by trace key, run, name and start time.
- * A span sent twice (an OTLP retry) is stored twice and read once.
+ * A span sent twice (an OTLP retry) is stored twice and read once; two different spans with one
+ * span id are both kept and read (each has its own `rowId`; `duplicateSpanIds` finds them).
  */
 export class SqliteSpanStore implements SpanStore {
   private readonly s;
@@ -154,14 +277,14 @@ export class SqliteSpanStore implements SpanStore {
           .map(() => '?')
           .join(', ')})`,
       ),
-      byTrace: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`).raw(),
+      byTrace: db.prepare(`SELECT ${READ_COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`).raw(),
       byRun: db
         .prepare(
-          `SELECT ${COLUMNS} FROM spans WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
+          `SELECT ${READ_COLUMNS} FROM spans WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
          AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = ?) ORDER BY start_us, id`,
         )
         .raw(),
-      since: db.prepare(`SELECT ${COLUMNS} FROM spans WHERE start_us >= ? ORDER BY start_us, id LIMIT ?`).raw(),
+      since: db.prepare(`SELECT ${READ_COLUMNS} FROM spans WHERE start_us >= ? ORDER BY start_us, id LIMIT ?`).raw(),
       traces: db.prepare(
         `SELECT trace_id AS traceId, COUNT(*) AS spans, MIN(start_us) AS startUs, MAX(run_id) AS runId FROM spans
          GROUP BY trace_id ORDER BY startUs DESC LIMIT ?`,
@@ -202,18 +325,14 @@ export class SqliteSpanStore implements SpanStore {
     else if (q.runId) rows = this.s.byRun.all(q.runId, q.runId) as RawRow[];
     else rows = this.s.since.all(q.sinceUs ?? 0, q.limit ?? 1_000_000) as RawRow[];
     if (q.sinceUs !== undefined && (q.traceId || q.runId)) rows = rows.filter((r) => r[8] >= (q.sinceUs as number));
-    // A span received twice (an OTLP retry) is read once: the later copy wins. Span ids are
-    // random 64-bit values, so a repeated id is checked against its trace only then.
-    const ids = new Set<string>();
-    for (const r of rows) ids.add(r[2]);
-    if (ids.size !== rows.length) {
-      const last = new Map<string, number>();
-      rows.forEach((r, i) => {
-        last.set(`${r[1]}/${r[2]}`, i);
-      });
-      rows = rows.filter((r, i) => last.get(`${r[1]}/${r[2]}`) === i);
-    }
-    const resources = new Map<string, StoredSpan['resource']>();
+    // A span received twice (an OTLP retry) is read once: the later copy wins. Different spans
+    // under one id are all kept. Span ids are random 64-bit values: content is compared only then.
+    rows = collapseRetries(
+      rows,
+      (r) => `${r[1]}/${r[2]}`,
+      (r) => JSON.stringify(r.slice(3, 20)),
+    );
+    const resources = new Map<string, unknown>();
     return rows.map((r) => fromRaw(r, resources));
   }
 

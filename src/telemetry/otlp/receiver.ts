@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { BodyError, closeServer, listen, readBody } from '../../net/index.js';
+import { BodyError, listen, readBody } from '../../net/index.js';
 import type { SpanStore } from '../../store/index.js';
-import { OtlpFormatError } from './decode.js';
+import { OtlpFormatError } from './errors.js';
+import type { GrpcTraceServer } from './grpc.js';
 import { type DecodedBatch, decodeOtlpBody } from './ingest.js';
 import { DecodePool } from './ingest-pool.js';
 
@@ -17,23 +18,48 @@ export interface OtlpReceiverOptions {
   decodeThreads?: number;
   /** Called after each accepted batch (after it is stored). */
   onBatch?: (batch: { count: number; traceIds: string[] }) => void;
+  /** Called when a request (HTTP or gRPC) starts, before its body is read. */
+  onRequest?: () => void;
+  /** Also serve OTLP/gRPC (TraceService/Export) on this port (0 picks one; 4317 by convention). */
+  grpcPort?: number;
+  /** How long `close()` waits for requests under way before cutting them (default 10 s). */
+  drainMs?: number;
 }
 
 export interface OtlpReceiver {
+  /** The OTLP/HTTP base URL (`http://127.0.0.1:4318`); traces go to `${url}/v1/traces`. */
   url: string;
   port: number;
-  stats(): { requests: number; spans: number; refused: number; traceIds: string[] };
+  /** The OTLP/gRPC endpoint (`http://127.0.0.1:4317`) when gRPC is served. */
+  grpcUrl?: string;
+  grpcPort?: number;
+  stats(): { requests: number; spans: number; refused: number; traceIds: string[]; inFlight: number };
+  /** Stops taking requests, waits for those under way to be read and stored (drain), then closes. */
   close(): Promise<void>;
 }
 
 /**
  * OTLP/HTTP trace receiver: `POST /v1/traces` with `application/json` or
- * `application/x-protobuf` (gzip allowed), written straight into the span store.
- * A malformed body gets 400 naming what is wrong; a body over the limit 413.
+ * `application/x-protobuf` (gzip allowed), written straight into the span store; with
+ * `grpcPort`, OTLP/gRPC beside it. A malformed body gets 400 (gRPC INVALID_ARGUMENT) naming
+ * what is wrong and where; a body over the limit 413. `close()` drains requests under way.
  */
 export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpReceiver> {
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_OTLP_BYTES;
-  const counts = { requests: 0, spans: 0, refused: 0 };
+  const counts = { requests: 0, spans: 0, refused: 0, inFlight: 0 };
+  let closing = false;
+  let drained: (() => void) | null = null;
+  const settle = () => {
+    counts.inFlight--;
+    if (closing && counts.inFlight === 0) drained?.();
+  };
+  const store = async (batch: DecodedBatch): Promise<number> => {
+    const count = await options.spans.insertEncodedSpans(batch.rows);
+    counts.spans += count;
+    for (const t of batch.traceIds) traceIds.add(t);
+    options.onBatch?.({ count, traceIds: batch.traceIds });
+    return count;
+  };
   const traceIds = new Set<string>();
   const threads = options.decodeThreads ?? Math.min(2, availableParallelism());
   const workerFile = threads > 0 ? DecodePool.workerFile() : null;
@@ -44,7 +70,11 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
   const refuse = (res: ServerResponse, status: number, message: string) => {
     counts.refused++;
     const body = JSON.stringify({ code: status === 400 ? 3 : status, message });
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...(closing ? { connection: 'close' } : {}),
+    });
     res.end(body);
   };
 
@@ -53,6 +83,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
     if (path !== '/v1/traces') return refuse(res, 404, `no route ${req.method} ${path}; OTLP traces go to POST /v1/traces`);
     if (req.method !== 'POST') return refuse(res, 405, 'use POST');
     counts.requests++;
+    options.onRequest?.();
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     const protobuf = type === 'application/x-protobuf' || type === 'application/protobuf';
     if (!protobuf && type !== 'application/json') {
@@ -66,33 +97,79 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
       if (err instanceof OtlpFormatError) return refuse(res, 400, err.message);
       throw err;
     }
-    const count = await options.spans.insertEncodedSpans(batch.rows);
-    counts.spans += count;
-    for (const t of batch.traceIds) traceIds.add(t);
-    options.onBatch?.({ count, traceIds: batch.traceIds });
+    await store(batch);
+    const close = closing ? { connection: 'close' } : {};
     if (protobuf) {
-      res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0 });
+      res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0, ...close });
       res.end();
     } else {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2, ...close });
       res.end('{}');
     }
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      if (!res.headersSent) refuse(res, 500, `receiver failure: ${(err as Error).message}`);
-      else res.destroy();
-    });
+    counts.inFlight++;
+    handle(req, res)
+      .catch((err) => {
+        if (!res.headersSent) refuse(res, 500, `receiver failure: ${(err as Error).message}`);
+        else res.destroy();
+      })
+      .finally(settle);
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
+  let grpc: GrpcTraceServer | undefined;
+  if (options.grpcPort !== undefined) {
+    try {
+      // Loaded only when gRPC is served: @grpc/grpc-js costs every other command its start-up time.
+      const { startGrpcTraceServer } = await import('./grpc.js');
+      grpc = await startGrpcTraceServer({
+        port: options.grpcPort,
+        host,
+        maxBodyBytes: limit,
+        ingest: async (raw) => {
+          counts.requests++;
+          counts.inFlight++;
+          try {
+            options.onRequest?.();
+            await store(await decode(raw, true));
+          } finally {
+            settle();
+          }
+        },
+        onRefused: () => {
+          counts.refused++;
+        },
+      });
+    } catch (err) {
+      server.close();
+      server.closeAllConnections();
+      await pool?.close();
+      throw new Error(`cannot serve OTLP/gRPC on ${host}:${options.grpcPort}: ${(err as Error).message}`);
+    }
+  }
+  const drainMs = options.drainMs ?? 10_000;
   return {
     url: `http://${host}:${port}`,
     port,
+    ...(grpc ? { grpcUrl: `http://${host}:${grpc.port}`, grpcPort: grpc.port } : {}),
     stats: () => ({ ...counts, traceIds: [...traceIds] }),
     close: async () => {
-      await closeServer(server);
+      closing = true;
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grpcClosed = grpc?.close(drainMs);
+      if (counts.inFlight > 0) {
+        const timer = setTimeout(() => drained?.(), drainMs);
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        clearTimeout(timer);
+      }
+      server.closeAllConnections();
+      await httpClosed;
+      await grpcClosed;
       await pool?.close();
     },
   };
