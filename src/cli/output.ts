@@ -1,4 +1,5 @@
-import { DroverError, INTERNAL_EXIT_CODE, InternalError, ScriptError, stringifyJson } from '../core/index.js';
+import { DroverError, INTERNAL_EXIT_CODE, InternalError, ScriptError } from '../core/errors.js';
+import { stringifyJson } from '../core/json.js';
 
 const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 

@@ -1,104 +1,46 @@
-import { writeFileSync } from 'node:fs';
-import { toGolden } from '../../assert/index.js';
-import { InputError, NotFoundError, parseDuration, stringifyJson } from '../../core/index.js';
-import { collectTraces, loadSpans, readOtlpFile, renderWaterfall, sourceOf, spansToOtlpJson, treeJson } from '../../telemetry/index.js';
-import { type GlobalFlags, openStore } from '../context.js';
-import { color, EXIT, printJson } from '../output.js';
+/** @module `drover trace …`: flags here, the work in ../handlers/trace.ts. */
+import type { Command } from 'commander';
+import { action } from '../action.js';
 
-type Flags = GlobalFlags & Record<string, unknown>;
+const handlers = () => import('../handlers/trace.js');
 
-async function spansOf(ref: string, flags: Flags) {
-  const { store } = openStore(flags);
-  try {
-    const spans = await loadSpans(store, sourceOf(ref));
-    if (spans.length === 0) throw new NotFoundError(`spans of ${ref} (no run or trace with that id in ${store.location})`);
-    return spans;
-  } finally {
-    await store.close();
-  }
-}
-
-export async function traceShow(ref: string, flags: Flags): Promise<number> {
-  const spans = await spansOf(ref, flags);
-  if (flags.json) printJson(treeJson(spans));
-  else process.stdout.write(`${renderWaterfall(spans, { color: process.stdout.isTTY === true && !process.env.NO_COLOR })}\n`);
-  return EXIT.ok;
-}
-
-export async function traceExport(ref: string, flags: Flags): Promise<number> {
-  if ((flags.format ?? 'otlp-json') !== 'otlp-json')
-    throw new InputError(`--format: "${String(flags.format)}" is not supported (otlp-json)`);
-  const spans = await spansOf(ref, flags);
-  process.stdout.write(`${JSON.stringify(spansToOtlpJson(spans), null, flags.pretty ? 2 : undefined)}\n`);
-  return EXIT.ok;
-}
-
-export async function traceImport(file: string, flags: Flags): Promise<number> {
-  const spans = readOtlpFile(file);
-  const { store } = openStore(flags);
-  try {
-    await store.spans.insertSpans(spans);
-  } finally {
-    await store.close();
-  }
-  const traces = [...new Set(spans.map((s) => s.traceId))];
-  if (flags.json) printJson({ spans: spans.length, traces });
-  else
-    process.stdout.write(
-      `imported ${spans.length} spans in ${traces.length} trace${traces.length === 1 ? '' : 's'}: ${traces.join(', ')}\n`,
-    );
-  return EXIT.ok;
-}
-
-export async function traceGc(flags: Flags): Promise<number> {
-  if (typeof flags.olderThan !== 'string') throw new InputError('--older-than <duration> is required (e.g. 30d)');
-  const cutoffUs = (Date.now() - parseDuration(flags.olderThan, '--older-than')) * 1000;
-  const { store } = openStore(flags);
-  try {
-    const deleted = await store.spans.deleteSpansBefore(cutoffUs);
-    if (flags.json) printJson({ deleted });
-    else process.stdout.write(`deleted ${deleted} spans that ended more than ${flags.olderThan} ago\n`);
-  } finally {
-    await store.close();
-  }
-  return EXIT.ok;
-}
-
-export async function traceGoldenSave(ref: string, file: string, flags: Flags): Promise<number> {
-  const golden = toGolden(await spansOf(ref, flags));
-  writeFileSync(file, `${stringifyJson(golden, 2)}\n`);
-  if (flags.json) printJson({ file, roots: golden.roots.length });
-  else process.stdout.write(`saved the structure of ${ref} to ${file}\n`);
-  return EXIT.ok;
-}
-
-export async function traceCollect(command: string[], flags: Flags): Promise<number> {
-  const port = flags.port === undefined ? 4318 : Number(flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`--port: "${String(flags.port)}" is not a port`);
-  const { store } = openStore(flags);
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    const result = await collectTraces({
-      spans: store.spans,
-      port,
-      ...(typeof flags.host === 'string' ? { host: flags.host } : {}),
-      command,
-      lingerMs: flags.linger === undefined ? 1000 : parseDuration(String(flags.linger), '--linger'),
-      signal: controller.signal,
-      onListening: (url) => process.stderr.write(`${color.dim(`collecting OTLP traces on ${url}/v1/traces`)}\n`),
-    });
-    if (flags.json) printJson({ exitCode: result.exitCode, spans: result.spans, refused: result.refused, traceIds: result.traceIds });
-    else {
-      process.stdout.write(`${result.spans} spans in ${result.traceIds.length} trace${result.traceIds.length === 1 ? '' : 's'}\n`);
-      for (const t of result.traceIds) process.stdout.write(`${t}\n`);
-    }
-    return command.length ? (result.exitCode ?? EXIT.failed) : EXIT.ok;
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    await store.close();
-  }
+export function register(program: Command): void {
+  const trace = program.command('trace').description('one OpenTelemetry trace per run: show, export, import, collect, gc, golden');
+  trace
+    .command('show <runOrTrace>')
+    .description('an indented waterfall of a run or trace (--json: the span tree)')
+    .option('--json', 'the span tree as JSON')
+    .action(action<[string]>(async (ref, f) => (await handlers()).traceShow(ref, f)));
+  trace
+    .command('export <runOrTrace>')
+    .description("every span of the trace (drover's and received ones) as standard OTLP/JSON on stdout")
+    .option('--format <format>', 'otlp-json', 'otlp-json')
+    .option('--pretty', 'indented JSON')
+    .action(action<[string]>(async (ref, f) => (await handlers()).traceExport(ref, f)));
+  trace
+    .command('import <file>')
+    .description('read an OTLP/JSON file into the span store')
+    .option('--json', 'print counts as JSON')
+    .action(action<[string]>(async (file, f) => (await handlers()).traceImport(file, f)));
+  trace
+    .command('collect [command...]')
+    .description('an OTLP/HTTP receiver (/v1/traces, JSON and protobuf) into the span store; with a command after --, run it and stop')
+    .option('--port <port>', 'port (0 picks a free one)', '4318')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--linger <duration>', 'wait this long for late spans after the command exits', '1s')
+    .option('--json', 'print the result as JSON')
+    .action(action<[string[]]>(async (command, f) => (await handlers()).traceCollect(command, f)));
+  trace
+    .command('gc')
+    .description('delete spans older than a duration')
+    .requiredOption('--older-than <duration>', 'e.g. 30d, 12h')
+    .option('--json', 'print the count as JSON')
+    .action(action<[]>(async (f) => (await handlers()).traceGc(f)));
+  trace
+    .command('golden')
+    .description("golden traces: save a trace's structure (names, parent links, key attributes)")
+    .command('save <runOrTrace> <file>')
+    .description('write the structure of a run or trace to a golden file')
+    .option('--json', 'print the result as JSON')
+    .action(action<[string, string]>(async (ref, file, f) => (await handlers()).traceGoldenSave(ref, file, f)));
 }
