@@ -2,11 +2,12 @@
 // agents call in loops (`tasks claim`, `tasks done`) and `--version`/`--help` load none of the
 // heavy modules. Checked by recording every module a real `drover` process loads (ESM through a
 // module.register hook, CommonJS through Module._load), not by timing.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { cli, tempDir, write } from './helpers.js';
+import { CLI, cli, tempDir, write } from './helpers.js';
 
 /** Modules a start-up-critical command must not load. */
 const HEAVY: [string, RegExp][] = [
@@ -96,5 +97,34 @@ describe('start-up: a command loads only what it uses', () => {
     const run = await loadsOf(['run', script, '--sim', scenario, '--json'], dir, env);
     expect(run.result.code).toBe(0);
     expect(run.heavy).toEqual(expect.arrayContaining(['workflow runtime', 'gateway', 'Anthropic SDK', 'gpt-tokenizer']));
+  });
+});
+
+describe('drover run exits when it is done', () => {
+  // The cause of the linger: V8 re-compiled undici's llhttp.wasm (the model SDKs' HTTP parser) with
+  // TurboFan in the background after a few responses, and a finished process waited for it at exit.
+  // Checked by what V8 compiles, not by timing: run/resume keep WebAssembly on the baseline compiler.
+  it('a 4-agent run compiles no WebAssembly with TurboFan (the background compile it waited for)', () => {
+    const dir = tempDir();
+    const scenario = write(
+      dir,
+      'scenario.yaml',
+      'rules:\n  - name: any\n    usage: { input_tokens: 20, output_tokens: 5 }\n    turns: [{ text: ok }]\n',
+    );
+    const script = write(
+      dir,
+      'four.js',
+      "export const meta = { name: 'four', description: 'd' };\nreturn await parallel([0, 1, 2, 3].map((i) => () => agent('task ' + i, { tools: [] })));\n",
+    );
+    const r = spawnSync(process.execPath, ['--trace-wasm-compilation-times', CLI, 'run', script, '--sim', scenario, '--json'], {
+      cwd: dir,
+      env: { ...process.env, CI: '1', DROVER_STORE: join(dir, 'drover.db') },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    // The trace is on: baseline (Liftoff) compilations of llhttp are listed…
+    expect(r.stdout).toMatch(/Compiled function .* using Liftoff/);
+    // …and none with TurboFan.
+    expect(r.stdout).not.toMatch(/using TurboFan/);
   });
 });
