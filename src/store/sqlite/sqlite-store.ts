@@ -7,8 +7,8 @@ import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
   CallRekey,
-  Fence,
   DeletedRuns,
+  Fence,
   LeaseRequest,
   LeaseResult,
   NewRun,
