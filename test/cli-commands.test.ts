@@ -308,3 +308,73 @@ describe('runs prune', () => {
     expect((await store.deleteRuns(['busy'], 1000 + 60_001)).runs).toEqual(['busy']);
   });
 });
+
+describe('run/resume: failed calls in the summary, --strict, --plan', () => {
+  const FAILING = `
+rules:
+  - name: doomed
+    match: { prompt: '^boom' }
+    faults: [{ status: 529, times: 100, retry_after_s: 0 }]
+    turns: [{ text: never }]
+  - name: ok
+    turns: [{ text: 'ok' }]
+`;
+
+  it('the text summary counts failed calls; --strict exits 1 when any failed', async () => {
+    const dir = tempDir();
+    const scenario = write(dir, 'scenario.yaml', FAILING);
+    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    const script = ccScript(dir, "return await parallel([() => agent('fine'), () => agent('boom')])");
+    const plain = await cli(['run', script, '--sim', scenario], { cwd: dir, env });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^completed \S+ in .*: 2 calls \(1 executed, 0 reused, 1 failed\)/m);
+    const strict = await cli(['run', script, '--sim', scenario, '--strict', '--json'], { cwd: dir, env });
+    expect(strict.code).toBe(1);
+    expect(lastJson(strict.stdout)).toMatchObject({ status: 'completed', calls: { failed: 1 } });
+    expect(strict.stderr).toMatch(/--strict: 1 call failed/);
+    const clean = await cli(['run', ccScript(dir, "return await agent('fine')", 'ok.js'), '--sim', scenario, '--strict'], {
+      cwd: dir,
+      env,
+    });
+    expect(clean.code).toBe(0);
+  });
+
+  it('resume --plan and run --from --plan show the plan and run nothing; --plan needs --from on run', async () => {
+    const dir = tempDir();
+    const scenario = write(dir, 'scenario.yaml', FAILING);
+    const path = join(dir, 'drover.db');
+    const env = { DROVER_STORE: path };
+    const script = ccScript(dir, "const a = await agent('one'); return [a, await agent('two')]");
+    expect((await cli(['run', script, '--sim', scenario, '--run-id', 'done'], { cwd: dir, env })).code).toBe(0);
+    const calls = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const before = calls();
+    const plan = await cli(['resume', 'done', '--plan'], { cwd: dir, env });
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/plan for done with .*wf\.js/);
+    expect(plan.stdout).toMatch(/reuse 2 calls/);
+    expect(plan.stdout).toMatch(/the script finishes from the journal: nothing runs/);
+    const edited = ccScript(dir, "const a = await agent('one'); return [a, await agent('three')]", 'edited.js');
+    const from = await cli(['run', edited, '--from', 'done', '--plan', '--json'], { cwd: dir, env });
+    expect(from.code).toBe(0);
+    expect(lastJson(from.stdout)).toMatchObject({
+      runId: null,
+      complete: false,
+      entries: expect.arrayContaining([
+        expect.objectContaining({ action: 'reuse', label: 'one' }),
+        expect.objectContaining({ action: 'run', label: 'three' }),
+      ]),
+    });
+    expect(calls()).toBe(before);
+    expect(JSON.parse((await cli(['runs', '--json'], { cwd: dir, env })).stdout)).toHaveLength(1);
+    const noFrom = await cli(['run', edited, '--plan'], { cwd: dir, env });
+    expect(noFrom.code).toBe(2);
+    expect(noFrom.stderr).toMatch(/--plan .* give --from/);
+  });
+});

@@ -15,6 +15,7 @@ const runOptions = (cmd: Command) =>
     .option('--base-url <url>', 'same as --gateway (e.g. http://127.0.0.1:11434/v1 for a local Ollama)')
     .option('--sim <scenario>', 'start an in-process sim gateway with this scenario')
     .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+    .option('--strict', 'exit 1 when any call failed, even if the run completed')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');
 
 export function register(program: Command): void {
@@ -24,13 +25,15 @@ export function register(program: Command): void {
       .description('run a workflow script (Claude Code workflow format or a defineWorkflow module)')
       .option('--args-json <json>', 'value the script sees as `args`')
       .option('--run-id <id>', 'choose the run id')
-      .option('--from <runId>', 'reuse the finished calls of an earlier run'),
+      .option('--from <runId>', 'reuse the finished calls of an earlier run')
+      .option('--plan', 'with --from: show which calls would be reused, moved or run (and why); run nothing'),
   ).action(action<[string]>(async (script, flags) => (await import('../handlers/run.js')).runCommand(script, flags)));
 
   runOptions(
     program
       .command('resume <runId>')
       .description('continue a run: finished calls are reused, the rest runs')
-      .option('--script <path>', 'continue with an edited script instead of the stored one'),
+      .option('--script <path>', 'continue with an edited script instead of the stored one')
+      .option('--plan', 'show which calls would be reused, moved or run (and why); run nothing'),
   ).action(action<[string]>(async (runId, flags) => (await import('../handlers/run.js')).resumeCommand(runId, flags)));
 }

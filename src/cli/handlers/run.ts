@@ -1,7 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import type { ProviderName } from '../../agents/builtin/builtin-backend.js';
 import { InputError } from '../../core/errors.js';
+import type { Store } from '../../store/types.js';
 import type { ProgressListener } from '../../workflow/events.js';
+import type { RunPlan } from '../../workflow/plan.js';
 import type { RunSummary } from '../../workflow/run.js';
 import { resumeRun, runWorkflow } from '../../workflow/run.js';
 import { type GlobalFlags, openStore } from '../context.js';
@@ -30,6 +32,10 @@ export interface RunFlags extends GlobalFlags {
   sim?: string;
   script?: string;
   taskList?: string;
+  /** Print what would be reused and run, run nothing. */
+  plan?: boolean;
+  /** Exit 1 when any call failed, even if the run completed. */
+  strict?: boolean;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -107,8 +113,15 @@ async function drive(
         : summary.status === 'waiting'
           ? color.yellow(summary.status)
           : color.red(summary.status);
+    const c = summary.calls;
+    const counts = [
+      `${c.executed} executed`,
+      `${c.reused} reused${c.moved ? ` (${c.moved} moved)` : ''}`,
+      c.failed ? color.red(`${c.failed} failed`) : '0 failed',
+      ...(c.unfinished ? [`${c.unfinished} unfinished`] : []),
+    ].join(', ');
     process.stdout.write(
-      `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${summary.calls.total} calls (${summary.calls.executed} executed, ${summary.calls.reused} reused), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
+      `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${c.total} calls (${counts}), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
     );
     if (summary.error) process.stdout.write(`${color.red('error')}: ${summary.error.message}\n`);
     if (summary.error?.code === 'INTERRUPTED') process.stdout.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
@@ -119,12 +132,39 @@ async function drive(
     }
     if (summary.status === 'completed') process.stdout.write(`result: ${JSON.stringify(summary.result, null, 2)}\n`);
   }
-  if (summary.status === 'completed') return EXIT.ok;
+  if (summary.status === 'completed') {
+    if (flags.strict && summary.calls.failed > 0) {
+      process.stderr.write(`--strict: ${summary.calls.failed} call${summary.calls.failed === 1 ? '' : 's'} failed\n`);
+      return EXIT.failed;
+    }
+    return EXIT.ok;
+  }
   if (summary.status === 'waiting') return EXIT.waiting;
   return summary.error?.code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.failed;
 }
 
+/** `--plan`: what a resume or `run --from` would reuse and run, printed; nothing runs and nothing is written. */
+async function showPlan(flags: RunFlags, make: (plan: typeof import('../../workflow/plan.js'), store: Store) => Promise<RunPlan>) {
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const planning = await import('../../workflow/plan.js');
+    const plan = await make(planning, store);
+    if (flags.json) printJson(plan);
+    else process.stdout.write(`${planning.formatPlan(plan).join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
 export async function runCommand(script: string, flags: RunFlags): Promise<number> {
+  if (flags.plan) {
+    if (!flags.from)
+      throw new InputError('--plan shows what a run would reuse from --from <run>; give --from, or use drover resume <run> --plan');
+    const fromRunId = flags.from;
+    const args = parseArgsJson(flags.argsJson);
+    return showPlan(flags, (p, store) => p.planFrom({ store, script, fromRunId, ...(args !== undefined ? { args } : {}) }));
+  }
   const { config, store } = openStore(flags);
   try {
     const args = parseArgsJson(flags.argsJson);
@@ -153,6 +193,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
 }
 
 export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
+  if (flags.plan) return showPlan(flags, (p, store) => p.planResume({ store, runId, ...(flags.script ? { script: flags.script } : {}) }));
   const { config, store } = openStore(flags, { mustExist: true });
   try {
     return await drive(flags, (common) =>
