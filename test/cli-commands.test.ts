@@ -127,7 +127,7 @@ describe('doctor in a fresh folder', () => {
 });
 
 describe('tasks sync --watch prints only what changed', () => {
-  const empty: SyncReport = { toDrover: [], toClaude: [], conflicts: [], refused: [], renumbered: [], problems: [] };
+  const empty: SyncReport = { toDrover: [], toClaude: [], conflicts: [], refused: [], held: [], renumbered: [], problems: [] };
 
   it('the filter: the first report, then moves and changed refusals; not a quiet pass or the same refusals again', () => {
     const worth = reportFilter();
@@ -138,6 +138,9 @@ describe('tasks sync --watch prints only what changed', () => {
     const refused = { ...empty, refused: [{ id: '2', reason: 'cycle' }] };
     expect(worth(refused)).toBe(true);
     expect(worth(refused)).toBe(false);
+    const held = { ...empty, held: [{ id: '3', blockedBy: '2', reason: 'would close a cycle' }] };
+    expect(worth(held)).toBe(true);
+    expect(worth(held)).toBe(false);
     expect(worth({ ...empty, problems: [{ path: '3.json', message: 'torn' }] })).toBe(true);
     expect(worth(empty)).toBe(true); // the refusal and the bad file are gone: say so
     expect(worth({ ...empty, toDrover: ['4'] })).toBe(true);
