@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
 import { benchResume } from './resume.mjs';
+import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
 
 const all = {
@@ -20,6 +21,7 @@ const all = {
   agents: benchAgents,
   otlp: benchOtlp,
   assert: benchAssert,
+  startup: benchStartup,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
 const results = {

@@ -16,6 +16,7 @@ export { BuiltinBackend, createBackend } from './agents/index.js';
 export type { Config } from './config/index.js';
 export { findProjectRoot, resolveConfig } from './config/index.js';
 export * from './core/index.js';
+export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';

@@ -258,7 +258,7 @@ fail(new RangeError('Maximum call stack size exceeded'), process.argv.at(-1) ===
   });
 
   it('drover assert turns an unexpected exception into an InternalError (exit 70), and keeps its own errors', async () => {
-    const { assertCommand } = await import('../src/cli/commands/assert.js');
+    const { assertCommand } = await import('../src/cli/handlers/assert.js');
     const dir = tempDir();
     const spec = write(dir, 'spec.yaml', 'assertions:\n  - expect: { noOrphans: true }\n');
     // A flag of the wrong shape (a library caller's mistake) throws a TypeError inside.

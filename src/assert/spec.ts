@@ -1,6 +1,7 @@
 import { isScalar, parseDocument, type Scalar } from 'yaml';
 import { z } from 'zod';
-import { InputError, parseYamlInput, readInputFile } from '../core/index.js';
+import { InputError, readInputFile } from '../core/index.js';
+import { parseYamlInput } from '../core/yaml-input.js';
 import { SPAN_KIND_NAMES, STATUS_NAMES } from '../store/index.js';
 import { type Comparison, parseComparison, parseDurationComparison, parseRegex, type SpecScalar } from './compare.js';
 import type { Selector } from './selector.js';

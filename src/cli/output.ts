@@ -1,4 +1,5 @@
-import { DroverError, INTERNAL_EXIT_CODE, InternalError, ScriptError, stringifyJson } from '../core/index.js';
+import { DroverError, INTERNAL_EXIT_CODE, InternalError, ScriptError } from '../core/errors.js';
+import { stringifyJson } from '../core/json.js';
 
 const useColor = () => process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 
@@ -14,8 +15,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${stringifyJson(value)}\n`); // any depth: a span tree of a deep chain
 }
 
-/** Exit codes: 0 ok, 1 run failed, 2 bad input, 4 waiting for an answer, 5 run busy, 70 internal error (`fail`), 130 interrupted. */
-export const EXIT = { ok: 0, failed: 1, input: 2, waiting: 4, busy: 5, interrupted: 130 } as const;
+/**
+ * Exit codes (docs/cli.md): 0 ok, 1 run failed, 2 bad input (flag errors too), 3 nothing ready to claim,
+ * 4 waiting for an answer, 5 run busy, 6 task conflict, 70 internal error (`fail`), 130 interrupted.
+ */
+export const EXIT = { ok: 0, failed: 1, input: 2, nothingReady: 3, waiting: 4, busy: 5, conflict: 6, interrupted: 130 } as const;
 
 export function fail(err: unknown, json: boolean): never {
   // Anything not raised on purpose is a bug in drover: exit 70, never 1 (a failed run or assertion).

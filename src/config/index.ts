@@ -1,28 +1,64 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { z } from 'zod';
-import { InputError } from '../core/index.js';
+import { InputError } from '../core/errors.js';
 
-/** `drover.config.json` at the project root. Unknown keys are refused so typos surface. */
-const ConfigFileSchema = z
-  .object({
-    store: z.string().min(1).optional(),
-    synchronous: z.enum(['off', 'normal', 'full', 'extra']).optional(),
-    gateway: z.string().url().optional(),
-    backend: z.enum(['builtin', 'claude-code', 'codex']).optional(),
-    provider: z.enum(['anthropic', 'openai', 'openai-chat']).optional(),
-    model: z.string().min(1).optional(),
-    concurrency: z.number().int().min(1).max(256).optional(),
-    /** One trace per run in the store (default true). */
-    tracing: z.boolean().optional(),
-    /** Prompts and answers on agent spans, secrets redacted (default false). */
-    traceContent: z.boolean().optional(),
-    /** Also export drover's spans over OTLP/HTTP here (else OTEL_EXPORTER_OTLP_ENDPOINT). */
-    otlpEndpoint: z.string().url().optional(),
-  })
-  .strict();
+/**
+ * `drover.config.json` at the project root. Unknown keys are refused so typos surface.
+ * Checked by hand, not with zod: every command resolves config, and loading zod costs more than
+ * a bare `node` start (see bench/startup.mjs); `drover tasks claim` runs in agents' loops.
+ */
+export interface ConfigFile {
+  store?: string;
+  synchronous?: SqliteSynchronous;
+  gateway?: string;
+  backend?: 'builtin' | 'claude-code' | 'codex';
+  provider?: 'anthropic' | 'openai' | 'openai-chat';
+  model?: string;
+  /** 1 to 256. */
+  concurrency?: number;
+  /** One trace per run in the store (default true). */
+  tracing?: boolean;
+  /** Prompts and answers on agent spans, secrets redacted (default false). */
+  traceContent?: boolean;
+  /** Also export drover's spans over OTLP/HTTP here (else OTEL_EXPORTER_OTLP_ENDPOINT). */
+  otlpEndpoint?: string;
+}
 
-export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+/** A key's check: undefined when the value is fine, else what is wrong. */
+type Check = (value: unknown) => string | undefined;
+const text: Check = (v) => (typeof v === 'string' && v.length > 0 ? undefined : 'expected a non-empty string');
+const url: Check = (v) => (typeof v === 'string' && URL.canParse(v) ? undefined : 'expected a URL (e.g. http://127.0.0.1:8787)');
+const flag: Check = (v) => (typeof v === 'boolean' ? undefined : 'expected true or false');
+const oneOf =
+  (...choices: string[]): Check =>
+  (v) =>
+    typeof v === 'string' && choices.includes(v) ? undefined : `expected one of ${choices.map((c) => `"${c}"`).join(', ')}`;
+const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
+  store: text,
+  synchronous: oneOf('off', 'normal', 'full', 'extra'),
+  gateway: url,
+  backend: oneOf('builtin', 'claude-code', 'codex'),
+  provider: oneOf('anthropic', 'openai', 'openai-chat'),
+  model: text,
+  concurrency: (v) =>
+    Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 256 ? undefined : 'expected a whole number from 1 to 256',
+  tracing: flag,
+  traceContent: flag,
+  otlpEndpoint: url,
+};
+
+/** The first problem of a parsed config file as `[where, what]`, or undefined when it is valid. */
+function configProblem(raw: unknown): [string, string] | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return ['(top level)', 'expected an object'];
+  for (const [key, value] of Object.entries(raw)) {
+    const check = CONFIG_KEYS[key as keyof ConfigFile];
+    if (!check) return [key, `unknown key (known: ${Object.keys(CONFIG_KEYS).join(', ')})`];
+    const problem = check(value);
+    if (problem) return [key, problem];
+  }
+  return undefined;
+}
+
 export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
 
 export interface Config {
@@ -69,13 +105,9 @@ function readConfigFile(root: string): ConfigFile {
   } catch (err) {
     throw new InputError(`${file}: not valid JSON (${(err as Error).message})`, 'INVALID_CONFIG');
   }
-  const parsed = ConfigFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    throw new InputError(`${file}: ${where}: ${issue?.message ?? 'invalid'}`, 'INVALID_CONFIG');
-  }
-  return parsed.data;
+  const problem = configProblem(raw);
+  if (problem) throw new InputError(`${file}: ${problem[0]}: ${problem[1]}`, 'INVALID_CONFIG');
+  return raw as ConfigFile;
 }
 
 /** Resolves config once: flags > DROVER_* env > drover.config.json > defaults. */

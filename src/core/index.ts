@@ -5,4 +5,4 @@ export * from './ids.js';
 export * from './input-file.js';
 export * from './json.js';
 export * from './redact.js';
-export * from './yaml-input.js';
+// yaml-input.ts (parseYamlInput) is imported from its file: it loads `yaml`, which most commands never need.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { InputError, parseYamlInput, readInputFile } from '../core/index.js';
+import { InputError, readInputFile } from '../core/index.js';
+import { parseYamlInput } from '../core/yaml-input.js';
 
 /**
  * A sim scenario: rules matched in order against each request; the matching

@@ -180,6 +180,19 @@ export interface StoreHealth {
   facts: Record<string, string | number | boolean>;
 }
 
+/** What `Store.deleteRuns` removed (row counts), and the runs it left because a live process holds them. */
+export interface DeletedRuns {
+  /** Ids of the runs deleted. */
+  runs: string[];
+  /** Ids left alone: their lease was live (another process is driving them). */
+  skipped: string[];
+  calls: number;
+  usage: number;
+  questions: number;
+  events: number;
+  spans: number;
+}
+
 /**
  * Everything drover keeps. Methods are async so a networked store (PostgreSQL)
  * can implement the same interface; the SQLite store answers synchronously underneath.
@@ -223,6 +236,14 @@ export interface Store {
 
   appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;
+
+  /**
+   * Deletes runs and everything recorded for them — journal calls, usage rows, questions, events,
+   * and every span of each trace the run's spans belong to (received ones too) plus the trace
+   * `traceIdOf(runId)` names, if given — in one transaction. A run whose lease is still live at
+   * `now` (ms since the epoch) is skipped, never deleted; unknown ids are ignored.
+   */
+  deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string): Promise<DeletedRuns>;
 
   checkHealth(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -1,24 +1,15 @@
-import { InputError } from '../../core/index.js';
-import { startSimGateway } from '../../gateway/index.js';
-import { EXIT, printJson } from '../output.js';
+/** @module `drover gateway`: flags here, the work in ../handlers/gateway.ts. */
+import type { Command } from 'commander';
+import { action, int } from '../action.js';
 
-export async function gatewayCommand(flags: {
-  mode: string;
-  scenario?: string;
-  port: number;
-  host: string;
-  json?: boolean;
-}): Promise<number> {
-  if (flags.mode !== 'sim') throw new InputError(`--mode: "${flags.mode}" is not available yet (available: sim)`);
-  if (!flags.scenario) throw new InputError('--scenario <file> is required with --mode sim');
-  const gw = await startSimGateway({ scenario: flags.scenario, port: flags.port, host: flags.host });
-  if (flags.json) printJson({ url: gw.url, port: gw.port, mode: 'sim' });
-  else process.stdout.write(`drover gateway (sim) listening on ${gw.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await gw.close();
-  return EXIT.ok;
+export function register(program: Command): void {
+  program
+    .command('gateway')
+    .description('serve a model gateway (sim mode: Anthropic Messages, OpenAI Responses and Chat Completions from a scenario file)')
+    .requiredOption('--mode <mode>', 'sim')
+    .option('--scenario <file>', 'scenario YAML for sim mode')
+    .option('--port <port>', 'port (0 picks a free one)', int('--port', 0), 8787)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--json', 'print the address as JSON')
+    .action(action<[]>(async (flags) => (await import('../handlers/gateway.js')).gatewayCommand(flags as never)));
 }

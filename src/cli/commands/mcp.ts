@@ -1,27 +1,13 @@
-import { serveHttp, serveStdio } from '../../mcp/index.js';
-import { resolveTaskListId } from '../../tasks/index.js';
-import { type GlobalFlags, openStore } from '../context.js';
-import { EXIT } from '../output.js';
+/** @module `drover mcp`: flags here, the work in ../handlers/mcp.ts. */
+import type { Command } from 'commander';
+import { action, int } from '../action.js';
 
-export async function mcpCommand(flags: GlobalFlags & { http?: number; list?: string }): Promise<number> {
-  const { store } = openStore(flags);
-  const listId = resolveTaskListId(flags.list ? { explicit: flags.list } : {});
-  try {
-    if (flags.http === undefined) {
-      await serveStdio({ store, listId });
-      return EXIT.ok;
-    }
-    const http = await serveHttp({ store, listId, port: flags.http });
-    // stderr: stdout stays clean for tools that parse it.
-    process.stderr.write(`drover MCP server (streamable HTTP) on ${http.url} for task list ${listId}\n`);
-    if (flags.json) process.stdout.write(`${JSON.stringify({ url: http.url, listId })}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    await http.close();
-    return EXIT.ok;
-  } finally {
-    await store.close();
-  }
+export function register(program: Command): void {
+  program
+    .command('mcp')
+    .description('MCP server for the task board: stdio, or streamable HTTP on 127.0.0.1 with --http')
+    .option('--http <port>', 'serve streamable HTTP on this port (0 picks one)', int('--http', 0))
+    .option('--list <id>', 'task list (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+    .option('--json', 'with --http, print the URL as JSON')
+    .action(action<[]>(async (f) => (await import('../handlers/mcp.js')).mcpCommand(f as never)));
 }

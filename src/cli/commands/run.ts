@@ -1,150 +1,39 @@
-import type { ProviderName } from '../../agents/index.js';
-import { InputError } from '../../core/index.js';
-import type { ProgressListener, RunSummary } from '../../workflow/index.js';
-import { resumeRun, runWorkflow } from '../../workflow/index.js';
-import { type GlobalFlags, openStore } from '../context.js';
-import { color, EXIT, formatDuration, printJson } from '../output.js';
-import { plainProgress, ttyProgress } from '../progress.js';
+/** @module `drover run` and `drover resume`: flags here, the work in ../handlers/run.ts. */
+import type { Command } from 'commander';
+import { action, int } from '../action.js';
 
-export interface RunFlags extends GlobalFlags {
-  argsJson?: string;
-  runId?: string;
-  from?: string;
-  backend?: string;
-  provider?: string;
-  model?: string;
-  concurrency?: number;
-  maxAgents?: number;
-  budgetTokens?: number;
-  gateway?: string;
-  baseUrl?: string;
-  sim?: string;
-  script?: string;
-  taskList?: string;
-}
+/** Flags `run` and `resume` share: backend, model, limits, endpoint. */
+const runOptions = (cmd: Command) =>
+  cmd
+    .option('--backend <name>', 'agent backend: builtin, claude-code or codex')
+    .option('--provider <api>', 'model API of the builtin backend: anthropic, openai (Responses) or openai-chat (Chat Completions)')
+    .option('--model <model>', 'model for agents (default: claude-sonnet-5; gpt-5.5 for codex and openai providers)')
+    .option('--concurrency <n>', 'agents at once', int('--concurrency'))
+    .option('--max-agents <n>', 'agent backstop per run (default 1000)', int('--max-agents'))
+    .option('--budget-tokens <n>', 'output-token ceiling for the run', int('--budget-tokens', 0))
+    .option('--gateway <url>', 'model endpoint: a drover gateway or a provider-compatible server')
+    .option('--base-url <url>', 'same as --gateway (e.g. http://127.0.0.1:11434/v1 for a local Ollama)')
+    .option('--sim <scenario>', 'start an in-process sim gateway with this scenario')
+    .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+    .option('--strict', 'exit 1 when any call failed, even if the run completed')
+    .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');
 
-/** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
-function tracingOptions(config: { tracing: boolean | undefined; traceContent: boolean | undefined; otlpEndpoint: string | undefined }) {
-  const env = process.env;
-  return {
-    ...(config.tracing !== undefined && !env.DROVER_TRACING ? { tracing: config.tracing } : {}),
-    ...(config.traceContent !== undefined && !env.DROVER_TRACE_CONTENT ? { traceContent: config.traceContent } : {}),
-    ...(config.otlpEndpoint && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
-      ? { otlpEndpoint: config.otlpEndpoint }
-      : {}),
-  };
-}
+export function register(program: Command): void {
+  runOptions(
+    program
+      .command('run <script>')
+      .description('run a workflow script (Claude Code workflow format or a defineWorkflow module)')
+      .option('--args-json <json>', 'value the script sees as `args`')
+      .option('--run-id <id>', 'choose the run id')
+      .option('--from <runId>', 'reuse the finished calls of an earlier run')
+      .option('--plan', 'with --from: show which calls would be reused, moved or run (and why); run nothing'),
+  ).action(action<[string]>(async (script, flags) => (await import('../handlers/run.js')).runCommand(script, flags)));
 
-function parseArgsJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`--args-json: not valid JSON (${(err as Error).message})`);
-  }
-}
-
-function overrides(flags: RunFlags) {
-  return {
-    ...(flags.backend ? { backend: flags.backend } : {}),
-    ...(flags.provider ? { provider: flags.provider as ProviderName } : {}),
-    ...(flags.model ? { model: flags.model } : {}),
-    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-    ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
-    ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
-    ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
-    ...(flags.sim ? { sim: flags.sim } : {}),
-    ...(flags.taskList ? { taskList: flags.taskList } : {}),
-  };
-}
-
-/** Drives a run with progress, prints the outcome, returns the exit code. */
-async function drive(
-  flags: RunFlags,
-  go: (common: { onEvent: ProgressListener; signal: AbortSignal }) => Promise<RunSummary>,
-): Promise<number> {
-  const json = flags.json === true;
-  const live = !json && process.stderr.isTTY === true && !process.env.CI;
-  const progress = live ? ttyProgress() : plainProgress((line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => controller.abort(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : `received ${sig}`);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let summary: RunSummary;
-  try {
-    summary = await go({ onEvent: progress.listener, signal: controller.signal });
-  } finally {
-    progress.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  if (json) {
-    printJson(summary);
-  } else {
-    const status =
-      summary.status === 'completed'
-        ? color.green(summary.status)
-        : summary.status === 'waiting'
-          ? color.yellow(summary.status)
-          : color.red(summary.status);
-    process.stdout.write(
-      `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${summary.calls.total} calls (${summary.calls.executed} executed, ${summary.calls.reused} reused), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
-    );
-    if (summary.error) process.stdout.write(`${color.red('error')}: ${summary.error.message}\n`);
-    for (const q of summary.questions ?? []) {
-      process.stdout.write(
-        `question ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}\n  answer with: drover answer ${summary.runId} ${q.id} <text>, then drover resume ${summary.runId}\n`,
-      );
-    }
-    if (summary.status === 'completed') process.stdout.write(`result: ${JSON.stringify(summary.result, null, 2)}\n`);
-  }
-  if (summary.status === 'completed') return EXIT.ok;
-  if (summary.status === 'waiting') return EXIT.waiting;
-  return summary.error?.code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.failed;
-}
-
-export async function runCommand(script: string, flags: RunFlags): Promise<number> {
-  const { config, store } = openStore(flags);
-  try {
-    const args = parseArgsJson(flags.argsJson);
-    return await drive(flags, (common) =>
-      runWorkflow({
-        store,
-        script,
-        ...(args !== undefined ? { args } : {}),
-        ...(flags.runId ? { runId: flags.runId } : {}),
-        ...(flags.from ? { fromRunId: flags.from } : {}),
-        ...overrides(flags),
-        defaults: {
-          backend: config.backend,
-          ...(config.provider ? { provider: config.provider } : {}),
-          model: config.model,
-          ...(config.concurrency ? { concurrency: config.concurrency } : {}),
-          ...(config.gateway ? { gateway: config.gateway } : {}),
-        },
-        ...tracingOptions(config),
-        ...common,
-      }),
-    );
-  } finally {
-    await store.close();
-  }
-}
-
-export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
-  const { config, store } = openStore(flags);
-  try {
-    return await drive(flags, (common) =>
-      resumeRun({
-        store,
-        runId,
-        ...(flags.script ? { script: flags.script } : {}),
-        ...overrides(flags),
-        ...tracingOptions(config),
-        ...common,
-      }),
-    );
-  } finally {
-    await store.close();
-  }
+  runOptions(
+    program
+      .command('resume <runId>')
+      .description('continue a run: finished calls are reused, the rest runs')
+      .option('--script <path>', 'continue with an edited script instead of the stored one')
+      .option('--plan', 'show which calls would be reused, moved or run (and why); run nothing'),
+  ).action(action<[string]>(async (runId, flags) => (await import('../handlers/run.js')).resumeCommand(runId, flags)));
 }

@@ -1,238 +1,89 @@
-import { InputError } from '../../core/index.js';
-import type { TaskRecord, TaskStatus } from '../../store/index.js';
-import {
-  ClaudeTaskBridge,
-  exportTasks,
-  importTasks,
-  openIds,
-  parseLease,
-  READY_PAGE,
-  resolveTaskListId,
-  type SyncReport,
-  TaskBoard,
-  taskLine,
-  toAsciiTree,
-  toDot,
-  toMermaid,
-} from '../../tasks/index.js';
-import { type GlobalFlags, openStore } from '../context.js';
-import { color, EXIT, printJson } from '../output.js';
+/** @module `drover tasks …`: flags here, the work in ../handlers/tasks.ts. */
+import type { Command } from 'commander';
+import { action, collect, int } from '../action.js';
 
-export interface TaskFlags extends GlobalFlags {
-  list?: string;
-  actor?: string;
+const handlers = async () => (await import('../handlers/tasks.js')).tasksCommands;
+
+export function register(program: Command): void {
+  const tasks = program
+    .command('tasks')
+    .description('the task board: a persistent DAG of tasks shared by agents, people and machines')
+    .option('--list <id>', 'task list (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+    .option('--actor <name>', 'who is acting, for the history (default: DROVER_ACTOR or $USER)');
+  const taskCmd = (spec: string, description: string) =>
+    tasks.command(spec).description(description).option('--json', 'one JSON value on the last line');
+  const fields = (c: Command) =>
+    c
+      .option('--description <text>', 'what the task is')
+      .option('--active-form <text>', 'present-tense form shown while it runs')
+      .option('--priority <n>', '0 (most urgent) to 9; default 2')
+      .option('--label <label>', 'a label (repeatable)', collect)
+      .option('--metadata-json <json>', 'metadata object (merged on update; null removes a key)');
+
+  fields(taskCmd('add <subject>', 'add a task').option('--blocked-by <id>', 'a blocker (repeatable)', collect)).action(
+    action<[string]>(async (s, f) => (await handlers()).add(s, f)),
+  );
+  fields(
+    taskCmd('update <id>', 'change a task')
+      .option('--subject <text>')
+      .option('--status <status>', 'pending | in_progress | completed | cancelled')
+      .option('--owner <name>', 'owner ("" clears)'),
+  ).action(action<[string]>(async (id, f) => (await handlers()).update(id, f)));
+  const dep = tasks.command('dep').description('dependencies');
+  dep
+    .command('add <task>')
+    .description('task waits for --blocked-by')
+    .requiredOption('--blocked-by <id>')
+    .option('--json')
+    .action(action<[string]>(async (id, f) => (await handlers()).depAdd(id, f as never)));
+  dep
+    .command('rm <task>')
+    .description('remove a dependency')
+    .requiredOption('--blocked-by <id>')
+    .option('--json')
+    .action(action<[string]>(async (id, f) => (await handlers()).depRm(id, f as never)));
+  taskCmd('ready', 'tasks that can be claimed now (priority, then age), the best 100 unless told otherwise')
+    .option('--limit <n>', 'at most n (default 100)', int('--limit'))
+    .option('--all', 'every ready task')
+    .action(action<[]>(async (f) => (await handlers()).ready(f)));
+  taskCmd('claim [id]', 'claim a task (or the best ready one) atomically; exit 3 when nothing is ready')
+    .option('--owner <name>', 'owner (default: the actor)')
+    .option('--lease <duration>', 'lease length, e.g. 30s, 10m (default 10m)')
+    .action(action<[string | undefined]>(async (id, f) => (await handlers()).claim(id, f)));
+  taskCmd('heartbeat <id>', 'extend the lease of a task you hold')
+    .option('--owner <name>')
+    .option('--lease <duration>')
+    .action(action<[string]>(async (id, f) => (await handlers()).heartbeat(id, f)));
+  taskCmd('done <id>', 'complete a task (a claimed one only by its holder)')
+    .option('--owner <name>', 'the holder of the claim (default: the actor)')
+    .action(action<[string]>(async (id, f) => (await handlers()).done(id, f)));
+  taskCmd('release <id>', 'give a claimed task back (only its holder)')
+    .option('--owner <name>', 'the holder of the claim (default: the actor)')
+    .action(action<[string]>(async (id, f) => (await handlers()).release(id, f)));
+  taskCmd('cancel <id>', 'cancel a task (unblocks its dependents)').action(
+    action<[string]>(async (id, f) => (await handlers()).cancel(id, f)),
+  );
+  taskCmd('delete <id>', 'delete a task; refused when others depend on it unless --cascade')
+    .option('--cascade', 'also delete what depends on it')
+    .action(action<[string]>(async (id, f) => (await handlers()).delete(id, f)));
+  taskCmd('list', 'all tasks')
+    .option('--status <status>')
+    .option('--owner <name>')
+    .option('--label <label>')
+    .action(action<[]>(async (f) => (await handlers()).list(f)));
+  taskCmd('show <id>', 'one task').action(action<[string]>(async (id, f) => (await handlers()).show(id, f)));
+  taskCmd('history [id]', 'audit history: who did what, when').action(
+    action<[string | undefined]>(async (id, f) => (await handlers()).history(id, f)),
+  );
+  taskCmd('graph', 'the DAG as Mermaid, DOT, or an ASCII tree (default on a terminal)')
+    .option('--format <format>', 'mermaid | dot | tree')
+    .action(action<[]>(async (f) => (await handlers()).graph(f)));
+  taskCmd('export <dir>', "one JSON file per task, Claude Code's format").action(
+    action<[string]>(async (d, f) => (await handlers()).export(d, f)),
+  );
+  taskCmd('import <dir>', 'read an exported folder back').action(action<[string]>(async (d, f) => (await handlers()).import(d, f)));
+  taskCmd('sync', 'two-way sync with a Claude Code task directory (~/.claude/tasks/<id>/)')
+    .requiredOption('--claude-dir <dir>', 'the Claude Code task directory')
+    .option('--watch', 'keep syncing until Ctrl-C; prints a report only when something changed')
+    .action(action<[]>(async (f) => (await handlers()).sync(f as never)));
 }
-
-const STATUSES: TaskStatus[] = ['pending', 'in_progress', 'completed', 'cancelled'];
-
-/** Opens the store and the list, runs `fn`, prints its value (JSON last line with --json). */
-export async function withBoard(flags: TaskFlags, fn: (board: TaskBoard) => Promise<{ json: unknown; text: string }>): Promise<number> {
-  const { store } = openStore(flags);
-  try {
-    const listId = resolveTaskListId(flags.list ? { explicit: flags.list } : {});
-    const session = process.env.DROVER_SESSION ?? process.env.CLAUDE_CODE_SESSION_ID;
-    const actor = { name: flags.actor ?? process.env.DROVER_ACTOR ?? process.env.USER ?? 'cli', ...(session ? { session } : {}) };
-    const out = await fn(new TaskBoard(store, listId, actor));
-    if (flags.json) printJson(out.json);
-    else if (out.text) process.stdout.write(`${out.text}\n`);
-    return EXIT.ok;
-  } finally {
-    await store.close();
-  }
-}
-
-export function parseStatus(value: string | undefined, where: string): TaskStatus | undefined {
-  if (value === undefined) return undefined;
-  if (!STATUSES.includes(value as TaskStatus)) throw new InputError(`${where}: "${value}" must be one of ${STATUSES.join(', ')}`);
-  return value as TaskStatus;
-}
-
-function parsePriority(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 9)
-    throw new InputError(`--priority: "${value}" must be a whole number from 0 (most urgent) to 9`);
-  return n;
-}
-
-function parseMetadata(value: string | undefined): Record<string, unknown> | undefined {
-  if (value === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch (err) {
-    throw new InputError(`--metadata-json: not valid JSON (${(err as Error).message})`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InputError('--metadata-json: must be a JSON object');
-  return parsed as Record<string, unknown>;
-}
-
-function show(t: TaskRecord): string {
-  const lines = [`${color.bold(`#${t.id}`)} [${t.status}] ${t.subject}`];
-  if (t.description) lines.push(`  ${t.description}`);
-  if (t.owner) lines.push(`  owner: ${t.owner}${t.leaseExpiresAt ? ` (lease until ${new Date(t.leaseExpiresAt).toISOString()})` : ''}`);
-  if (t.blockedBy.length) lines.push(`  blocked by: ${t.blockedBy.map((b) => `#${b}`).join(', ')}`);
-  if (t.blocks.length) lines.push(`  blocks: ${t.blocks.map((b) => `#${b}`).join(', ')}`);
-  lines.push(`  priority ${t.priority}${t.labels.length ? `; labels: ${t.labels.join(', ')}` : ''}`);
-  return lines.join('\n');
-}
-
-const one = (t: TaskRecord) => ({ json: t, text: show(t) });
-
-export const tasksCommands = {
-  add: (
-    subject: string,
-    f: TaskFlags & {
-      description?: string;
-      blockedBy?: string[];
-      priority?: string;
-      label?: string[];
-      activeForm?: string;
-      metadataJson?: string;
-    },
-  ) =>
-    withBoard(f, async (b) => {
-      const metadata = parseMetadata(f.metadataJson);
-      const priority = parsePriority(f.priority);
-      return one(
-        await b.create({
-          subject,
-          ...(f.description !== undefined ? { description: f.description } : {}),
-          ...(f.activeForm !== undefined ? { activeForm: f.activeForm } : {}),
-          ...(f.blockedBy ? { blockedBy: f.blockedBy } : {}),
-          ...(priority !== undefined ? { priority } : {}),
-          ...(f.label ? { labels: f.label } : {}),
-          ...(metadata ? { metadata } : {}),
-        }),
-      );
-    }),
-  update: (
-    id: string,
-    f: TaskFlags & {
-      subject?: string;
-      description?: string;
-      status?: string;
-      owner?: string;
-      priority?: string;
-      label?: string[];
-      activeForm?: string;
-      metadataJson?: string;
-    },
-  ) =>
-    withBoard(f, async (b) => {
-      const status = parseStatus(f.status, '--status');
-      const priority = parsePriority(f.priority);
-      const metadata = parseMetadata(f.metadataJson);
-      return one(
-        await b.update(id, {
-          ...(f.subject !== undefined ? { subject: f.subject } : {}),
-          ...(f.description !== undefined ? { description: f.description } : {}),
-          ...(f.activeForm !== undefined ? { activeForm: f.activeForm } : {}),
-          ...(status ? { status } : {}),
-          ...(f.owner !== undefined ? { owner: f.owner === '' ? null : f.owner } : {}),
-          ...(priority !== undefined ? { priority } : {}),
-          ...(f.label ? { labels: f.label } : {}),
-          ...(metadata ? { metadata } : {}),
-        }),
-      );
-    }),
-  depAdd: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.addDependency(id, f.blockedBy))),
-  depRm: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.removeDependency(id, f.blockedBy))),
-  ready: (f: TaskFlags & { limit?: number; all?: boolean }) =>
-    withBoard(f, async (b) => {
-      const tasks = await b.ready(f.all ? Number.POSITIVE_INFINITY : (f.limit ?? READY_PAGE));
-      const more = tasks.length > 0 && !f.all ? (await b.readyCount()) - tasks.length : 0;
-      const lines = tasks.map((t) => taskLine(t, new Set()));
-      if (more > 0) lines.push(`… and ${more} more ready (--limit <n> or --all to see them)`);
-      return { json: tasks, text: tasks.length ? lines.join('\n') : 'nothing is ready' };
-    }),
-  claim: (id: string | undefined, f: TaskFlags & { owner?: string; lease?: string }) =>
-    withBoard(f, async (b) =>
-      one(await b.claim({ ...(id ? { id } : {}), ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) })),
-    ),
-  heartbeat: (id: string, f: TaskFlags & { owner?: string; lease?: string }) =>
-    withBoard(f, async (b) => one(await b.heartbeat(id, { ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) }))),
-  done: (id: string, f: TaskFlags & { owner?: string }) =>
-    withBoard(f, async (b) => one(await b.complete(id, f.owner ? { owner: f.owner } : {}))),
-  release: (id: string, f: TaskFlags & { owner?: string }) =>
-    withBoard(f, async (b) => one(await b.release(id, f.owner ? { owner: f.owner } : {}))),
-  cancel: (id: string, f: TaskFlags) => withBoard(f, async (b) => one(await b.cancel(id))),
-  delete: (id: string, f: TaskFlags & { cascade?: boolean }) =>
-    withBoard(f, async (b) => {
-      const deleted = await b.delete(id, f.cascade === true);
-      return { json: { deleted }, text: `deleted ${deleted.map((d) => `#${d}`).join(', ')}` };
-    }),
-  list: (f: TaskFlags & { status?: string; owner?: string; label?: string }) =>
-    withBoard(f, async (b) => {
-      const status = parseStatus(f.status, '--status');
-      const tasks = await b.list({
-        ...(status ? { status } : {}),
-        ...(f.owner ? { owner: f.owner } : {}),
-        ...(f.label ? { label: f.label } : {}),
-      });
-      const open = openIds(await b.list());
-      return { json: tasks, text: tasks.length ? tasks.map((t) => taskLine(t, open)).join('\n') : `no tasks in ${b.listId}` };
-    }),
-  show: (id: string, f: TaskFlags) =>
-    withBoard(f, async (b) => {
-      const t = await b.get(id);
-      if (!t) throw new InputError(`task #${id} does not exist in list ${b.listId}`, 'MISSING_TASK');
-      return one(t);
-    }),
-  history: (id: string | undefined, f: TaskFlags) =>
-    withBoard(f, async (b) => {
-      const events = await b.history(id);
-      const text = events
-        .map(
-          (e) =>
-            `${new Date(e.at).toISOString()}  #${e.taskId} ${e.kind.padEnd(13)} ${e.actor}${e.session ? `@${e.session}` : ''}  ${JSON.stringify(e.data)}`,
-        )
-        .join('\n');
-      return { json: events, text: text || 'no history' };
-    }),
-  graph: (f: TaskFlags & { format?: string }) =>
-    withBoard(f, async (b) => {
-      const tasks = await b.list();
-      const format = f.format ?? (process.stdout.isTTY ? 'tree' : 'mermaid');
-      if (!['mermaid', 'dot', 'tree'].includes(format)) throw new InputError(`--format: "${format}" must be mermaid, dot or tree`);
-      const text = format === 'dot' ? toDot(tasks) : format === 'tree' ? toAsciiTree(tasks) : toMermaid(tasks);
-      return { json: { format, graph: text }, text };
-    }),
-  export: (dir: string, f: TaskFlags) =>
-    withBoard(f, async (b) => {
-      const r = await exportTasks(b, dir);
-      return { json: r, text: `wrote ${r.written} task files to ${dir}${r.removed ? `, removed ${r.removed}` : ''}` };
-    }),
-  import: (dir: string, f: TaskFlags) =>
-    withBoard(f, async (b) => {
-      const r = await importTasks(b, dir);
-      return { json: r, text: `created ${r.created.length}, updated ${r.updated.length}, unchanged ${r.unchanged.length}` };
-    }),
-  sync: (f: TaskFlags & { claudeDir: string; watch?: boolean }) =>
-    withBoard(f, async (b) => {
-      const bridge = new ClaudeTaskBridge(b, f.claudeDir);
-      const describe = (r: SyncReport) =>
-        [
-          `synced ${b.listId} ⇄ ${f.claudeDir}: ${r.toDrover.length} to drover, ${r.toClaude.length} to Claude Code`,
-          ...r.conflicts.map((c) => `  conflict #${c.id}: ${c.winner} won (newer change wins)`),
-          ...r.renumbered.map((x) => `  renumbered drover task #${x.from} to #${x.to} (id taken in Claude Code)`),
-          ...r.refused.map((x) => `  ${color.yellow('refused')} #${x.id}: ${x.reason}`),
-          ...r.held.map(
-            (x) => `  ${color.yellow('held')} #${x.id} blocked by #${x.blockedBy} (kept in Claude Code's file, not in drover): ${x.reason}`,
-          ),
-          ...r.problems.map((p) => `  ${color.red('bad file')} ${p.path}: ${p.message}`),
-        ].join('\n');
-      if (!f.watch) {
-        const r = await bridge.syncOnce();
-        return { json: r, text: describe(r) };
-      }
-      const controller = new AbortController();
-      process.once('SIGINT', () => controller.abort());
-      process.once('SIGTERM', () => controller.abort());
-      await bridge.watch(controller.signal, (r) => {
-        if (f.json) printJson(r);
-        else if (r.toDrover.length || r.toClaude.length || r.refused.length || r.problems.length) process.stdout.write(`${describe(r)}\n`);
-      });
-      return { json: { stopped: true }, text: '' };
-    }),
-};

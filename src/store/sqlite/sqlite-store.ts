@@ -7,6 +7,7 @@ import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
   CallRekey,
+  DeletedRuns,
   Fence,
   LeaseRequest,
   LeaseResult,
@@ -23,7 +24,7 @@ import type {
 } from '../types.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
-import { SqliteSpanStore } from './span-store.js';
+import { SqliteSpanStore, traceKey } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
 
 export interface SqliteStoreOptions {
@@ -364,6 +365,37 @@ export class SqliteStore implements Store {
   async listEvents(runId: string): Promise<RunEvent[]> {
     const rows = this.stmts.listEvents.all(runId) as { run_id: string; ts: number; type: RunEvent['type']; data_json: string }[];
     return rows.map((r) => ({ runId: r.run_id, ts: r.ts, type: r.type, data: JSON.parse(r.data_json) }));
+  }
+
+  async deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string): Promise<DeletedRuns> {
+    const db = this.db;
+    const del = (sql: string, ...params: unknown[]) => db.prepare(sql).run(...params).changes;
+    return db
+      .transaction((): DeletedRuns => {
+        const out: DeletedRuns = { runs: [], skipped: [], calls: 0, usage: 0, questions: 0, events: 0, spans: 0 };
+        for (const id of ids) {
+          const run = this.getRunSync(id);
+          if (!run) continue;
+          if (run.lease && run.lease.expiresAt > now) {
+            out.skipped.push(id);
+            continue;
+          }
+          const traces = new Set(
+            (db.prepare('SELECT DISTINCT trace_id AS t FROM spans WHERE run_id = ?').all(id) as { t: string }[]).map((r) => r.t),
+          );
+          if (traceIdOf) traces.add(traceIdOf(id));
+          for (const t of traces) out.spans += del('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
+          out.spans += del('DELETE FROM spans WHERE run_id = ?', id);
+          out.calls += del('DELETE FROM calls WHERE run_id = ?', id);
+          out.usage += del('DELETE FROM usage WHERE run_id = ?', id);
+          out.questions += del('DELETE FROM questions WHERE run_id = ?', id);
+          out.events += del('DELETE FROM events WHERE run_id = ?', id);
+          del('DELETE FROM runs WHERE id = ?', id);
+          out.runs.push(id);
+        }
+        return out;
+      })
+      .immediate();
   }
 
   async checkHealth(): Promise<StoreHealth> {

@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { checkBackends } from '../../agents/availability.js';
+import { diagnoseStore } from '../../store/index.js';
+import { type GlobalFlags, loadConfig } from '../context.js';
+import { color, EXIT, printJson } from '../output.js';
+
+/**
+ * `drover doctor`: Node, the store (integrity, schema version) and the agent backends, in plain words.
+ * Exit 1 when Node is too old or an existing store has a problem; a store that does not exist yet
+ * is reported (commands that write create it) and is not a failure.
+ */
+export async function doctorCommand(flags: GlobalFlags): Promise<number> {
+  const config = loadConfig(flags);
+  const exists = config.storePath === ':memory:' || existsSync(config.storePath);
+  const health = exists ? diagnoseStore(config.storePath) : undefined;
+  const checks = {
+    node: { ok: Number(process.versions.node.split('.')[0]) >= 20, detail: process.versions.node },
+    store: health ? { exists: true, ...health } : { exists: false, ok: true, location: config.storePath },
+    projectRoot: config.projectRoot,
+    // The CLI backends are optional: a missing one is reported, not a failure.
+    backends: await checkBackends(),
+  };
+  const ok = checks.node.ok && (health?.ok ?? true);
+  if (flags.json) printJson({ ok, ...checks });
+  else {
+    process.stdout.write(`project root: ${config.projectRoot}\n`);
+    process.stdout.write(
+      `node ${checks.node.detail}: ${checks.node.ok ? color.green('ok') : color.red('drover needs Node 20.19 or newer')}\n`,
+    );
+    if (!health) {
+      process.stdout.write(`store ${config.storePath}: ${color.dim('none yet')} (drover run or drover tasks add creates it)\n`);
+    } else {
+      process.stdout.write(`store ${config.storePath}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
+      process.stdout.write(`  schema version ${health.schemaVersion} (this drover: ${health.expectedSchemaVersion})\n`);
+      for (const [k, v] of Object.entries(health.facts)) if (k !== 'location') process.stdout.write(`  ${k}: ${v}\n`);
+      for (const p of health.problems) process.stdout.write(`  ${color.red('✗')} ${p}\n`);
+    }
+    process.stdout.write('agent backends:\n');
+    for (const b of checks.backends) {
+      process.stdout.write(`  ${b.usable ? color.green('✓') : color.red('✗')} ${b.name}: ${b.detail}\n`);
+    }
+  }
+  return ok ? EXIT.ok : EXIT.failed;
+}

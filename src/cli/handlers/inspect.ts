@@ -1,0 +1,141 @@
+import { parseDuration } from '../../core/duration.js';
+import type { RunRecord, RunStatus } from '../../store/types.js';
+import { traceIdForRun } from '../../telemetry/traceparent.js';
+import { answerQuestion, describeRun } from '../../workflow/inspect.js';
+import { type GlobalFlags, openStore } from '../context.js';
+import { color, EXIT, formatTokens, printJson } from '../output.js';
+
+/** `drover runs`: recent runs, newest first. `--status` was checked by the flag parser. */
+export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunStatus }): Promise<number> {
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const runs = await store.listRuns({ limit: flags.limit ?? 20, ...(flags.status ? { status: flags.status } : {}) });
+    const rows = await Promise.all(
+      runs.map(async (r) => ({
+        id: r.id,
+        name: r.name,
+        status: r.status,
+        createdAt: new Date(r.createdAt).toISOString(),
+        finishedAt: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
+        usage: await store.usageTotals(r.id),
+      })),
+    );
+    if (flags.json) printJson(rows);
+    else if (rows.length === 0) process.stdout.write('no runs yet\n');
+    else {
+      for (const r of rows) {
+        process.stdout.write(
+          `${r.id}  ${r.status.padEnd(9)}  ${r.name}  ${color.dim(`${r.usage.requests} requests, ${formatTokens(r.usage.outputTokens)} out`)}\n`,
+        );
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function statusCommand(runId: string, flags: GlobalFlags): Promise<number> {
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const d = await describeRun(store, runId);
+    if (flags.json) {
+      printJson(d);
+      return EXIT.ok;
+    }
+    const out: string[] = [];
+    out.push(`${color.bold(d.name)} (${d.id}) — ${d.status}${d.driver ? `, driven by pid ${d.driver.pid} on ${d.driver.host}` : ''}`);
+    out.push(`script ${d.script}; backend ${d.settings.backend}, model ${d.settings.model}, concurrency ${d.settings.concurrency}`);
+    out.push(
+      `calls ${d.calls.total} (${d.calls.finished} finished, ${d.calls.failed} failed, ${d.calls.unfinished} unfinished); ${d.usage.requests} model requests, ${formatTokens(d.usage.inputTokens)} in / ${formatTokens(d.usage.outputTokens)} out`,
+    );
+    for (const p of d.phases) {
+      out.push(
+        `  ${p.title}: ${p.done}/${p.agents} done${p.failed ? `, ${color.red(`${p.failed} failed`)}` : ''}${p.running ? `, ${p.running} running` : ''}`,
+      );
+    }
+    for (const a of d.agents.filter((x) => x.state !== 'done').slice(0, 20)) {
+      out.push(`    ${a.state === 'failed' ? color.red('✗ failed') : a.state} ${a.label}${a.error ? `: ${a.error}` : ''}`);
+    }
+    for (const a of d.agents) {
+      const wt = a.detail?.worktree as { branch?: string; commit?: string | null; changed?: boolean } | undefined;
+      if (wt?.changed) out.push(`    ${a.label}: changes on branch ${wt.branch} at ${String(wt.commit).slice(0, 12)}`);
+    }
+    for (const q of d.questions.filter((x) => x.status === 'pending')) {
+      out.push(`${color.yellow('question')} ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}`);
+    }
+    if (d.error) out.push(`${color.red('error')}: ${d.error.message}`);
+    if (d.status === 'completed') out.push(`result: ${JSON.stringify(d.result)}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function answerCommand(runId: string, questionId: string, text: string, flags: GlobalFlags): Promise<number> {
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const q = await answerQuestion(store, runId, questionId, text);
+    if (flags.json) printJson(q);
+    else process.stdout.write(`answered ${q.id}; continue with: drover resume ${runId}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * `drover runs prune [--status s] [--older-than 7d] [--yes]`: without --yes, lists the runs that
+ * match; with it, deletes them and all that is theirs in one transaction (Store.deleteRuns), never
+ * a run whose lease is live. Prints what was removed.
+ */
+export async function pruneCommand(flags: GlobalFlags & { status?: RunStatus; olderThan?: string; yes?: boolean }): Promise<number> {
+  const cutoff = flags.olderThan === undefined ? undefined : Date.now() - parseDuration(flags.olderThan, '--older-than');
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const now = Date.now();
+    const matching: RunRecord[] = [];
+    const live: RunRecord[] = [];
+    for (const r of await store.listRuns({ limit: Number.MAX_SAFE_INTEGER, ...(flags.status ? { status: flags.status } : {}) })) {
+      if (cutoff !== undefined && r.createdAt >= cutoff) continue;
+      (r.lease && r.lease.expiresAt > now ? live : matching).push(r);
+    }
+    const what = [flags.status ? `status ${flags.status}` : '', flags.olderThan ? `older than ${flags.olderThan}` : '']
+      .filter(Boolean)
+      .join(', ');
+    if (!flags.yes) {
+      if (flags.json) printJson({ wouldDelete: matching.map((r) => r.id), live: live.map((r) => r.id) });
+      else {
+        const out = matching.map((r) => `${r.id}  ${r.status.padEnd(9)}  ${new Date(r.createdAt).toISOString()}  ${r.name}`);
+        out.push(
+          matching.length
+            ? `${matching.length} run${matching.length === 1 ? '' : 's'} would be deleted${what ? ` (${what})` : ''}; add --yes to delete them`
+            : `no runs to prune${what ? ` (${what})` : ''}`,
+        );
+        for (const r of live) out.push(color.dim(`kept ${r.id}: a live process (pid ${r.lease?.pid}) is driving it`));
+        process.stdout.write(`${out.join('\n')}\n`);
+      }
+      return EXIT.ok;
+    }
+    const removed = await store.deleteRuns(
+      matching.map((r) => r.id),
+      Date.now(),
+      traceIdForRun,
+    );
+    const skipped = [...live.map((r) => r.id), ...removed.skipped];
+    if (flags.json) printJson({ ...removed, skipped });
+    else {
+      const n = removed.runs.length;
+      const out = [
+        `deleted ${n} run${n === 1 ? '' : 's'}${what ? ` (${what})` : ''}: ${removed.calls} calls, ${removed.usage} usage rows, ${removed.questions} questions, ${removed.events} events, ${removed.spans} spans`,
+      ];
+      for (const id of removed.runs) out.push(`  ${id}`);
+      for (const id of skipped) out.push(color.dim(`kept ${id}: a live process is driving it`));
+      process.stdout.write(`${out.join('\n')}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}

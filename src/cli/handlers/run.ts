@@ -1,0 +1,212 @@
+import { setFlagsFromString } from 'node:v8';
+import type { ProviderName } from '../../agents/builtin/builtin-backend.js';
+import { InputError } from '../../core/errors.js';
+import type { Store } from '../../store/types.js';
+import type { ProgressListener } from '../../workflow/events.js';
+import type { RunPlan } from '../../workflow/plan.js';
+import type { RunSummary } from '../../workflow/run.js';
+import { resumeRun, runWorkflow } from '../../workflow/run.js';
+import { type GlobalFlags, openStore } from '../context.js';
+import { color, EXIT, formatDuration, printJson } from '../output.js';
+import { plainProgress } from '../progress.js';
+
+// WebAssembly stays on V8's baseline compiler in `drover run`/`resume`. The model SDKs' fetch
+// parses HTTP with undici's llhttp.wasm; after a few responses V8 re-compiles its main function
+// with TurboFan in the background (0.3-0.6 s of CPU on a 2-core machine), and a process that has
+// finished waits at exit for that compilation: `drover run` lingered up to a second after printing
+// its result. The baseline code parses a model's replies fast enough. Set before the first request.
+setFlagsFromString('--liftoff-only');
+
+export interface RunFlags extends GlobalFlags {
+  argsJson?: string;
+  runId?: string;
+  from?: string;
+  backend?: string;
+  provider?: string;
+  model?: string;
+  concurrency?: number;
+  maxAgents?: number;
+  budgetTokens?: number;
+  gateway?: string;
+  baseUrl?: string;
+  sim?: string;
+  script?: string;
+  taskList?: string;
+  /** Print what would be reused and run, run nothing. */
+  plan?: boolean;
+  /** Exit 1 when any call failed, even if the run completed. */
+  strict?: boolean;
+}
+
+/** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
+function tracingOptions(config: { tracing: boolean | undefined; traceContent: boolean | undefined; otlpEndpoint: string | undefined }) {
+  const env = process.env;
+  return {
+    ...(config.tracing !== undefined && !env.DROVER_TRACING ? { tracing: config.tracing } : {}),
+    ...(config.traceContent !== undefined && !env.DROVER_TRACE_CONTENT ? { traceContent: config.traceContent } : {}),
+    ...(config.otlpEndpoint && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+      ? { otlpEndpoint: config.otlpEndpoint }
+      : {}),
+  };
+}
+
+function parseArgsJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`--args-json: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function overrides(flags: RunFlags) {
+  return {
+    ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.provider ? { provider: flags.provider as ProviderName } : {}),
+    ...(flags.model ? { model: flags.model } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+    ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
+    ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
+    ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
+    ...(flags.sim ? { sim: flags.sim } : {}),
+    ...(flags.taskList ? { taskList: flags.taskList } : {}),
+  };
+}
+
+/** A word as the shell reads it: quoted only when it has to be. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
+
+/** The exact command that continues an interrupted run (with --store when one was given). */
+export function resumeCommandLine(runId: string, flags: GlobalFlags): string {
+  return ['drover', 'resume', shellWord(runId), ...(flags.store ? ['--store', shellWord(flags.store)] : [])].join(' ');
+}
+
+/** Drives a run with progress, prints the outcome, returns the exit code. */
+async function drive(
+  flags: RunFlags,
+  go: (common: { onEvent: ProgressListener; signal: AbortSignal }) => Promise<RunSummary>,
+): Promise<number> {
+  const json = flags.json === true;
+  const live = !json && process.stderr.isTTY === true && !process.env.CI;
+  const progress = live
+    ? (await import('../tty-progress.js')).ttyProgress()
+    : plainProgress((line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => controller.abort(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : `received ${sig}`);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let summary: RunSummary;
+  try {
+    summary = await go({ onEvent: progress.listener, signal: controller.signal });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (json) {
+    if (summary.error?.code === 'INTERRUPTED') process.stderr.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
+    printJson(summary);
+  } else {
+    const status =
+      summary.status === 'completed'
+        ? color.green(summary.status)
+        : summary.status === 'waiting'
+          ? color.yellow(summary.status)
+          : color.red(summary.status);
+    const c = summary.calls;
+    const counts = [
+      `${c.executed} executed`,
+      `${c.reused} reused${c.moved ? ` (${c.moved} moved)` : ''}`,
+      c.failed ? color.red(`${c.failed} failed`) : '0 failed',
+      ...(c.unfinished ? [`${c.unfinished} unfinished`] : []),
+    ].join(', ');
+    process.stdout.write(
+      `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${c.total} calls (${counts}), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
+    );
+    if (summary.error) process.stdout.write(`${color.red('error')}: ${summary.error.message}\n`);
+    if (summary.error?.code === 'INTERRUPTED') process.stdout.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
+    for (const q of summary.questions ?? []) {
+      process.stdout.write(
+        `question ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}\n  answer with: drover answer ${summary.runId} ${q.id} <text>, then drover resume ${summary.runId}\n`,
+      );
+    }
+    if (summary.status === 'completed') process.stdout.write(`result: ${JSON.stringify(summary.result, null, 2)}\n`);
+  }
+  if (summary.status === 'completed') {
+    if (flags.strict && summary.calls.failed > 0) {
+      process.stderr.write(`--strict: ${summary.calls.failed} call${summary.calls.failed === 1 ? '' : 's'} failed\n`);
+      return EXIT.failed;
+    }
+    return EXIT.ok;
+  }
+  if (summary.status === 'waiting') return EXIT.waiting;
+  return summary.error?.code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.failed;
+}
+
+/** `--plan`: what a resume or `run --from` would reuse and run, printed; nothing runs and nothing is written. */
+async function showPlan(flags: RunFlags, make: (plan: typeof import('../../workflow/plan.js'), store: Store) => Promise<RunPlan>) {
+  const { store } = openStore(flags, { mustExist: true });
+  try {
+    const planning = await import('../../workflow/plan.js');
+    const plan = await make(planning, store);
+    if (flags.json) printJson(plan);
+    else process.stdout.write(`${planning.formatPlan(plan).join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function runCommand(script: string, flags: RunFlags): Promise<number> {
+  if (flags.plan) {
+    if (!flags.from)
+      throw new InputError('--plan shows what a run would reuse from --from <run>; give --from, or use drover resume <run> --plan');
+    const fromRunId = flags.from;
+    const args = parseArgsJson(flags.argsJson);
+    return showPlan(flags, (p, store) => p.planFrom({ store, script, fromRunId, ...(args !== undefined ? { args } : {}) }));
+  }
+  const { config, store } = openStore(flags);
+  try {
+    const args = parseArgsJson(flags.argsJson);
+    return await drive(flags, (common) =>
+      runWorkflow({
+        store,
+        script,
+        ...(args !== undefined ? { args } : {}),
+        ...(flags.runId ? { runId: flags.runId } : {}),
+        ...(flags.from ? { fromRunId: flags.from } : {}),
+        ...overrides(flags),
+        defaults: {
+          backend: config.backend,
+          ...(config.provider ? { provider: config.provider } : {}),
+          model: config.model,
+          ...(config.concurrency ? { concurrency: config.concurrency } : {}),
+          ...(config.gateway ? { gateway: config.gateway } : {}),
+        },
+        ...tracingOptions(config),
+        ...common,
+      }),
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
+  if (flags.plan) return showPlan(flags, (p, store) => p.planResume({ store, runId, ...(flags.script ? { script: flags.script } : {}) }));
+  const { config, store } = openStore(flags, { mustExist: true });
+  try {
+    return await drive(flags, (common) =>
+      resumeRun({
+        store,
+        runId,
+        ...(flags.script ? { script: flags.script } : {}),
+        ...overrides(flags),
+        ...tracingOptions(config),
+        ...common,
+      }),
+    );
+  } finally {
+    await store.close();
+  }
+}
