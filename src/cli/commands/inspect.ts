@@ -3,8 +3,11 @@ import type { Command } from 'commander';
 import type { RunStatus } from '../../store/types.js';
 import { action, int, oneOf } from '../action.js';
 
-/** Every status a run row can have (store/types.ts `RunStatus`). */
-export const RUN_STATUSES = ['running', 'waiting', 'completed', 'failed'] as const satisfies readonly RunStatus[];
+/** Every state a run is shown in: a stored `RunStatus`, or `interrupted` (running, its driver gone; workflow/inspect.ts `RunState`). */
+export const RUN_STATUSES = ['running', 'interrupted', 'waiting', 'completed', 'failed'] as const satisfies readonly (
+  | RunStatus
+  | 'interrupted'
+)[];
 
 const handlers = () => import('../handlers/inspect.js');
 

@@ -1,20 +1,27 @@
 import { parseDuration } from '../../core/duration.js';
 import type { RunRecord, RunStatus } from '../../store/types.js';
 import { traceIdForRun } from '../../telemetry/traceparent.js';
-import { answerQuestion, describeRun } from '../../workflow/inspect.js';
+import { answerQuestion, describeRun, type RunState, runState } from '../../workflow/inspect.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatTokens, printJson } from '../output.js';
 
 /** `drover runs`: recent runs, newest first. `--status` was checked by the flag parser. */
-export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunStatus }): Promise<number> {
+export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunState }): Promise<number> {
   const { store } = openStore(flags, { mustExist: true });
   try {
-    const runs = await store.listRuns({ limit: flags.limit ?? 20, ...(flags.status ? { status: flags.status } : {}) });
+    // A run whose driver is gone is `interrupted`: stored as running, shown (and filtered) as it is.
+    const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
+    const limit = flags.limit ?? 20;
+    const runs = (
+      await store.listRuns({ limit: stored === 'running' ? Number.MAX_SAFE_INTEGER : limit, ...(stored ? { status: stored } : {}) })
+    )
+      .filter((r) => !flags.status || runState(r) === flags.status)
+      .slice(0, limit);
     const rows = await Promise.all(
       runs.map(async (r) => ({
         id: r.id,
         name: r.name,
-        status: r.status,
+        status: runState(r),
         createdAt: new Date(r.createdAt).toISOString(),
         finishedAt: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
         usage: await store.usageTotals(r.id),
@@ -64,6 +71,8 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
     for (const q of d.questions.filter((x) => x.status === 'pending')) {
       out.push(`${color.yellow('question')} ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}`);
     }
+    for (const w of d.warnings) out.push(`${color.yellow('warning')}: ${w}`);
+    if (d.status === 'interrupted') out.push(`its driver is gone: continue it with drover resume ${d.id}`);
     if (d.error) out.push(`${color.red('error')}: ${d.error.message}`);
     if (d.status === 'completed') out.push(`result: ${JSON.stringify(d.result)}`);
     process.stdout.write(`${out.join('\n')}\n`);
@@ -90,14 +99,16 @@ export async function answerCommand(runId: string, questionId: string, text: str
  * match; with it, deletes them and all that is theirs in one transaction (Store.deleteRuns), never
  * a run whose lease is live. Prints what was removed.
  */
-export async function pruneCommand(flags: GlobalFlags & { status?: RunStatus; olderThan?: string; yes?: boolean }): Promise<number> {
+export async function pruneCommand(flags: GlobalFlags & { status?: RunState; olderThan?: string; yes?: boolean }): Promise<number> {
   const cutoff = flags.olderThan === undefined ? undefined : Date.now() - parseDuration(flags.olderThan, '--older-than');
   const { store } = openStore(flags, { mustExist: true });
   try {
     const now = Date.now();
     const matching: RunRecord[] = [];
     const live: RunRecord[] = [];
-    for (const r of await store.listRuns({ limit: Number.MAX_SAFE_INTEGER, ...(flags.status ? { status: flags.status } : {}) })) {
+    const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
+    for (const r of await store.listRuns({ limit: Number.MAX_SAFE_INTEGER, ...(stored ? { status: stored } : {}) })) {
+      if (flags.status && runState(r, now) !== flags.status) continue;
       if (cutoff !== undefined && r.createdAt >= cutoff) continue;
       (r.lease && r.lease.expiresAt > now ? live : matching).push(r);
     }
