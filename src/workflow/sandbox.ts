@@ -23,7 +23,8 @@
  * the continuation after an `await`) that runs past the limit is stopped, and Ctrl-C stops it too.
  */
 import vm from 'node:vm';
-import { DroverError, errorMessage, InputError, isErrorLike } from '../core/index.js';
+import * as acorn from 'acorn';
+import { DroverError, errorMessage, InputError, isErrorLike, ScriptError } from '../core/index.js';
 import type { WorkflowApi } from './api.js';
 import { RunAbortedError } from './errors.js';
 
@@ -61,6 +62,35 @@ export function scriptCpuLimitMs(env: NodeJS.ProcessEnv = process.env): number {
 export interface ScriptHost {
   /** Marks host work the script waits on (a timer) so the run is not taken for idle meanwhile. */
   track<T>(work: Promise<T>): Promise<T>;
+  /** The run's stop signal: once it fires, no script code runs again (a loop that was about to start never does). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The offset of the first `import()` expression in a script, or undefined. Node rejects an
+ * `import()` in a vm context with an error of the host's realm (whose constructor chain reaches
+ * `process`), so a script with one is refused before it runs; without eval no script can build one.
+ */
+export function dynamicImportOffset(source: string): number | undefined {
+  let program: acorn.Node;
+  try {
+    program = acorn.parse(source, { ecmaVersion: 'latest', sourceType: 'script', allowReturnOutsideFunction: true, allowHashBang: true });
+  } catch {
+    return undefined; // V8 reports the syntax error itself
+  }
+  const stack: unknown[] = [program];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    const n = node as { type?: unknown; start?: number };
+    if (n.type === 'ImportExpression') return n.start;
+    for (const [key, value] of Object.entries(node)) if (key !== 'loc' && value && typeof value === 'object') stack.push(value);
+  }
+  return undefined;
 }
 
 /** The context-side functions the host calls (all made by BOOTSTRAP; none runs script code synchronously but `invoke` and `fire`). */
@@ -345,6 +375,16 @@ const UNDEFINED_KEY = '\u0000undefined';
 
 export function runInSandbox(body: string, filename: string, api: WorkflowApi, host?: ScriptHost): Promise<unknown> {
   const limitMs = scriptCpuLimitMs();
+  const wrapped = `(async function () {\n${body}\n})`;
+  const importAt = dynamicImportOffset(wrapped);
+  if (importAt !== undefined) {
+    const loc = acorn.getLineInfo(wrapped, importAt);
+    throw new ScriptError(
+      'import() is not available in workflow scripts (no Node APIs; use sh() or a module-form workflow)',
+      { file: filename, line: loc.line - 1, column: loc.column + 1 },
+      'SCRIPT_IMPORT',
+    );
+  }
   const enterName = `__drover_enter_${Math.random().toString(36).slice(2, 10)}`;
   const context = vm.createContext(Object.create(null), {
     name: `drover:${filename}`,
@@ -599,19 +639,13 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
   context.args = api.args === undefined ? undefined : inner.parse(JSON.stringify(api.args));
 
   // The wrapper sits on line 0, so line numbers in errors are the file's own.
-  const script = new vm.Script(`(async function () {\n${body}\n})`, {
+  const script = new vm.Script(wrapped, {
     filename,
     lineOffset: -1,
-    // import() in the script: refused with an error of the script's own realm.
-    importModuleDynamically: (() => {
-      throw inner.makeError(
-        JSON.stringify({
-          name: 'Error',
-          message: 'import() is not available in workflow scripts (no Node APIs; use sh() or a module-form workflow)',
-        }),
-      );
-    }) as never,
   });
+  const onStop = () => stop(new RunAbortedError(`run stopped: ${String(host?.signal?.reason ?? 'interrupted')}`));
+  if (host?.signal?.aborted) onStop();
+  host?.signal?.addEventListener('abort', onStop, { once: true });
   const main = script.runInContext(context, runOptions);
   return stub(inner.register(main))();
 }
