@@ -97,6 +97,8 @@ describe('the script sandbox holds', () => {
       await parallel([(...a) => { probe('thunk arguments', a); return 1; }]);
       await pipeline([{ x: 1 }], (prev, item, i) => { probe('stage prev', prev); probe('stage item', item); return prev; });
       await new Promise((resolve) => setTimeout((...a) => { probe('timer arguments', a); resolve(); }, 0, { y: 1 }));
+      await parallel([function thunk() { probe('thunk caller', thunk.caller); probe('thunk callee caller', arguments.callee.caller); }]);
+      await new Promise((resolve) => setTimeout(function cb() { probe('timer caller', cb.caller); resolve(); }, 0));
       return escapes;`,
       { args: { list: [1, 2] } },
     );
@@ -221,6 +223,7 @@ describe('the script sandbox holds', () => {
         asyncFunction: () => (async function () {}).constructor('return 1'),
         generator: () => (function* () {}).constructor('return 1'),
         setTimeoutString: () => setTimeout('globalThis.ran = 1', 0),
+        wasm: () => new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])),
       };
       const out = {};
       for (const [k, f] of Object.entries(tries)) {
@@ -235,6 +238,7 @@ describe('the script sandbox holds', () => {
       asyncFunction: 'EvalError',
       generator: 'EvalError',
       setTimeoutString: 'TypeError',
+      wasm: 'CompileError',
     });
   });
 
