@@ -278,6 +278,7 @@ describe('the CPU watchdog', () => {
   async function cliRun(body: string, limitMs: string) {
     const dir = tempDir();
     const gw = await gateway(SCENARIO);
+    ccScript(dir, 'while (true) {}', 'child.js', 'child');
     const script = ccScript(dir, body);
     const child = spawnCli(['run', script, '--gateway', gw.url, '--json'], {
       cwd: dir,
@@ -304,6 +305,12 @@ describe('the CPU watchdog', () => {
     expect(lastJson(r.stdout)).toMatchObject({ status: 'failed', error: { code: 'SCRIPT_CPU_LIMIT' } });
     const sync = await cliRun('for (;;) {}', '300');
     expect(lastJson((await sync.child.done).stdout)).toMatchObject({ status: 'failed', error: { code: 'SCRIPT_CPU_LIMIT' } });
+  });
+
+  it('a loop in a nested workflow stops that workflow; its caller sees SCRIPT_CPU_LIMIT', async () => {
+    const { child } = await cliRun("let r;\ntry { r = await workflow('./child.js'); } catch (e) { r = e.code; }\nreturn r;", '300');
+    const r = await child.done;
+    expect(lastJson(r.stdout)).toMatchObject({ status: 'completed', result: 'SCRIPT_CPU_LIMIT' });
   });
 
   it('a loop in a setTimeout callback is stopped too', async () => {
