@@ -405,7 +405,6 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
   /** Host promises waiting on a script function (`invoke`), by token. */
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextToken = 1;
-  const calls = new Map<number, true>();
   let nextCall = 1;
 
   function stop(err: Error): void {
@@ -433,15 +432,15 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
       entry.runInContext(context, runOptions);
     } catch (err) {
       restoreAsyncStack(stackDepth);
-      const message = errorMessage(err);
-      if (/interrupted/i.test(message) && !/timed out/i.test(message)) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+        stop(new ScriptCpuLimitError(limitMs));
+      } else if (code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') {
         stop(new RunAbortedError('run stopped: interrupted (Ctrl-C)'));
         // Ctrl-C was taken by the watchdog: hand it to the driver's own handler (or Node's default).
         process.kill(process.pid, 'SIGINT');
-      } else if (/timed out/i.test(message)) {
-        stop(new ScriptCpuLimitError(limitMs));
       } else {
-        stop(err instanceof Error ? err : new Error(message));
+        stop(err instanceof Error ? err : new Error(errorMessage(err)));
       }
     } finally {
       depth--;
@@ -548,7 +547,6 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
   };
 
   function deliver(callId: number, ok: boolean, value: unknown): void {
-    calls.delete(callId);
     let payload: string | undefined;
     try {
       payload = ok ? valueOut(value) : errorJson(value);
@@ -587,7 +585,6 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
         const result = fn(...args);
         if (result instanceof Promise) {
           const callId = nextCall++;
-          calls.set(callId, true);
           result.then(
             (v) => deliver(callId, true, v),
             (e) => deliver(callId, false, e),
