@@ -10,9 +10,11 @@
  * `pipeline` stages, `setTimeout` callbacks) stay in the context; the host holds a number for each
  * and asks the context to call it, synchronously, inside the `parallel` branch that calls it.
  *
- * Why hand-written and not a library: `isolated-vm` is a native addon (a compiler at install,
- * no prebuilt binaries for every platform) whose isolates cannot share drover's
- * AsyncLocalStorage branch tracking nor call the runtime synchronously; SES gets its guarantees
+ * Why hand-written and not a library: `isolated-vm`'s current release (7.0.1) requires Node ≥ 24
+ * and the 5.x line that runs on Node 20 is a native addon compiled at install (node-gyp); either
+ * way its isolates share neither drover's AsyncLocalStorage branch tracking (which `parallel`
+ * needs across an `await`) nor synchronous calls into the runtime (a thunk must start inside the
+ * runtime's own call), so every global would become a message protocol. SES gets its guarantees
  * from `lockdown()`, which freezes the intrinsics of the whole driver process (and the libraries
  * it loads), not only the script's. A vm context with a JSON membrane needs neither, and the
  * escape routes it closes are pinned by test/sandbox.test.ts.
