@@ -170,6 +170,11 @@ export class WorkflowRuntime {
     return this.pendingEvents.splice(0);
   }
 
+  /** The run's stop signal, for the sandbox (no script code runs once it fired). */
+  get signal(): AbortSignal {
+    return this.deps.signal;
+  }
+
   /** Tracks host work the script waits on that is not a call (timers): the run is not idle while it is pending. */
   track<T>(work: Promise<T>): Promise<T> {
     this.inflight++;
