@@ -93,6 +93,9 @@ describe('file tools stay inside the workspace', () => {
     await expect(call(tool('read_file'), ws, { path: 'missing.txt' })).rejects.toThrow(/no such file/);
     await expect(call(tool('edit_file'), ws, { path: 'missing.txt', old_string: 'a', new_string: 'b' })).rejects.toThrow(/no such file/);
     await expect(call(tool('write_file'), ws, { path: 'file.txt/below', content: 'x' })).rejects.toThrow(/not a directory/);
+    symlinkSync('loop-b', join(ws, 'loop-a'));
+    symlinkSync('loop-a', join(ws, 'loop-b'));
+    await expect(call(tool('write_file'), ws, { path: 'loop-a', content: 'x' })).rejects.toThrow(/more than 40 symbolic links/);
   });
 });
 
@@ -144,48 +147,53 @@ describe('model-chosen patterns never stall the driver', () => {
     return ws;
   }
 
-  it('a catastrophic grep regex ends with a clear time-limit error while the event loop keeps turning', async () => {
+  /**
+   * Runs one search with a 300 ms limit and, once its worker is matching, a
+   * ticker of event-loop turns: the ticker can only finish first if the
+   * pattern runs off the driver's thread.
+   */
+  async function raceTicker(name: 'glob' | 'grep', input: Record<string, unknown>) {
     const ws = evilTree();
-    const { grepTool } = searchTools({ timeLimitMs: 300 });
     const order: string[] = [];
-    const grep = grepTool
-      .run({ pattern: '(a+)+$' }, { workspace: new Workspace(ws), signal: never })
-      .then(
-        () => 'returned',
-        (err: Error) => err.message,
-      )
-      .finally(() => order.push('grep'));
-    const ticker = loopTurns(200).then(() => order.push('ticker'));
-    const message = await grep;
+    let ticker: Promise<unknown> = Promise.resolve();
+    const tools = searchTools({
+      timeLimitMs: 300,
+      onSearchStarted: () => {
+        ticker = loopTurns(200).then(() => order.push('ticker'));
+      },
+    });
+    const t = name === 'glob' ? tools.globTool : tools.grepTool;
+    const message = await t.run(input, { workspace: new Workspace(ws), signal: never }).then(
+      () => 'returned',
+      (err: Error) => err.message,
+    );
+    order.push(name);
     await ticker;
+    return { message, order };
+  }
+
+  it('a catastrophic grep regex ends with a clear time-limit error while the event loop keeps turning', async () => {
+    const { message, order } = await raceTicker('grep', { pattern: '(a+)+$' });
     expect(order).toEqual(['ticker', 'grep']);
     expect(message).toMatch(/grep stopped after 300 ms/);
     expect(message).toMatch(/backtrack/);
   });
 
   it('a catastrophic glob pattern ends the same way', async () => {
-    const ws = evilTree();
-    const { globTool } = searchTools({ timeLimitMs: 300 });
-    const order: string[] = [];
-    const glob = globTool
-      .run({ pattern: `${'*a'.repeat(14)}*b` }, { workspace: new Workspace(ws), signal: never })
-      .then(
-        () => 'returned',
-        (err: Error) => err.message,
-      )
-      .finally(() => order.push('glob'));
-    await loopTurns(200).then(() => order.push('ticker'));
-    expect(await glob).toMatch(/glob stopped after 300 ms/);
+    const { message, order } = await raceTicker('glob', { pattern: `${'*a'.repeat(14)}*b` });
     expect(order).toEqual(['ticker', 'glob']);
+    expect(message).toMatch(/glob stopped after 300 ms/);
   });
 
   it('the agent’s abort signal stops a running search at once', async () => {
     const ws = evilTree();
     const ac = new AbortController();
-    const grep = call(tool('grep'), ws, { pattern: '(a+)+$' }, ac.signal);
-    await loopTurns(50); // only reached because the search runs off the event loop
-    ac.abort(new Error('run cancelled'));
-    await expect(grep).rejects.toThrow(/run cancelled/);
+    const { grepTool } = searchTools({
+      timeLimitMs: 600_000,
+      // Turning the loop while the regex runs, then aborting: both need the search off the driver's thread.
+      onSearchStarted: () => void loopTurns(50).then(() => ac.abort(new Error('run cancelled'))),
+    });
+    await expect(grepTool.run({ pattern: '(a+)+$' }, { workspace: new Workspace(ws), signal: ac.signal })).rejects.toThrow(/run cancelled/);
   });
 
   it('an agent with timeoutMs ends with TIMEOUT when its grep backtracks', async () => {

@@ -29,6 +29,8 @@ const SEARCH_HEAP_MB = 512;
 export interface SearchToolOptions {
   /** Time limit of one search in ms; default {@link DEFAULT_SEARCH_TIME_LIMIT_MS}. */
   timeLimitMs?: number;
+  /** Called on the driver's thread when a search's worker has started matching (progress, tests). */
+  onSearchStarted?: (tool: 'glob' | 'grep') => void;
 }
 
 function startWorker(job: SearchJob): Worker {
@@ -46,7 +48,8 @@ function startWorker(job: SearchJob): Worker {
  * @throws ToolError for a bad pattern, a search past `timeLimitMs`, or one out of memory;
  *   the signal's reason (not a ToolError) when the signal aborts.
  */
-function searchInWorker(job: SearchJob, signal: AbortSignal, timeLimitMs: number): Promise<string> {
+function searchInWorker(job: SearchJob, signal: AbortSignal, options: SearchToolOptions): Promise<string> {
+  const timeLimitMs = options.timeLimitMs ?? DEFAULT_SEARCH_TIME_LIMIT_MS;
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(abortReason(signal));
@@ -67,6 +70,7 @@ function searchInWorker(job: SearchJob, signal: AbortSignal, timeLimitMs: number
     signal.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (reply: SearchReply) => {
       if (reply.type === 'started') {
+        options.onSearchStarted?.(job.tool);
         timer = setTimeout(
           () =>
             settle(() =>
@@ -112,14 +116,13 @@ function relativePattern(value: unknown, what: string): string {
  * tests and embedders may shorten the time limit).
  */
 export function searchTools(options: SearchToolOptions = {}): { globTool: ToolSpec; grepTool: ToolSpec } {
-  const timeLimitMs = options.timeLimitMs ?? DEFAULT_SEARCH_TIME_LIMIT_MS;
   const globTool: ToolSpec = {
     name: 'glob',
     description: 'List files matching a glob pattern (e.g. "src/**/*.ts"), relative to the workspace.',
     parameters: { type: 'object', properties: { pattern: { type: 'string' } }, required: ['pattern'] },
     async run(input, { workspace, signal }) {
       const pattern = relativePattern(input.pattern, 'pattern');
-      return searchInWorker({ tool: 'glob', root: workspace.root, realRoot: workspace.realRoot, pattern }, signal, timeLimitMs);
+      return searchInWorker({ tool: 'glob', root: workspace.root, realRoot: workspace.realRoot, pattern }, signal, options);
     },
   };
   const grepTool: ToolSpec = {
@@ -144,7 +147,7 @@ export function searchTools(options: SearchToolOptions = {}): { globTool: ToolSp
         pattern: input.pattern,
         glob,
       };
-      return searchInWorker(job, signal, timeLimitMs);
+      return searchInWorker(job, signal, options);
     },
   };
   return { globTool, grepTool };
