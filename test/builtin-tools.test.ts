@@ -108,6 +108,8 @@ describe('search tools skip links that leave the workspace', () => {
     symlinkSync(join(outside, 'secret.txt'), join(ws, 'src', 'secret-link.txt')); // a file outside
     symlinkSync('src', join(ws, 'srclink')); // inside: still followed
     symlinkSync('..', join(ws, 'src', 'up')); // a loop inside
+    symlinkSync(join(outside, 'gone.txt'), join(ws, 'src', 'dangling.txt')); // dangling, outside
+    symlinkSync('nowhere.txt', join(ws, 'src', 'broken.txt')); // dangling, inside: skipped silently
     return { ws, outside };
   }
 
@@ -118,7 +120,7 @@ describe('search tools skip links that leave the workspace', () => {
     expect(out).not.toMatch(/^src\/secret-link\.txt$/m); // a link to it is not listed as a file
     expect(out).toMatch(/^src\/a\.txt$/m);
     expect(out).toMatch(/^srclink\/a\.txt$/m);
-    expect(out).toMatch(/skipped 2 links leaving the workspace: ext, src\/secret-link\.txt/);
+    expect(out).toMatch(/skipped 3 links leaving the workspace: ext, src\/dangling\.txt, src\/secret-link\.txt\]/);
   });
 
   it('grep over . finds what is inside, never fails as a whole, and reports the skipped links', async () => {
@@ -126,7 +128,7 @@ describe('search tools skip links that leave the workspace', () => {
     const out = await call(tool('grep'), ws, { pattern: 'NEEDLE' });
     expect(out).toMatch(/^src\/a\.txt:1: NEEDLE inside$/m);
     expect(out).not.toMatch(/outside secret/);
-    expect(out).toMatch(/skipped 2 links leaving the workspace: ext, src\/secret-link\.txt/);
+    expect(out).toMatch(/skipped 3 links leaving the workspace: ext, src\/dangling\.txt, src\/secret-link\.txt\]/);
     const one = await call(tool('grep'), ws, { pattern: 'NEEDLE', glob: '**/*.txt' });
     expect(one).not.toMatch(/outside secret/);
   });

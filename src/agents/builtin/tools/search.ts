@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type GlobOptions, glob } from 'tinyglobby';
-import { isInside } from './workspace.js';
+import { isInside, realTarget } from './workspace.js';
 
 const IGNORE = ['**/.git/**', '**/node_modules/**'];
 const MAX_FILES = 500;
@@ -101,12 +101,28 @@ function options(cwd: string, root: string, realRoot: string, skipped: Set<strin
   const outside = () => Object.assign(new Error('symbolic link leaves the workspace'), { code: 'EXDEV' });
   const confinedRealpath = (link: fs.PathLike, cb: (err: NodeJS.ErrnoException | null, real: string) => void) =>
     fs.realpath(link, (err, real) => {
-      if (err) cb(err, '');
-      else if (leaving(String(link), real)) cb(outside(), '');
+      if (err) {
+        // A dangling link is skipped either way; it is named when it points outside.
+        if (err.code === 'ENOENT') leavingDangling(String(link));
+        cb(err, '');
+      } else if (leaving(String(link), real)) cb(outside(), '');
       else cb(null, real);
     });
+  const leavingDangling = (link: string) => {
+    try {
+      leaving(link, realTarget(isAbsolute(link) ? link : resolve(cwd, link)).real);
+    } catch {
+      /* a loop: skipped anyway */
+    }
+  };
   const confinedRealpathSync = (link: fs.PathLike): string => {
-    const real = fs.realpathSync(link);
+    let real: string;
+    try {
+      real = fs.realpathSync(link);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') leavingDangling(String(link));
+      throw err;
+    }
     if (leaving(String(link), real)) throw outside();
     return real;
   };

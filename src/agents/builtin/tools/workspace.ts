@@ -173,8 +173,9 @@ export class Workspace {
  * Where `abs` really leads: the real path of its deepest existing ancestor plus
  * the rest, following symlinks, dangling ones included (a dangling link's target
  * is resolved against its directory's real path, as the kernel would).
+ * @throws ToolError past 40 links (a loop).
  */
-function realTarget(abs: string, asked: string): { real: string; exists: boolean } {
+export function realTarget(abs: string, asked = abs): { real: string; exists: boolean } {
   let path = abs;
   for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
     const rest: string[] = [];
