@@ -1,18 +1,23 @@
 /**
- * @module The search worker's entry: runs one {@link SearchJob} given as
- * `workerData` and posts its {@link SearchReply}. The driver terminates the
- * worker on abort or when its time limit passes.
+ * @module The search worker's entry: runs each {@link SearchJob} it is sent, one
+ * at a time, and answers with {@link SearchReply} messages. The driver
+ * terminates the worker on abort or when its time limit passes, and keeps an
+ * idle one for the next search otherwise.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { runSearchJob, type SearchJob, SearchRefusal, type SearchReply } from './search.js';
 
-const post = (reply: SearchReply) => parentPort?.postMessage(reply);
+const port = parentPort;
+if (!port) throw new Error('search-worker.js runs as a worker thread');
+const post = (reply: SearchReply) => port.postMessage(reply);
 
-post({ type: 'started' });
-runSearchJob(workerData as SearchJob).then(
-  (text) => post({ type: 'done', text }),
-  (err: unknown) => {
-    if (err instanceof SearchRefusal) post({ type: 'refused', message: err.message });
-    else throw err; // reaches the driver as the worker's 'error' event
-  },
-);
+port.on('message', (job: SearchJob) => {
+  post({ type: 'started' });
+  runSearchJob(job).then(
+    (text) => post({ type: 'done', text }),
+    (err: unknown) => {
+      if (err instanceof SearchRefusal) post({ type: 'refused', message: err.message });
+      else throw err; // reaches the driver as the worker's 'error' event
+    },
+  );
+});

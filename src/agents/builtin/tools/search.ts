@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { type GlobOptions, glob } from 'tinyglobby';
 import { isInside, realTarget } from './workspace.js';
 
@@ -30,44 +30,36 @@ export class SearchRefusal extends Error {}
 
 /** Runs one search job to its text result. @throws SearchRefusal for a bad pattern. */
 export async function runSearchJob(job: SearchJob): Promise<string> {
-  const skipped = new Set<string>();
-  const text = job.tool === 'glob' ? await globJob(job, skipped) : await grepJob(job, skipped);
-  return skipped.size === 0 ? text : `${text}\n${skippedNote(skipped)}`;
+  const confined = new Confinement(job.root, job.realRoot);
+  const text = job.tool === 'glob' ? await globJob(job, confined) : await grepJob(job, confined);
+  return confined.skipped.size === 0 ? text : `${text}\n${confined.note()}`;
 }
 
-function skippedNote(skipped: Set<string>): string {
-  const names = [...skipped].sort();
-  const shown = names.slice(0, MAX_SKIPPED_SHOWN).join(', ');
-  const more = names.length > MAX_SKIPPED_SHOWN ? ` and ${names.length - MAX_SKIPPED_SHOWN} more` : '';
-  return `[skipped ${names.length} link${names.length > 1 ? 's' : ''} leaving the workspace: ${shown}${more}]`;
-}
-
-async function globJob(job: Extract<SearchJob, { tool: 'glob' }>, skipped: Set<string>): Promise<string> {
-  const files = (await glob(job.pattern, options(job.root, job.root, job.realRoot, skipped))).sort();
+async function globJob(job: Extract<SearchJob, { tool: 'glob' }>, confined: Confinement): Promise<string> {
+  const found = await glob(job.pattern, confined.globOptions(job.root));
+  // The walk skips links it meets; a pattern whose fixed start goes through one (`ext/*`) starts beyond it.
+  const files: string[] = [];
+  for (const file of found) if ((await confined.exitOf(resolve(job.root, file))) === null) files.push(file);
+  files.sort();
   if (files.length === 0) return 'no files match';
   const shown = files.slice(0, MAX_FILES).join('\n');
   return files.length > MAX_FILES ? `${shown}\n[${files.length - MAX_FILES} more]` : shown;
 }
 
-async function grepJob(job: Extract<SearchJob, { tool: 'grep' }>, skipped: Set<string>): Promise<string> {
+async function grepJob(job: Extract<SearchJob, { tool: 'grep' }>, confined: Confinement): Promise<string> {
   let re: RegExp;
   try {
     re = new RegExp(job.pattern);
   } catch (err) {
     throw new SearchRefusal(`bad regular expression: ${(err as Error).message}`);
   }
-  const files = job.baseIsDir
-    ? (await glob(job.glob, { ...options(job.base, job.root, job.realRoot, skipped), absolute: true })).sort()
-    : [job.base];
+  const files = job.baseIsDir ? (await glob(job.glob, { ...confined.globOptions(job.base), absolute: true })).sort() : [job.base];
   const show = (file: string) => relative(job.root, file) || '.';
   const matches: string[] = [];
   for (const file of files) {
+    if ((await confined.exitOf(file)) !== null) continue;
     const text = await readInside(file, job.realRoot);
-    if (text === 'outside') {
-      skipped.add(show(file));
-      continue;
-    }
-    if (text === null || text.includes('\u0000')) continue; // too big, gone, or binary
+    if (text === null || text.includes('\u0000')) continue; // too big, gone, outside since, or binary
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
       if (re.test(lines[i] as string)) {
@@ -79,78 +71,116 @@ async function grepJob(job: Extract<SearchJob, { tool: 'grep' }>, skipped: Set<s
   return matches.length ? matches.join('\n') : 'no matches';
 }
 
-/**
- * tinyglobby's options with a file system whose `realpath` — which fdir calls
- * for symlinks only — refuses links that lead outside and records them, so the
- * walk never enters (nor lists) what lies beyond them.
- */
-function options(cwd: string, root: string, realRoot: string, skipped: Set<string>): GlobOptions {
-  const leaving = (link: string, real: string): boolean => {
-    if (isInside(realRoot, real)) return false;
+/** The workspace's bounds during one search, and the links found leading out of them. */
+class Confinement {
+  /** Links that lead outside, by where they really sit, relative to the workspace. */
+  readonly skipped = new Set<string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly realRoot: string,
+  ) {}
+
+  /** `[skipped N links leaving the workspace: a, b]`. */
+  note(): string {
+    const names = [...this.skipped].sort();
+    const shown = names.slice(0, MAX_SKIPPED_SHOWN).join(', ');
+    const more = names.length > MAX_SKIPPED_SHOWN ? ` and ${names.length - MAX_SKIPPED_SHOWN} more` : '';
+    return `[skipped ${names.length} link${names.length > 1 ? 's' : ''} leaving the workspace: ${shown}${more}]`;
+  }
+
+  /** True (and the link recorded) when `link`, which really leads to `real`, leaves the workspace. */
+  leaves(link: string, real: string): boolean {
+    if (isInside(this.realRoot, real)) return false;
     // Named where it really sits, so a link reached along several paths (a loop) is named once.
-    const abs = isAbsolute(link) ? link : resolve(cwd, link);
-    let at = abs;
+    let at = link;
     try {
-      at = join(fs.realpathSync(dirname(abs)), basename(abs));
+      at = join(fs.realpathSync(dirname(link)), basename(link));
     } catch {
       /* keep the path as reached */
     }
-    skipped.add(isInside(realRoot, at) ? relative(realRoot, at) : isInside(root, abs) ? relative(root, abs) : abs);
+    this.skipped.add(
+      isInside(this.realRoot, at) ? relative(this.realRoot, at) : isInside(this.root, link) ? relative(this.root, link) : link,
+    );
     return true;
-  };
-  const outside = () => Object.assign(new Error('symbolic link leaves the workspace'), { code: 'EXDEV' });
-  const confinedRealpath = (link: fs.PathLike, cb: (err: NodeJS.ErrnoException | null, real: string) => void) =>
-    fs.realpath(link, (err, real) => {
-      if (err) {
-        // A dangling link is skipped either way; it is named when it points outside.
-        if (err.code === 'ENOENT') leavingDangling(String(link));
-        cb(err, '');
-      } else if (leaving(String(link), real)) cb(outside(), '');
-      else cb(null, real);
-    });
-  const leavingDangling = (link: string) => {
-    try {
-      leaving(link, realTarget(isAbsolute(link) ? link : resolve(cwd, link)).real);
-    } catch {
-      /* a loop: skipped anyway */
+  }
+
+  /**
+   * Null when a path the walk found really lies inside; otherwise the link it
+   * goes through (recorded), found by resolving its components from the root.
+   */
+  async exitOf(abs: string): Promise<string | null> {
+    const real = await realpath(abs).catch(() => abs);
+    if (isInside(this.realRoot, real)) return null;
+    let at = this.root;
+    for (const part of relative(this.root, abs).split(sep)) {
+      at = join(at, part);
+      const r = await realpath(at).catch(() => null);
+      if (r !== null && this.leaves(at, r)) return at;
     }
-  };
-  const confinedRealpathSync = (link: fs.PathLike): string => {
-    let real: string;
-    try {
-      real = fs.realpathSync(link);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') leavingDangling(String(link));
-      throw err;
-    }
-    if (leaving(String(link), real)) throw outside();
-    return real;
-  };
-  return {
-    cwd,
-    ignore: IGNORE,
-    onlyFiles: true,
-    dot: false,
-    fs: {
-      readdir: fs.readdir,
-      readdirSync: fs.readdirSync,
-      stat: fs.stat,
-      statSync: fs.statSync,
-      // fdir's type is `typeof fs.realpath` (with its overloads and `.native`); it calls the (path, callback) form.
-      realpath: confinedRealpath as unknown as typeof fs.realpath,
-      realpathSync: confinedRealpathSync as unknown as typeof fs.realpathSync,
-    },
-  };
+    return abs;
+  }
+
+  /**
+   * tinyglobby's options with a file system whose `realpath` — which fdir calls
+   * for symlinks only — refuses links that lead outside and records them, so the
+   * walk never enters (nor lists) what lies beyond them.
+   */
+  globOptions(cwd: string): GlobOptions {
+    const abs = (link: fs.PathLike) => resolve(cwd, String(link));
+    const outside = () => Object.assign(new Error('symbolic link leaves the workspace'), { code: 'EXDEV' });
+    // A dangling link is skipped either way; it is named when it points outside.
+    const dangling = (link: string) => {
+      try {
+        this.leaves(link, realTarget(link).real);
+      } catch {
+        /* a loop: skipped anyway */
+      }
+    };
+    const confinedRealpath = (link: fs.PathLike, cb: (err: NodeJS.ErrnoException | null, real: string) => void) =>
+      fs.realpath(link, (err, real) => {
+        if (err) {
+          if (err.code === 'ENOENT') dangling(abs(link));
+          cb(err, '');
+        } else if (this.leaves(abs(link), real)) cb(outside(), '');
+        else cb(null, real);
+      });
+    const confinedRealpathSync = (link: fs.PathLike): string => {
+      let real: string;
+      try {
+        real = fs.realpathSync(link);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') dangling(abs(link));
+        throw err;
+      }
+      if (this.leaves(abs(link), real)) throw outside();
+      return real;
+    };
+    return {
+      cwd,
+      ignore: IGNORE,
+      onlyFiles: true,
+      dot: false,
+      fs: {
+        readdir: fs.readdir,
+        readdirSync: fs.readdirSync,
+        stat: fs.stat,
+        statSync: fs.statSync,
+        // fdir's type is `typeof fs.realpath` (with its overloads and `.native`); it calls the (path, callback) form.
+        realpath: confinedRealpath as unknown as typeof fs.realpath,
+        realpathSync: confinedRealpathSync as unknown as typeof fs.realpathSync,
+      },
+    };
+  }
 }
 
 /**
  * A file's text when it really lies inside (checked on its real path, opened
- * with O_NOFOLLOW); 'outside' when it does not; null when it is too big or gone.
+ * with O_NOFOLLOW); null when it does not, is too big, or is gone.
  */
-async function readInside(file: string, realRoot: string): Promise<string | 'outside' | null> {
+async function readInside(file: string, realRoot: string): Promise<string | null> {
   const real = await realpath(file).catch(() => null);
-  if (real === null) return null;
-  if (!isInside(realRoot, real)) return 'outside';
+  if (real === null || !isInside(realRoot, real)) return null;
   let handle: FileHandle;
   try {
     handle = await open(real, fs.constants.O_RDONLY | O_NOFOLLOW);
