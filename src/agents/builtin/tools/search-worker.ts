@@ -13,11 +13,13 @@ const post = (reply: SearchReply) => port.postMessage(reply);
 
 port.on('message', (job: SearchJob) => {
   post({ type: 'started' });
-  runSearchJob(job).then(
-    (text) => post({ type: 'done', text }),
-    (err: unknown) => {
-      if (err instanceof SearchRefusal) post({ type: 'refused', message: err.message });
-      else throw err; // reaches the driver as the worker's 'error' event
-    },
-  );
+  let text: string;
+  try {
+    text = runSearchJob(job);
+  } catch (err) {
+    if (err instanceof SearchRefusal) post({ type: 'refused', message: err.message });
+    else throw err; // reaches the driver as the worker's 'error' event
+    return;
+  }
+  post({ type: 'done', text });
 });

@@ -5,9 +5,8 @@
  * skips, and names, those that leave it.
  */
 import * as fs from 'node:fs';
-import { type FileHandle, open, realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { type GlobOptions, glob } from 'tinyglobby';
+import { type GlobOptions, globSync } from 'tinyglobby';
 import { isInside, realTarget } from './workspace.js';
 
 const IGNORE = ['**/.git/**', '**/node_modules/**'];
@@ -28,37 +27,41 @@ export type SearchReply = { type: 'started' } | { type: 'done'; text: string } |
 /** A mistake in the model's input, found in the worker. */
 export class SearchRefusal extends Error {}
 
-/** Runs one search job to its text result. @throws SearchRefusal for a bad pattern. */
-export async function runSearchJob(job: SearchJob): Promise<string> {
+/**
+ * Runs one search job to its text result. Synchronous on purpose: it runs on
+ * the worker's own thread, where blocking calls are the fastest and block nothing else.
+ * @throws SearchRefusal for a bad pattern.
+ */
+export function runSearchJob(job: SearchJob): string {
   const confined = new Confinement(job.root, job.realRoot);
-  const text = job.tool === 'glob' ? await globJob(job, confined) : await grepJob(job, confined);
+  const text = job.tool === 'glob' ? globJob(job, confined) : grepJob(job, confined);
   return confined.skipped.size === 0 ? text : `${text}\n${confined.note()}`;
 }
 
-async function globJob(job: Extract<SearchJob, { tool: 'glob' }>, confined: Confinement): Promise<string> {
-  const found = await glob(job.pattern, confined.globOptions(job.root));
+function globJob(job: Extract<SearchJob, { tool: 'glob' }>, confined: Confinement): string {
+  const found = globSync(job.pattern, confined.globOptions(job.root));
   // The walk skips links it meets; a pattern whose fixed start goes through one (`ext/*`) starts beyond it.
   const files: string[] = [];
-  for (const file of found) if ((await confined.exitOf(resolve(job.root, file))) === null) files.push(file);
+  for (const file of found) if (confined.exitOf(resolve(job.root, file)) === null) files.push(file);
   files.sort();
   if (files.length === 0) return 'no files match';
   const shown = files.slice(0, MAX_FILES).join('\n');
   return files.length > MAX_FILES ? `${shown}\n[${files.length - MAX_FILES} more]` : shown;
 }
 
-async function grepJob(job: Extract<SearchJob, { tool: 'grep' }>, confined: Confinement): Promise<string> {
+function grepJob(job: Extract<SearchJob, { tool: 'grep' }>, confined: Confinement): string {
   let re: RegExp;
   try {
     re = new RegExp(job.pattern);
   } catch (err) {
     throw new SearchRefusal(`bad regular expression: ${(err as Error).message}`);
   }
-  const files = job.baseIsDir ? (await glob(job.glob, { ...confined.globOptions(job.base), absolute: true })).sort() : [job.base];
+  const files = job.baseIsDir ? globSync(job.glob, { ...confined.globOptions(job.base), absolute: true }).sort() : [job.base];
   const show = (file: string) => relative(job.root, file) || '.';
   const matches: string[] = [];
   for (const file of files) {
-    if ((await confined.exitOf(file)) !== null) continue;
-    const text = await readInside(file, job.realRoot);
+    if (confined.exitOf(file) !== null) continue;
+    const text = readInside(file, job.realRoot);
     if (text === null || text.includes('\u0000')) continue; // too big, gone, outside since, or binary
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
@@ -95,7 +98,7 @@ class Confinement {
     // Named where it really sits, so a link reached along several paths (a loop) is named once.
     let at = link;
     try {
-      at = join(fs.realpathSync(dirname(link)), basename(link));
+      at = join(fs.realpathSync.native(dirname(link)), basename(link));
     } catch {
       /* keep the path as reached */
     }
@@ -105,20 +108,30 @@ class Confinement {
     return true;
   }
 
+  /** Directories found to lie inside: every file the walk lists below them is inside too (it checks each link it meets). */
+  private readonly insideDirs = new Set<string>();
+
   /**
    * Null when a path the walk found really lies inside; otherwise the link it
-   * goes through (recorded), found by resolving its components from the root.
+   * goes through (recorded). The walk checks each link it meets, but a pattern
+   * whose fixed start goes through a link (`ext/*`) starts it beyond: so each
+   * listed file's directory is checked once, from the root down.
    */
-  async exitOf(abs: string): Promise<string | null> {
-    const real = await realpath(abs).catch(() => abs);
-    if (isInside(this.realRoot, real)) return null;
+  exitOf(abs: string): string | null {
+    const dir = dirname(abs);
+    if (this.insideDirs.has(dir)) return null;
+    const real = realpathOrNull(dir);
+    if (real !== null && isInside(this.realRoot, real)) {
+      this.insideDirs.add(dir);
+      return null;
+    }
     let at = this.root;
-    for (const part of relative(this.root, abs).split(sep)) {
+    for (const part of relative(this.root, dir).split(sep)) {
       at = join(at, part);
-      const r = await realpath(at).catch(() => null);
+      const r = realpathOrNull(at);
       if (r !== null && this.leaves(at, r)) return at;
     }
-    return abs;
+    return abs; // gone since
   }
 
   /**
@@ -138,7 +151,7 @@ class Confinement {
       }
     };
     const confinedRealpath = (link: fs.PathLike, cb: (err: NodeJS.ErrnoException | null, real: string) => void) =>
-      fs.realpath(link, (err, real) => {
+      fs.realpath.native(link, (err, real) => {
         if (err) {
           if (err.code === 'ENOENT') dangling(abs(link));
           cb(err, '');
@@ -148,7 +161,7 @@ class Confinement {
     const confinedRealpathSync = (link: fs.PathLike): string => {
       let real: string;
       try {
-        real = fs.realpathSync(link);
+        real = fs.realpathSync.native(link);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') dangling(abs(link));
         throw err;
@@ -174,24 +187,32 @@ class Confinement {
   }
 }
 
+function realpathOrNull(path: string): string | null {
+  try {
+    return fs.realpathSync.native(path);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A file's text when it really lies inside (checked on its real path, opened
- * with O_NOFOLLOW); null when it does not, is too big, or is gone.
+ * with O_NOFOLLOW); null when it does not, is not a file, is too big, or is gone.
  */
-async function readInside(file: string, realRoot: string): Promise<string | null> {
-  const real = await realpath(file).catch(() => null);
+function readInside(file: string, realRoot: string): string | null {
+  const real = realpathOrNull(file);
   if (real === null || !isInside(realRoot, real)) return null;
-  let handle: FileHandle;
+  let fd: number;
   try {
-    handle = await open(real, fs.constants.O_RDONLY | O_NOFOLLOW);
+    fd = fs.openSync(real, fs.constants.O_RDONLY | O_NOFOLLOW);
   } catch {
     return null; // replaced by a link since, or gone
   }
   try {
-    const info = await handle.stat();
+    const info = fs.fstatSync(fd);
     if (!info.isFile() || info.size > MAX_GREP_FILE_BYTES) return null;
-    return await handle.readFile('utf8');
+    return fs.readFileSync(fd, 'utf8');
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
 }

@@ -50,7 +50,7 @@ export class Workspace {
 
   constructor(root: string) {
     this.root = resolve(root);
-    this.realRoot = realpathSync(this.root);
+    this.realRoot = realpathSync.native(this.root);
   }
 
   /**
@@ -193,13 +193,13 @@ export function realTarget(abs: string, asked = abs): { real: string; exists: bo
       }
     }
     try {
-      return { real: join(realpathSync(existing), ...rest), exists: rest.length === 0 };
+      return { real: join(realpathSync.native(existing), ...rest), exists: rest.length === 0 };
     } catch (err) {
       if (codeOf(err) === 'ELOOP') break;
       if (codeOf(err) !== 'ENOENT') throw err;
       // `existing` is a link whose target (or a link on the way) does not exist: follow it by hand.
       const target = readlinkSync(existing);
-      path = join(resolve(realpathSync(dirname(existing)), target), ...rest);
+      path = join(resolve(realpathSync.native(dirname(existing)), target), ...rest);
     }
   }
   throw new ToolError(`path "${asked}" goes through more than ${MAX_LINK_HOPS} symbolic links; refused`);
