@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -93,6 +94,10 @@ describe('file tools stay inside the workspace', () => {
     await expect(call(tool('read_file'), ws, { path: 'missing.txt' })).rejects.toThrow(/no such file/);
     await expect(call(tool('edit_file'), ws, { path: 'missing.txt', old_string: 'a', new_string: 'b' })).rejects.toThrow(/no such file/);
     await expect(call(tool('write_file'), ws, { path: 'file.txt/below', content: 'x' })).rejects.toThrow(/not a directory/);
+    execFileSync('mkfifo', [join(ws, 'fifo')]); // would block a plain open until a writer comes
+    await expect(call(tool('read_file'), ws, { path: 'fifo' })).rejects.toThrow(/not a regular file/);
+    await expect(call(tool('write_file'), ws, { path: 'fifo', content: 'x' })).rejects.toThrow(/not a regular file/);
+    expect(await call(tool('grep'), ws, { pattern: 'x' })).toBe('file.txt:1: x');
     symlinkSync('loop-b', join(ws, 'loop-a'));
     symlinkSync('loop-a', join(ws, 'loop-b'));
     await expect(call(tool('write_file'), ws, { path: 'loop-a', content: 'x' })).rejects.toThrow(/more than 40 symbolic links/);

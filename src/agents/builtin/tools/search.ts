@@ -204,7 +204,7 @@ function readInside(file: string, realRoot: string): string | null {
   if (real === null || !isInside(realRoot, real)) return null;
   let fd: number;
   try {
-    fd = fs.openSync(real, fs.constants.O_RDONLY | O_NOFOLLOW);
+    fd = fs.openSync(real, fs.constants.O_RDONLY | O_NOFOLLOW | (fs.constants.O_NONBLOCK ?? 0));
   } catch {
     return null; // replaced by a link since, or gone
   }

@@ -13,6 +13,8 @@ export class ToolError extends Error {}
 
 /** 0 where the platform has no O_NOFOLLOW (Windows): the post-open check still applies. */
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/** A planted FIFO must not block an open: it is opened at once, then refused as not a regular file. */
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 /** Linux's own limit on symlinks followed while resolving one path (MAXSYMLINKS). */
 const MAX_LINK_HOPS = 40;
 
@@ -124,14 +126,14 @@ export class Workspace {
     try {
       if (create) {
         try {
-          handle = await open(at.real, flags | constants.O_EXCL | O_NOFOLLOW, 0o666);
+          handle = await open(at.real, flags | constants.O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o666);
           created = true;
         } catch (err) {
           if (codeOf(err) !== 'EEXIST') throw err;
-          handle = await open(at.real, (flags & ~constants.O_CREAT) | O_NOFOLLOW);
+          handle = await open(at.real, (flags & ~constants.O_CREAT) | O_NOFOLLOW | O_NONBLOCK);
         }
       } else {
-        handle = await open(at.real, flags | O_NOFOLLOW);
+        handle = await open(at.real, flags | O_NOFOLLOW | O_NONBLOCK);
       }
     } catch (err) {
       const code = codeOf(err);
@@ -139,6 +141,7 @@ export class Workspace {
       if (code === 'EISDIR') throw new ToolError(`${shown} is a directory; use glob to list it`);
       if (code === 'ENOENT') throw new ToolError(`no such file: ${shown}`);
       if (code === 'ENOTDIR') throw new ToolError(`${shown}: a parent is not a directory`);
+      if (code === 'ENXIO') throw new ToolError(`${shown} is not a regular file; refused`);
       throw err;
     }
     try {
@@ -147,7 +150,9 @@ export class Workspace {
         if (created && where !== null) await unlink(where).catch(() => undefined);
         throw new ToolError(`${shown} leads outside the workspace (it changed while it was being opened); refused`);
       }
-      if ((await handle.stat()).isDirectory()) throw new ToolError(`${shown} is a directory; use glob to list it`);
+      const info = await handle.stat();
+      if (info.isDirectory()) throw new ToolError(`${shown} is a directory; use glob to list it`);
+      if (!info.isFile()) throw new ToolError(`${shown} is not a regular file (a FIFO, socket or device); refused`);
       return handle;
     } catch (err) {
       await handle.close();
