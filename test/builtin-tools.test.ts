@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CODING_TOOLS, searchTools, type ToolSpec, Workspace } from '../src/agents/builtin/tools/index.js';
+import { CODING_TOOLS, type Located, searchTools, type ToolSpec, Workspace } from '../src/agents/builtin/tools/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, gateway, tempDir, tempStore, write } from './helpers.js';
 
@@ -101,6 +101,53 @@ describe('file tools stay inside the workspace', () => {
     symlinkSync('loop-b', join(ws, 'loop-a'));
     symlinkSync('loop-a', join(ws, 'loop-b'));
     await expect(call(tool('write_file'), ws, { path: 'loop-a', content: 'x' })).rejects.toThrow(/more than 40 symbolic links/);
+  });
+});
+
+describe('file tools check the opened file again (a swap between check and open)', () => {
+  /** A workspace whose path check answers what it found before the swap, as a racing process would make it. */
+  class Racy extends Workspace {
+    stale = new Map<string, Located>();
+    override locate(path: unknown, what?: string): Located {
+      return this.stale.get(String(path)) ?? super.locate(path, what);
+    }
+    checkNow(path: string): void {
+      this.stale.set(path, super.locate(path));
+    }
+  }
+  const run = (name: string, ws: Workspace, input: Record<string, unknown>) => tool(name).run(input, { workspace: ws, signal: never });
+
+  it('refuses a file whose directory became a link outside, and removes a file it created there', async () => {
+    const { ws, outside } = layout();
+    mkdirSync(join(ws, 'dir'));
+    write(join(ws, 'dir'), 'secret.txt', 'inside\n');
+    const racy = new Racy(ws);
+    racy.checkNow('dir/secret.txt');
+    racy.checkNow('dir/new.txt');
+    renameSync(join(ws, 'dir'), join(ws, 'dir.bak'));
+    symlinkSync(outside, join(ws, 'dir')); // outside/secret.txt exists, outside/new.txt does not
+    for (const [name, input] of [
+      ['read_file', { path: 'dir/secret.txt' }],
+      ['edit_file', { path: 'dir/secret.txt', old_string: 'outside', new_string: 'pwned' }],
+      ['write_file', { path: 'dir/secret.txt', content: 'pwned' }],
+      ['write_file', { path: 'dir/new.txt', content: 'pwned' }],
+    ] as const) {
+      await expect(run(name, racy, input), name).rejects.toThrow(/changed while it was being opened/);
+    }
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('NEEDLE outside secret\n');
+    expect(existsSync(join(outside, 'new.txt'))).toBe(false);
+  });
+
+  it('refuses a file that became a symbolic link (O_NOFOLLOW)', async () => {
+    const { ws, outside } = layout();
+    write(ws, 'a.txt', 'inside\n');
+    const racy = new Racy(ws);
+    racy.checkNow('a.txt');
+    rmSync(join(ws, 'a.txt'));
+    symlinkSync(join(outside, 'secret.txt'), join(ws, 'a.txt'));
+    await expect(run('write_file', racy, { path: 'a.txt', content: 'pwned' })).rejects.toThrow(/became a symbolic link/);
+    await expect(run('read_file', racy, { path: 'a.txt' })).rejects.toThrow(/became a symbolic link/);
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('NEEDLE outside secret\n');
   });
 });
 
