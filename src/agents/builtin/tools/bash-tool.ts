@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { isSecretName } from '../../../core/index.js';
+import { childEnv } from '../../../core/index.js';
 import type { ToolSpec } from './tool.js';
 import { ToolError } from './workspace.js';
 
@@ -7,11 +7,13 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 const MAX_TIMEOUT_MS = 600_000;
 const OUTPUT_CAP = 30_000;
 
-/** Credentials never reach commands the model writes (nor the agent CLIs, which get their key explicitly). */
+/**
+ * Credentials never reach commands the model writes (nor the agent CLIs, which get their key
+ * explicitly): the same rule as `sh` steps (core `childEnv`: secret-named variables are dropped
+ * unless `DROVER_PASS_ENV` names them).
+ */
 export function scrubbedEnv(env: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) if (!isSecretName(k)) out[k] = v;
-  return { ...out, ...extra };
+  return childEnv(extra, env);
 }
 
 /** Keeps the head and the tail of long output: errors tend to be at the end. */
