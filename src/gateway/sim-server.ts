@@ -91,6 +91,7 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
   const stats: SimStats = { requests: 0, maxInFlight: 0, byStatus: {}, byRule: {}, log: [] };
   let inFlight = 0;
   const gates = new Gates();
+  const waits = new Set<AbortController>();
   const reset = () => {
     stats.requests = 0;
     stats.maxInFlight = 0;
@@ -197,12 +198,21 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
       const plan = engine.plan(simReq, tokens.length);
       inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+      // A client that hangs up (an aborted agent) or a gateway that closes ends the wait for
+      // latency or a gate: nothing keeps a process alive for an answer nobody will read.
+      const gone = new AbortController();
+      waits.add(gone);
+      res.once('close', () => gone.abort());
       try {
-        await respond(res, wire, simReq, plan);
+        await respond(res, wire, simReq, plan, gone.signal);
+      } catch (err) {
+        if (!gone.signal.aborted) throw err;
       } finally {
+        waits.delete(gone);
         inFlight--;
       }
-      const answered = plan.kind === 'message' && !plan.cutAfterEvents;
+      const hungUp = !res.writableFinished && !(plan.kind === 'message' && plan.cutAfterEvents);
+      const answered = plan.kind === 'message' && !plan.cutAfterEvents && !hungUp;
       record({
         startedAt,
         at: Date.now(),
@@ -210,7 +220,8 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
         wire: wire.name,
         rule: plan.rule,
         turn: plan.kind === 'message' ? plan.turn : -1,
-        status: plan.kind === 'message' ? (plan.cutAfterEvents ? 0 : 200) : plan.status,
+        // 499: the client closed the connection before the answer (nginx's code for it).
+        status: hungUp ? 499 : plan.kind === 'message' ? (plan.cutAfterEvents ? 0 : 200) : plan.status,
         model: simReq.model,
         stream: simReq.stream,
         agent: simReq.agent,
@@ -228,9 +239,16 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `sim gateway: no route ${req.method} ${path}` } });
   }
 
-  async function respond(res: ServerResponse, wire: WireAdapter<never>, simReq: SimRequest, plan: SimPlan): Promise<void> {
-    if (plan.hold) await gates.pass(plan.hold);
-    if (plan.latencyMs > 0) await delay(plan.latencyMs);
+  async function respond(
+    res: ServerResponse,
+    wire: WireAdapter<never>,
+    simReq: SimRequest,
+    plan: SimPlan,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (plan.hold) await Promise.race([gates.pass(plan.hold), aborted(signal)]);
+    if (plan.latencyMs > 0) await delay(plan.latencyMs, undefined, { signal });
+    if (signal.aborted) return;
     if (plan.kind === 'error') {
       const headers: Record<string, string> = {};
       if (plan.retryAfterS !== undefined) headers['retry-after'] = String(plan.retryAfterS);
@@ -269,8 +287,19 @@ export async function startSimGateway(options: SimGatewayOptions): Promise<Runni
     stats: () => stats,
     usageFor: (tag) => byTag.get(tag) ?? [],
     reset,
-    close: () => closeServer(server),
+    close: () => {
+      for (const w of waits) w.abort();
+      return closeServer(server);
+    },
   };
+}
+
+/** Rejects when `signal` aborts (never resolves otherwise). */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 class Gates implements SimGates {

@@ -21,8 +21,11 @@
  *
  * The CPU watchdog: the context runs with `microtaskMode: 'afterEvaluate'`, so its promise jobs
  * run only when the host enters it, and the host enters it only through `runInContext` with a
- * `timeout` and `breakOnSigint`: a synchronous stretch of script code (top-level code, a thunk,
- * the continuation after an `await`) that runs past the limit is stopped, and Ctrl-C stops it too.
+ * `timeout`: a synchronous stretch of script code (top-level code, a thunk, the continuation after
+ * an `await`) that runs past the limit is stopped. Not `breakOnSigint`: on Node 20 a SIGINT that
+ * arrives between two guarded entries was lost afterwards for processes started with SIGINT
+ * ignored (as test runners and some CI runners start them), so Ctrl-C stopped working for whole
+ * runs. A Ctrl-C during a synchronous spin takes effect when the watchdog ends it.
  */
 import vm from 'node:vm';
 import * as acorn from 'acorn';
@@ -323,7 +326,7 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
     codeGeneration: { strings: false, wasm: false },
     microtaskMode: 'afterEvaluate',
   });
-  const runOptions = { timeout: limitMs, breakOnSigint: true };
+  const runOptions = { timeout: limitMs };
 
   let dead: Error | undefined;
   let depth = 0;

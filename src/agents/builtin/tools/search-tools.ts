@@ -38,7 +38,8 @@ function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./search-worker.js', import.meta.url), options);
   // Running from TypeScript sources (the tests): load the worker through tsx, which drover already uses for scripts.
   const api = import.meta.resolve('tsx/esm/api');
-  const file = new URL('./search-worker.ts', import.meta.url).href;
+  // (Named from this file's own URL, so the built package holds no reference to a .ts file it does not ship.)
+  const file = import.meta.url.replace(/search-tools\.ts$/, 'search-worker.ts');
   const boot = `import(${JSON.stringify(api)}).then(({ tsImport }) => tsImport(${JSON.stringify(file)}, ${JSON.stringify(file)}))`;
   return new Worker(boot, { ...options, eval: true });
 }
