@@ -48,15 +48,23 @@ const retryAfterOf = (err: unknown): string | null | undefined =>
  * that matches the schema). Every request's usage is kept, failures included.
  */
 export async function runAgentLoop(request: AgentRequest, settings: LoopSettings): Promise<AgentOutcome> {
+  if (!request.timeoutMs) return runLoop(request, settings, request.signal ?? new AbortController().signal);
+  // A timer we hold and clear, not AbortSignal.timeout(): on Node 20 a timeout signal that only
+  // AbortSignal.any() refers to can be garbage-collected before it fires, and the agent never times
+  // out (seen under memory pressure). AbortSignal.any only with a timeout: per call it costs.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`timed out after ${request.timeoutMs} ms`)), request.timeoutMs);
+  try {
+    return await runLoop(request, settings, request.signal ? AbortSignal.any([request.signal, deadline.signal]) : deadline.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runLoop(request: AgentRequest, settings: LoopSettings, signal: AbortSignal): Promise<AgentOutcome> {
   const usage: RequestUsage[] = [];
   const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0, steps: [] };
   let attempts = 0;
-  // AbortSignal.any only when a timeout is added: combining per call on a long-lived run signal costs.
-  const signal = request.timeoutMs
-    ? request.signal
-      ? AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs)])
-      : AbortSignal.timeout(request.timeoutMs)
-    : (request.signal ?? new AbortController().signal);
   const stopped = (): AgentFailure =>
     request.signal?.aborted
       ? { code: 'ABORTED', message: 'agent aborted' }
