@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runWorkflow } from '../src/workflow/index.js';
-import { ccScript, cli, lastJson, tempDir, tempStore } from './helpers.js';
+import { ccScript, cli, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 /** Nothing a script does can hang or kill the driver (issue 10 §3). */
 describe('a script cannot hang or kill the driver', () => {
@@ -9,6 +9,7 @@ describe('a script cannot hang or kill the driver', () => {
     ['a rejected promise nobody handles', `Promise.reject(new Error('nobody handles me'));\nawait sleep(600000);\nreturn 1;`],
     ['sh() with a bad argument fired without await', `sh(123);\nawait sleep(600000);\nreturn 1;`],
     ['agent() with a bad drover option fired without await', `agent('x', { maxTurns: -1 });\nawait sleep(600000);\nreturn 1;`],
+    ['a rejection left unhandled by a script that returns at once', `Promise.reject(new Error('nobody handles me'));\nreturn 'ok';`],
   ] as const) {
     it(`${what}: the run fails with the script's error, the process exits cleanly`, async () => {
       const dir = tempDir();
@@ -79,5 +80,36 @@ describe('a script cannot hang or kill the driver', () => {
     expect(s.error).toMatchObject({ code: 'RESULT_TOO_LARGE' });
     expect(s.error?.message).toMatch(/limit is 10485760/);
     expect((await store.getRun(s.runId))?.result).toBeNull();
+  });
+});
+
+describe('what the system refuses is bad input, never a hang or an internal error', () => {
+  it('tasks export/sync into a folder that cannot be made exit 2 at once (Node would loop forever on /proc)', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 'd.db') };
+    expect((await cli(['tasks', 'add', 'x', '--list', 'L1'], { env, cwd: dir })).code).toBe(0);
+    const exported = await cli(['tasks', 'export', '/proc/drover-nope', '--list', 'L1'], { env, cwd: dir });
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toMatch(/\/proc\/drover-nope: cannot make the export folder/);
+    const synced = await cli(['tasks', 'sync', '--claude-dir', '/etc/passwd', '--list', 'L1'], { env, cwd: dir });
+    expect(synced.code).toBe(2);
+    expect(synced.stderr).toMatch(/is not a folder/);
+  });
+
+  it('a port out of range exits 2 with the system message, not as an internal error', async () => {
+    const dir = tempDir();
+    const scenario = write(dir, 's.yaml', 'rules:\n  - turns: [{ text: ok }]\n');
+    const r = await cli(['gateway', '--mode', 'sim', '--scenario', scenario, '--port', '99999'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/port/);
+    expect(r.stderr).not.toMatch(/internal error/);
+  });
+
+  it('import() in a script is refused at load: exit 2, no run', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 'd.db') };
+    const r = await cli(['run', ccScript(dir, "const fs = await import('node:fs');\nreturn 1;"), '--json'], { env, cwd: dir });
+    expect(r.code).toBe(2);
+    expect(lastJson(r.stdout)).toMatchObject({ error: { code: 'SCRIPT_IMPORT', line: 2 } });
   });
 });

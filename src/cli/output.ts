@@ -21,12 +21,24 @@ export function printJson(value: unknown): void {
  */
 export const EXIT = { ok: 0, failed: 1, input: 2, nothingReady: 3, waiting: 4, busy: 5, conflict: 6, interrupted: 130 } as const;
 
+/** Node's errors from the system or argument checks: `code` ERR_SOCKET_BAD_PORT, EADDRINUSE, ENOENT... with a syscall. */
+function isSystemError(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  return (
+    typeof e?.code === 'string' &&
+    (typeof e.syscall === 'string' || ['ERR_SOCKET_BAD_PORT', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_VALUE'].includes(e.code))
+  );
+}
+
 export function fail(err: unknown, json: boolean): never {
   // Anything not raised on purpose is a bug in drover: exit 70, never 1 (a failed run or assertion).
-  const code = err instanceof DroverError ? err.exitCode : INTERNAL_EXIT_CODE;
-  const errorCode = err instanceof DroverError ? err.code : 'INTERNAL';
+  // What the system refused (a port in use, a path that cannot be written, a host that does not
+  // resolve, a port out of range) is the user's input or environment: exit 2, not a drover bug.
+  const system = !(err instanceof DroverError) && isSystemError(err);
+  const code = err instanceof DroverError ? err.exitCode : system ? 2 : INTERNAL_EXIT_CODE;
+  const errorCode = err instanceof DroverError ? err.code : system ? (err as { code: string }).code : 'INTERNAL';
   const raw = err instanceof Error ? err.message : String(err);
-  const message = err instanceof DroverError ? raw : `internal error (DROVER_DEBUG=1 prints the stack): ${raw}`;
+  const message = err instanceof DroverError || system ? raw : `internal error (DROVER_DEBUG=1 prints the stack): ${raw}`;
   const position = err instanceof ScriptError && err.position ? err.position : {};
   if (json) printJson({ error: { code: errorCode, message, ...position } });
   process.stderr.write(`${color.red('error')}: ${message}\n`);

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, unlinkSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { errorMessage, InputError, sha256Hex } from '../core/index.js';
+import { ensureDir, errorMessage, InputError, sha256Hex } from '../core/index.js';
 import { type TaskMirrorItem, type TaskMirrorRefusal, type TaskRecord, TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from './board.js';
 import {
@@ -189,7 +189,7 @@ export class ClaudeTaskBridge {
 
   /** One two-way pass. */
   async syncOnce(): Promise<SyncReport> {
-    mkdirSync(this.dir, { recursive: true });
+    ensureDir(this.dir, 'Claude Code task folder');
     const state = this.loadState();
     const report: SyncReport = { toDrover: [], toClaude: [], conflicts: [], refused: [], held: [], renumbered: [], problems: [] };
     const { files, problems } = readTaskDir(this.dir);
@@ -356,7 +356,7 @@ export class ClaudeTaskBridge {
   async watch(signal: AbortSignal, onReport: (r: SyncReport) => void, intervalMs = 500): Promise<void> {
     let lastSeq = -1;
     let dirty = true;
-    mkdirSync(this.dir, { recursive: true });
+    ensureDir(this.dir, 'Claude Code task folder');
     const watcher = watch(this.dir, () => {
       dirty = true;
     });

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../core/index.js';
+import { ensureDir, InputError } from '../core/index.js';
 import type { TaskBoard } from './board.js';
 import { fromClaudeFile, isCountableId, readTaskDir, toClaudeFile, writeFileAtomic } from './claude-format.js';
 
@@ -10,7 +10,7 @@ import { fromClaudeFile, isCountableId, readTaskDir, toClaudeFile, writeFileAtom
  * Files of tasks no longer in the list are removed, so the folder mirrors it.
  */
 export async function exportTasks(board: TaskBoard, dir: string): Promise<{ written: number; removed: number }> {
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir, 'export folder');
   const tasks = await board.list();
   const keep = new Set(tasks.map((t) => `${t.id}.json`));
   let removed = 0;

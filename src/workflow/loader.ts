@@ -7,7 +7,7 @@ import type { ScriptForm } from '../store/index.js';
 import { WORKFLOW_MARK, type WorkflowApi, type WorkflowDefinition, type WorkflowMeta } from './api.js';
 import { checkMeta } from './meta.js';
 import type { ChildWorkflow } from './runtime.js';
-import { runInSandbox, type ScriptHost } from './sandbox.js';
+import { dynamicImportOffset, runInSandbox, type ScriptHost } from './sandbox.js';
 
 export interface LoadedWorkflow {
   form: ScriptForm;
@@ -146,6 +146,16 @@ function loadClaudeCodeScript(path: string, source: string, hash: string, progra
   // Blank out the `export` keyword only, so every line and column stays where it was.
   const body = `${source.slice(0, metaExportStart)}      ${source.slice(metaExportStart + 6)}`.replace(/^#!.*/, '');
   const scriptMeta = meta;
+  // import() reaches the host realm: refused at load, like an import declaration (no run is created).
+  const importAt = dynamicImportOffset(`(async function () {\n${body}\n})`);
+  if (importAt !== undefined) {
+    const loc = acorn.getLineInfo(`(async function () {\n${body}\n})`, importAt);
+    throw new ScriptError(
+      'import() is not available in workflow scripts (no Node APIs; use sh() or a module-form workflow)',
+      { file: path, line: loc.line - 1, column: loc.column + 1 },
+      'SCRIPT_IMPORT',
+    );
+  }
   return {
     form: 'claude-code',
     path,

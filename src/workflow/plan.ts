@@ -24,7 +24,7 @@ export interface RunPlan {
   /** The script differs from the one the run stored (`--script`, or the file changed on disk). */
   scriptChanged: boolean;
   entries: PlanEntry[];
-  /** Journal entries no call of the script reaches any more (their results stay in the store). */
+  /** Journal entries no call of the script reaches any more (their results stay in the store); listed only when `complete`. */
   notReached: { kind: CallKind; label: string }[];
   blockedBranches: number;
   /** The script would finish from the journal alone: nothing would run. */
@@ -120,7 +120,8 @@ async function plan(
     script: loaded.path,
     scriptChanged,
     entries,
-    notReached: journal.unmatched().map((c) => ({ kind: c.kind, label: c.label ?? c.kind })),
+    // Known only when the script finished from the journal: past a call that would run, anything may still be reached.
+    notReached: settled?.ok === true ? journal.unmatched().map((c) => ({ kind: c.kind, label: c.label ?? c.kind })) : [],
     blockedBranches: blocked,
     complete: settled?.ok === true,
     error: settled && !settled.ok ? String((settled.error as Error)?.message ?? settled.error) : null,

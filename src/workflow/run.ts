@@ -612,7 +612,9 @@ function settle(
     Promise.resolve()
       .then(() => loaded.execute(rt.api({ name: null, depth: 0, args: run.args ?? undefined, scriptDir: dirname(loaded.path) }), rt))
       .then(
-        (value) => finish({ kind: 'done', value }),
+        // One event-loop turn later: a rejection the script left unhandled is reported after the
+        // microtasks drain, and it must fail the run even when the script returned at once.
+        (value) => setImmediate(() => finish({ kind: 'done', value })),
         (error) => finish({ kind: 'error', error }),
       );
   });
