@@ -262,3 +262,11 @@ describe('the sim gateway refuses other sites and foreign Host names', () => {
     expect(own.status).toBe(200);
   });
 });
+
+describe('scenario files', () => {
+  it('an empty scenario (no rules, no fallback) is refused at start, naming the file', () => {
+    expect(() => parseScenario('', 'empty.yaml')).toThrow(/empty\.yaml: the scenario answers nothing/);
+    expect(() => parseScenario('rules: []\n', 'none.yaml')).toThrow(/answers nothing/);
+    expect(parseScenario('fallback: { text: ok }\n', 'fb.yaml').fallback).toBeDefined();
+  });
+});

@@ -149,5 +149,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     }
     return { ...rule, name: rule.name ?? `rule-${i}`, match };
   });
+  // An empty file would answer every request with a 400 while the run "completes": refuse it here.
+  if (rules.length === 0 && data.fallback === undefined) {
+    throw new ScenarioError(`${file}: the scenario answers nothing: give \`rules:\` (or a \`fallback:\` turn)`);
+  }
   return { name: data.name ?? file, source: file, defaults: data.defaults, rules, fallback: data.fallback };
 }
