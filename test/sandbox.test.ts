@@ -198,18 +198,23 @@ describe('the script sandbox holds', () => {
     expect(JSON.stringify(calls)).not.toContain('POLLUTED');
   });
 
-  it('import() in the script is refused before any script code runs (its rejection is a host-realm error)', async () => {
+  it('import() in the script is refused at load, before any run exists (its rejection is a host-realm error)', async () => {
     const { run } = await setup();
-    const s = await run(`${PROBE}
+    await expect(
+      run(`${PROBE}
       await sh('echo ran');
       let message = 'no error';
       try { await import('node:fs'); } catch (e) { probe('import error', e); message = e.message; }
-      return { escapes, message };`);
-    expect(s.status).toBe('failed');
-    expect(s.error).toMatchObject({ code: 'SCRIPT_IMPORT', line: 26, message: expect.stringContaining('import() is not available') });
-    expect(s.calls.total).toBe(0);
-    const nested = await run('const f = async () => { return (await import("node:child_process")).execSync("id"); };\nreturn 1;');
-    expect(nested.error).toMatchObject({ code: 'SCRIPT_IMPORT', line: 2 });
+      return { escapes, message };`),
+    ).rejects.toMatchObject({
+      code: 'SCRIPT_IMPORT',
+      exitCode: 2,
+      position: { line: 26 },
+      message: expect.stringContaining('import() is not available'),
+    });
+    await expect(
+      run('const f = async () => { return (await import("node:child_process")).execSync("id"); };\nreturn 1;'),
+    ).rejects.toMatchObject({ code: 'SCRIPT_IMPORT', position: { line: 2 } });
   });
 
   it('code generation from strings (eval, Function and its async/generator kin) is refused', async () => {
