@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeRun, runState, runWorkflow } from '../src/workflow/index.js';
-import { ccScript, FAST_BACKOFF, gateway, ROOT, tempDir, tempStore, write } from './helpers.js';
+import { bareRun, ccScript, FAST_BACKOFF, gateway, ROOT, tempDir, tempStore, write } from './helpers.js';
 
 /**
  * drover's side of the compatibility table in docs/workflows.md: what Claude Code's Workflow
@@ -167,21 +167,7 @@ describe('a run whose driver is gone shows as interrupted', () => {
   it('a running run with a dead holder or an expired lease is interrupted; a live one is running', async () => {
     const dir = tempDir();
     const { store } = tempStore(dir);
-    const run = await store.createRun(
-      {
-        id: 'r-interrupted',
-        name: 'x',
-        description: 'x',
-        scriptPath: join(dir, 'wf.js'),
-        scriptSource: '',
-        scriptHash: '',
-        scriptForm: 'claude-code',
-        args: null,
-        settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
-        fromRunId: null,
-      },
-      Date.now(),
-    );
+    const run = await bareRun(store, 'r-interrupted', dir);
     await store.updateRun(run.id, { status: 'running' }, Date.now());
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
     const now = Date.now();

@@ -3,25 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../src/core/index.js';
 import type { CallRecord, Store } from '../src/store/index.js';
-import { ccScript, gateway, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
-
-async function newRun(store: Store, id: string, dir: string): Promise<void> {
-  await store.createRun(
-    {
-      id,
-      name: 'fenced',
-      description: 'x',
-      scriptPath: join(dir, 'wf.js'),
-      scriptSource: '',
-      scriptHash: '',
-      scriptForm: 'claude-code',
-      args: null,
-      settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
-      fromRunId: null,
-    },
-    Date.now(),
-  );
-}
+import { bareRun, ccScript, gateway, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
 
 const take = (store: Store, runId: string, token: string) =>
   store.acquireRunLease({
@@ -52,7 +34,7 @@ describe('a driver that lost its lease can never write again (fencing)', () => {
   it('every fenced write path is refused in its transaction once another token holds the run', async () => {
     const dir = tempDir();
     const { store } = tempStore(dir);
-    await newRun(store, 'r1', dir);
+    await bareRun(store, 'r1', dir);
     await take(store, 'r1', 'old');
     const old = { runId: 'r1', token: 'old' };
     await store.recordCalls([call('r1', 'agent:a', 'first')], [], [], [], old);

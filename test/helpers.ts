@@ -6,7 +6,7 @@ import { afterEach } from 'vitest';
 import { parseScenario } from '../src/gateway/scenario.js';
 import { type RunningGateway, startSimGateway } from '../src/gateway/sim-server.js';
 import { createStore } from '../src/store/index.js';
-import type { Store } from '../src/store/types.js';
+import type { RunRecord, Store } from '../src/store/types.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -163,4 +163,23 @@ export function runClaude(
       resolveRun({ status, stdout, stderr, lines });
     });
   });
+}
+
+/** A bare run row (no script behind it) for store-level tests: leases, fencing, states. */
+export async function bareRun(store: Store, id: string, dir: string): Promise<RunRecord> {
+  return store.createRun(
+    {
+      id,
+      name: id,
+      description: 'a bare run for a store-level test',
+      scriptPath: join(dir, 'wf.js'),
+      scriptSource: '',
+      scriptHash: '',
+      scriptForm: 'claude-code',
+      args: null,
+      settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
+      fromRunId: null,
+    },
+    Date.now(),
+  );
 }
