@@ -225,11 +225,6 @@ export class Journal {
     return this.nextCommit;
   }
 
-  /** Marks an entry as answered without a store write (the answer is already stored). */
-  remember(call: CallRecord): void {
-    this.own.set(call.key, call);
-  }
-
   /** Entries of this run that no call of this execution has matched (for `--plan`: no longer called). */
   unmatched(): CallRecord[] {
     return [...this.own.values()].filter((c) => !this.claimed.has(c) && !VALUE_KINDS.has(c.kind));

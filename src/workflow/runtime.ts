@@ -711,7 +711,6 @@ export class WorkflowRuntime {
             result: answer,
             finishedAt: Date.now(),
           };
-          this.deps.journal.remember(answered);
           this.deps.journal.finish(answered, []).catch(() => {});
           this.emitCall('ask', call, 'done');
           resolve(answer);
