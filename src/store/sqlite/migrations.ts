@@ -169,6 +169,41 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE spans ADD COLUMN start_ns_rem INTEGER;
   ALTER TABLE spans ADD COLUMN end_ns_rem INTEGER;
   `,
+  // v7: the ledger — one row per model request that reached drover's gateway (src/budget/ledger-types.ts).
+  // run_id is not a foreign key: a standalone gateway meters requests of no run (unattributed).
+  `
+  CREATE TABLE ledger (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT,
+    call_key TEXT,
+    agent_label TEXT,
+    phase TEXT,
+    workflow TEXT,
+    session TEXT,
+    provider TEXT NOT NULL,
+    wire TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request_id TEXT,
+    status INTEGER NOT NULL,
+    stop_reason TEXT,
+    input_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_5m_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    server_tool_uses_json TEXT,
+    cost_usd REAL,
+    price_flag TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER NOT NULL,
+    ttfb_ms INTEGER
+  );
+  CREATE INDEX ledger_run ON ledger(run_id, call_key) WHERE run_id IS NOT NULL;
+  CREATE INDEX ledger_time ON ledger(ended_at);
+  CREATE INDEX ledger_workflow ON ledger(workflow, ended_at) WHERE workflow IS NOT NULL;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
