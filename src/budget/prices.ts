@@ -1,4 +1,5 @@
 import type { UsageRecord } from '../store/index.js';
+import type { TokenUsage } from './ledger-types.js';
 
 /**
  * USD per million tokens. A data table, matched by model-id prefix (longest first).
@@ -47,4 +48,13 @@ export function costOf(
     u.cacheWrite5mTokens * perToken(p.cacheWrite5m ?? p.input * 1.25) +
     u.cacheWrite1hTokens * perToken(p.cacheWrite1h ?? p.input * 2)
   );
+}
+
+/**
+ * Prices one request's usage: USD and the ledger's flag. `unpriced` (costUsd null) when the model
+ * has no price — never $0. (Interim on the prefix table; the prices-as-data change replaces the lookup.)
+ */
+export function priceUsage(model: string, usage: TokenUsage): { costUsd: number | null; priceFlag: 'priced' | 'unpriced' } {
+  const cost = costOf({ model, ...usage });
+  return cost === null ? { costUsd: null, priceFlag: 'unpriced' } : { costUsd: cost, priceFlag: 'priced' };
 }

@@ -1,3 +1,4 @@
+import type { LedgerStore } from './ledger-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
@@ -203,6 +204,8 @@ export interface Store {
   /** The task board, in the same database. */
   readonly tasks: TaskStore;
   readonly spans: SpanStore;
+  /** One row per model request the gateway saw (schema v7). */
+  readonly ledger: LedgerStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

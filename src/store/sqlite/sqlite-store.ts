@@ -22,6 +22,7 @@ import type {
   UsageRecord,
   UsageTotals,
 } from '../types.js';
+import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
 import { SqliteSpanStore, traceKey } from './span-store.js';
@@ -57,6 +58,7 @@ export class SqliteStore implements Store {
   private readonly stmts;
   readonly tasks: SqliteTaskStore;
   readonly spans: SqliteSpanStore;
+  readonly ledger: SqliteLedgerStore;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = path;
@@ -76,6 +78,7 @@ export class SqliteStore implements Store {
     this.stmts = this.prepare();
     this.tasks = new SqliteTaskStore(this.db);
     this.spans = new SqliteSpanStore(this.db);
+    this.ledger = new SqliteLedgerStore(this.db);
   }
 
   private migrate(): void {
