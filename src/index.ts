@@ -20,7 +20,14 @@ export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';
-export { createStore, diagnoseStore, SQLITE_SCHEMA_VERSION, SqliteStore } from './store/index.js';
+export {
+  createStore,
+  diagnoseStore,
+  SQLITE_SCHEMA_VERSION,
+  SqliteStore,
+  STORE_CORRUPT_EXIT_CODE,
+  StoreCorruptError,
+} from './store/index.js';
 export type * from './store/types.js';
 export * from './tasks/index.js';
 export type { Stage, Thunk, WorkflowTasks } from './workflow/api.js';

@@ -33,11 +33,44 @@ export interface OpenStoreOptions {
    * `NoStoreError` instead of creating an empty store where the command was run.
    */
   mustExist?: boolean;
+  /**
+   * The command only reads (implies `mustExist`): a store marked damaged is still opened,
+   * read-only. Otherwise a damaged store is refused with `StoreCorruptError` (exit 7) before the
+   * file is touched.
+   */
+  readOnly?: boolean;
+  /**
+   * Open the file only when the command first uses the store, so input refused before that
+   * (a missing script, a bad flag) leaves no store behind.
+   */
+  lazy?: boolean;
 }
 
-/** Opens the configured store, creating it unless `mustExist`. Throws `NoStoreError` (exit 2) when it must exist and does not. */
+/**
+ * Opens the configured store, creating it unless `mustExist`/`readOnly`. Throws `NoStoreError`
+ * (exit 2) when it must exist and does not, `StoreCorruptError` (exit 7) when it is damaged.
+ */
 export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): { config: Config; store: Store } {
   const config = loadConfig(flags);
-  if (options.mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
-  return { config, store: createStore(config.storePath, { synchronous: config.synchronous }) };
+  const mustExist = options.mustExist || options.readOnly;
+  const open = () => {
+    if (mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
+    return createStore(config.storePath, { synchronous: config.synchronous, access: options.readOnly ? 'read' : 'write' });
+  };
+  return { config, store: options.lazy ? lazyStore(config.storePath, open) : open() };
+}
+
+/** A store opened by `open` on first use; `close` before that opens nothing. */
+function lazyStore(location: string, open: () => Store): Store {
+  let store: Store | undefined;
+  return new Proxy({ kind: 'sqlite', location } as Store, {
+    get(stub, prop) {
+      if (prop === 'location' || prop === 'kind') return Reflect.get(stub, prop);
+      if (prop === 'then') return undefined; // not a promise: `await` must not open it
+      if (prop === 'close' && !store) return async () => {};
+      store ??= open();
+      const value = Reflect.get(store, prop);
+      return typeof value === 'function' ? value.bind(store) : value;
+    },
+  });
 }

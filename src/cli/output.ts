@@ -17,9 +17,20 @@ export function printJson(value: unknown): void {
 
 /**
  * Exit codes (docs/cli.md): 0 ok, 1 run failed, 2 bad input (flag errors too), 3 nothing ready to claim,
- * 4 waiting for an answer, 5 run busy, 6 task conflict, 70 internal error (`fail`), 130 interrupted.
+ * 4 waiting for an answer, 5 run busy, 6 task conflict, 7 store damaged (`StoreCorruptError`),
+ * 70 internal error (`fail`), 130 interrupted.
  */
-export const EXIT = { ok: 0, failed: 1, input: 2, nothingReady: 3, waiting: 4, busy: 5, conflict: 6, interrupted: 130 } as const;
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  input: 2,
+  nothingReady: 3,
+  waiting: 4,
+  busy: 5,
+  conflict: 6,
+  storeCorrupt: 7,
+  interrupted: 130,
+} as const;
 
 /** Node's errors from the system or argument checks: `code` ERR_SOCKET_BAD_PORT, EADDRINUSE, ENOENT... with a syscall. */
 function isSystemError(err: unknown): boolean {

@@ -1,9 +1,19 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../config/index.js';
+import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamageMark, StoreCorruptError } from './corruption.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
+export {
+  clearDamageMark,
+  type DamageMark,
+  damageMarkPath,
+  isCorruptionError,
+  readDamageMark,
+  STORE_CORRUPT_EXIT_CODE,
+  StoreCorruptError,
+} from './corruption.js';
 export type * from './ledger-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
@@ -16,34 +26,76 @@ export type * from './types.js';
 
 export interface CreateStoreOptions {
   synchronous?: SqliteSynchronous;
+  /**
+   * `read`: the caller only reads, so a store marked damaged is still opened (read-only, without
+   * migrating) and its writes are refused; `write` (default): a store marked damaged is refused
+   * before the file is touched.
+   */
+  access?: 'read' | 'write';
 }
 
-/** Opens (creating and migrating if needed) the store at `location`. */
+/**
+ * Opens (creating and migrating if needed) the store at `location`. Any SQLite corruption error,
+ * now or from a later operation, is `StoreCorruptError` (code `STORE_CORRUPT`, exit code 7) naming
+ * the file, and leaves the `<location>.damaged` mark; a store with that mark is refused for
+ * writing at once (also `StoreCorruptError`), and opened read-only for `access: 'read'`.
+ */
 export function createStore(location: string, options: CreateStoreOptions = {}): Store {
-  return new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
+  const damaged = readDamageMark(location);
+  if (damaged && options.access !== 'read') throw new StoreCorruptError(location, damaged.finding, { refused: true });
+  let store: SqliteStore;
+  try {
+    store = damaged
+      ? new SqliteStore(location, { readonly: true, migrate: false })
+      : new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
+  } catch (err) {
+    if (!isCorruptionError(err)) throw err;
+    const finding = (err as Error).message;
+    if (!damaged) markDamaged(location, finding, 'opening the store');
+    throw new StoreCorruptError(location, finding, { cause: err });
+  }
+  return guardStore<Store>(store, location, damaged ? { damaged } : {});
 }
 
 /** A store that could not be inspected at all. */
-function unreadable(location: string, problem: string): StoreHealth {
-  return { ok: false, schemaVersion: 0, expectedSchemaVersion: 0, problems: [problem], facts: { location } };
+function unreadable(location: string, problem: string, damage?: string): StoreHealth {
+  return { ok: false, schemaVersion: 0, expectedSchemaVersion: 0, problems: [problem], facts: { location }, ...(damage ? { damage } : {}) };
 }
 
-/** Inspects a store without changing it; says in words what is wrong. */
+/**
+ * Inspects a store without changing it; says in words what is wrong. Beside the file, it keeps the
+ * `<location>.damaged` mark in step: written when the file is damaged (`health.damage`), removed
+ * when a check found it readable and intact.
+ */
 export function diagnoseStore(location: string): StoreHealth {
   if (!existsSync(location)) {
     return unreadable(location, `no store at ${location} yet (drover run creates it)`);
   }
+  const { health, checked } = inspect(location);
+  if (health.damage) markDamaged(location, health.damage, 'doctor');
+  else if (checked) clearDamageMark(location);
+  return health;
+}
+
+/** `checked`: the integrity check ran to its end (so an absent `damage` means the file is intact). */
+function inspect(location: string): { health: StoreHealth; checked: boolean } {
   let db: Database.Database;
   try {
     db = new Database(location, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
   } catch (err) {
-    return unreadable(location, `cannot open ${location}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    return {
+      health: unreadable(location, `cannot open ${location}: ${message}`, isCorruptionError(err) ? message : undefined),
+      checked: false,
+    };
   }
   try {
-    return inspectSqlite(db, location);
+    return { health: inspectSqlite(db, location), checked: true };
   } catch (err) {
-    return unreadable(location, `${location} is not a readable SQLite store: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    const problem = `${location} is not a readable SQLite store: ${message}`;
+    return { health: unreadable(location, problem, isCorruptionError(err) ? message : undefined), checked: false };
   } finally {
     db.close();
   }

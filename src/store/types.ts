@@ -179,6 +179,11 @@ export interface StoreHealth {
   expectedSchemaVersion: number;
   problems: string[];
   facts: Record<string, string | number | boolean>;
+  /**
+   * The file itself is damaged (SQLite's corruption codes or a failed integrity check), in SQLite's
+   * words: `diagnoseStore` then leaves the `<store>.damaged` mark that makes writing commands refuse.
+   */
+  damage?: string;
 }
 
 /** What `Store.deleteRuns` removed (row counts), and the runs it left because a live process holds them. */

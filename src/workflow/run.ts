@@ -114,11 +114,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   if (nestingDepth(options.args, MAX_ARGS_DEPTH) > MAX_ARGS_DEPTH) {
     throw new InputError(`--args-json: the value nests deeper than ${MAX_ARGS_DEPTH} levels`);
   }
-  if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
-  if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const d = options.defaults ?? {};
-  // Everything is checked before the run exists: a typo or a bad scenario leaves no run behind.
+  // Everything is checked before the run exists: a typo or a bad scenario leaves no run behind
+  // (and the store is first touched after the script loaded, so a bad script leaves no store either).
   const loaded = await loadWorkflowFile(options.script);
+  if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const source =
     options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
   const backend = options.backend ?? d.backend ?? 'builtin';
@@ -142,6 +142,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
   };
   checkSettings(settings);
+  if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   const run = await store.createRun(
     {
       id: runId,

@@ -34,7 +34,7 @@ async function assertChecked(specFile: string | undefined, flags: Flags): Promis
     ...(flags.file ? { file: flags.file } : {}),
     ...(flags.since ? { since: flags.since } : {}),
   };
-  const { store } = flags.file ? { store: undefined } : openStore(flags, { mustExist: true });
+  const { store } = flags.file ? { store: undefined } : openStore(flags, { readOnly: true });
   let spans: Awaited<ReturnType<typeof loadSpans>>;
   try {
     spans = await loadSpans(store, source);

@@ -7,7 +7,8 @@ import { color, EXIT, printJson } from '../output.js';
 /**
  * `drover doctor`: Node, the store (integrity, schema version) and the agent backends, in plain words.
  * Exit 1 when Node is too old or an existing store has a problem; a store that does not exist yet
- * is reported (commands that write create it) and is not a failure.
+ * is reported (commands that write create it) and is not a failure. A damaged store file gets the
+ * `<store>.damaged` mark (writing commands then refuse it); a clean check removes the mark.
  */
 export async function doctorCommand(flags: GlobalFlags): Promise<number> {
   const config = loadConfig(flags);
@@ -34,6 +35,11 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
       process.stdout.write(`  schema version ${health.schemaVersion} (this drover: ${health.expectedSchemaVersion})\n`);
       for (const [k, v] of Object.entries(health.facts)) if (k !== 'location') process.stdout.write(`  ${k}: ${v}\n`);
       for (const p of health.problems) process.stdout.write(`  ${color.red('✗')} ${p}\n`);
+      if (health.damage) {
+        process.stdout.write(
+          `  ${color.red('damaged')}: commands that write refuse this store (exit 7) until a check is clean; restore a backup, or salvage it with \`sqlite3 ${config.storePath} .recover | sqlite3 recovered.db\`\n`,
+        );
+      }
     }
     process.stdout.write('agent backends:\n');
     for (const b of checks.backends) {

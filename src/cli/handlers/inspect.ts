@@ -7,7 +7,7 @@ import { color, EXIT, formatTokens, printJson } from '../output.js';
 
 /** `drover runs`: recent runs, newest first. `--status` was checked by the flag parser. */
 export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunState }): Promise<number> {
-  const { store } = openStore(flags, { mustExist: true });
+  const { store } = openStore(flags, { readOnly: true });
   try {
     // A run whose driver is gone is `interrupted`: stored as running, shown (and filtered) as it is.
     const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
@@ -43,7 +43,7 @@ export async function runsCommand(flags: GlobalFlags & { limit?: number; status?
 }
 
 export async function statusCommand(runId: string, flags: GlobalFlags): Promise<number> {
-  const { store } = openStore(flags, { mustExist: true });
+  const { store } = openStore(flags, { readOnly: true });
   try {
     const d = await describeRun(store, runId);
     if (flags.json) {

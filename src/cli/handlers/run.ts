@@ -145,7 +145,7 @@ async function drive(
 
 /** `--plan`: what a resume or `run --from` would reuse and run, printed; nothing runs and nothing is written. */
 async function showPlan(flags: RunFlags, make: (plan: typeof import('../../workflow/plan.js'), store: Store) => Promise<RunPlan>) {
-  const { store } = openStore(flags, { mustExist: true });
+  const { store } = openStore(flags, { readOnly: true });
   try {
     const planning = await import('../../workflow/plan.js');
     const plan = await make(planning, store);
@@ -165,7 +165,9 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
     const args = parseArgsJson(flags.argsJson);
     return showPlan(flags, (p, store) => p.planFrom({ store, script, fromRunId, ...(args !== undefined ? { args } : {}) }));
   }
-  const { config, store } = openStore(flags);
+  // Opened on first use: runWorkflow checks the script, the flags and the endpoint first, so a
+  // refused run leaves no store behind (with --from, the store must already exist).
+  const { config, store } = openStore(flags, { lazy: true, mustExist: flags.from !== undefined });
   try {
     const args = parseArgsJson(flags.argsJson);
     return await drive(flags, (common) =>

@@ -25,7 +25,7 @@ export async function withBoard(
   fn: (board: TaskBoard) => Promise<{ json: unknown; text: string }>,
   readOnly = false,
 ): Promise<number> {
-  const { store } = openStore(flags, { mustExist: readOnly });
+  const { store } = openStore(flags, { readOnly });
   try {
     const listId = resolveTaskListId(flags.list ? { explicit: flags.list } : {});
     const session = process.env.DROVER_SESSION ?? process.env.CLAUDE_CODE_SESSION_ID;

@@ -14,7 +14,7 @@ import { color, EXIT, printJson } from '../output.js';
 type Flags = GlobalFlags & Record<string, unknown>;
 
 async function spansOf(ref: string, flags: Flags) {
-  const { store } = openStore(flags, { mustExist: true });
+  const { store } = openStore(flags, { readOnly: true });
   try {
     const spans = await loadSpans(store, sourceOf(ref));
     if (spans.length === 0) throw new NotFoundError(`spans of ${ref} (no run or trace with that id in ${store.location})`);

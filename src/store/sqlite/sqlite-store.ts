@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqliteSynchronous } from '../../config/index.js';
 import { DroverError, LeaseLostError, NotFoundError } from '../../core/index.js';
+import { isCorruptionError } from '../corruption.js';
 import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
@@ -420,8 +421,10 @@ export function inspectSqlite(db: Database.Database, location: string): StoreHea
     problems.push(`schema version ${schemaVersion} is newer than this drover (${SQLITE_SCHEMA_VERSION}); upgrade drover`);
   }
   const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
+  let damage: string | undefined;
   if (!(integrity.length === 1 && integrity[0] === 'ok')) {
-    problems.push(`integrity check failed: ${integrity.slice(0, 5).join('; ')}`);
+    damage = `integrity check failed: ${integrity.slice(0, 5).join('; ')}`;
+    problems.push(damage);
   }
   const fk = db.pragma('foreign_key_check') as unknown[];
   if (fk.length > 0) problems.push(`${fk.length} rows point at missing parents (foreign key check)`);
@@ -431,8 +434,21 @@ export function inspectSqlite(db: Database.Database, location: string): StoreHea
     sqliteVersion: String((db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v),
   };
   if (schemaVersion >= 1) {
-    facts.runs = (db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n;
-    facts.calls = (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+    try {
+      facts.runs = (db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n;
+      facts.calls = (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+    } catch (err) {
+      if (!isCorruptionError(err)) throw err;
+      damage ??= (err as Error).message;
+      problems.push(`counting runs and calls failed: ${(err as Error).message}`);
+    }
   }
-  return { ok: problems.length === 0, schemaVersion, expectedSchemaVersion: SQLITE_SCHEMA_VERSION, problems, facts };
+  return {
+    ok: problems.length === 0,
+    schemaVersion,
+    expectedSchemaVersion: SQLITE_SCHEMA_VERSION,
+    problems,
+    facts,
+    ...(damage ? { damage } : {}),
+  };
 }
