@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
+import { checkNumericEnv, envInt } from './env.js';
+
+export { checkNumericEnv, envInt, type IntEnvSpec, NUMERIC_ENV, type NumericEnvName } from './env.js';
 
 /**
  * `drover.config.json` at the project root. Unknown keys are refused so typos surface.
@@ -126,13 +129,9 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
   if (!['off', 'normal', 'full', 'extra'].includes(syncSetting)) {
     throw new InputError(`DROVER_SYNCHRONOUS: "${syncSetting}" must be one of off, normal, full, extra`);
   }
-  let concurrency = file.concurrency;
-  if (env.DROVER_CONCURRENCY) {
-    concurrency = Number(env.DROVER_CONCURRENCY);
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new InputError(`DROVER_CONCURRENCY: "${env.DROVER_CONCURRENCY}" must be a positive integer`);
-    }
-  }
+  // Every whole-number DROVER_* variable is checked here, so a bad one stops any command before it opens anything.
+  checkNumericEnv(env);
+  const concurrency = envInt('DROVER_CONCURRENCY', env) ?? file.concurrency;
   return {
     projectRoot,
     storePath,

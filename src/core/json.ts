@@ -105,3 +105,81 @@ export function nestingDepth(value: unknown, limit = Number.POSITIVE_INFINITY): 
   }
   return deepest;
 }
+
+/** Where a value stops being plain JSON data, and what is there (see `nonJsonValue`). */
+export interface NonJsonValue {
+  /** Path from the value's top, `''` for the value itself: `.items[3].count`, `["a b"]`. */
+  path: string;
+  /** What is there, in words: `a BigInt (12n)`, `a function (render)`, `a Symbol (Symbol(id))`, `a cycle back to .parent`. */
+  what: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * The first place (depth first, in key order) where `value` holds something JSON cannot keep: a
+ * BigInt or a cycle (`JSON.stringify` throws), a function or a Symbol (it drops them silently, or
+ * writes `null` in an array). `undefined` is not a problem (dropped from objects, like an absent
+ * key). `toJSON` is honoured as JSON does. Walks without recursion, so any depth is fine.
+ * Returns undefined when the value is plain data.
+ */
+export function nonJsonValue(value: unknown): NonJsonValue | undefined {
+  type Frame = { v: unknown; key: string; path: string } | { exit: object };
+  const stack: Frame[] = [{ v: value, key: '', path: '' }];
+  const open = new Map<object, string>();
+  while (stack.length > 0) {
+    const frame = stack.pop() as Frame;
+    if ('exit' in frame) {
+      open.delete(frame.exit);
+      continue;
+    }
+    let v = frame.v;
+    const { path } = frame;
+    if (v !== null && (typeof v === 'object' || typeof v === 'bigint')) {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, frame.key);
+    }
+    switch (typeof v) {
+      case 'bigint':
+        return { path, what: `a BigInt (${v}n)` };
+      case 'symbol':
+        return { path, what: `a Symbol (${v.toString()})` };
+      case 'function':
+        return { path, what: `a function${v.name ? ` (${v.name})` : ''}` };
+      case 'object': {
+        if (v === null) break;
+        const back = open.get(v);
+        if (back !== undefined) return { path, what: `a cycle back to ${back === '' ? 'the top' : back}` };
+        open.set(v, path);
+        stack.push({ exit: v });
+        const children: Frame[] = Array.isArray(v)
+          ? v.map((child, i) => ({ v: child, key: String(i), path: `${path}[${i}]` }))
+          : Object.keys(v).map((k) => ({
+              v: (v as Record<string, unknown>)[k],
+              key: k,
+              path: `${path}${IDENTIFIER.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`,
+            }));
+        for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Frame);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why `value` is not JSON data, in one sentence starting with `subject` (`the workflow's return
+ * value`), or undefined when it is. For error messages: names the place and what to do.
+ */
+export function describeNonJson(value: unknown, subject: string): string | undefined {
+  const found = nonJsonValue(value);
+  if (!found) return undefined;
+  const hint = found.what.startsWith('a BigInt')
+    ? 'JSON has no BigInt: convert it with String() or Number()'
+    : found.what.startsWith('a cycle')
+      ? 'JSON cannot hold a cycle: return a copy without the back reference'
+      : 'JSON cannot hold it: return plain data (strings, numbers, booleans, null, arrays, objects)';
+  return `${subject}${found.path} is ${found.what}; ${hint}`;
+}

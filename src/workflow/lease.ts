@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
+import { envInt, NUMERIC_ENV } from '../config/env.js';
 import { newToken, RunLeaseError } from '../core/index.js';
 import type { LeaseInfo, Store } from '../store/index.js';
 
-export const DEFAULT_LEASE_TTL_MS = 30_000;
+/** A lease's length unless `DROVER_LEASE_TTL_MS` says otherwise (100 to 2147483647 ms). */
+export const DEFAULT_LEASE_TTL_MS = NUMERIC_ENV.DROVER_LEASE_TTL_MS.default;
 
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -31,7 +33,7 @@ export class RunLease {
   constructor(
     private readonly store: Store,
     readonly runId: string,
-    private readonly ttlMs = Number(process.env.DROVER_LEASE_TTL_MS) || DEFAULT_LEASE_TTL_MS,
+    private readonly ttlMs = envInt('DROVER_LEASE_TTL_MS'),
   ) {}
 
   async acquire(onLost: () => void): Promise<void> {

@@ -1,8 +1,15 @@
 import { availableParallelism } from 'node:os';
+import { envInt } from '../config/env.js';
 
 /** Same limits as Claude Code's workflow runtime, except where drover says otherwise. */
-/** Largest result a run may return, as JSON (bytes); bigger ones fail the run with RESULT_TOO_LARGE. */
-export const MAX_RESULT_BYTES = Number(process.env.DROVER_MAX_RESULT_BYTES) || 10 * 1024 * 1024;
+/**
+ * Largest result a run may return, as JSON (bytes), from `DROVER_MAX_RESULT_BYTES` (default 10 MiB);
+ * bigger ones fail the run with RESULT_TOO_LARGE. Throws InputError (exit 2) for a value that is not
+ * a whole number from 1 to 2^29.
+ */
+export function maxResultBytes(env: NodeJS.ProcessEnv = process.env): number {
+  return envInt('DROVER_MAX_RESULT_BYTES', env);
+}
 
 /** Longest log line kept (characters); longer lines are cut with a note. */
 export const MAX_LOG_CHARS = 64 * 1024;

@@ -5,6 +5,7 @@ import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
 import {
   DroverError,
+  describeNonJson,
   errorMessage,
   InputError,
   isErrorLike,
@@ -25,7 +26,7 @@ import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
-import { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_RESULT_BYTES } from './limits.js';
+import { DEFAULT_MAX_AGENTS, defaultConcurrency, maxResultBytes } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
 import { WorkflowRuntime } from './runtime.js';
@@ -388,16 +389,20 @@ async function driveRun(
     if (outcome.kind === 'done') {
       let result: unknown;
       let error: StoredError | undefined;
+      const limit = maxResultBytes();
       try {
+        // A BigInt, a cycle, a function or a Symbol: named with where it sits, never dropped silently.
+        const notJson = describeNonJson(outcome.value, "the workflow's return value");
+        if (notJson) throw new Error(notJson);
         const json = outcome.value === undefined ? 'null' : JSON.stringify(outcome.value);
-        if (json.length > MAX_RESULT_BYTES) {
+        if (json.length > limit) {
           error = {
             code: 'RESULT_TOO_LARGE',
-            message: `the workflow's return value is ${json.length} bytes as JSON; the limit is ${MAX_RESULT_BYTES} (DROVER_MAX_RESULT_BYTES): return a summary, write large data to files`,
+            message: `the workflow's return value is ${json.length} bytes as JSON; the limit is ${limit} (DROVER_MAX_RESULT_BYTES): return a summary, write large data to files`,
           };
         } else result = redactDeep(JSON.parse(json));
       } catch (err) {
-        error = { code: 'RESULT_NOT_JSON', message: `the workflow's return value is not JSON-serializable: ${errorMessage(err)}` };
+        error = { code: 'RESULT_NOT_JSON', message: errorMessage(err) };
       }
       if (error) {
         await update({ status: 'failed', error, finishedAt: now });

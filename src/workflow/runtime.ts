@@ -1,7 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import { type AgentBackend, type AgentOutcome, defaultModelFor, findAgentDefinition } from '../agents/index.js';
-import { canonicalJson, DroverError, errorMessage, redactDeep, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
+import {
+  canonicalJson,
+  DroverError,
+  describeNonJson,
+  errorMessage,
+  redactDeep,
+  redactSecrets,
+  sha256Hex,
+  WorkflowLimitError,
+} from '../core/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -97,6 +106,8 @@ function storedError(err: unknown): StoredError {
 /** JSON round trip: results are stored, so they must be plain data. undefined becomes null. */
 function toPlain(value: unknown, where: string): unknown {
   if (value === undefined) return null;
+  const notJson = describeNonJson(value, `${where}: the result`);
+  if (notJson) throw new ScriptUsageError(notJson);
   try {
     return JSON.parse(JSON.stringify(value));
   } catch (err) {

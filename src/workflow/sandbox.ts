@@ -202,9 +202,57 @@ const BOOTSTRAP = `(function (bridge, enterName) {
     if (ok) c.resolve(valueIn(payload));
     else c.reject(makeError(payload));
   }
+  // Where a value handed back to drover stops being JSON data: a BigInt or a cycle (stringify
+  // throws) or a function or Symbol (stringify drops it). A sentence naming the path, or ''.
+  const keysOf = Object.keys, reTest = RegExp.prototype.test, IDENT = /^[A-Za-z_$][\\w$]*$/;
+  function notJson(value) {
+    try {
+      const stack = [[value, '', '']], open = new CMap();
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        stack.length = stack.length - 1;
+        if (top[0] === open) {
+          del(open, top[1]);
+          continue;
+        }
+        let v = top[0];
+        const path = top[2];
+        if (v !== null && (typeof v === 'object' || typeof v === 'bigint') && typeof v.toJSON === 'function') v = apply(v.toJSON, v, [top[1]]);
+        const t = typeof v;
+        let what = '';
+        if (t === 'bigint') what = 'a BigInt (' + CString(v) + 'n); JSON has no BigInt: convert it with String() or Number()';
+        else if (t === 'symbol') what = 'a Symbol; JSON cannot hold it: return plain data';
+        else if (t === 'function') what = 'a function; JSON cannot hold it: return plain data (did you mean to call it?)';
+        else if (t === 'object' && v !== null) {
+          const back = get(open, v);
+          if (back !== undefined) {
+            what = 'a cycle back to ' + (back === '' ? 'the top' : back) + '; JSON cannot hold a cycle';
+          } else {
+            set(open, v, path);
+            stack[stack.length] = [open, v, ''];
+            const keys = isArray(v) ? null : keysOf(v);
+            const n = keys === null ? v.length : keys.length;
+            for (let i = n - 1; i >= 0; i--) {
+              if (keys === null) stack[stack.length] = [v[i], CString(i), path + '[' + i + ']'];
+              else {
+                const k = keys[i];
+                stack[stack.length] = [v[k], k, path + (apply(reTest, IDENT, [k]) ? '.' + k : '[' + stringify(k) + ']')];
+              }
+            }
+          }
+        }
+        if (what !== '') return 'the returned value' + path + ' is ' + what;
+      }
+    } catch {}
+    return '';
+  }
   function finish(token, ok, value) {
     let payload;
     try {
+      if (ok && value !== undefined) {
+        const bad = notJson(value);
+        if (bad !== '') throw new CTypeError(bad);
+      }
       payload = ok ? (value === undefined ? undefined : stringify(value)) : errorOut(value);
     } catch (e) {
       ok = false;

@@ -3,12 +3,13 @@
  * (`DROVER_SCRIPT_CPU_MS`), its error, and the repair of Node's async-hook stack after V8 stopped
  * a promise job. `sandbox.ts` arms the watchdog (vm `timeout` + `breakOnSigint`) on every entry.
  */
-import { DroverError, InputError } from '../core/index.js';
+import { envInt, NUMERIC_ENV } from '../config/env.js';
+import { DroverError } from '../core/index.js';
 
 /** Environment variable that sets the CPU limit of a synchronous stretch of script code, in ms. */
-export const SCRIPT_CPU_ENV = 'DROVER_SCRIPT_CPU_MS';
+export const SCRIPT_CPU_ENV = 'DROVER_SCRIPT_CPU_MS' as const;
 /** Default limit of a synchronous stretch of script code: 10 s. */
-export const DEFAULT_SCRIPT_CPU_MS = 10_000;
+export const DEFAULT_SCRIPT_CPU_MS = NUMERIC_ENV.DROVER_SCRIPT_CPU_MS.default;
 
 /** A script ran synchronously (without awaiting) past its limit and was stopped. Code `SCRIPT_CPU_LIMIT`. */
 export class ScriptCpuLimitError extends DroverError {
@@ -23,16 +24,11 @@ export class ScriptCpuLimitError extends DroverError {
 
 /**
  * The limit of one synchronous stretch of script code, in ms, from `DROVER_SCRIPT_CPU_MS`
- * (default 10000). Throws InputError (`INVALID_INPUT`, exit 2) when it is not a whole number ≥ 1.
+ * (default 10000). Throws InputError (`INVALID_INPUT`, exit 2) when it is not a whole number
+ * from 1 to 2147483647.
  */
 export function scriptCpuLimitMs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[SCRIPT_CPU_ENV];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SCRIPT_CPU_MS;
-  const ms = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) {
-    throw new InputError(`${SCRIPT_CPU_ENV}: must be a whole number of milliseconds from 1 to 2147483647, got "${raw}"`);
-  }
-  return ms;
+  return envInt(SCRIPT_CPU_ENV, env);
 }
 
 /** Host-side: the async-hook stack, to repair after V8 stops a promise job (see `restoreAsyncStack`). */

@@ -175,7 +175,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
         store,
         script,
         ...(args !== undefined ? { args } : {}),
-        ...(flags.runId ? { runId: flags.runId } : {}),
+        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
         ...(flags.from ? { fromRunId: flags.from } : {}),
         ...overrides(flags),
         defaults: {
