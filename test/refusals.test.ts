@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envInt, NUMERIC_ENV } from '../src/config/index.js';
 import { describeNonJson, nonJsonValue } from '../src/core/json.js';
+import { createStore } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
-import { ccScript, cli, lastJson, ROOT, tempDir, tempStore, write } from './helpers.js';
+import { ccScript, cli, lastJson, onCleanup, ROOT, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
 
 describe('drover run refuses bad input before it creates a store', () => {
   it.each([
@@ -152,5 +153,43 @@ describe('a result JSON cannot hold is named with where it sits', () => {
     expect(nonJsonValue({ a: shared, b: shared, c: [shared], d: undefined, e: new Date(0), f: null, g: 'text' })).toBeUndefined();
     expect(nonJsonValue({ t: { toJSON: () => 3n } })).toEqual({ path: '.t', what: 'a BigInt (3n)' });
     expect(describeNonJson({ a: 1 }, 'x')).toBeUndefined();
+  });
+});
+
+describe('--plan on a run a live process is driving', () => {
+  it('warns that the plan may change while it runs; without a driver there is no warning', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'drover.db');
+    const env = { DROVER_STORE: path };
+    const scenario = write(
+      dir,
+      'held.yaml',
+      "rules:\n  - name: held\n    match: { prompt: '^held' }\n    latency_ms: 600000\n    turns: [{ text: 'late' }]\n",
+    );
+    const script = ccScript(dir, "await sh('true');\nreturn await agent('held one');");
+    const held = spawnCli(['run', script, '--sim', scenario, '--run-id', 'live'], { cwd: dir, env });
+    const store = createStore(path);
+    onCleanup(() => store.close());
+    // The sh call is journaled and the agent is held at the gateway: the run is being driven.
+    await waitFor(
+      async () => ((await store.listCalls('live')).some((c) => c.kind === 'agent') ? true : undefined),
+      30_000,
+      'the agent call',
+    );
+    const text = await cli(['resume', 'live', '--plan'], { cwd: dir, env });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /warning: run live is being driven right now \(pid \d+ on .+\): its journal is still growing, so this plan may change while it runs/,
+    );
+    const json = await cli(['resume', 'live', '--plan', '--json'], { cwd: dir, env });
+    expect(lastJson(json.stdout).warnings).toEqual([expect.stringContaining('this plan may change while it runs')]);
+    expect(json.stderr).toContain('warning: run live is being driven right now');
+    const from = await cli(['run', script, '--from', 'live', '--plan', '--json'], { cwd: dir, env });
+    expect(lastJson(from.stdout).warnings).toEqual([expect.stringContaining('run live is being driven right now')]);
+    held.kill('SIGINT');
+    expect((await held.done).code).toBe(130);
+    const after = await cli(['resume', 'live', '--plan', '--json'], { cwd: dir, env });
+    expect(lastJson(after.stdout).warnings).toEqual([]);
+    expect(after.stderr).not.toContain('warning');
   });
 });

@@ -1,8 +1,9 @@
 /** @module `--plan`: what a resume (or `run --from`) would reuse and run, without running anything. */
 import { dirname, resolve } from 'node:path';
 import { InputError, NotFoundError } from '../core/index.js';
-import type { CallKind, CallRecord, RunSettings, Store } from '../store/index.js';
+import type { CallKind, CallRecord, RunRecord, RunSettings, Store } from '../store/index.js';
 import { type ExecuteReason, Journal, type ReuseVia } from './journal.js';
+import { isHolderGone } from './lease.js';
 import { DEFAULT_MAX_AGENTS } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile } from './loader.js';
 import { scriptForResume } from './run.js';
@@ -31,6 +32,20 @@ export interface RunPlan {
   complete: boolean;
   /** The script fails while replaying (before anything would run). */
   error: string | null;
+  /**
+   * Said before trusting the plan: the run (or the `--from` run) is being driven by a live process
+   * right now, so its journal is still growing and the plan may change while it runs.
+   */
+  warnings: string[];
+}
+
+/** A warning when a live process is driving `run` now (its lease is unexpired and its holder not gone). */
+function liveDriverWarning(run: RunRecord, now = Date.now()): string[] {
+  const lease = run.lease;
+  if (run.status !== 'running' || !lease || lease.expiresAt <= now || isHolderGone(lease)) return [];
+  return [
+    `run ${run.id} is being driven right now (pid ${lease.pid} on ${lease.host}): its journal is still growing, so this plan may change while it runs`,
+  ];
 }
 
 /**
@@ -42,7 +57,7 @@ export async function planResume(options: { store: Store; runId: string; script?
   if (!run) throw new NotFoundError(`run ${options.runId}`);
   const { loaded, replaced } = await scriptForResume(run, options.script);
   const journal = await Journal.open(options.store, run.id, run.fromRunId);
-  return plan(options.store, run.id, loaded, replaced, journal, run.settings, run.args);
+  return { ...(await plan(options.store, run.id, loaded, replaced, journal, run.settings, run.args)), warnings: liveDriverWarning(run) };
 }
 
 /**
@@ -55,7 +70,11 @@ export async function planFrom(options: { store: Store; script: string; fromRunI
   const loaded = await loadWorkflowFile(options.script);
   // A run id that cannot exist: the journal holds nothing of its own, only what --from lends.
   const journal = await Journal.open(options.store, '(plan)', source.id);
-  return plan(options.store, null, loaded, resolve(options.script) !== source.scriptPath, journal, source.settings, options.args);
+  const changed = resolve(options.script) !== source.scriptPath;
+  return {
+    ...(await plan(options.store, null, loaded, changed, journal, source.settings, options.args)),
+    warnings: liveDriverWarning(source),
+  };
 }
 
 async function plan(
@@ -66,7 +85,7 @@ async function plan(
   journal: Journal,
   settings: RunSettings,
   args: unknown,
-): Promise<RunPlan> {
+): Promise<Omit<RunPlan, 'warnings'>> {
   const entries: PlanEntry[] = [];
   let blocked = 0;
   const recorder: PlanRecorder = {
@@ -137,6 +156,7 @@ export function formatPlan(p: RunPlan): string[] {
     unfinished: 'never finished',
   };
   const lines = [`plan for ${p.runId ?? 'a new run'} with ${p.script}${p.scriptChanged ? ' (changed script)' : ''}`];
+  for (const w of p.warnings) lines.push(`  warning: ${w}`);
   const reused = p.entries.filter((e) => e.action === 'reuse');
   const moved = reused.filter((e) => e.via === 'moved');
   lines.push(`  reuse ${reused.length} call${reused.length === 1 ? '' : 's'} (${moved.length} moved)`);

@@ -149,8 +149,10 @@ async function showPlan(flags: RunFlags, make: (plan: typeof import('../../workf
   try {
     const planning = await import('../../workflow/plan.js');
     const plan = await make(planning, store);
-    if (flags.json) printJson(plan);
-    else process.stdout.write(`${planning.formatPlan(plan).join('\n')}\n`);
+    if (flags.json) {
+      for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
+      printJson(plan);
+    } else process.stdout.write(`${planning.formatPlan(plan).join('\n')}\n`);
     return EXIT.ok;
   } finally {
     await store.close();
