@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { BodyError, listen, readBody } from '../../net/index.js';
+import { BodyError, listen, originGuard, readBody } from '../../net/index.js';
 import type { SpanStore } from '../../store/index.js';
 import { OtlpFormatError } from './errors.js';
 import type { GrpcTraceServer } from './grpc.js';
@@ -12,6 +12,7 @@ export const DEFAULT_MAX_OTLP_BYTES = 16 * 1024 * 1024;
 export interface OtlpReceiverOptions {
   spans: SpanStore;
   port?: number;
+  /** Address both receivers bind (default 127.0.0.1: loopback only). */
   host?: string;
   maxBodyBytes?: number;
   /** Decode bodies on this many threads (0: inline). Default: one per core, at most 2. */
@@ -41,8 +42,10 @@ export interface OtlpReceiver {
 /**
  * OTLP/HTTP trace receiver: `POST /v1/traces` with `application/json` or
  * `application/x-protobuf` (gzip allowed), written straight into the span store; with
- * `grpcPort`, OTLP/gRPC beside it. A malformed body gets 400 (gRPC INVALID_ARGUMENT) naming
- * what is wrong and where; a body over the limit 413. `close()` drains requests under way.
+ * `grpcPort`, OTLP/gRPC beside it, on the same address (127.0.0.1 unless `host` says otherwise).
+ * A request whose Host is not this server, or that comes from a foreign Origin (a web page), gets
+ * 403 and stores nothing (src/net/origin.ts). A malformed body gets 400 (gRPC INVALID_ARGUMENT)
+ * naming what is wrong and where; a body over the limit 413. `close()` drains requests under way.
  */
 export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<OtlpReceiver> {
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_OTLP_BYTES;
@@ -78,7 +81,12 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
     res.end(body);
   };
 
+  // Like every local server of drover's: a web page open on the machine must not write spans into
+  // the store (a "simple" text/plain POST needs no preflight), nor reach it through a rebound DNS name.
+  let guard: (req: IncomingMessage) => string | null = () => 'the receiver is starting';
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = guard(req);
+    if (refusal) return refuse(res, 403, `OTLP receiver: ${refusal}`);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/v1/traces') return refuse(res, 404, `no route ${req.method} ${path}; OTLP traces go to POST /v1/traces`);
     if (req.method !== 'POST') return refuse(res, 405, 'use POST');
@@ -119,6 +127,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
+  guard = originGuard(host, port);
   let grpc: GrpcTraceServer | undefined;
   if (options.grpcPort !== undefined) {
     try {
