@@ -48,7 +48,7 @@ describe('the OTLP receiver refuses other sites and foreign Host names', () => {
     const { store } = tempStore();
     const rx = await startOtlpReceiver({ spans: store.spans, decodeThreads: 0 });
     onCleanup(() => rx.close());
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { 'content-type': 'application/json', origin: 'http://evil.example' },
       { 'content-type': 'text/plain', origin: 'http://evil.example' },
       { 'content-type': 'application/json', origin: 'null' },
@@ -61,7 +61,7 @@ describe('the OTLP receiver refuses other sites and foreign Host names', () => {
     }
     expect(await store.spans.querySpans({})).toEqual([]);
     expect(rx.stats()).toMatchObject({ spans: 0, refused: 5 });
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { 'content-type': 'application/json' },
       { 'content-type': 'application/json', origin: rx.url },
       { 'content-type': 'application/json', host: `localhost:${rx.port}` },
