@@ -216,7 +216,8 @@ describe('after an edit', () => {
     const { createStore } = await import('../src/store/index.js');
     const legacy = createStore(db);
     try {
-      const [run] = await legacy.listRuns({ limit: 1 });
+      const [listed] = await legacy.listRuns({ limit: 1 });
+      const run = listed && (await legacy.getRun(listed.id));
       expect(run).toBeDefined();
       const logs: string[] = [];
       const sim = join(ROOT, 'test/fixtures/legacy/scenario.yaml');

@@ -62,6 +62,21 @@ export interface RunRecord {
   lease: LeaseInfo | null;
 }
 
+/**
+ * A run as `Store.listRuns` lists it: what a listing shows, never the stored script, args or result
+ * (a result can be megabytes, and a listing covers many runs). `resultBytes` is the size of the
+ * stored result as JSON text (UTF-8 bytes; 0 when there is none).
+ */
+export interface RunListing {
+  id: string;
+  name: string;
+  status: RunStatus;
+  createdAt: number;
+  finishedAt: number | null;
+  lease: LeaseInfo | null;
+  resultBytes: number;
+}
+
 export type NewRun = Omit<RunRecord, 'status' | 'result' | 'error' | 'createdAt' | 'updatedAt' | 'finishedAt' | 'lease'>;
 
 export interface RunPatch {
@@ -214,7 +229,8 @@ export interface Store {
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
-  listRuns(options?: { limit?: number; status?: RunStatus }): Promise<RunRecord[]>;
+  /** Newest first (by creation time, then id); only the listing's columns are read (see RunListing). */
+  listRuns(options?: { limit?: number; status?: RunStatus }): Promise<RunListing[]>;
   /** With `fence`, refused (LeaseLostError) unless the run's lease is still that token. */
   updateRun(id: string, patch: RunPatch, now: number, fence?: Fence): Promise<void>;
 

@@ -61,7 +61,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export type RunState = RunStatus | 'interrupted';
 
 /** The state of `run` at `now` (ms). */
-export function runState(run: RunRecord, now = Date.now()): RunState {
+export function runState(run: Pick<RunRecord, 'status' | 'lease'>, now = Date.now()): RunState {
   if (run.status !== 'running') return run.status;
   const lease = run.lease;
   if (!lease || lease.expiresAt <= now || isHolderGone(lease)) return 'interrupted';

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../core/duration.js';
-import type { RunRecord, RunStatus } from '../../store/types.js';
+import type { RunListing, RunStatus } from '../../store/types.js';
 import { traceIdForRun } from '../../telemetry/traceparent.js';
 import { answerQuestion, describeRun, type RunState, runState } from '../../workflow/inspect.js';
 import { type GlobalFlags, openStore } from '../context.js';
@@ -24,6 +24,7 @@ export async function runsCommand(flags: GlobalFlags & { limit?: number; status?
         status: runState(r),
         createdAt: new Date(r.createdAt).toISOString(),
         finishedAt: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
+        resultBytes: r.resultBytes,
         usage: await store.usageTotals(r.id),
       })),
     );
@@ -104,8 +105,8 @@ export async function pruneCommand(flags: GlobalFlags & { status?: RunState; old
   const { store } = openStore(flags, { mustExist: true });
   try {
     const now = Date.now();
-    const matching: RunRecord[] = [];
-    const live: RunRecord[] = [];
+    const matching: RunListing[] = [];
+    const live: RunListing[] = [];
     const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
     for (const r of await store.listRuns({ limit: Number.MAX_SAFE_INTEGER, ...(stored ? { status: stored } : {}) })) {
       if (flags.status && runState(r, now) !== flags.status) continue;

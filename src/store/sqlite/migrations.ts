@@ -204,6 +204,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_time ON ledger(ended_at);
   CREATE INDEX ledger_workflow ON ledger(workflow, ended_at) WHERE workflow IS NOT NULL;
   `,
+  // v8: listing runs reads this index alone (see SqliteStore.listRuns): in the row, these columns sit
+  // after result_json, so reading them there walks every page of a big result. Replaces runs_created.
+  `DROP INDEX runs_created;
+  CREATE INDEX runs_listing ON runs(created_at, id, status, name, finished_at, lease_token, lease_pid, lease_host, lease_expires_at);`,
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

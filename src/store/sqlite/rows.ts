@@ -1,4 +1,4 @@
-import type { CallKind, CallRecord, CallStatus, QuestionRecord, RunRecord, RunStatus, ScriptForm, StoredError } from '../types.js';
+import type { CallKind, CallRecord, CallStatus, QuestionRecord, RunListing, RunRecord, RunStatus, ScriptForm, StoredError } from '../types.js';
 
 /** Row shapes as SQLite returns them, and their mapping to records. */
 
@@ -81,6 +81,29 @@ export function runFromRow(r: RunRow): RunRecord {
       r.lease_token === null
         ? null
         : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 },
+  };
+}
+
+/** The columns `listRuns` reads: exactly those of the runs_listing index (schema v8). */
+export const LISTING_COLUMNS = 'id, name, status, created_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at';
+
+export type ListingRow = Pick<
+  RunRow,
+  'id' | 'name' | 'status' | 'created_at' | 'finished_at' | 'lease_token' | 'lease_pid' | 'lease_host' | 'lease_expires_at'
+> & { result_bytes: number | null };
+
+export function listingFromRow(r: ListingRow): RunListing {
+  return {
+    id: r.id,
+    name: r.name,
+    status: r.status as RunStatus,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    lease:
+      r.lease_token === null
+        ? null
+        : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 },
+    resultBytes: r.result_bytes ?? 0,
   };
 }
 

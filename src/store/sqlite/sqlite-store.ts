@@ -15,6 +15,7 @@ import type {
   NewRun,
   QuestionRecord,
   RunEvent,
+  RunListing,
   RunPatch,
   RunRecord,
   RunStatus,
@@ -25,7 +26,19 @@ import type {
 } from '../types.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
-import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
+import {
+  type CallRow,
+  callFromRow,
+  callParams,
+  LISTING_COLUMNS,
+  type ListingRow,
+  listingFromRow,
+  type QuestionRow,
+  questionFromRow,
+  type RunRow,
+  runFromRow,
+  toJson,
+} from './rows.js';
 import { SqliteSpanStore, traceKey } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
 
@@ -182,12 +195,19 @@ export class SqliteStore implements Store {
     return this.getRunSync(id);
   }
 
-  async listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunRecord[]> {
+  async listRuns(options: { limit?: number; status?: RunStatus } = {}): Promise<RunListing[]> {
     const where = options.status ? 'WHERE status = ?' : '';
     const params: unknown[] = options.status ? [options.status] : [];
     params.push(options.limit ?? 50);
-    const rows = this.db.prepare(`SELECT * FROM runs ${where} ORDER BY created_at DESC, id DESC LIMIT ?`).all(...params) as RunRow[];
-    return rows.map(runFromRow);
+    // The columns come from the runs_listing index: the row itself stores them after result_json,
+    // and reaching them there walks every overflow page of the result (~20 ms per 10 MB result).
+    // octet_length reads only the row's header (SQLite >= 3.43), never the result's pages.
+    const rows = this.db
+      .prepare(
+        `SELECT ${LISTING_COLUMNS}, octet_length(result_json) AS result_bytes FROM runs ${where} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      )
+      .all(...params) as ListingRow[];
+    return rows.map(listingFromRow);
   }
 
   /** Inside a write transaction: refuses the write when `fence` no longer holds the run's lease. */
