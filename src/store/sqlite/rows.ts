@@ -1,4 +1,14 @@
-import type { CallKind, CallRecord, CallStatus, QuestionRecord, RunListing, RunRecord, RunStatus, ScriptForm, StoredError } from '../types.js';
+import type {
+  CallKind,
+  CallRecord,
+  CallStatus,
+  QuestionRecord,
+  RunListing,
+  RunRecord,
+  RunStatus,
+  ScriptForm,
+  StoredError,
+} from '../types.js';
 
 /** Row shapes as SQLite returns them, and their mapping to records. */
 
