@@ -158,15 +158,15 @@ export class Journal {
   started(call: CallRecord): void {
     this.own.set(call.key, call);
     this.pending.push(call);
-    this.scheduleCommit().catch((err) => {
-      this.failure ??= err;
-    });
+    this.scheduleCommit().catch((err) => this.fail(err));
   }
 
   /**
    * Commits the call's outcome with its usage (and everything queued before it)
    * in one transaction; resolves once it is durable. Counts it as executed or failed
    * (an unfinished entry — a stopped call — counts as neither).
+   * Rejects with the commit's error, or with an earlier failure nobody awaited (see `fail`): once a
+   * write of the run was lost, no later write reports success (`flush` reports it at the end).
    */
   finish(call: CallRecord, usage: UsageRecord[]): Promise<void> {
     this.pending.push(call);
@@ -176,7 +176,23 @@ export class Journal {
       if (call.status === 'finished') this.counts.executed++;
       else if (call.status === 'failed') this.counts.failed++;
     }
-    return this.scheduleCommit();
+    return this.scheduleCommit().then(() => {
+      if (this.failure !== undefined) throw this.failure;
+    });
+  }
+
+  /**
+   * Records the failure of a write whose caller cannot go on reporting it (an answered ask, a
+   * `started` entry): every later `finish` rejects with it, and `flush` throws it, so the run ends
+   * failed (LEASE_LOST for a lost lease) instead of going on as if it had been written.
+   */
+  fail(err: unknown): void {
+    this.failure ??= err;
+  }
+
+  /** Throws the failure recorded by `fail` (kept for `flush`): a call about to run must not start after a lost write. */
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** A span to commit with the next write (a call's span lands with its result). */

@@ -252,6 +252,8 @@ export class WorkflowRuntime {
       this.deps.plan.wouldRun(kind, label, match.reason, ids.branch);
       return this.deps.plan.block();
     }
+    // A write of this run was lost (see Journal.fail): no new side effect starts.
+    this.deps.journal.throwIfFailed();
     this.deps.journal.countExecuting(kind);
     return { call: this.record(kind, ids, label, phase, storedInputs), ids };
   }
@@ -710,7 +712,7 @@ export class WorkflowRuntime {
     const earlier = this.deps.journal.entry(key);
     if (!earlier) this.deps.journal.started(call);
     this.emitCall('ask', call, 'waiting');
-    return new Promise<string>((resolve) => {
+    return new Promise<string>((resolve, reject) => {
       this.pendingAsks.set(id, {
         key,
         question: record,
@@ -722,9 +724,18 @@ export class WorkflowRuntime {
             result: answer,
             finishedAt: Date.now(),
           };
-          this.deps.journal.finish(answered, []).catch(() => {});
-          this.emitCall('ask', call, 'done');
-          resolve(answer);
+          // The script gets the answer once it is committed. A failed commit (LEASE_LOST, a full disk)
+          // rejects the ask, and stays recorded so the run fails even if the script catches it.
+          this.deps.journal.finish(answered, []).then(
+            () => {
+              this.emitCall('ask', call, 'done');
+              resolve(answer);
+            },
+            (err: unknown) => {
+              this.deps.journal.fail(err);
+              reject(err);
+            },
+          );
         },
       });
     });
