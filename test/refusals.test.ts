@@ -31,6 +31,26 @@ describe('drover run refuses bad input before it creates a store', () => {
     ],
     ['an empty run id', (dir: string) => [ccScript(dir, 'return 1'), '--run-id', ''], /--run-id/],
     ['a zero concurrency', (dir: string) => [ccScript(dir, 'return 1'), '--concurrency', '0'], /--concurrency must be a whole number/],
+    [
+      'a huge concurrency',
+      (dir: string) => [ccScript(dir, 'return 1'), '--concurrency', '99999999999999999999'],
+      /--concurrency must be a whole number from 1 to 256/,
+    ],
+    [
+      'a negative concurrency',
+      (dir: string) => [ccScript(dir, 'return 1'), '--concurrency=-3'],
+      /--concurrency must be a whole number from 1 to 256/,
+    ],
+    [
+      'an exponent for a count',
+      (dir: string) => [ccScript(dir, 'return 1'), '--max-agents', '1e3'],
+      /--max-agents must be a whole number ≥ 1/,
+    ],
+    [
+      'a fraction of a token',
+      (dir: string) => [ccScript(dir, 'return 1'), '--budget-tokens', '2.5'],
+      /--budget-tokens must be a whole number ≥ 0/,
+    ],
     ['--from a run of a store that does not exist', (dir: string) => [ccScript(dir, 'return 1'), '--from', 'r1'], /no drover store at/],
   ])('%s: exit 2, no store file', async (_what, args, message) => {
     const dir = tempDir();

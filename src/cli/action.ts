@@ -28,12 +28,22 @@ export function action<A extends unknown[]>(fn: (...args: [...A, Flags]) => Prom
   };
 }
 
-/** A flag parser for whole numbers ≥ `min`; anything else is commander's invalid argument (exit 2). */
+/**
+ * A flag parser for whole numbers from `min` to `max`, written as plain digits (`1e3`, `0x10`, `2.0`
+ * and numbers past 2^53 are refused); anything else is commander's invalid argument (exit 2) naming
+ * the flag and the accepted range.
+ */
 export const int =
-  (name: string, min = 1) =>
+  (name: string, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`);
+    const n = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `${name} must be a whole number ≥ ${min}`
+          : `${name} must be a whole number from ${min} to ${max}`,
+      );
+    }
     return n;
   };
 

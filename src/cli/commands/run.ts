@@ -8,7 +8,7 @@ const runOptions = (cmd: Command) =>
     .option('--backend <name>', 'agent backend: builtin, claude-code or codex')
     .option('--provider <api>', 'model API of the builtin backend: anthropic, openai (Responses) or openai-chat (Chat Completions)')
     .option('--model <model>', 'model for agents (default: claude-sonnet-5; gpt-5.5 for codex and openai providers)')
-    .option('--concurrency <n>', 'agents at once', int('--concurrency'))
+    .option('--concurrency <n>', 'agents at once', int('--concurrency', 1, 256))
     .option('--max-agents <n>', 'agent backstop per run (default 1000)', int('--max-agents'))
     .option('--budget-tokens <n>', 'output-token ceiling for the run', int('--budget-tokens', 0))
     .option('--gateway <url>', 'model endpoint: a drover gateway or a provider-compatible server')
