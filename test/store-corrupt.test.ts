@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStore, damageMarkPath, STORE_CORRUPT_EXIT_CODE, StoreCorruptError } from '../src/store/index.js';
 import type { CallRecord } from '../src/store/types.js';
-import { bareRun, ccScript, cli, lastJson, tempDir } from './helpers.js';
+import { runWorkflow } from '../src/workflow/index.js';
+import { bareRun, ccScript, cli, lastJson, tempDir, tempStore } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -165,5 +166,33 @@ describe('a damaged store', () => {
     } finally {
       await reader.close();
     }
+  });
+});
+
+describe('a store found damaged during a run', () => {
+  it('ends the run with STORE_CORRUPT: a parallel item does not swallow it, and nothing after it runs', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    let injected = false;
+    // The journal commit of the first finished sh meets a damaged page (as SQLite would report it).
+    const faulty = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== 'recordCalls') return typeof value === 'function' ? value.bind(target) : value;
+        return async (calls: CallRecord[], ...rest: unknown[]) => {
+          if (!injected && calls.some((c) => c.kind === 'sh' && c.status === 'finished')) {
+            injected = true;
+            throw new StoreCorruptError(path, 'database disk image is malformed');
+          }
+          return (value as (...a: unknown[]) => Promise<void>).apply(target, [calls, ...rest]);
+        };
+      },
+    });
+    const script = ccScript(dir, "await parallel([() => sh('true'), () => sh('true && true')]);\nawait sh('touch after');\nreturn 1;");
+    const summary = await runWorkflow({ store: faulty, workdir: dir, script });
+    // (Here only that one commit failed, so the run's outcome could still be written.)
+    expect(summary).toMatchObject({ status: 'failed', error: { code: 'STORE_CORRUPT' } });
+    expect(summary.error?.message).toContain(`store ${path} is damaged`);
+    expect(existsSync(join(dir, 'after'))).toBe(false);
   });
 });

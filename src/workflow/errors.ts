@@ -22,7 +22,15 @@ export class ScriptUsageError extends DroverError {
  */
 export class RunSetupError extends DroverError {}
 
-/** Errors that end the run whatever the script does (stop, set-up, lost lease): combinators never swallow them. */
+/**
+ * Errors that end the run whatever the script does (stop, set-up, lost lease, a damaged store —
+ * `StoreCorruptError`, code `STORE_CORRUPT`): combinators never swallow them.
+ */
 export function endsRun(err: unknown): boolean {
-  return err instanceof RunAbortedError || err instanceof RunSetupError || err instanceof LeaseLostError;
+  return (
+    err instanceof RunAbortedError ||
+    err instanceof RunSetupError ||
+    err instanceof LeaseLostError ||
+    (err instanceof DroverError && err.code === 'STORE_CORRUPT')
+  );
 }
