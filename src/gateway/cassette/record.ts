@@ -31,7 +31,17 @@ export interface RecordOptions {
  * requests from 0 in the order their answers ended, which is the order replay serves them in.
  * `dir` is created when missing. When `inner.answer` throws, nothing is written and the error passes on.
  */
-export function recordingSource(inner: AnswerSource, dir: string, options: RecordOptions = {}): AnswerSource {
+/** A recording AnswerSource. */
+export interface RecordingSource extends AnswerSource {
+  /**
+   * Resolves once every cassette of an ended response is on disk. A client may see the end of a
+   * body (its last byte, when the length is known) before its cassette is renamed into place: call
+   * this before the process exits or before reading the directory.
+   */
+  flush(): Promise<void>;
+}
+
+export function recordingSource(inner: AnswerSource, dir: string, options: RecordOptions = {}): RecordingSource {
   mkdirSync(dir, { recursive: true });
   const env = options.env ?? process.env;
   const nextIndex = new Map<string, number>();
@@ -57,8 +67,12 @@ export function recordingSource(inner: AnswerSource, dir: string, options: Recor
     }
   }
 
+  const pending = new Set<Promise<void>>();
   return {
     mode: 'record',
+    flush: async () => {
+      while (pending.size > 0) await Promise.all(pending);
+    },
     async answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse> {
       const start = performance.now();
       const response = await inner.answer(request, signal);
@@ -106,7 +120,10 @@ export function recordingSource(inner: AnswerSource, dir: string, options: Recor
           end = signal.aborted ? 'aborted' : 'cut';
           throw err;
         } finally {
-          await finish(end);
+          const writing = finish(end);
+          pending.add(writing);
+          await writing;
+          pending.delete(writing);
         }
       }
       return { status: response.status, headers: response.headers, body: tee() };
