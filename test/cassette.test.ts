@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +30,12 @@ rules:
 `;
 
 const PLANTED = 'sk-ant-api03-PLANTEDsecretKEY0123456789abcdefXYZ';
+
+function bodyOf(text: string): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    yield Buffer.from(text);
+  })();
+}
 
 function cassettes(dir: string): { file: string; text: string; cassette: Cassette }[] {
   return readdirSync(dir)
@@ -362,5 +369,35 @@ describe('cassettes: secrets never reach a cassette', () => {
     });
     expect(again.status).toBe(200);
     expect(await again.text()).toContain('key [REDACTED] end');
+  });
+
+  it('stores a compressed request body decoded, so that its key is found and removed', async () => {
+    const tapes = tempDir();
+    const body = { model: 'm', stream: false, messages: [{ role: 'user', content: `zipped ${PLANTED}` }] };
+    const source = recordingSource({ mode: 'proxy', answer: async () => ({ status: 200, headers: {}, body: bodyOf('{}') }) }, tapes);
+    const res = await source.answer(
+      {
+        receivedAt: Date.now(),
+        method: 'POST',
+        path: '/v1/responses',
+        headers: { 'content-encoding': 'gzip' },
+        rawBody: gzipSync(JSON.stringify(body)),
+        body,
+        wire: 'responses',
+        provider: 'openai',
+        model: 'm',
+        stream: false,
+        maxTokens: null,
+        attribution: { runId: null, callKey: null, agentLabel: null, phase: null, workflow: null, session: null },
+      },
+      new AbortController().signal,
+    );
+    for await (const _ of res.body);
+    await source.flush();
+    const [only] = cassettes(tapes);
+    expect(only?.text).not.toContain('PLANTED');
+    expect(only?.cassette.request.body).toEqual({
+      utf8: JSON.stringify({ ...body, messages: [{ role: 'user', content: 'zipped [REDACTED]' }] }),
+    });
   });
 });

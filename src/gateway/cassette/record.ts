@@ -10,7 +10,7 @@ import { redactDeep } from '../../core/redact.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { CASSETTE_VERSION, type Cassette, type CassetteEnd, storeBytes } from './format.js';
 import { keyHash, matchKey } from './match.js';
-import { cassetteHeaders, redactBody, redactBytes, type TimedChunk } from './secrets.js';
+import { cassetteHeaders, redactBody, redactBytes, requestBodyBytes, type TimedChunk } from './secrets.js';
 
 /** Options of `recordingSource`. */
 export interface RecordOptions {
@@ -93,7 +93,9 @@ export function recordingSource(inner: AnswerSource, dir: string, options: Recor
               wire: request.wire,
               model: request.model,
               stream: request.stream,
-              body: storeBytes(redactBytes(request.rawBody, env)),
+              body: storeBytes(
+                redactBytes(requestBodyBytes(request.rawBody, headerValue(request.headers['content-encoding']), request.body), env),
+              ),
             },
             response: {
               status: response.status,
@@ -133,4 +135,8 @@ export function recordingSource(inner: AnswerSource, dir: string, options: Recor
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }

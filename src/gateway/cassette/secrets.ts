@@ -105,7 +105,8 @@ export function redactBody(
   return { chunks: redacted, headers: outHeaders };
 }
 
-function decode(encoding: string, body: Buffer): Buffer {
+/** Undoes a `content-encoding` (gzip, x-gzip, deflate, br, zstd, or a comma-separated chain). @throws Error for another coding. */
+export function decode(encoding: string, body: Buffer): Buffer {
   const steps = encoding
     .split(',')
     .map((s) => s.trim())
@@ -120,4 +121,19 @@ function decode(encoding: string, body: Buffer): Buffer {
     else throw new Error(`cassette: cannot decode content-encoding ${step} to scan it for secrets`);
   }
   return out;
+}
+
+/**
+ * The request body a cassette stores: the exact bytes, or — when the client compressed them
+ * (Codex sends zstd) and they are not JSON as they stand — the decoded bytes, else the parsed
+ * body as JSON; so that the stored body can be read and scanned for secrets.
+ */
+export function requestBodyBytes(rawBody: Buffer, contentEncoding: string | undefined, parsed: unknown): Buffer {
+  const encoding = (contentEncoding ?? 'identity').toLowerCase().trim();
+  if (encoding === 'identity' || /^\s*[{[]/.test(rawBody.subarray(0, 64).toString('latin1'))) return rawBody;
+  try {
+    return decode(encoding, rawBody);
+  } catch {
+    return Buffer.from(JSON.stringify(parsed));
+  }
 }
