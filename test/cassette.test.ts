@@ -4,8 +4,16 @@ import { gzipSync } from 'node:zlib';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { CASSETTE_VERSION, type Cassette, keyHash, matchKey, recordingSource, replaySource } from '../src/gateway/cassette/index.js';
-import { ccScript, cli, gateway, lastJson, tempDir, write } from './helpers.js';
+import {
+  CASSETTE_VERSION,
+  type Cassette,
+  diffKeys,
+  keyHash,
+  matchKey,
+  recordingSource,
+  replaySource,
+} from '../src/gateway/cassette/index.js';
+import { ccScript, cli, gateway, lastJson, runClaude, tempDir, write } from './helpers.js';
 import { forwardSource, type Served, serveSource } from './source-harness.js';
 
 const SCENARIO = `
@@ -104,6 +112,41 @@ return out;`,
   });
 });
 
+describe('cassettes: the real claude CLI', () => {
+  it('records a tool-using session and replays it with the upstream stopped and no key', async () => {
+    const dir = tempDir();
+    write(dir, 'notes.txt', 'the secret word is heliotrope\n');
+    const sim = await gateway(`
+rules:
+  - name: read-then-answer
+    match: { last: 'What does notes.txt say|heliotrope' }
+    turns:
+      - tool_use: { name: Read, input: { file_path: '${dir}/notes.txt' } }
+      - text: 'notes.txt says heliotrope'
+`);
+    const tapes = join(dir, 'tapes');
+    const recording = recordingSource(forwardSource(sim.url), tapes);
+    const recorder = await serveSource(recording);
+    const args = ['-p', 'What does notes.txt say?', '--allowedTools', 'Read'];
+    // The system prompt names the home directory (Claude Code's memory path): both runs share one.
+    const home = tempDir();
+    const recorded = await runClaude(args, { gatewayUrl: recorder.url, home, cwd: dir, env: { ANTHROPIC_API_KEY: PLANTED } });
+    expect(recorded.status, recorded.stderr).toBe(0);
+    expect(recorded.lines.at(-1)).toMatchObject({ type: 'result', is_error: false, result: 'notes.txt says heliotrope' });
+    await recording.flush();
+    await recorder.close();
+    await sim.close();
+    for (const { text } of cassettes(tapes)) expect(text).not.toContain('PLANTED');
+
+    const player = await serveSource(replaySource(tapes));
+    const replayed = await runClaude(args, { gatewayUrl: player.url, home, cwd: dir, env: { ANTHROPIC_API_KEY: 'no-key' } });
+    expect(replayed.status, `${replayed.stderr}\n${player.served.map((s) => s.bytes.toString()).join('\n')}`).toBe(0);
+    expect(replayed.lines.at(-1)).toMatchObject({ type: 'result', is_error: false, result: 'notes.txt says heliotrope' });
+    expect(player.served.map((s) => s.headers['x-drover-cassette'])).not.toContain('miss');
+    expect(servedSet(player.served)).toEqual(servedSet(recorder.served));
+  });
+});
+
 describe('cassettes: request matching', () => {
   const base = {
     path: '/v1/messages',
@@ -130,6 +173,14 @@ describe('cassettes: request matching', () => {
       model: 'claude-sonnet-5',
     };
     expect(hash(same)).toBe(hash(base.body));
+  });
+
+  it('shows where a long line differs, not only its start', () => {
+    const long = 'You are an agent. '.repeat(30);
+    const d = diffKeys({ system: `${long}memory at /home/alice/.claude` }, { system: `${long}memory at /home/bob/.claude` });
+    expect(d.distance).toBe(2);
+    expect(d.text).toMatch(/^- ….*\/home\/alice\/\.claude"$/m);
+    expect(d.text).toMatch(/^\+ ….*\/home\/bob\/\.claude"$/m);
   });
 
   it('tells apart model, system, messages, tools, stream and route', () => {

@@ -109,14 +109,14 @@ export function diffKeys(recorded: Record<string, unknown>, requested: Record<st
   }
   const removed = a.slice(start, endA);
   const added = b.slice(start, endB);
-  const show = (sign: string, lines: string[]) => [
-    ...lines.slice(0, DIFF_LINES).map((l) => `${sign} ${l.length > LINE_CHARS ? `${l.slice(0, LINE_CHARS)}…` : l}`),
+  const show = (sign: string, lines: string[], other: string[]) => [
+    ...lines.slice(0, DIFF_LINES).map((l, i) => `${sign} ${clip(l, other[i])}`),
     ...(lines.length > DIFF_LINES ? [`${sign} … ${lines.length - DIFF_LINES} more lines`] : []),
   ];
   return {
     distance: removed.length + added.length,
     chars: charDistance(removed.join('\n'), added.join('\n')),
-    text: [`@@ line ${start + 1}`, ...show('-', removed), ...show('+', added)].join('\n'),
+    text: [`@@ line ${start + 1}`, ...show('-', removed, added), ...show('+', added, removed)].join('\n'),
   };
 }
 
@@ -127,4 +127,13 @@ function charDistance(a: string, b: string): number {
   let end = 0;
   while (end < a.length - start && end < b.length - start && a[a.length - 1 - end] === b[b.length - 1 - end]) end++;
   return Math.max(a.length, b.length) - start - end;
+}
+
+/** A long line cut to LINE_CHARS around where it first differs from its counterpart (so the difference shows). */
+function clip(line: string, counterpart: string | undefined): string {
+  if (line.length <= LINE_CHARS) return line;
+  let at = 0;
+  if (counterpart !== undefined) while (at < line.length && at < counterpart.length && line[at] === counterpart[at]) at++;
+  const from = Math.max(0, Math.min(at - 40, line.length - LINE_CHARS));
+  return `${from > 0 ? '…' : ''}${line.slice(from, from + LINE_CHARS)}${from + LINE_CHARS < line.length ? '…' : ''}`;
 }
