@@ -13,7 +13,8 @@ import {
   recordingSource,
   replaySource,
 } from '../src/gateway/cassette/index.js';
-import { ccScript, cli, gateway, lastJson, runClaude, tempDir, write } from './helpers.js';
+import { runWorkflow } from '../src/workflow/index.js';
+import { ccScript, cli, gateway, lastJson, runClaude, tempDir, tempStore, write } from './helpers.js';
 import { forwardSource, type Served, serveSource } from './source-harness.js';
 
 const SCENARIO = `
@@ -147,6 +148,42 @@ rules:
   });
 });
 
+describe('cassettes: the real codex CLI', () => {
+  it('records a tool-using codex agent and replays it with the upstream stopped', async () => {
+    const dir = tempDir();
+    write(dir, 'notes.txt', 'heliotrope\n');
+    const sim = await gateway(`
+rules:
+  - name: codex-read
+    match: { agent: '^codex$', prompt: 'read the notes' }
+    turns:
+      - tool_use: { name: exec_command, input: { cmd: 'cat notes.txt' } }
+      - text: 'the notes say heliotrope'
+`);
+    const tapes = join(dir, 'tapes');
+    const recording = recordingSource(forwardSource(sim.url), tapes);
+    const recorder = await serveSource(recording);
+    const script = ccScript(dir, "return await agent('read the notes', { label: 'notes' })");
+    const run = (url: string, db: string) =>
+      runWorkflow({ store: tempStore(tempDir()).store, script, gateway: url, workdir: dir, backend: 'codex', cliRetries: 0, runId: db });
+    const recorded = await run(recorder.url, 'rec');
+    expect(recorded.status).toBe('completed');
+    expect(recorded.result).toBe('the notes say heliotrope');
+    await recording.flush();
+    await recorder.close();
+    await sim.close();
+    const player = await serveSource(replaySource(tapes));
+    const replayed = await run(player.url, 'rep');
+    const misses = player.served.filter((s) => s.headers['x-drover-cassette'] === 'miss').map((s) => s.bytes.toString());
+    expect(misses).toEqual([]);
+    // Codex prefixes each command's output with a random chunk id and the wall time: the turn after
+    // the tool call matched with tool outputs ignored.
+    expect(player.served.map((s) => s.headers['x-drover-cassette-match'] ?? 'exact')).toEqual(['exact', 'tool-outputs-ignored']);
+    expect(replayed.result).toBe(recorded.result);
+    expect(servedSet(player.served)).toEqual(servedSet(recorder.served));
+  });
+});
+
 describe('cassettes: request matching', () => {
   const base = {
     path: '/v1/messages',
@@ -181,6 +218,20 @@ describe('cassettes: request matching', () => {
     expect(d.distance).toBe(2);
     expect(d.text).toMatch(/^- ….*\/home\/alice\/\.claude"$/m);
     expect(d.text).toMatch(/^\+ ….*\/home\/bob\/\.claude"$/m);
+  });
+
+  it("ignores item ids and mkdtemp suffixes (codex's fresh CODEX_HOME and msg_ ids)", () => {
+    const at = (home: string, id: string) =>
+      hash(
+        {
+          model: 'gpt-5.5',
+          input: [{ id, type: 'message', role: 'developer', content: [{ type: 'input_text', text: `skills at ${home}/.codex/skills` }] }],
+        },
+        { path: '/v1/responses' },
+      );
+    expect(at('/tmp/drover-codex-UPoYQ3', 'msg_1')).toBe(at('/tmp/drover-codex-qHAhRY', 'msg_2'));
+    expect(at('/tmp/drover-codex-UPoYQ3', 'msg_1')).not.toBe(at('/tmp/other-codex-UPoYQ3', 'msg_1'));
+    expect(at('/tmp/drover-codex-UPoYQ3', 'msg_1')).not.toBe(at('/home/me/drover-codex-qHAhRY', 'msg_1'));
   });
 
   it('tells apart model, system, messages, tools, stream and route', () => {
@@ -305,6 +356,33 @@ describe('cassettes: replay', () => {
     expect(player.served[0]?.cut).toBe(true);
     expect(player.served[0]?.bytes.length).toBeGreaterThan(0);
     expect(player.served[0]?.bytes.equals(recorder.served[0]?.bytes ?? Buffer.alloc(0))).toBe(true);
+  });
+
+  it('matches a tool output that changed only in the lenient tier, and says so', async () => {
+    const turn = (output: string) => ({
+      model: 'claude-sonnet-5',
+      max_tokens: 20,
+      messages: [
+        { role: 'user', content: 'echo ran' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'make' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: output }] },
+      ],
+    });
+    const send = (url: string, output: string) =>
+      fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(turn(output)) });
+    const { tapes } = await recordThen(1, async (url) => {
+      expect((await send(url, 'built in 0.19 s')).status).toBe(200);
+    });
+    const lenient = await serveSource(replaySource(tapes));
+    const exact = await serveSource(replaySource(tapes, { match: 'exact' }));
+    const same = await send(lenient.url, 'built in 0.19 s');
+    expect([same.status, same.headers.get('x-drover-cassette-match')]).toEqual([200, null]);
+    const noisy = await send(lenient.url, 'built in 0.31 s');
+    expect([noisy.status, noisy.headers.get('x-drover-cassette-match')]).toEqual([200, 'tool-outputs-ignored']);
+    expect(await noisy.text()).toBe(await same.text());
+    const refused = await send(exact.url, 'built in 0.31 s');
+    expect(refused.status).toBe(404);
+    expect(await refused.text()).toContain('built in 0.31 s');
   });
 
   it('waits as the recording did with timing: recorded', async () => {

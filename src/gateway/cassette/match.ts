@@ -7,12 +7,18 @@
  * headers and the key are ignored. The key is normalised before hashing:
  * - object keys are sorted (key order does not matter);
  * - `cache_control` markers are removed (a moved cache breakpoint does not matter);
- * - in every string, runs of whitespace become one space and ends are trimmed (whitespace-insensitive);
+ * - item `id` fields inside the conversation and tools are removed (Codex gives every input message
+ *   a fresh random `msg_…` id; tool-call ids that answers carry are replayed identically anyway);
+ * - in every string, runs of whitespace become one space and ends are trimmed (whitespace-insensitive),
+ *   and temporary directory names as mkdtemp makes them under the system's temporary directory
+ *   (`/tmp/drover-codex-Ab12Cd`) lose their random suffix (`/tmp/drover-codex-XXXXXX`) — drover
+ *   gives each codex agent a fresh CODEX_HOME there, which codex names in its prompt;
  * - secrets (key shapes of src/core/redact.ts) are replaced by `[REDACTED]`, so a request that
  *   carries a key matches the recording that had it removed.
  * The hash is the SHA-256 of the normalised key as JSON.
  */
 import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { redactSecrets } from '../../core/redact.js';
 import { textOf } from '../sim-request.js';
 
@@ -42,20 +48,46 @@ export function matchKey(request: MatchInput): Record<string, unknown> {
   return normalise(raw) as Record<string, unknown>;
 }
 
+/**
+ * The key without what tools answered: the content of Anthropic `tool_result` blocks, of Chat
+ * `role: "tool"` messages, and the `output` of Responses `function_call_output` /
+ * `custom_tool_call_output` items. Replay's second tier: tool output carries noise from the run
+ * itself (Codex prefixes every command's output with a random chunk id and the wall time).
+ */
+export function withoutToolOutputs(key: Record<string, unknown>): Record<string, unknown> {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const [k, item] of Object.entries(o)) {
+      if (k === 'content' && (o.type === 'tool_result' || o.role === 'tool')) continue;
+      if (k === 'output' && (o.type === 'function_call_output' || o.type === 'custom_tool_call_output')) continue;
+      out[k] = strip(item);
+    }
+    return out;
+  };
+  return strip(key) as Record<string, unknown>;
+}
+
 /** SHA-256 (hex) of a match key. */
 export function keyHash(key: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify(key)).digest('hex');
 }
 
-function normalise(value: unknown): unknown {
-  if (typeof value === 'string') return redactSecrets(value.replace(/\s+/g, ' ').trim(), NO_ENV);
-  if (Array.isArray(value)) return value.map(normalise);
+const TEMP_ROOTS = [...new Set([tmpdir(), '/tmp'])].map((d) => d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+/** `<tmp>/<prefix>-XXXXXX` as mkdtemp makes it (6 random characters after a prefix ending in `-`). */
+const TEMP_NAME = new RegExp(`(${TEMP_ROOTS})/([A-Za-z0-9._-]*-)[A-Za-z0-9]{6}(?![A-Za-z0-9])`, 'g');
+
+function normalise(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactSecrets(value.replace(/\s+/g, ' ').trim().replace(TEMP_NAME, '$1/$2XXXXXX'), NO_ENV);
+  if (Array.isArray(value)) return value.map((v) => normalise(v, depth + 1));
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value).sort()) {
-    if (k === 'cache_control') continue;
+    if (k === 'cache_control' || (k === 'id' && depth > 0)) continue;
     const v = (value as Record<string, unknown>)[k];
-    if (v !== undefined) out[k] = normalise(v);
+    if (v !== undefined) out[k] = normalise(v, depth + 1);
   }
   return out;
 }

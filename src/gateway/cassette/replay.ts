@@ -8,13 +8,16 @@ import type { LedgerWire } from '../../budget/ledger-types.js';
 import { InputError } from '../../core/errors.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { type Cassette, CassetteSchema, loadBytes } from './format.js';
-import { describeKey, diffKeys, keyHash, matchKey } from './match.js';
+import { describeKey, diffKeys, keyHash, matchKey, withoutToolOutputs } from './match.js';
 
 /** HTTP status of a replay miss. 404: SDKs and CLIs do not retry it, and it names a missing thing. */
 export const CASSETTE_MISS_STATUS = 404;
 
 /** Header on every replayed answer: the cassette file served, or `miss`. */
 export const CASSETTE_HEADER = 'x-drover-cassette';
+
+/** Header on an answer matched without tool outputs (`tool-outputs-ignored`). */
+export const MATCH_HEADER = 'x-drover-cassette-match';
 
 /** Options of `replaySource`. */
 export interface ReplayOptions {
@@ -23,6 +26,12 @@ export interface ReplayOptions {
    * headers after `headersMs`, each chunk at its `t` (ms since the request arrived).
    */
   timing?: 'none' | 'recorded';
+  /**
+   * `lenient` (default): a request with no exact match is matched again without what tools
+   * answered (see `withoutToolOutputs`), and such an answer carries `x-drover-cassette-match: tool-outputs-ignored`.
+   * `exact`: the key alone.
+   */
+  match?: 'lenient' | 'exact';
   /** Waits `ms` (rejects when `signal` aborts); injectable for tests. Default: a timer. */
   delay?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -34,7 +43,8 @@ interface Loaded {
 
 /**
  * Loads every cassette of `dir` (files `*.json`; temporary files of a recorder are skipped) and
- * serves them by the match of match.ts. Identical requests get their recordings in recorded
+ * serves them by the match of match.ts (then, unless `match: 'exact'`, ignoring tool outputs).
+ * Identical requests get their recordings in recorded
  * order (`<hash>-0`, `-1`, …); once those are used up, the last one is served again. A request
  * that matches no recording gets HTTP 404 in its wire's error shape (Anthropic `not_found_error`,
  * OpenAI `invalid_request_error` with code `cassette_miss`) whose message names the request
@@ -46,6 +56,14 @@ interface Loaded {
  */
 export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSource {
   const byHash = loadCassettes(dir);
+  const byLooseHash = new Map<string, Loaded[]>();
+  if (options.match !== 'exact') {
+    for (const list of byHash.values())
+      for (const loaded of list) {
+        const loose = `loose:${keyHash(withoutToolOutputs(loaded.cassette.key))}`;
+        byLooseHash.set(loose, [...(byLooseHash.get(loose) ?? []), loaded]);
+      }
+  }
   const served = new Map<string, number>();
   const timing = options.timing ?? 'none';
   const delay = options.delay ?? ((ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }));
@@ -56,11 +74,17 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
       const start = performance.now();
       const key = matchKey(request);
       const hash = keyHash(key);
-      const list = byHash.get(hash);
+      let group = hash;
+      let list = byHash.get(hash);
+      if (!list && options.match !== 'exact') {
+        group = `loose:${keyHash(withoutToolOutputs(key))}`;
+        list = byLooseHash.get(group);
+      }
       if (!list || list.length === 0) return miss(dir, byHash, request.wire, key, hash);
-      const n = served.get(hash) ?? 0;
-      served.set(hash, n + 1);
+      const n = served.get(group) ?? 0;
+      served.set(group, n + 1);
       const { file, cassette } = list[Math.min(n, list.length - 1)] as Loaded;
+      const how: Record<string, string> = group === hash ? {} : { [MATCH_HEADER]: 'tool-outputs-ignored' };
       const wait = async (atMs: number) => {
         if (timing !== 'recorded') return;
         const left = atMs - (performance.now() - start);
@@ -76,7 +100,7 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
       }
       return {
         status: cassette.response.status,
-        headers: { ...cassette.response.headers, [CASSETTE_HEADER]: basename(file) },
+        headers: { ...cassette.response.headers, [CASSETTE_HEADER]: basename(file), ...how },
         body: body(),
       };
     },

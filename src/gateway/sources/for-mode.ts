@@ -24,6 +24,8 @@ export interface SourceOptions {
   cassettes?: string;
   /** Replay pacing (default `none`). */
   timing?: ReplayOptions['timing'];
+  /** Replay matching (default `lenient`). */
+  match?: ReplayOptions['match'];
   /** Options of the rate-limit wrapper around the upstream (`proxy`, `record`); `false` leaves it out. */
   rateLimits?: RateLimitOptions | false;
 }
@@ -69,7 +71,11 @@ export function sourceForMode(mode: GatewayMode, options: SourceOptions): ModeSo
       return { source, limits: inner.limits, flush: () => source.flush() };
     }
     case 'replay':
-      return { source: replaySource(cassettes(), { timing: options.timing ?? 'none' }), limits: none, flush: flushed };
+      return {
+        source: replaySource(cassettes(), { timing: options.timing ?? 'none', match: options.match ?? 'lenient' }),
+        limits: none,
+        flush: flushed,
+      };
     case 'sim':
       if (!options.sim) throw new InputError('gateway mode sim needs a scenario');
       return { source: options.sim, limits: none, flush: flushed };
