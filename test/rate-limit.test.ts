@@ -6,6 +6,7 @@ import {
   isQuotaExhausted,
   parseDuration,
   QUOTA_EXHAUSTED_HEADER,
+  QuotaExhaustedError,
   RETRIES_HEADER,
   retryAfterMs,
   retryHint,
@@ -206,6 +207,19 @@ describe('rate limits: money or quota gone', () => {
     ).toBe(false);
     expect(isQuotaExhausted(429, { error: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached' } })).toBe(false);
     expect(isQuotaExhausted(500, openai)).toBe(false);
+  });
+
+  it("names the upstream and the provider's words in QuotaExhaustedError", () => {
+    const err = new QuotaExhaustedError(
+      'openai',
+      429,
+      '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota"}}',
+    );
+    expect(err).toMatchObject({ code: 'QUOTA_EXHAUSTED', exitCode: 1, status: 429 });
+    expect(err.message).toBe(
+      "openai: the account's money or quota is gone (HTTP 429: You exceeded your current quota, please check your plan and billing details.); drover does not retry this — add credit or raise the limit, then resume the run",
+    );
+    expect(new QuotaExhaustedError('anthropic', 400, 'not json').providerMessage).toBe('not json');
   });
 
   it('never retries a quota-exhausted 429 and marks it for the run', async () => {

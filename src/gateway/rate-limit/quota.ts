@@ -10,6 +10,8 @@
  * A plain rate limit (`rate_limit_error`, `rate_limit_exceeded`) is not among them: it is retried.
  */
 
+import { DroverError } from '../../core/errors.js';
+
 const STATUSES = new Set([400, 402, 403, 429]);
 const PATTERNS = [
   /credit balance is too low/i,
@@ -34,4 +36,38 @@ export function isQuotaExhausted(status: number, body: string | Uint8Array | unk
   const text =
     typeof body === 'string' ? body : body instanceof Uint8Array ? Buffer.from(body).toString('utf8') : JSON.stringify(body ?? null);
   return PATTERNS.some((p) => p.test(text));
+}
+
+/**
+ * The account behind an upstream has no money or quota left (see `isQuotaExhausted`): the run
+ * stops instead of retrying. Code `QUOTA_EXHAUSTED`, exit code 1. `providerMessage` is the
+ * provider's own words (`error.message` of the body), `status` its HTTP status.
+ */
+export class QuotaExhaustedError extends DroverError {
+  readonly status: number;
+  readonly providerMessage: string;
+  constructor(upstream: string, status: number, body: string | Uint8Array | unknown) {
+    const said = providerMessageOf(body);
+    super(
+      'QUOTA_EXHAUSTED',
+      `${upstream}: the account's money or quota is gone (HTTP ${status}: ${said}); drover does not retry this — add credit or raise the limit, then resume the run`,
+    );
+    this.status = status;
+    this.providerMessage = said;
+  }
+}
+
+/** `error.message` of an Anthropic or OpenAI error body, else the body's first 300 characters. */
+function providerMessageOf(body: string | Uint8Array | unknown): string {
+  const text = typeof body === 'string' ? body : body instanceof Uint8Array ? Buffer.from(body).toString('utf8') : null;
+  let parsed: unknown = body;
+  if (text !== null) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return text.slice(0, 300);
+    }
+  }
+  const message = (parsed as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === 'string' ? message : JSON.stringify(parsed).slice(0, 300);
 }
