@@ -22,15 +22,6 @@ export interface RecordOptions {
   onError?: (err: unknown) => void;
 }
 
-/**
- * Record mode: answers every request through `inner` (streaming each chunk on as it arrives) and,
- * when the response body has ended — completely, cut by the upstream, or abandoned by the
- * client — writes one cassette (format.ts) into `dir`, atomically (a temporary file hard-linked
- * to its final name, so a reader never sees half a file and two recorders never overwrite each
- * other). Files are named `<first 16 hex of the key hash>-<n>.json`; `n` counts identical
- * requests from 0 in the order their answers ended, which is the order replay serves them in.
- * `dir` is created when missing. When `inner.answer` throws, nothing is written and the error passes on.
- */
 /** A recording AnswerSource. */
 export interface RecordingSource extends AnswerSource {
   /**
@@ -41,6 +32,15 @@ export interface RecordingSource extends AnswerSource {
   flush(): Promise<void>;
 }
 
+/**
+ * Record mode: answers every request through `inner` (streaming each chunk on as it arrives) and,
+ * when the response body has ended — completely, cut by the upstream, or abandoned by the
+ * client — writes one cassette (format.ts) into `dir`, atomically (a temporary file hard-linked
+ * to its final name, so a reader never sees half a file and two recorders never overwrite each
+ * other). Files are named `<first 16 hex of the key hash>-<n>.json`; `n` counts identical
+ * requests from 0 in the order their answers ended, which is the order replay serves them in.
+ * `dir` is created when missing. When `inner.answer` throws, nothing is written and the error passes on.
+ */
 export function recordingSource(inner: AnswerSource, dir: string, options: RecordOptions = {}): RecordingSource {
   mkdirSync(dir, { recursive: true });
   const env = options.env ?? process.env;

@@ -36,7 +36,8 @@ export interface ReplayOptions {
   delay?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-interface Loaded {
+/** A cassette as loaded, with its file. */
+export interface LoadedCassette {
   file: string;
   cassette: Cassette;
 }
@@ -56,7 +57,7 @@ interface Loaded {
  */
 export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSource {
   const byHash = loadCassettes(dir);
-  const byLooseHash = new Map<string, Loaded[]>();
+  const byLooseHash = new Map<string, LoadedCassette[]>();
   if (options.match !== 'exact') {
     for (const list of byHash.values())
       for (const loaded of list) {
@@ -83,7 +84,7 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
       if (!list || list.length === 0) return miss(dir, byHash, request.wire, key, hash);
       const n = served.get(group) ?? 0;
       served.set(group, n + 1);
-      const { file, cassette } = list[Math.min(n, list.length - 1)] as Loaded;
+      const { file, cassette } = list[Math.min(n, list.length - 1)] as LoadedCassette;
       const how: Record<string, string> = group === hash ? {} : { [MATCH_HEADER]: 'tool-outputs-ignored' };
       const wait = async (atMs: number) => {
         if (timing !== 'recorded') return;
@@ -108,7 +109,7 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
 }
 
 /** Every cassette of `dir`, grouped by key hash, each group in recorded order. */
-export function loadCassettes(dir: string): Map<string, Loaded[]> {
+export function loadCassettes(dir: string): Map<string, LoadedCassette[]> {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
@@ -116,7 +117,7 @@ export function loadCassettes(dir: string): Map<string, Loaded[]> {
   } catch (err) {
     throw new InputError(`replay: cassette directory ${dir}: ${(err as Error).message}`, 'NO_CASSETTES');
   }
-  const byHash = new Map<string, (Loaded & { n: number })[]>();
+  const byHash = new Map<string, (LoadedCassette & { n: number })[]>();
   for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.tmp-')).sort()) {
     const file = join(dir, name);
     let parsed: unknown;
@@ -139,7 +140,13 @@ export function loadCassettes(dir: string): Map<string, Loaded[]> {
   return byHash;
 }
 
-function miss(dir: string, byHash: Map<string, Loaded[]>, wire: LedgerWire, key: Record<string, unknown>, hash: string): SourceResponse {
+function miss(
+  dir: string,
+  byHash: Map<string, LoadedCassette[]>,
+  wire: LedgerWire,
+  key: Record<string, unknown>,
+  hash: string,
+): SourceResponse {
   let best: { file: string; cassette: Cassette; distance: number; chars: number; text: string } | null = null;
   for (const list of byHash.values()) {
     const first = list[0];
