@@ -364,6 +364,46 @@ describe('rate limits: adaptive concurrency', () => {
     expect(source.snapshot()[0]).toMatchObject({ inFlight: 0, queued: 0 });
   });
 
+  it('200 agents against an upstream that answers 429 above 8 at once: none lost, never more than 8 served at once', async () => {
+    const N = 8;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let throttled = 0;
+    const upstream: AnswerSource = {
+      mode: 'proxy',
+      async answer(req) {
+        if (inFlight >= N) {
+          throttled++;
+          return { status: 429, headers: {}, body: bodyOf('{"type":"error","error":{"type":"rate_limit_error","message":"busy"}}') };
+        }
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        return {
+          status: 200,
+          headers: {},
+          body: (async function* () {
+            // The answer ends on a later turn of the event loop, so requests overlap.
+            await new Promise((r) => setImmediate(r));
+            inFlight--;
+            yield Buffer.from(String((req.body.messages as { content: string }[])[0]?.content));
+          })(),
+        };
+      },
+    };
+    const source = withRateLimits(upstream, { ...instant, maxConcurrency: 16, maxAttempts: 50 });
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        source.answer(request('m', i), new AbortController().signal).then(async (r) => [r.status, await text(r)]),
+      ),
+    );
+    expect(answers).toEqual(Array.from({ length: 200 }, (_, i) => [200, `hello ${i}`]));
+    expect(maxInFlight).toBeLessThanOrEqual(N);
+    expect(throttled).toBeGreaterThan(0);
+    const [snap] = source.snapshot();
+    expect(snap?.decreases).toBeGreaterThan(0);
+    expect(snap).toMatchObject({ inFlight: 0, queued: 0, retries: throttled });
+  });
+
   it('keeps separate limits per upstream and model', async () => {
     const up = limitedUpstream(1);
     const source = withRateLimits(up.source, { ...instant, maxConcurrency: 2 });
