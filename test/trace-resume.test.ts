@@ -3,8 +3,24 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evaluateSpec, parseSpec } from '../src/assert/index.js';
 import { createStore, duplicateSpanIds, type StoredSpan } from '../src/store/index.js';
-import { traceIdForRun } from '../src/telemetry/index.js';
-import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, waitFor, write } from './helpers.js';
+import type { CallRecord } from '../src/store/index.js';
+import { emptyHistory, RunTracer, readRunHistory, traceIdForRun } from '../src/telemetry/index.js';
+import { resumeRun, runWorkflow } from '../src/workflow/index.js';
+import { CallTracing } from '../src/workflow/tracing.js';
+import {
+  bareRun,
+  ccScript,
+  cli,
+  FAST_BACKOFF,
+  gateway,
+  lastJson,
+  onCleanup,
+  spawnCli,
+  tempDir,
+  tempStore,
+  waitFor,
+  write,
+} from './helpers.js';
 
 /** `two` waits at a gate the test opens; the others answer at once. */
 const SCENARIO = `
@@ -203,5 +219,156 @@ describe('a resumed run is one coherent trace', () => {
         .sort(),
     ).toEqual(['execution 1', 'execution 2', 'execution 3']);
     expect(spans.filter((s) => s.parentSpanId === null).map((s) => s.attributes['drover.executions'])).toEqual([3]);
+  });
+});
+
+describe('any number of executions', () => {
+  it('a call interrupted in two executions in a row runs once more: one span, both earlier attempts below it, three executions', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const run = await bareRun(store, 'twice', dir);
+    let t = Date.now();
+    const tick = () => {
+      t = Math.max(t + 1, Date.now());
+      return t;
+    };
+    const pending: Promise<void>[] = [];
+    /** One execution: a tracer on what the earlier ones left, writing into the real store (replacing like the journal). */
+    const execution = async (first: boolean) => {
+      const history = first
+        ? emptyHistory()
+        : readRunHistory({
+            runId: run.id,
+            workflowName: 'wf',
+            createdAt: run.createdAt,
+            calls: await store.listCalls(run.id),
+            spans: await store.spans.querySpans({ traceId: traceIdForRun(run.id) }),
+          });
+      const tracer = new RunTracer({
+        runId: run.id,
+        workflowName: 'wf',
+        createdAt: run.createdAt,
+        history,
+        sink: (span, replace) => {
+          pending.push(replace ? store.recordCalls([], [], [], [], undefined, [span]) : store.recordCalls([], [], [span]));
+        },
+      });
+      return { tracer, tracing: new CallTracing(tracer, { childOtlpEnv: {}, captureContent: false }) };
+    };
+    const call = (key: string, status: CallRecord['status']): CallRecord => ({
+      runId: run.id,
+      key,
+      kind: 'agent',
+      label: key,
+      phase: 'Build',
+      status,
+      inputs: {},
+      result: null,
+      error: null,
+      attempts: 1,
+      startedAt: tick(),
+      finishedAt: status === 'started' ? null : tick(),
+      reusedFrom: null,
+    });
+    const settle = async () => {
+      await Promise.all(pending.splice(0));
+    };
+
+    // Execution 1: a finishes; b starts, its process sends a span, and the execution dies.
+    const one = await execution(true);
+    const a = call('a', 'started');
+    one.tracing.end(one.tracing.start('agent', 'invoke_agent a', a), a, null);
+    await store.recordCalls([{ ...a, status: 'finished', finishedAt: tick() }]);
+    const b1 = call('b', 'started');
+    await store.recordCalls([b1]);
+    const span1 = one.tracing.start('agent', 'invoke_agent b', b1);
+    await store.spans.insertSpans([
+      {
+        traceId: traceIdForRun(run.id),
+        spanId: 'c0ffee0000000001',
+        parentSpanId: span1?.spanId ?? null,
+        name: 'claude_code.interaction',
+        kind: 1,
+        startUs: tick() * 1000,
+        endUs: tick() * 1000,
+        statusCode: 0,
+        statusMessage: null,
+        service: 'claude-code',
+        scope: 'com.anthropic.claude_code',
+        attributes: {},
+        resource: { 'service.name': 'claude-code' },
+        events: [],
+        runId: null,
+      },
+    ]);
+    await settle();
+
+    // Execution 2: b runs again and the execution dies again.
+    const two = await execution(false);
+    expect(two.tracer.execution).toBe(2);
+    const b2 = call('b', 'started');
+    await store.recordCalls([b2]);
+    two.tracing.start('agent', 'invoke_agent b', b2);
+    await settle();
+
+    // Execution 3: b runs to the end, a is served from the journal.
+    const three = await execution(false);
+    expect(three.tracer.execution).toBe(3);
+    three.tracing.reused('agent', 'invoke_agent a', { ...a, status: 'finished' });
+    const b3 = call('b', 'started');
+    await store.recordCalls([b3]);
+    three.tracing.end(three.tracing.start('agent', 'invoke_agent b', b3), b3, null);
+    await store.recordCalls([{ ...b3, status: 'finished', finishedAt: tick() }]);
+    await three.tracer.finish({ status: 'completed' });
+    await settle();
+
+    const spans = await store.spans.querySpans({ traceId: traceIdForRun(run.id) });
+    const spec = parseSpec(`
+assertions:
+  - expect: { oneRootPerTrace: true, noOrphans: true, noDuplicateSpanIds: true }
+  - select: { name: invoke_agent b }
+    expect: { count: 1, attributes: { drover.call.rerun: true, drover.execution: 3 } }
+  - select: { name: invoke_agent a }
+    expect: { count: 1, attributes: { drover.execution: 1 } }
+  - select: { name: earlier attempt (interrupted) }
+    expect: { count: 2, attributes: { drover.attempt.superseded: true }, ancestor: { name: invoke_agent b } }
+  - select: { name: claude_code.interaction }
+    expect: { ancestor: { name: invoke_agent b, ancestor: { name: phase Build } } }
+  - select: { name: phase Build }
+    expect: { count: 1 }
+`);
+    expect(evaluateSpec(spec, spans).results.filter((r) => !r.passed)).toEqual([]);
+    const states = Object.fromEntries(
+      spans.filter((s) => s.name.startsWith('execution ')).map((s) => [s.name, s.attributes['drover.execution.state']]),
+    );
+    expect(states).toEqual({ 'execution 1': 'interrupted', 'execution 2': 'interrupted', 'execution 3': 'completed' });
+  });
+
+  it('a call that failed runs again on resume: one span, the failed attempt below it', async () => {
+    const dir = tempDir();
+    const failing = await gateway(
+      "rules:\n  - match: { prompt: 'x' }\n    faults: [{ status: 500, times: 100 }]\n    turns: [{ text: never }]\n",
+    );
+    const healthy = await gateway("rules:\n  - match: { prompt: '^(.*)$' }\n    turns: [{ text: 'ok {{1}}' }]\n");
+    const { store } = tempStore(dir);
+    const script = ccScript(dir, "phase('Fix'); return await agent('fix x', { label: 'fixer' })");
+    const first = await runWorkflow({ store, script, gateway: failing.url, workdir: dir, backoff: FAST_BACKOFF });
+    // A failed agent is null to the script (as in Claude Code); the resume runs it again.
+    expect(first).toMatchObject({ status: 'completed', result: null, calls: { failed: 1 } });
+    const again = await resumeRun({ store, runId: first.runId, gateway: healthy.url, backoff: FAST_BACKOFF });
+    expect(again).toMatchObject({ status: 'completed', result: 'ok fix x', calls: { executed: 1 } });
+    const spans = await store.spans.querySpans({ traceId: traceIdForRun(first.runId) });
+    const spec = parseSpec(`
+assertions:
+  - expect: { oneRootPerTrace: true, noOrphans: true }
+  - select: { name: invoke_agent fixer }
+    expect: { count: 1, status: unset, attributes: { drover.call.rerun: true } }
+  - select: { name: earlier attempt (failed) }
+    expect: { count: 1, status: error, attributes: { drover.execution: 1 }, ancestor: { name: invoke_agent fixer } }
+  - select: { name: phase Fix }
+    expect: { count: 1 }
+`);
+    expect(evaluateSpec(spec, spans).results.filter((r) => !r.passed)).toEqual([]);
+    expect(spans.filter((s) => s.parentSpanId === null).map((s) => s.attributes['drover.run.status'])).toEqual(['completed']);
   });
 });

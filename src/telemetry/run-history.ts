@@ -44,8 +44,8 @@ export interface RunTraceHistory {
   stored: Set<string>;
   /** Call keys with a span in the trace: a call served from the journal adds no second one. */
   callKeysWithSpan: Set<string>;
-  /** The last earlier attempt of each call that was interrupted or failed, by call key. */
-  earlierAttempts: Map<string, StoredSpan>;
+  /** Earlier attempts (interrupted, stopped or failed) of each call that has not finished, by call key. */
+  earlierAttempts: Map<string, StoredSpan[]>;
   /** Time ranges (µs) of the stored phase spans, by title. */
   phases: Map<string, { startUs: number; endUs: number }>;
   /** Time range (µs) of the stored root span. */
@@ -150,42 +150,51 @@ export function readRunHistory(input: {
   }
 
   // Calls started and never ended: their span was never written (a stopped call writes it).
+  const unsettled = new Map<string, CallRecord>();
   for (const c of input.calls) {
     if (!SPAN_KINDS.has(c.kind) || c.status === 'finished') continue;
+    unsettled.set(c.key, c);
+    if (c.status === 'failed') continue;
     const id = callSpanIdForRun(runId, c.key, c.startedAt);
-    if (c.status === 'failed') {
-      const failed = byId.get(id);
-      if (failed) h.earlierAttempts.set(c.key, plain(failed));
-      continue;
-    }
     const existing = byId.get(id);
     if (existing) {
       // Stopped (Ctrl-C, `drover stop`): it wrote its span; a resume runs it again.
       const stopped = plain(existing);
       stopped.attributes[EXECUTION.interrupted] = true;
-      h.earlierAttempts.set(c.key, stopped);
+      byId.set(id, stopped);
       continue;
     }
     const startUs = c.startedAt * 1000;
     const n = executionAt(startUs);
-    const closed = span({
-      spanId: id,
-      parentSpanId: c.phase !== null ? phaseSpanIdForRun(runId, c.phase) : rootId,
-      name: callSpanName(c),
-      startUs,
-      endUs: endOf(n, startUs),
-      attributes: {
-        [DROVER.callKey]: c.key,
-        ...(c.phase !== null ? { [DROVER.phase]: c.phase } : {}),
-        'drover.call.kind': c.kind,
-        ...(c.kind === 'agent' ? { [GENAI.operation]: 'invoke_agent', [GENAI.agentName]: c.label ?? 'agent', [GENAI.agentId]: c.key } : {}),
-        [DROVER.reused]: false,
-        [EXECUTION.interrupted]: true,
-        ...(n !== undefined ? { [DROVER.execution]: n } : {}),
-      },
-    });
-    close(closed);
-    h.earlierAttempts.set(c.key, closed);
+    close(
+      span({
+        spanId: id,
+        parentSpanId: c.phase !== null ? phaseSpanIdForRun(runId, c.phase) : rootId,
+        name: callSpanName(c),
+        startUs,
+        endUs: endOf(n, startUs),
+        attributes: {
+          [DROVER.callKey]: c.key,
+          ...(c.phase !== null ? { [DROVER.phase]: c.phase } : {}),
+          'drover.call.kind': c.kind,
+          ...(c.kind === 'agent'
+            ? { [GENAI.operation]: 'invoke_agent', [GENAI.agentName]: c.label ?? 'agent', [GENAI.agentId]: c.key }
+            : {}),
+          [DROVER.reused]: false,
+          [EXECUTION.interrupted]: true,
+          ...(n !== undefined ? { [DROVER.execution]: n } : {}),
+        },
+      }),
+    );
+  }
+  // Every attempt of a call that has not finished (interrupted — also in an execution before the
+  // last — stopped or failed) moves under the attempt that runs it again.
+  for (const s of byId.values()) {
+    const key = s.attributes[DROVER.callKey];
+    if (typeof key !== 'string' || s.attributes[EXECUTION.superseded] === true || !unsettled.has(key)) continue;
+    const list = h.earlierAttempts.get(key);
+    if (list) list.push(plain(s));
+    else h.earlierAttempts.set(key, [plain(s)]);
   }
 
   for (const s of byId.values()) {

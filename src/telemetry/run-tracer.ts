@@ -212,31 +212,28 @@ export class RunTracer {
     return this.history.callKeysWithSpan.has(key);
   }
 
-  /** The earlier attempt (interrupted or failed) of a call that runs again in this execution. */
-  earlierAttempt(key: string): StoredSpan | undefined {
-    return this.history.earlierAttempts.get(key);
+  /** Earlier attempts (interrupted, stopped or failed) of a call that runs again in this execution. */
+  earlierAttempts(key: string): readonly StoredSpan[] {
+    return this.history.earlierAttempts.get(key) ?? [];
   }
 
   /**
-   * Moves a call's earlier attempt (and so everything below it) under the span of the attempt that
-   * ran again: renamed `earlier attempt (interrupted|failed)`, marked `drover.attempt.superseded`,
+   * Moves a call's earlier attempts (and so everything below them) under the span of the attempt
+   * that ran again: renamed `earlier attempt (interrupted|failed)`, marked `drover.attempt.superseded`,
    * without the `gen_ai.*` names, so the call appears once to selectors and golden files.
    */
   supersede(key: string, newSpanId: string): void {
     const earlier = this.history.earlierAttempts.get(key);
     if (!earlier) return;
     this.history.earlierAttempts.delete(key);
-    const state = earlier.attributes[EXECUTION.interrupted] === true ? 'interrupted' : 'failed';
-    const { [GENAI.operation]: _o, [GENAI.agentName]: _n, [GENAI.agentId]: _i, ...attributes } = earlier.attributes;
-    this.options.sink(
-      {
-        ...earlier,
-        name: `earlier attempt (${state})`,
-        parentSpanId: newSpanId,
-        attributes: { ...attributes, [EXECUTION.superseded]: true },
-      },
-      true,
-    );
+    for (const e of earlier) {
+      const state = e.attributes[EXECUTION.interrupted] === true ? 'interrupted' : e.statusCode === 2 ? 'failed' : 'ended';
+      const { [GENAI.operation]: _o, [GENAI.agentName]: _n, [GENAI.agentId]: _i, ...attributes } = e.attributes;
+      this.options.sink(
+        { ...e, name: `earlier attempt (${state})`, parentSpanId: newSpanId, attributes: { ...attributes, [EXECUTION.superseded]: true } },
+        true,
+      );
+    }
   }
 
   /**

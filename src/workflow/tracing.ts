@@ -42,7 +42,7 @@ export class CallTracing {
     const parent = this.tracer.phaseContext(call.phase);
     // The id follows from the journal entry (key, start time): a resume can close it after a crash.
     const { spanId, context } = this.tracer.reserve(parent, this.tracer.callSpanId(call.key, call.startedAt));
-    const rerun = this.tracer.earlierAttempt(call.key) !== undefined;
+    const rerun = this.tracer.earlierAttempts(call.key).length > 0;
     const childOtlpEnv = this.options.childOtlpEnv;
     let env: Record<string, string> | undefined;
     return {
