@@ -146,6 +146,12 @@ describe('a resumed run is one coherent trace', () => {
     const before = await store.spans.querySpans({ traceId: traceIdForRun('killed') });
     const broken = evaluateSpec(parseSpec('assertions:\n  - expect: { noOrphans: true }\n'), before);
     expect(broken.passed).toBe(false);
+    expect(broken.results[0]?.failures.join('\n')).toMatch(/'child work' \(service child-script\) in trace \w+ names parent/);
+    // The root, the current execution and each phase were written when they started: a run never resumed still has them.
+    expect(before.map((s) => s.name).sort()).toEqual(
+      expect.arrayContaining(['invoke_workflow test-workflow', 'execution 1', 'phase Plan', 'phase Work', 'invoke_agent planner']),
+    );
+    expect(before.find((s) => s.name === 'execution 1')?.attributes['drover.execution.state']).toBe('running');
 
     gw.gates.open('held');
     const resumed = await cli(['resume', 'killed', '--json'], { env });
