@@ -65,9 +65,11 @@ export function emptyHistory(): RunTraceHistory {
   };
 }
 
-/** A span as plain data (a stored span may read its attributes lazily). */
+/** A span as plain data (a span read from the store parses its attributes lazily and keeps its row text). */
 function plain(s: StoredSpan): StoredSpan {
-  return { ...s, attributes: { ...s.attributes }, events: [...s.events] };
+  const data = (s as StoredSpan & { toJSON?: () => StoredSpan }).toJSON?.() ?? s;
+  const { rowId: _row, ...rest } = data;
+  return { ...rest, attributes: { ...s.attributes }, events: [...s.events] };
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
