@@ -125,12 +125,19 @@ export interface UsageRecord {
   createdAt: number;
 }
 
+/** Sums of ledger rows (a run's, or a call's). Tokens are integers. */
 export interface UsageTotals {
   requests: number;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** USD of the priced and estimated rows; null when there are rows and none has a price (never $0 for unpriced spend). */
+  costUsd: number | null;
+  /** Rows with no price (their tokens are counted, their cost is not in `costUsd`). */
+  unpricedRequests: number;
+  /** Cache reads / all input-side tokens (input + cache reads + cache writes), 0..1; null when no input. */
+  cacheHitRatio: number | null;
 }
 
 export interface QuestionRecord {
@@ -220,15 +227,15 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
-   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
+   * Moves entries to new keys (`rekeys`, with their ledger rows), then upserts journal entries
+   * in order, inserts usage rows (as ledger rows of mode `reported`, priced) and spans — all in one transaction: a call's result and its
    * cost land together or not at all.
    */
   recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[], fence?: Fence): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
-  /** Every model request's usage row of the run, in the order recorded. */
+  /** Every model request's usage row of the run (its ledger rows, as usage records), in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
   createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;
