@@ -41,7 +41,7 @@ function classTable(lines: TokenClassLine[]): string[] {
 }
 
 const header = (t: { totalUsd: number | null; requests: number; unpricedRequests: number; estimatedRequests: number }) =>
-  `${color.bold(costText(t.totalUsd, t.unpricedRequests))} for ${t.requests} model request${t.requests === 1 ? '' : 's'}` +
+  `${color.bold(t.totalUsd === null ? color.yellow('unpriced') : formatUsd(t.totalUsd))} for ${t.requests} model request${t.requests === 1 ? '' : 's'}` +
   (t.unpricedRequests
     ? color.yellow(` — ${t.unpricedRequests} unpriced (tokens counted, no price: add it under "prices" in drover.config.json)`)
     : '') +
