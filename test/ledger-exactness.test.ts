@@ -123,7 +123,7 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     const { dir, env } = await storeWithFixture();
     const text = await cli(['cost', 'fixture', '--by', 'agent'], { cwd: dir, env });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/\+ 1 unpriced/);
+    expect(text.stdout).toMatch(/^run fixture: \$1\.28 for 13 model requests — 1 unpriced/);
     expect(text.stdout).toMatch(/local\s+unpriced/);
     expect(text.stdout).not.toMatch(/local\s+\$0/);
 
@@ -177,6 +177,12 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     const badSince = await cli(['usage', '--since', 'last tuesday'], { cwd: dir, env });
     expect(badSince.code).toBe(2);
     expect(badSince.stderr).toMatch(/--since/);
+    // A run id only the ledger knows (a standalone gateway's x-drover-run) is still reported.
+    const { store } = tempStore(dir);
+    await store.ledger.record({ ...rowOf(FIXTURE.cases[0] as UsageCase, 'gateway-only', 0) });
+    await store.close();
+    const ledgerOnly = lastJson((await cli(['cost', 'gateway-only', '--json'], { cwd: dir, env })).stdout) as { totalUsd: number };
+    expect(Math.abs(ledgerOnly.totalUsd - (FIXTURE.cases[0]?.expectedUsd as number))).toBeLessThan(USD);
     const noRun = await cli(['cost', 'nope', '--json'], { cwd: dir, env });
     expect(noRun.code).toBe(2);
     expect(noRun.stderr + noRun.stdout).toMatch(/run nope not found/);

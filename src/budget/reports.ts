@@ -184,13 +184,14 @@ const requestLine = (r: LedgerEntry): RequestLine => ({
 
 /**
  * What a run's model requests cost, broken down `by` phase, agent call, model, token class or
- * request. Throws NotFoundError (`NOT_FOUND`) when the store has no such run.
+ * request. Throws NotFoundError (`NOT_FOUND`) when the store has neither the run nor ledger rows for it.
  * `overrides` (drover.config.json `prices`) only shape the token-class split.
  */
 export async function costReport(store: Store, runId: string, by: CostGrouping, overrides?: PriceOverrides): Promise<CostReport> {
-  if (!(await store.getRun(runId))) throw new NotFoundError(`run ${runId}`);
+  // A run id the ledger knows but the store has no run for (a standalone gateway's `x-drover-run`) is reported too.
+  const rows = await store.ledger.listByRun(runId);
+  if (rows.length === 0 && !(await store.getRun(runId))) throw new NotFoundError(`run ${runId}`);
   if (by === 'token-class' || by === 'request') {
-    const rows = await store.ledger.listByRun(runId);
     const totals = rowTotals(rows);
     return by === 'request'
       ? { runId, by, ...totals, breakdown: rows.map(requestLine) }

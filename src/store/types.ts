@@ -105,7 +105,7 @@ export interface CallRecord {
   contentKey?: string;
 }
 
-/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its ledger rows. */
 export interface CallRekey {
   from: string;
   to: string;
