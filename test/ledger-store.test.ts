@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { priceOf, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
 import { type CallRecord, createStore, type UsageRecord } from '../src/store/index.js';
+import { describeRun } from '../src/workflow/inspect.js';
 import { bareRun, ROOT, tempDir, tempStore } from './helpers.js';
 
 const usage = (u: Partial<TokenUsage>): TokenUsage => ({
@@ -124,6 +125,9 @@ describe('the ledger is the store table for usage', () => {
     expect(totals).toMatchObject({ requests: 2, inputTokens: 1010, outputTokens: 101, unpricedRequests: 1 });
     expect(totals.costUsd).toBeCloseTo(0.0225, 12);
     expect((await store.listUsage('r1')).map((u) => u.model)).toEqual(['claude-opus-4-1', 'mystery-model']);
+    const agent = (await describeRun(store, 'r1')).agents[0];
+    expect(agent?.label).toBe('planner');
+    expect(agent?.costUsd).toBeCloseTo(0.0225, 12);
     await store.close();
   });
 
