@@ -225,7 +225,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
 /**
  * JavaScript steps that run right after a migration, in its transaction: what SQL cannot do.
- * Keyed by the version the migration reaches (7: price the usage rows moved into the ledger with
+ * Keyed by the version the migration reaches — renumber it with the ledger migration (7: price the usage rows moved into the ledger with
  * the built-in sheet — a store has no config overrides; `drover cost` shows what the rows say).
  */
 export const SQLITE_POST_MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
