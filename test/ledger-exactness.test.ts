@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry, PriceFlag, TokenUsage } from '../src/budget/index.js';
 import { priceUsage } from '../src/budget/index.js';
-import { bareRun, cli, lastJson, ROOT, tempDir, tempStore, write } from './helpers.js';
+import { bareRun, ccScript, cli, lastJson, ROOT, tempDir, tempStore, write } from './helpers.js';
 
 /** The fixture set: every usage shape, its cost worked out by hand (test/fixtures/usage/usage-shapes.json). */
 interface UsageCase {
@@ -194,5 +194,32 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     const bad = await cli(['cost', 'fixture'], { cwd: dir, env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/prices\.local-llama-70b\.output: expected a number ≥ 0/);
+  });
+});
+
+describe('a run through the sim: the summary and status read the ledger', () => {
+  it("drover run --json reports usage.costUsd equal to its requests' tokens at the sheet's rates (claude-sonnet-5: 2 / 10)", async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    const scenario = write(dir, 'scenario.yaml', "rules:\n  - name: quick\n    turns: [{ text: 'ok' }]\n");
+    const script = ccScript(dir, "await agent('one', { label: 'a' }); return await agent('two', { label: 'b' })");
+    const run = await cli(['run', script, '--sim', scenario, '--model', 'claude-sonnet-5', '--run-id', 'sim-1', '--json'], {
+      cwd: dir,
+      env,
+    });
+    expect(run.code).toBe(0);
+    const summary = lastJson(run.stdout) as {
+      usage: { inputTokens: number; outputTokens: number; costUsd: number; unpricedRequests: number };
+    };
+    expect(summary.usage.inputTokens).toBeGreaterThan(0);
+    expect(summary.usage.unpricedRequests).toBe(0);
+    // no cache classes in the sim's answers: input × 2/1e6 + output × 10/1e6
+    expect(Math.abs(summary.usage.costUsd - (summary.usage.inputTokens * 2e-6 + summary.usage.outputTokens * 10e-6))).toBeLessThan(USD);
+    const cost = lastJson((await cli(['cost', 'sim-1', '--by', 'agent', '--json'], { cwd: dir, env })).stdout) as {
+      totalUsd: number;
+      breakdown: { label: string }[];
+    };
+    expect(Math.abs(cost.totalUsd - summary.usage.costUsd)).toBeLessThan(USD);
+    expect(cost.breakdown.map((l) => l.label)).toEqual(['a', 'b']);
   });
 });
