@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { priceOf, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
+import { priceOf, pricesProblem, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
 import { type CallRecord, createStore, type UsageRecord } from '../src/store/index.js';
 import { describeRun } from '../src/workflow/inspect.js';
 import { bareRun, ROOT, tempDir, tempStore } from './helpers.js';
@@ -56,6 +56,21 @@ describe('prices as data', () => {
       ).costUsd,
     ).toBeCloseTo(0 + 1.25 + 2, 12);
     expect(priceUsage('claude-opus-4-5', usage({ inputTokens: 1_000_000 }), overrides).costUsd).toBeCloseTo(5, 12);
+  });
+
+  it('config prices are checked one problem at a time, naming the path', () => {
+    expect(pricesProblem({ m: { input: 1, output: 2, longContext: { aboveInputTokens: 1000, input: 2, output: 4 } } })).toBeUndefined();
+    expect(pricesProblem([])).toEqual(['prices', expect.stringMatching(/expected an object/)]);
+    expect(pricesProblem({ m: { input: 1 } })).toEqual(['prices.m.output', 'required: USD per million tokens']);
+    expect(pricesProblem({ m: { input: -1, output: 1 } })).toEqual(['prices.m.input', expect.stringMatching(/number ≥ 0/)]);
+    expect(pricesProblem({ m: { input: 1, output: 1, cacheRaed: 1 } })?.[0]).toBe('prices.m.cacheRaed');
+    expect(pricesProblem({ m: { input: 1, output: 1, provider: 'google' } })?.[0]).toBe('prices.m.provider');
+    expect(pricesProblem({ m: { input: 1, output: 1, longContext: { input: 2, output: 4 } } })?.[0]).toBe(
+      'prices.m.longContext.aboveInputTokens',
+    );
+    expect(pricesProblem({ m: { input: 1, output: 1, perUse: { web_search_requests: 'a dime' } } })?.[0]).toBe(
+      'prices.m.perUse.web_search_requests',
+    );
   });
 
   it('worstCaseUsd: input at the highest input-side rate (1h cache write; long-context tier above its threshold) + maxTokens of output', () => {
