@@ -1,11 +1,12 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
 import { benchJournal } from './journal.mjs';
+import { benchLedger } from './ledger.mjs';
 import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
@@ -24,6 +25,7 @@ const all = {
   assert: benchAssert,
   startup: benchStartup,
   ratelimit: benchRateLimit,
+  ledger: benchLedger,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
 const results = {

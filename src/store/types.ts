@@ -105,7 +105,7 @@ export interface CallRecord {
   contentKey?: string;
 }
 
-/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its ledger rows. */
 export interface CallRekey {
   from: string;
   to: string;
@@ -125,12 +125,19 @@ export interface UsageRecord {
   createdAt: number;
 }
 
+/** Sums of ledger rows (a run's, or a call's). Tokens are integers. */
 export interface UsageTotals {
   requests: number;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** USD of the priced and estimated rows; null when there are rows and none has a price (never $0 for unpriced spend). */
+  costUsd: number | null;
+  /** Rows with no price (their tokens are counted, their cost is not in `costUsd`). */
+  unpricedRequests: number;
+  /** Cache reads / all input-side tokens (input + cache reads + cache writes), 0..1; null when no input. */
+  cacheHitRatio: number | null;
 }
 
 export interface QuestionRecord {
@@ -220,11 +227,12 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
-   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
-   * cost land together or not at all. `replacing` are drover's own spans of the run written again
-   * (a run's root, a phase, an execution, a call span closed as interrupted): each replaces the
-   * earlier row of the run with the same trace and span id, in the same transaction.
+   * Moves entries to new keys (`rekeys`, with their ledger rows), then upserts journal entries
+   * in order, inserts usage rows (as ledger rows of mode `reported`, priced) and spans — all in one
+   * transaction: a call's result and its cost land together or not at all. `replacing` are drover's
+   * own spans of the run written again (a run's root, a phase, an execution, a call span closed as
+   * interrupted): each replaces the earlier row of the run with the same trace and span id, in the
+   * same transaction.
    */
   recordCalls(
     calls: CallRecord[],
@@ -237,7 +245,7 @@ export interface Store {
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
-  /** Every model request's usage row of the run, in the order recorded. */
+  /** Every model request's usage row of the run (its ledger rows, as usage records), in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
   createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
   errorMessage,
@@ -59,6 +60,8 @@ export interface DriveOptions {
   traceContent?: boolean;
   /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
   otlpEndpoint?: string;
+  /** Price overrides (drover.config.json `prices`) for the cost on spans. */
+  prices?: PriceOverrides;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -92,7 +95,20 @@ export interface RunSummary {
   status: RunStatus;
   result: unknown;
   calls: { total: number; executed: number; reused: number; failed: number; moved: number; unfinished: number };
-  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
+  /**
+   * From the run's ledger rows. `costUsd`: USD of the priced requests, null when none is priced;
+   * `unpricedRequests`: requests with no price (tokens counted, not in `costUsd`); `cacheHitRatio`:
+   * cache reads / all input-side tokens, null when no input.
+   */
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number | null;
+    unpricedRequests: number;
+    cacheHitRatio: number | null;
+  };
   durationMs: number;
   error?: StoredError;
   questions?: { id: string; question: string; choices: string[] | null }[];
@@ -604,6 +620,9 @@ async function summarize(
       outputTokens: totals.outputTokens,
       cacheReadTokens: totals.cacheReadTokens,
       cacheWriteTokens: totals.cacheWriteTokens,
+      costUsd: totals.costUsd,
+      unpricedRequests: totals.unpricedRequests,
+      cacheHitRatio: totals.cacheHitRatio,
     },
     durationMs: Date.now() - startedAt,
     ...(extra.error ? { error: extra.error } : {}),
