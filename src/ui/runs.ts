@@ -214,7 +214,8 @@ export interface CallNode extends Rollup {
   kind: string;
   label: string;
   phase: string | null;
-  state: 'running' | 'done' | 'failed' | 'interrupted';
+  /** `waiting`: an unanswered `ask` of a run that waits for it. */
+  state: 'running' | 'done' | 'failed' | 'interrupted' | 'waiting';
   model: string | null;
   backend: string | null;
   turns: number | null;
@@ -237,10 +238,19 @@ export interface CallTree {
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-function callNode(c: CallRecord, live: boolean, rows: RequestRow[], now: number): CallNode {
+function callNode(c: CallRecord, run: RunState, rows: RequestRow[], now: number): CallNode {
   const inputs = (c.inputs ?? {}) as Record<string, unknown>;
   const detail = c.detail ?? {};
-  const state = c.status === 'finished' ? 'done' : c.status === 'failed' ? 'failed' : live ? 'running' : 'interrupted';
+  const state: CallNode['state'] =
+    c.status === 'finished'
+      ? 'done'
+      : c.status === 'failed'
+        ? 'failed'
+        : run === 'running'
+          ? 'running'
+          : run === 'waiting' && c.kind === 'ask'
+            ? 'waiting'
+            : 'interrupted';
   return {
     key: c.key,
     kind: c.kind,
@@ -278,7 +288,7 @@ export async function callTree(store: Store, runId: string, now = Date.now()): P
   for (const e of events) if (e.type === 'phase' && !order.includes(String(e.data.title))) order.push(String(e.data.title));
   for (const c of calls) if (!order.includes(c.phase)) order.push(c.phase);
   const phases = order.map((title) => {
-    const mine = calls.filter((c) => c.phase === title).map((c) => callNode(c, status === 'running', byCall.get(c.key) ?? [], now));
+    const mine = calls.filter((c) => c.phase === title).map((c) => callNode(c, status, byCall.get(c.key) ?? [], now));
     let cost: number | null = null;
     for (const c of mine) if (c.costUsd !== null) cost = (cost ?? 0) + c.costUsd;
     return {
@@ -313,7 +323,7 @@ export async function callDetail(store: Store, runId: string, key: string, now =
   if (!call) throw new NotFoundError(`call ${key} of run ${runId}`);
   const requests = (await runRequests(store, runId, calls)).filter((r) => r.callKey === key);
   return {
-    call: callNode(call, runState(run, now) === 'running', requests, now),
+    call: callNode(call, runState(run, now), requests, now),
     inputs: call.inputs,
     result: call.result,
     error: call.error,
