@@ -180,7 +180,7 @@ describe('drover ui: JSON API', () => {
 
     const graph = (await get(ui, `/api/runs/${s.runId}/graph`)).body as unknown as { nodes: { id: string }[]; edges: unknown[] };
     expect(graph.nodes.map((n) => n.id)).toEqual(expect.arrayContaining(['run', 'phase:0', 'phase:1', key]));
-    const script = (await get(ui, `/api/runs/${s.runId}/script`)).body as { source: string };
+    const script = (await get(ui, `/api/runs/${s.runId}/script`)).body as unknown as { source: string };
     expect(script.source).toContain("ask('ship it?'");
   });
 
@@ -249,6 +249,7 @@ describe('drover ui: JSON API', () => {
     );
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ status: 'answered', answer: '<b>bold</b>', resume: `drover resume ${b.runId}` });
+    expect((await store.getQuestion(b.runId, (inbox[1] as { id: string }).id))?.answer).toBe('<b>bold</b>');
     expect(((await get(ui, '/api/questions')).body as unknown as { runId: string }[]).map((q) => q.runId)).toEqual([a.runId]);
   });
 
