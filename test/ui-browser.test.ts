@@ -83,7 +83,7 @@ async function setup() {
     page.on('pageerror', (e) => errors.push(e.message));
     onCleanup(() => expect(errors, 'errors in the page').toEqual([]));
     await page.goto(withToken ? url : url.replace(/\?token=.*$/, ''));
-    if (hash) await page.evaluate((h) => (location.hash = h), hash);
+    if (hash) await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
     return page;
   };
   return { dir, gw, store, path, env, url, open };
@@ -143,7 +143,7 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     // Shown as text, never as HTML.
     expect(await mine.locator('.qtext').innerText()).toBe(question);
     expect(await page.locator('[data-testid=inbox] img').count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    expect(await page.evaluate('window.pwned')).toBeUndefined();
     await mine.locator('select').selectOption('yes');
     await mine.locator('button[type=submit]').click();
     await mine.locator('.ok', { hasText: 'drover resume asks' }).waitFor();
