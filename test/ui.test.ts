@@ -5,6 +5,7 @@
  * inbox, and live updates caused by another connection's writes.
  */
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
@@ -250,6 +251,16 @@ describe('drover ui: JSON API', () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ status: 'answered', answer: '<b>bold</b>', resume: `drover resume ${b.runId}` });
     expect((await store.getQuestion(b.runId, (inbox[1] as { id: string }).id))?.answer).toBe('<b>bold</b>');
+    const again = await post(
+      ui,
+      `/api/runs/${b.runId}/questions/${(inbox[1] as { id: string }).id}/answer`,
+      { answer: 'other' },
+      {
+        'x-drover-token': ui.token,
+      },
+    );
+    expect(again.status).toBe(409);
+    expect((await store.getQuestion(b.runId, (inbox[1] as { id: string }).id))?.answer).toBe('<b>bold</b>');
     expect(((await get(ui, '/api/questions')).body as unknown as { runId: string }[]).map((q) => q.runId)).toEqual([a.runId]);
   });
 
@@ -270,6 +281,30 @@ describe('drover ui: JSON API', () => {
     expect(y(t1.id)).toBeLessThan(y(t2.id));
     const history = (await get(ui, `/api/tasks/board/history?task=${t2.id}`)).body as unknown as { kind: string }[];
     expect(history.map((e) => e.kind)).toContain('created');
+  });
+});
+
+describe('drover ui: assets', () => {
+  it('serves the page and every module it loads, ≤ 200 KB gzipped in all', async () => {
+    const { ui } = await setup();
+    const page = await (await fetch(ui.url)).text();
+    const queue = ['/', ...[...page.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1] as string)];
+    const seen = new Set<string>();
+    let gzipped = 0;
+    while (queue.length > 0) {
+      const path = queue.pop() as string;
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const res = await fetch(new URL(path, ui.url));
+      expect(res.status, path).toBe(200);
+      const body = await res.text();
+      gzipped += gzipSync(body, { level: 9 }).length;
+      if (path.endsWith('.mjs'))
+        for (const m of body.matchAll(/(?:import|from)\s*["']([^"']+)["']/g))
+          queue.push(new URL(m[1] as string, new URL(path, ui.url)).pathname);
+    }
+    expect(seen.size).toBe(9); // the page, its stylesheet, 4 modules of its own, preact, hooks, htm
+    expect(gzipped).toBeLessThanOrEqual(200 * 1024);
   });
 });
 

@@ -64,7 +64,8 @@ export async function listRunsPage(store: Store, query: RunsQuery, now = Date.no
 }
 
 async function summarizeRun(store: Store, run: RunRecord, now: number): Promise<RunRow> {
-  const [calls, spend, usage] = await Promise.all([store.listCalls(run.id), runSpend(store, run.id), store.usageTotals(run.id)]);
+  const [calls, usage] = await Promise.all([store.listCalls(run.id), store.usageTotals(run.id)]);
+  const spend = await runSpend(store, run.id, calls);
   const status = runState(run, now);
   const agents = calls.filter((c) => c.kind === 'agent');
   return {
@@ -177,9 +178,9 @@ export async function runRequests(store: Store, runId: string, calls?: CallRecor
 }
 
 /** Total USD of a run's requests; null when none was priced. */
-async function runSpend(store: Store, runId: string): Promise<{ usd: number | null }> {
+async function runSpend(store: Store, runId: string, calls?: CallRecord[]): Promise<{ usd: number | null }> {
   let usd: number | null = null;
-  for (const r of await runRequests(store, runId)) if (r.costUsd !== null) usd = (usd ?? 0) + r.costUsd;
+  for (const r of await runRequests(store, runId, calls)) if (r.costUsd !== null) usd = (usd ?? 0) + r.costUsd;
   return { usd };
 }
 

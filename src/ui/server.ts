@@ -142,7 +142,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json({ error: { code: 'BAD_REQUEST', message: err.message } }, err.status);
     if (err instanceof DroverError) {
-      const status = err.code === 'NOT_FOUND' ? 404 : err.exitCode === 2 ? 400 : 500;
+      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'ALREADY_ANSWERED' ? 409 : err.exitCode === 2 ? 400 : 500;
       return c.json({ error: { code: err.code, message: err.message } }, status);
     }
     return c.json({ error: { code: 'INTERNAL', message: (err as Error).message } }, 500);
