@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { traceIdForRun } from '../src/telemetry/traceparent.js';
 import { startUiServer, type UiServer } from '../src/ui/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, onCleanup, tempDir, tempStore } from './helpers.js';
@@ -218,6 +219,44 @@ describe('drover ui: JSON API', () => {
 
     const paged = (await get(ui, `/api/runs/${s.runId}/spans?offset=2&limit=3`)).body as unknown as Page;
     expect(paged.rows.map((r) => r.name)).toEqual(all.rows.slice(2, 5).map((r) => r.name));
+  });
+
+  it('sees spans added to a trace it has already shown, whichever connection wrote them', async () => {
+    const { run, ui, path, store } = await setup();
+    const s = await run(FANOUT);
+    type Page = { spans: number; rows: { name: string; spanId: string }[] };
+    const before = (await get(ui, `/api/runs/${s.runId}/spans`)).body as unknown as Page;
+    const root = before.rows[0] as { spanId: string };
+    const late = (spanId: string, name: string) => ({
+      traceId: traceIdForRun(s.runId),
+      spanId,
+      parentSpanId: root.spanId,
+      name,
+      kind: 1,
+      startUs: Date.now() * 1000,
+      endUs: Date.now() * 1000 + 1000,
+      statusCode: 0,
+      statusMessage: null,
+      service: 'elsewhere',
+      scope: null,
+      attributes: {},
+      resource: {},
+      events: [],
+      runId: s.runId,
+    });
+    const other: Store = createStore(path);
+    onCleanup(() => other.close());
+    await other.spans.insertSpans([late('00000000000000a1', 'late from another process')]);
+    const after = (await get(ui, `/api/runs/${s.runId}/spans`)).body as unknown as Page;
+    expect(after.spans).toBe(before.spans + 1);
+    expect(after.rows.map((r) => r.name)).toContain('late from another process');
+    await store.spans.insertSpans([late('00000000000000a2', 'late from this connection')]);
+    const again = (await get(ui, `/api/runs/${s.runId}/spans?filter=late`)).body as unknown as Page;
+    expect(again.rows.map((r) => r.name)).toEqual([
+      expect.stringMatching(/^invoke_workflow/),
+      'late from another process',
+      'late from this connection',
+    ]);
   });
 
   it('lists pending questions across runs and answers one; a wrong choice is refused with the choices named', async () => {

@@ -57,6 +57,32 @@ export interface SpanPage {
   rows: SpanRow[];
 }
 
+/** A trace's tree worked out once: reused by every page, fold and filter until the trace changes. */
+interface Prepared {
+  traceId: string;
+  spans: StoredSpan[];
+  forest: SpanForest;
+  /** Children of each span, by start time. */
+  kids: number[][];
+  tops: number[];
+  /** Span indices in waterfall order (pre-order, children by start time). */
+  pre: number[];
+  /** Position in `pre` of the last span of each span's subtree. */
+  subtreeEnd: Int32Array;
+  cost: Float64Array;
+  priced: Uint8Array;
+  critical: Uint8Array;
+  /** Lower-cased name, service and key facts, for the filter (built on first use). */
+  text?: string[];
+  startUs: number;
+  endUs: number;
+  maxDepth: number;
+}
+
+/** The last few runs' prepared traces, with the store's change mark and span count they were built at. */
+const cache = new Map<string, { store: Store; mark: string; count: number; prepared: Prepared }>();
+const CACHED_TRACES = 4;
+
 async function runSpans(store: Store, runId: string): Promise<{ traceId: string; spans: StoredSpan[] }> {
   if (!(await store.getRun(runId))) throw new NotFoundError(`run ${runId}`);
   const traceId = traceIdForRun(runId);
@@ -64,11 +90,30 @@ async function runSpans(store: Store, runId: string): Promise<{ traceId: string;
 }
 
 /**
- * The run's trace as waterfall rows (pre-order, children by start time). Throws NotFoundError for
- * an unknown run. O(n log n) in the spans; the page holds at most `limit` rows and no attributes.
+ * The run's trace, prepared. Reading 20,000 spans costs about a second, so the result is kept
+ * while the store's change mark stays (nothing written) or, when it moved, while the trace's
+ * span count stays (something else was written).
  */
-export async function spanPage(store: Store, runId: string, options: SpanQueryOptions = {}): Promise<SpanPage> {
+async function preparedTrace(store: Store, runId: string): Promise<Prepared> {
+  const mark = await store.changeMark();
+  const hit = cache.get(runId);
+  if (hit && hit.store === store) {
+    if (hit.mark === mark) return hit.prepared;
+    const count = (await store.spans.listTraces({ runId })).find((t) => t.traceId === hit.prepared.traceId)?.spans ?? 0;
+    if (count === hit.count) {
+      hit.mark = mark;
+      return hit.prepared;
+    }
+  }
   const { traceId, spans } = await runSpans(store, runId);
+  const prepared = prepare(traceId, spans);
+  cache.delete(runId);
+  cache.set(runId, { store, mark, count: spans.length, prepared });
+  while (cache.size > CACHED_TRACES) cache.delete(cache.keys().next().value as string);
+  return prepared;
+}
+
+function prepare(traceId: string, spans: StoredSpan[]): Prepared {
   const forest = new SpanForest(spans);
   const n = spans.length;
   // Children in start order, so pre-order is the waterfall's order.
@@ -124,100 +169,120 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
       v = best;
     }
   }
-  // Filter: matches and their ancestors stay.
-  const filter = options.filter?.trim().toLowerCase();
-  const match = new Uint8Array(n);
-  const keep = new Uint8Array(n).fill(filter ? 0 : 1);
-  if (filter) {
-    for (let i = 0; i < n; i++) {
-      const s = spans[i] as StoredSpan;
-      if (`${s.name}\n${s.service ?? ''}\n${keyFacts(s).join(' ')}`.toLowerCase().includes(filter)) {
-        match[i] = 1;
-        for (let v = i; v >= 0 && !keep[v]; v = forest.parent(v)) keep[v] = 1;
-      }
-    }
-  }
-  const depthLimit = options.depth ?? Number.POSITIVE_INFINITY;
-  const minUs = options.minUs ?? 0;
-  const rows: SpanRow[] = [];
-  const shownAt: number[] = [];
   let t0 = Number.POSITIVE_INFINITY;
   let t1 = Number.NEGATIVE_INFINITY;
   let maxDepth = 0;
-  for (const s of spans) {
-    if (s.startUs < t0) t0 = s.startUs;
-    if (s.endUs > t1) t1 = s.endUs;
+  for (let i = 0; i < n; i++) {
+    const sp = spans[i] as StoredSpan;
+    if (sp.startUs < t0) t0 = sp.startUs;
+    if (sp.endUs > t1) t1 = sp.endUs;
+    maxDepth = Math.max(maxDepth, forest.depth[i] as number);
   }
-  for (let i = 0; i < n; i++) maxDepth = Math.max(maxDepth, forest.depth[i] as number);
-  // Walk in pre-order, skipping folded subtrees by their DFS exit number; the fold count goes to the shown ancestor.
   const subtreeEnd = new Int32Array(n);
   for (let j = pre.length - 1; j >= 0; j--) {
     const v = pre[j] as number;
     const k = kids[v] as number[];
     subtreeEnd[v] = k.length === 0 ? j : (subtreeEnd[k[k.length - 1] as number] as number);
   }
+  return { traceId, spans, forest, kids, tops, pre, subtreeEnd, cost, priced, critical, startUs: n ? t0 : 0, endUs: n ? t1 : 0, maxDepth };
+}
+
+/**
+ * The run's trace as waterfall rows (pre-order, children by start time). Throws NotFoundError for
+ * an unknown run. O(n) per query over a trace prepared once; the page holds at most `limit` rows
+ * and no attributes.
+ */
+export async function spanPage(store: Store, runId: string, options: SpanQueryOptions = {}): Promise<SpanPage> {
+  const t = await preparedTrace(store, runId);
+  const { spans, forest, kids, tops, pre, subtreeEnd, cost, priced, critical } = t;
+  const n = spans.length;
+  // Filter: matches and their ancestors stay.
+  const filter = options.filter?.trim().toLowerCase();
+  const match = new Uint8Array(n);
+  const keep = new Uint8Array(n).fill(filter ? 0 : 1);
+  if (filter) {
+    t.text ??= spans.map((x) => `${x.name}\n${x.service ?? ''}\n${keyFacts(x).join(' ')}`.toLowerCase());
+    for (let i = 0; i < n; i++) {
+      if (!(t.text[i] as string).includes(filter)) continue;
+      match[i] = 1;
+      for (let v = i; v >= 0 && !keep[v]; v = forest.parent(v)) keep[v] = 1;
+    }
+  }
+  const depthLimit = options.depth ?? Number.POSITIVE_INFINITY;
+  const minUs = options.minUs ?? 0;
+  // One pass in pre-order: shown spans, and for each the spans folded under it (depth or duration).
+  // A folded or filtered-out span is skipped with its whole subtree.
+  const shown: number[] = [];
+  const folded: number[] = [];
+  const stack: number[] = []; // positions in `shown` of the current span's shown ancestors
   let j = 0;
   while (j < pre.length) {
     const v = pre[j] as number;
-    const s = spans[v] as StoredSpan;
     const depth = forest.depth[v] as number;
+    const end = subtreeEnd[v] as number;
     if (!keep[v]) {
-      j = (subtreeEnd[v] as number) + 1;
+      j = end + 1;
       continue;
     }
-    // The folded-count owner is the nearest shown ancestor: drop rows that are not ancestors.
-    while (shownAt.length > 0 && (rows[shownAt[shownAt.length - 1] as number] as SpanRow).depth >= depth) shownAt.pop();
-    const short = s.endUs - s.startUs < minUs && depth > 0;
-    if (depth > depthLimit || short) {
-      // Hidden with its subtree; counted on the nearest shown ancestor.
+    while (stack.length > 0 && (forest.depth[shown[stack[stack.length - 1] as number] as number] as number) >= depth) stack.pop();
+    const sp = spans[v] as StoredSpan;
+    if (depth > depthLimit || (depth > 0 && sp.endUs - sp.startUs < minUs)) {
       let count = 0;
-      for (let q = j; q <= (subtreeEnd[v] as number); q++) if (keep[pre[q] as number]) count++;
-      const owner = shownAt[shownAt.length - 1];
-      if (owner !== undefined) (rows[owner] as SpanRow).folded += count;
-      j = (subtreeEnd[v] as number) + 1;
+      for (let q = j; q <= end; q++) if (keep[pre[q] as number]) count++;
+      const owner = stack[stack.length - 1];
+      if (owner !== undefined) folded[owner] = (folded[owner] as number) + count;
+      j = end + 1;
       continue;
     }
-    const p = forest.parent(v);
-    const k = p >= 0 ? (kids[p] as number[]) : tops;
-    const at = k.indexOf(v);
-    const prevEnd = at > 0 ? (spans[k[at - 1] as number] as StoredSpan).endUs : p >= 0 ? (spans[p] as StoredSpan).startUs : s.startUs;
-    rows.push({
-      spanId: s.spanId,
-      parentSpanId: s.parentSpanId,
-      name: s.name,
-      depth,
-      startUs: s.startUs,
-      durationUs: s.endUs - s.startUs,
-      status: s.statusCode,
-      service: s.service,
-      facts: keyFacts(s),
-      folded: 0,
-      match: match[v] === 1,
-      costUsd: priced[v] ? (cost[v] as number) : null,
-      critical: critical[v] === 1,
-      gapUs: Math.max(0, s.startUs - prevEnd),
-    });
-    shownAt.push(rows.length - 1);
+    stack.push(shown.length);
+    shown.push(v);
+    folded.push(0);
     j++;
   }
   const offset = Math.max(0, options.offset ?? 0);
   const limit = Math.min(2000, Math.max(1, options.limit ?? 500));
+  const rows: SpanRow[] = [];
+  for (let r = offset; r < Math.min(shown.length, offset + limit); r++) {
+    const v = shown[r] as number;
+    const sp = spans[v] as StoredSpan;
+    const p = forest.parent(v);
+    const siblings = p >= 0 ? (kids[p] as number[]) : tops;
+    const at = siblings.indexOf(v);
+    const prevEnd =
+      at > 0 ? (spans[siblings[at - 1] as number] as StoredSpan).endUs : p >= 0 ? (spans[p] as StoredSpan).startUs : sp.startUs;
+    rows.push({
+      spanId: sp.spanId,
+      parentSpanId: sp.parentSpanId,
+      name: sp.name,
+      depth: forest.depth[v] as number,
+      startUs: sp.startUs,
+      durationUs: sp.endUs - sp.startUs,
+      status: sp.statusCode,
+      service: sp.service,
+      facts: keyFacts(sp),
+      folded: folded[r] as number,
+      match: match[v] === 1,
+      costUsd: priced[v] ? (cost[v] as number) : null,
+      critical: critical[v] === 1,
+      gapUs: Math.max(0, sp.startUs - prevEnd),
+    });
+  }
   return {
-    traceId,
+    traceId: t.traceId,
     spans: n,
-    total: rows.length,
+    total: shown.length,
     offset,
     limit,
-    startUs: n ? t0 : 0,
-    endUs: n ? t1 : 0,
-    maxDepth,
-    rows: rows.slice(offset, offset + limit),
+    startUs: t.startUs,
+    endUs: t.endUs,
+    maxDepth: t.maxDepth,
+    rows,
   };
 }
 
 /** One span with its attributes and events. Throws NotFoundError for an unknown run or span. */
 export async function spanDetail(store: Store, runId: string, spanId: string): Promise<StoredSpan> {
-  const { spans } = await runSpans(store, runId);
+  const { spans } = await preparedTrace(store, runId);
   const span = spans.find((s) => s.spanId === spanId);
   if (!span) throw new NotFoundError(`span ${spanId} of run ${runId}`);
   return span;
