@@ -234,13 +234,19 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       const off = watcher.subscribe((mark) => {
         void send(mark);
       });
-      stream.onAbort(off);
-      // Keep the stream open (a comment every 15 s keeps proxies from closing it) until the client goes.
-      while (!stream.aborted && !stream.closed) {
-        await stream.sleep(15_000);
-        if (!stream.aborted) await stream.write(': keep-alive\n\n');
-      }
-      off();
+      // Open until the client goes (or the server closes its connections); a comment every 15 s
+      // keeps proxies from closing it. The timer is unref'd: an open page never holds the process.
+      await new Promise<void>((resolve) => {
+        const keepAlive = setInterval(() => {
+          void stream.write(': keep-alive\n\n');
+        }, 15_000);
+        keepAlive.unref();
+        stream.onAbort(() => {
+          clearInterval(keepAlive);
+          off();
+          resolve();
+        });
+      });
     }),
   );
   api.all('*', (c) => c.json({ error: { code: 'NOT_FOUND', message: `no API route ${c.req.method} ${c.req.path}` } }, 404));
