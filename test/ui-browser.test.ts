@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
+import { traceIdForRun } from '../src/telemetry/traceparent.js';
 import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, write } from './helpers.js';
 
 const CHROMIUM = process.env.DROVER_CHROMIUM ?? '/usr/bin/chromium';
@@ -184,6 +185,59 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     await page.locator('[data-testid=wf-min]').fill('100000');
     await page.locator('[data-testid=wf-count]', { hasText: `1 of ${all} spans shown` }).waitFor();
     expect(await page.locator('.wf-row .folded').innerText()).toBe(`+${all - 1}`);
+  });
+
+  it('keeps only the rows in view in the page for a 3,000-span trace, loading pages as it scrolls', async () => {
+    const { store, open } = await setup();
+    const now = Date.now();
+    await store.createRun(
+      {
+        id: 'big',
+        name: 'big-trace',
+        description: '',
+        scriptPath: 'big.js',
+        scriptSource: '',
+        scriptHash: 'h',
+        scriptForm: 'claude-code',
+        args: null,
+        settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1000 },
+        fromRunId: null,
+      },
+      now,
+    );
+    const traceId = traceIdForRun('big');
+    const t0 = now * 1000;
+    const span = (i: number, parent: string | null, name: string) => ({
+      traceId,
+      spanId: i.toString(16).padStart(16, '0'),
+      parentSpanId: parent,
+      name,
+      kind: 1,
+      startUs: t0 + i * 100,
+      endUs: t0 + i * 100 + 50,
+      statusCode: 0,
+      statusMessage: null,
+      service: 'drover',
+      scope: null,
+      attributes: {},
+      resource: {},
+      events: [],
+      runId: 'big',
+    });
+    const root = { ...span(1, null, 'invoke_workflow big'), endUs: t0 + 400_000 };
+    const children = Array.from({ length: 2999 }, (_, k) => span(k + 2, root.spanId, k === 2998 ? 'the last span' : `step ${k}`));
+    await store.spans.insertSpans([root, ...children]);
+    const page = await open('#/run/big/trace');
+    await page.locator('[data-testid=wf-count]', { hasText: '3000 of 3000 spans shown' }).waitFor();
+    await page.locator('.wf-row[data-name="step 0"]').waitFor();
+    const inDom = await page.locator('.wf-row').count();
+    expect(inDom).toBeGreaterThan(10);
+    expect(inDom).toBeLessThan(100);
+    await page.locator('[data-testid=waterfall]').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await page.locator('.wf-row[data-name="the last span"]').waitFor();
+    expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
   });
 
   it('draws a task list as a DAG with ready work marked, and shows a task with its history', async () => {
