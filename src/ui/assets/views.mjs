@@ -191,6 +191,9 @@ const COLOURS = {
   waiting: '#8e24aa',
   pending: '#9e9e9e',
   completed: '#2e7d32',
+  ready: '#00897b',
+  in_progress: '#1565c0',
+  cancelled: '#9e9e9e',
 };
 
 /** A laid-out DAG (from the server) as SVG, boxes coloured by `data.state` or `data.status`. */
