@@ -186,6 +186,78 @@ describe('drover ui: JSON API', () => {
     expect(script.source).toContain("ask('ship it?'");
   });
 
+  it("prefers the gateway's ledger rows (status, latency, price flag) over usage rows once a run has them", async () => {
+    const { run, ui, store } = await setup();
+    const s = await run(FANOUT);
+    const tree = (await get(ui, `/api/runs/${s.runId}/calls`)).body as unknown as { phases: { calls: { key: string; label: string }[] }[] };
+    const key = tree.phases[0]?.calls.find((c) => c.label === 'look-a')?.key as string;
+    const row = {
+      runId: s.runId,
+      callKey: key,
+      agentLabel: 'look-a',
+      phase: 'Scan',
+      workflow: 'fanout',
+      session: null,
+      provider: 'anthropic' as const,
+      wire: 'anthropic' as const,
+      model: 'claude-opus-4-8',
+      requestId: 'msg_1',
+      status: 200,
+      stopReason: 'end_turn',
+      startedAt: 1_000,
+      endedAt: 1_750,
+      ttfbMs: 120,
+      inputTokens: 10,
+      cacheReadTokens: 2_000,
+      cacheWrite5mTokens: 0,
+      cacheWrite1hTokens: 300,
+      outputTokens: 40,
+      reasoningTokens: 0,
+      serverToolUses: {},
+      costUsd: 0.5,
+      priceFlag: 'priced' as const,
+      mode: 'sim' as const,
+    };
+    await store.ledger.record(row);
+    await store.ledger.record({
+      ...row,
+      requestId: null,
+      status: 429,
+      costUsd: null,
+      priceFlag: 'unpriced',
+      outputTokens: 0,
+      startedAt: 2_000,
+      endedAt: 2_010,
+    });
+    const detail = (await get(ui, `/api/runs/${s.runId}/calls/${encodeURIComponent(key)}`)).body as unknown as {
+      requests: {
+        source: string;
+        status: number;
+        latencyMs: number;
+        ttfbMs: number;
+        cacheWrite1hTokens: number;
+        costUsd: number | null;
+        priceFlag: string;
+      }[];
+    };
+    expect(detail.requests).toMatchObject([
+      { source: 'ledger', status: 200, latencyMs: 750, ttfbMs: 120, cacheWrite1hTokens: 300, costUsd: 0.5, priceFlag: 'priced' },
+      { source: 'ledger', status: 429, costUsd: null, priceFlag: 'unpriced' },
+    ]);
+    const cost = (await get(ui, `/api/runs/${s.runId}/cost`)).body as unknown as {
+      source: string;
+      total: { requests: number; costUsd: number; unpriced: number };
+      byModel: { key: string }[];
+      overTime: { usd: number }[];
+    };
+    expect(cost).toMatchObject({
+      source: 'ledger',
+      total: { requests: 2, costUsd: 0.5, unpriced: 1 },
+      byModel: [{ key: 'claude-opus-4-8' }],
+    });
+    expect(cost.overTime.map((p) => p.usd)).toEqual([0.5, 0.5]);
+  });
+
   it('folds the waterfall by depth and duration and filters it server-side, keeping ancestors; rows carry no attributes', async () => {
     const { run, ui } = await setup();
     const s = await run(FANOUT);
