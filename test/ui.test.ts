@@ -139,6 +139,9 @@ describe('drover ui: JSON API', () => {
     const page2 = await get(ui, '/api/runs?offset=1&limit=1');
     expect(page2.body).toMatchObject({ total: 3, offset: 1, limit: 1 });
     expect((page2.body.runs as { id: string }[]).map((r) => r.id)).toEqual(['run-alpha-2']);
+    const badStatus = await get(ui, '/api/runs?status=done');
+    expect(badStatus.status).toBe(400);
+    expect(JSON.stringify(badStatus.body)).toMatch(/running, interrupted, waiting, completed, failed/);
     const bad = await get(ui, '/api/runs?limit=ten');
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toMatch(/limit/);

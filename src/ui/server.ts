@@ -18,6 +18,7 @@ import { streamSSE } from 'hono/streaming';
 import { DroverError } from '../core/index.js';
 import { closeServer, listen, originGuard } from '../net/index.js';
 import type { Store } from '../store/index.js';
+import type { RunState } from '../workflow/inspect.js';
 import { runCost } from './cost.js';
 import { ChangeWatcher } from './events.js';
 import { callGraph } from './graph.js';
@@ -49,6 +50,8 @@ export interface UiServer {
 }
 
 const COOKIE = 'drover_ui_token';
+/** The states a run is shown in (workflow/inspect.ts `RunState`). */
+const RUN_STATES = ['running', 'interrupted', 'waiting', 'completed', 'failed'] as const satisfies readonly RunState[];
 const ASSETS = join(dirname(fileURLToPath(import.meta.url)), 'assets');
 
 /** The page's own files, and the browser builds of its libraries, read once. */
@@ -169,17 +172,23 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   api.get('/session', (c) =>
     c.json({ token: sameToken(getCookie(c, COOKIE), token), store: store.location, taskList: options.taskList ?? null }),
   );
-  api.get('/runs', async (c) =>
-    c.json(
+  api.get('/runs', async (c) => {
+    const status = c.req.query('status');
+    if (status && !(RUN_STATES as readonly string[]).includes(status)) {
+      throw new HttpError(400, `query parameter status must be one of ${RUN_STATES.join(', ')} (got ${JSON.stringify(status)})`);
+    }
+    const offset = intParam(c, 'offset');
+    const limit = intParam(c, 'limit');
+    return c.json(
       await listRunsPage(store, {
-        ...(c.req.query('status') ? { status: c.req.query('status') as string } : {}),
+        ...(status ? { status } : {}),
         ...(c.req.query('workflow') ? { workflow: c.req.query('workflow') as string } : {}),
         ...(c.req.query('q') ? { text: c.req.query('q') as string } : {}),
-        ...(intParam(c, 'offset') !== undefined ? { offset: intParam(c, 'offset') as number } : {}),
-        ...(intParam(c, 'limit') !== undefined ? { limit: intParam(c, 'limit') as number } : {}),
+        ...(offset !== undefined ? { offset } : {}),
+        ...(limit !== undefined ? { limit } : {}),
       }),
-    ),
-  );
+    );
+  });
   api.get('/runs/:id', async (c) => c.json(await runHeader(store, c.req.param('id'))));
   api.get('/runs/:id/calls', async (c) => c.json(await callTree(store, c.req.param('id'))));
   api.get('/runs/:id/calls/:key', async (c) => c.json(await callDetail(store, c.req.param('id'), c.req.param('key'))));
