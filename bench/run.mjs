@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { benchRateLimit } from './rate-limit.mjs';
 import { benchResume } from './resume.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
+import { benchUi } from './ui.mjs';
 
 const all = {
   orchestration: benchOrchestration,
@@ -26,6 +27,7 @@ const all = {
   startup: benchStartup,
   ratelimit: benchRateLimit,
   ledger: benchLedger,
+  ui: benchUi,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
 const results = {

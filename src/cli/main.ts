@@ -15,6 +15,7 @@ import { register as registerMcp } from './commands/mcp.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
+import { register as registerUi } from './commands/ui.js';
 import { EXIT, fail } from './output.js';
 
 const program = new Command()
@@ -37,5 +38,6 @@ registerGateway(program);
 registerDoctor(program);
 registerTasks(program);
 registerMcp(program);
+registerUi(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

@@ -254,6 +254,15 @@ export interface Store {
   /** Records the answer and the journal entry of the `ask` call together. */
   answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
 
+  /** Pending questions of every run, oldest first, at most `limit` (default 500): the dashboard's inbox. */
+  listPendingQuestions(limit?: number): Promise<QuestionRecord[]>;
+
+  /**
+   * An opaque value that changes whenever anything was committed to the store, by this or any
+   * other process (watchers poll it; cheap: no table is read). Equal values mean nothing changed.
+   */
+  changeMark(): Promise<string>;
+
   appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;
 

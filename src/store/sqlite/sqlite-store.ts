@@ -177,6 +177,8 @@ export class SqliteStore implements Store {
         VALUES (@run_id, @id, @call_key, @question, @choices_json, @status, @answer, @created_at, @answered_at) ON CONFLICT DO NOTHING`),
       getQuestion: db.prepare('SELECT * FROM questions WHERE run_id = ? AND id = ?'),
       listQuestions: db.prepare('SELECT * FROM questions WHERE run_id = ? ORDER BY created_at, id'),
+      pendingQuestions: db.prepare("SELECT * FROM questions WHERE status = 'pending' ORDER BY created_at, run_id, id LIMIT ?"),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
       answerQuestion: db.prepare(
         "UPDATE questions SET status = 'answered', answer = ?, answered_at = ? WHERE run_id = ? AND id = ? AND status = 'pending'",
       ),
@@ -417,6 +419,16 @@ export class SqliteStore implements Store {
         return questionFromRow(this.stmts.getQuestion.get(runId, id) as QuestionRow);
       })
       .immediate();
+  }
+
+  async listPendingQuestions(limit = 500): Promise<QuestionRecord[]> {
+    return (this.stmts.pendingQuestions.all(limit) as QuestionRow[]).map(questionFromRow);
+  }
+
+  async changeMark(): Promise<string> {
+    // data_version moves when another connection commits; total_changes() counts this one's writes.
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    return `${version}:${this.stmts.totalChanges.get() as number}`;
   }
 
   async appendEvents(events: RunEvent[], fence?: Fence): Promise<void> {
