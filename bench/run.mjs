@@ -1,18 +1,21 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,listing picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,listing picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
 import { benchJournal } from './journal.mjs';
+import { benchLedger } from './ledger.mjs';
 import { ROOT } from './lib.mjs';
 import { benchListing } from './listing.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
+import { benchRateLimit } from './rate-limit.mjs';
 import { benchResume } from './resume.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
+import { benchUi } from './ui.mjs';
 
 const all = {
   orchestration: benchOrchestration,
@@ -23,6 +26,9 @@ const all = {
   otlp: benchOtlp,
   assert: benchAssert,
   startup: benchStartup,
+  ratelimit: benchRateLimit,
+  ledger: benchLedger,
+  ui: benchUi,
   listing: benchListing,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);

@@ -65,7 +65,7 @@ describe('listing runs reads no result', () => {
     expect(lastJson(status.stdout)).toMatchObject({ error: { code: 'STORE_CORRUPT' } });
   });
 
-  it('Store.listRuns gives listings: no script, args or result, the result size instead', async () => {
+  it('Store.listRuns gives listings: no script, args, result or error, the result size instead', async () => {
     const dir = tempDir();
     const path = await storeWithBigResults(dir, 2);
     const store = createStore(path);
@@ -75,8 +75,11 @@ describe('listing runs reads no result', () => {
         {
           id: 'r1',
           name: 'r1',
+          description: 'a bare run for a store-level test',
+          settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
           status: 'completed',
           createdAt: expect.any(Number),
+          updatedAt: expect.any(Number),
           finishedAt: expect.any(Number),
           lease: null,
           resultBytes: RESULT_CHARS + 11,
@@ -84,8 +87,11 @@ describe('listing runs reads no result', () => {
         {
           id: 'r0',
           name: 'r0',
+          description: 'a bare run for a store-level test',
+          settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
           status: 'completed',
           createdAt: expect.any(Number),
+          updatedAt: expect.any(Number),
           finishedAt: expect.any(Number),
           lease: null,
           resultBytes: RESULT_CHARS + 11,

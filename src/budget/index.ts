@@ -1,4 +1,19 @@
 export type * from './caps-types.js';
 export { BudgetExceededError } from './caps-types.js';
 export type * from './ledger-types.js';
-export { costOf, type ModelPrice, PRICES, priceOf, priceUsage } from './prices.js';
+export { pricesProblem } from './price-check.js';
+export {
+  type CostBreakdown,
+  costBreakdown,
+  costOf,
+  type ModelPrice,
+  PRICE_SOURCES,
+  PRICES,
+  type PriceOverrides,
+  priceOf,
+  priceUsage,
+  promptTokens,
+  providerOfModel,
+  type TokenRates,
+  worstCaseUsd,
+} from './prices.js';

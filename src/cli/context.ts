@@ -55,7 +55,11 @@ export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): {
   const mustExist = options.mustExist || options.readOnly;
   const open = () => {
     if (mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
-    return createStore(config.storePath, { synchronous: config.synchronous, access: options.readOnly ? 'read' : 'write' });
+    return createStore(config.storePath, {
+      synchronous: config.synchronous,
+      prices: config.prices,
+      access: options.readOnly ? 'read' : 'write',
+    });
   };
   return { config, store: options.lazy ? lazyStore(config.storePath, open) : open() };
 }

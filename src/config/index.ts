@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pricesProblem } from '../budget/price-check.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import { InputError } from '../core/errors.js';
 import { checkNumericEnv, envInt } from './env.js';
 
@@ -25,6 +27,8 @@ export interface ConfigFile {
   traceContent?: boolean;
   /** Also export drover's spans over OTLP/HTTP here (else OTEL_EXPORTER_OTLP_ENDPOINT). */
   otlpEndpoint?: string;
+  /** Prices by exact model id, replacing the built-in sheet's (docs/budget.md). */
+  prices?: PriceOverrides;
 }
 
 /** A key's check: undefined when the value is fine, else what is wrong. */
@@ -48,6 +52,7 @@ const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
   tracing: flag,
   traceContent: flag,
   otlpEndpoint: url,
+  prices: () => undefined, // checked by pricesProblem, which names the nested key
 };
 
 /** The first problem of a parsed config file as `[where, what]`, or undefined when it is valid. */
@@ -59,7 +64,7 @@ function configProblem(raw: unknown): [string, string] | undefined {
     const problem = check(value);
     if (problem) return [key, problem];
   }
-  return undefined;
+  return pricesProblem((raw as ConfigFile).prices ?? {});
 }
 
 export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
@@ -79,6 +84,8 @@ export interface Config {
   tracing: boolean | undefined;
   traceContent: boolean | undefined;
   otlpEndpoint: string | undefined;
+  /** `prices` of drover.config.json: model id → price, over the built-in sheet (empty when none). */
+  prices: PriceOverrides;
 }
 
 export interface ConfigOverrides {
@@ -144,6 +151,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     tracing: file.tracing,
     traceContent: file.traceContent,
     otlpEndpoint: file.otlpEndpoint,
+    prices: file.prices ?? {},
   };
 }
 

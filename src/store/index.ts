@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { PriceOverrides } from '../budget/prices.js';
 import type { SqliteSynchronous } from '../config/index.js';
 import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamageMark, StoreCorruptError } from './corruption.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
@@ -26,6 +27,8 @@ export type * from './types.js';
 
 export interface CreateStoreOptions {
   synchronous?: SqliteSynchronous;
+  /** Price overrides (`drover.config.json` `prices`) for the usage rows `recordCalls` writes to the ledger. */
+  prices?: PriceOverrides;
   /**
    * `read`: the caller only reads, so a store marked damaged is still opened (read-only, without
    * migrating) and its writes are refused; `write` (default): a store marked damaged is refused
@@ -43,11 +46,12 @@ export interface CreateStoreOptions {
 export function createStore(location: string, options: CreateStoreOptions = {}): Store {
   const damaged = readDamageMark(location);
   if (damaged && options.access !== 'read') throw new StoreCorruptError(location, damaged.finding, { refused: true });
+  const prices = options.prices ? { prices: options.prices } : {};
   let store: SqliteStore;
   try {
     store = damaged
-      ? new SqliteStore(location, { readonly: true, migrate: false })
-      : new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
+      ? new SqliteStore(location, { readonly: true, migrate: false, ...prices })
+      : new SqliteStore(location, { synchronous: options.synchronous ?? 'normal', ...prices });
   } catch (err) {
     if (!isCorruptionError(err)) throw err;
     const finding = (err as Error).message;

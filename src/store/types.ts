@@ -63,15 +63,18 @@ export interface RunRecord {
 }
 
 /**
- * A run as `Store.listRuns` lists it: what a listing shows, never the stored script, args or result
- * (a result can be megabytes, and a listing covers many runs). `resultBytes` is the size of the
+ * A run as `Store.listRuns` lists it: what a listing shows, never the stored script, args, result or
+ * error (a result can be megabytes, and a listing covers many runs). `resultBytes` is the size of the
  * stored result as JSON text (UTF-8 bytes; 0 when there is none).
  */
 export interface RunListing {
   id: string;
   name: string;
+  description: string;
+  settings: RunSettings;
   status: RunStatus;
   createdAt: number;
+  updatedAt: number;
   finishedAt: number | null;
   lease: LeaseInfo | null;
   resultBytes: number;
@@ -120,7 +123,7 @@ export interface CallRecord {
   contentKey?: string;
 }
 
-/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its ledger rows. */
 export interface CallRekey {
   from: string;
   to: string;
@@ -140,12 +143,19 @@ export interface UsageRecord {
   createdAt: number;
 }
 
+/** Sums of ledger rows (a run's, or a call's). Tokens are integers. */
 export interface UsageTotals {
   requests: number;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** USD of the priced and estimated rows; null when there are rows and none has a price (never $0 for unpriced spend). */
+  costUsd: number | null;
+  /** Rows with no price (their tokens are counted, their cost is not in `costUsd`). */
+  unpricedRequests: number;
+  /** Cache reads / all input-side tokens (input + cache reads + cache writes), 0..1; null when no input. */
+  cacheHitRatio: number | null;
 }
 
 export interface QuestionRecord {
@@ -241,15 +251,25 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
-   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
-   * cost land together or not at all.
+   * Moves entries to new keys (`rekeys`, with their ledger rows), then upserts journal entries
+   * in order, inserts usage rows (as ledger rows of mode `reported`, priced) and spans — all in one
+   * transaction: a call's result and its cost land together or not at all. `replacing` are drover's
+   * own spans of the run written again (a run's root, a phase, an execution, a call span closed as
+   * interrupted): each replaces the earlier row of the run with the same trace and span id, in the
+   * same transaction.
    */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[], fence?: Fence): Promise<void>;
+  recordCalls(
+    calls: CallRecord[],
+    usage?: UsageRecord[],
+    spans?: StoredSpan[],
+    rekeys?: CallRekey[],
+    fence?: Fence,
+    replacing?: StoredSpan[],
+  ): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
-  /** Every model request's usage row of the run, in the order recorded. */
+  /** Every model request's usage row of the run (its ledger rows, as usage records), in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
   createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;
@@ -257,6 +277,15 @@ export interface Store {
   listQuestions(runId: string): Promise<QuestionRecord[]>;
   /** Records the answer and the journal entry of the `ask` call together. */
   answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
+
+  /** Pending questions of every run, oldest first, at most `limit` (default 500): the dashboard's inbox. */
+  listPendingQuestions(limit?: number): Promise<QuestionRecord[]>;
+
+  /**
+   * An opaque value that changes whenever anything was committed to the store, by this or any
+   * other process (watchers poll it; cheap: no table is read). Equal values mean nothing changed.
+   */
+  changeMark(): Promise<string>;
 
   appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;

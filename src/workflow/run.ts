@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
   describeNonJson,
@@ -21,7 +22,7 @@ import {
 import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
-import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
+import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
@@ -29,8 +30,8 @@ import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency, maxResultBytes } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
+import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
-import { CallTracing } from './tracing.js';
 
 export interface SettingsOverrides {
   backend?: string;
@@ -60,6 +61,8 @@ export interface DriveOptions {
   traceContent?: boolean;
   /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
   otlpEndpoint?: string;
+  /** Price overrides (drover.config.json `prices`) for the cost on spans. */
+  prices?: PriceOverrides;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -93,7 +96,20 @@ export interface RunSummary {
   status: RunStatus;
   result: unknown;
   calls: { total: number; executed: number; reused: number; failed: number; moved: number; unfinished: number };
-  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
+  /**
+   * From the run's ledger rows. `costUsd`: USD of the priced requests, null when none is priced;
+   * `unpricedRequests`: requests with no price (tokens counted, not in `costUsd`); `cacheHitRatio`:
+   * cache reads / all input-side tokens, null when no input.
+   */
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number | null;
+    unpricedRequests: number;
+    cacheHitRatio: number | null;
+  };
   durationMs: number;
   error?: StoredError;
   questions?: { id: string; question: string; choices: string[] | null }[];
@@ -472,44 +488,6 @@ function modelEndpoint(name: string, settings: RunSettings, explicitKey: string 
   );
 }
 
-/**
- * The run's trace: a tracer whose spans go to the journal (and to an OTLP endpoint when
- * one is configured), and an OTLP receiver on 127.0.0.1 so processes the run starts can
- * send their own spans into the same trace — unless the user pointed them elsewhere.
- */
-async function startTracing(
-  store: Store,
-  run: RunRecord,
-  name: string,
-  state: 'started' | 'resumed',
-  journal: Journal,
-  settings: RunSettings,
-  options: DriveOptions,
-): Promise<{ tracer?: RunTracer; receiver?: OtlpReceiver; calls: CallTracing }> {
-  const env = process.env;
-  const on = options.tracing ?? !['0', 'false', 'off'].includes((env.DROVER_TRACING ?? '').toLowerCase());
-  const captureContent = options.traceContent ?? ['1', 'true', 'on'].includes((env.DROVER_TRACE_CONTENT ?? '').toLowerCase());
-  if (!on) return { calls: new CallTracing(undefined, { childOtlpEnv: {}, captureContent: false }) };
-  const userEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
-  const exportEndpoint = options.otlpEndpoint ?? userEndpoint;
-  // Children keep an endpoint the user gave them; otherwise they send to the run's own receiver.
-  const receiver = userEndpoint ? undefined : await startOtlpReceiver({ spans: store.spans, decodeThreads: 0 });
-  const tracer = new RunTracer({
-    runId: run.id,
-    workflowName: name,
-    createdAt: run.createdAt,
-    execution: state,
-    sink: (span) => journal.addSpan(span),
-    ...(exportEndpoint ? { exportEndpoint } : {}),
-  });
-  const calls = new CallTracing(tracer, {
-    childOtlpEnv: receiver ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {},
-    captureContent,
-    ...(settings.provider ? { provider: settings.provider } : {}),
-  });
-  return { tracer, calls, ...(receiver ? { receiver } : {}) };
-}
-
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };
 
 /**
@@ -648,6 +626,9 @@ async function summarize(
       outputTokens: totals.outputTokens,
       cacheReadTokens: totals.cacheReadTokens,
       cacheWriteTokens: totals.cacheWriteTokens,
+      costUsd: totals.costUsd,
+      unpricedRequests: totals.unpricedRequests,
+      cacheHitRatio: totals.cacheHitRatio,
     },
     durationMs: Date.now() - startedAt,
     ...(extra.error ? { error: extra.error } : {}),

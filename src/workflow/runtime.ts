@@ -194,6 +194,17 @@ export class WorkflowRuntime {
     });
   }
 
+  /** Of `inflight`: calls' results on their way into the sandboxed script (see ScriptHost.trackDelivery). */
+  deliveries = 0;
+
+  /** `track` for a call's result on its way into the script, also counted in `deliveries`. */
+  trackDelivery<T>(work: Promise<T>): Promise<T> {
+    this.deliveries++;
+    return this.track(work).finally(() => {
+      this.deliveries--;
+    });
+  }
+
   private checkNotAborted(): void {
     if (this.deps.signal.aborted) throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
   }

@@ -94,20 +94,38 @@ export function runFromRow(r: RunRow): RunRecord {
   };
 }
 
-/** The columns `listRuns` reads: exactly those of the runs_listing index (schema v8). */
-export const LISTING_COLUMNS = 'id, name, status, created_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at';
+/**
+ * The columns `listRuns` reads: those of the runs_listing index (schema v8), and `description` and
+ * `settings_json`, which the row holds before its result (on the row's own page).
+ */
+export const LISTING_COLUMNS =
+  'id, name, description, settings_json, status, created_at, updated_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at';
 
 export type ListingRow = Pick<
   RunRow,
-  'id' | 'name' | 'status' | 'created_at' | 'finished_at' | 'lease_token' | 'lease_pid' | 'lease_host' | 'lease_expires_at'
+  | 'id'
+  | 'name'
+  | 'description'
+  | 'settings_json'
+  | 'status'
+  | 'created_at'
+  | 'updated_at'
+  | 'finished_at'
+  | 'lease_token'
+  | 'lease_pid'
+  | 'lease_host'
+  | 'lease_expires_at'
 > & { result_bytes: number | null };
 
 export function listingFromRow(r: ListingRow): RunListing {
   return {
     id: r.id,
     name: r.name,
+    description: r.description,
+    settings: JSON.parse(r.settings_json),
     status: r.status as RunStatus,
     createdAt: r.created_at,
+    updatedAt: r.updated_at,
     finishedAt: r.finished_at,
     lease:
       r.lease_token === null
