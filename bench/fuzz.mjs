@@ -147,8 +147,8 @@ function hostileValue(rand, depth = 0) {
     () => '\u0000\ud800',
     () => (depth < 2 ? [hostileValue(rand, depth + 1)] : 0),
     () => ({ __proto__: { polluted: true }, constructor: { prototype: { x: 1 } } }),
-    () => deep(rand.int(100, 5000), (v) => [v]),
-    () => deep(rand.int(100, 5000), (v) => ({ a: v })),
+    () => deep(rand.int(100, 1500), (v) => [v]),
+    () => deep(rand.int(100, 1500), (v) => ({ a: v })),
   ])();
 }
 
@@ -435,8 +435,18 @@ const field = (no, bytes) => Buffer.concat([varint((no << 3) | 2), varint(bytes.
 
 /** A protobuf request whose one attribute value is an array nested `depth` levels deep. */
 function deepProtobuf(depth) {
-  let value = field(1, Buffer.from('x')); // AnyValue.string_value
-  for (let i = 0; i < depth; i++) value = field(5, field(1, value)); // AnyValue.array_value(ArrayValue.values)
+  // Inside out, keeping only the prefixes (tag + length) of each level: one copy at the end, not one per level.
+  const inner = field(1, Buffer.from('x')); // AnyValue.string_value
+  const prefixes = [];
+  let length = inner.length;
+  for (let i = 0; i < depth; i++) {
+    const values = Buffer.concat([varint((1 << 3) | 2), varint(length)]); // ArrayValue.values
+    length += values.length;
+    const array = Buffer.concat([varint((5 << 3) | 2), varint(length)]); // AnyValue.array_value
+    length += array.length;
+    prefixes.push(values, array);
+  }
+  const value = Buffer.concat([...prefixes.reverse(), inner]);
   const kv = Buffer.concat([field(1, Buffer.from('k')), field(2, value)]);
   const span = Buffer.concat([field(1, Buffer.alloc(16, 1)), field(2, Buffer.alloc(8, 2)), field(5, Buffer.from('deep')), field(9, kv)]);
   return field(1, field(2, field(2, span)));
