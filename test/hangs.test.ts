@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { WorkflowApi } from '../src/workflow/api.js';
 import { runWorkflow } from '../src/workflow/index.js';
+import { runInSandbox } from '../src/workflow/sandbox.js';
 import { ccScript, cli, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 /** Nothing a script does can hang or kill the driver (issue 10 §3). */
@@ -36,6 +38,28 @@ describe('a script cannot hang or kill the driver', () => {
     expect(s.status).toBe('failed');
     expect(s.error).toMatchObject({ code: 'SCRIPT_STUCK' });
     expect(s.error?.message).toMatch(/awaits a promise that nothing can settle/);
+  });
+
+  it('a call already answered (a replayed one) counts as pending until its answer enters the script', async () => {
+    // The stuck check asks the host what is pending. A replayed call settles at once, but its answer
+    // enters the script's context a turn later: found by the crash bench, a resume that replayed many
+    // calls on a busy machine failed SCRIPT_STUCK because every poll fell in that gap.
+    let pending = 0;
+    const host = { track: <T>(work: Promise<T>) => (pending++, work.finally(() => pending--)) };
+    const seen: number[] = [];
+    const api = {
+      agent: (prompt: string) => {
+        const answer = Promise.resolve(`answer to ${prompt}`);
+        // Runs after the sandbox's own reaction to the answer (registered later, on the same promise).
+        answer.then(() => Promise.resolve().then(() => seen.push(pending)));
+        return answer;
+      },
+    } as unknown as WorkflowApi;
+    const result = await runInSandbox(`return [await agent('a'), await agent('b')];`, 'wf.js', api, host);
+    expect(result).toEqual(['answer to a', 'answer to b']);
+    expect(seen).toEqual([1, 1]);
+    await new Promise((r) => setImmediate(r)); // the last entry's bookkeeping ends after the script returned
+    expect(pending).toBe(0);
   });
 
   it('a script waiting on its own timer is not taken for stuck', async () => {

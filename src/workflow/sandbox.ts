@@ -489,22 +489,34 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
       ok = false;
       payload = errorJson(err);
     }
-    settleSoon(() => inner.settle(callId, ok, payload));
+    // Until it enters the context, a settled call is work the script waits on: tracked, so the run
+    // is not taken for stuck while a replay's answers (settled at once) wait for their turn.
+    let entered = () => {};
+    const delivered = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    void (host ? host.track(delivered) : delivered);
+    settleSoon(() => inner.settle(callId, ok, payload), entered);
   }
 
   /**
    * Settlements of calls wait for the end of the event-loop turn and enter the context together:
    * each entry arms V8's watchdog (≈0.2-0.3 ms), so a turn in which many agents finish pays once.
+   * `entered` runs once the batch has entered (or the entry failed).
    */
-  const settling: (() => void)[] = [];
-  function settleSoon(fn: () => void): void {
-    settling.push(fn);
+  const settling: { fn: () => void; entered: () => void }[] = [];
+  function settleSoon(fn: () => void, entered: () => void): void {
+    settling.push({ fn, entered });
     if (settling.length === 1) {
       setImmediate(() => {
         const batch = settling.splice(0);
-        enter(() => {
-          for (const f of batch) f();
-        });
+        try {
+          enter(() => {
+            for (const b of batch) b.fn();
+          });
+        } finally {
+          for (const b of batch) b.entered();
+        }
       });
     }
   }
