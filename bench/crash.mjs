@@ -206,8 +206,16 @@ async function killPart(gw, dir, base, rand, limits) {
       const s = lastJson(r.stdout);
       if (r.code === 0 && s?.status === 'completed') summary = s;
       else {
-        out.unexpectedExits.push({ runId, code: r.code, signal: r.signal, timedOut: r.timedOut, tail: r.stderr.slice(-500) });
-        if (out.unexpectedExits.length > 5) throw new Error(`too many unexpected exits: ${JSON.stringify(out.unexpectedExits, null, 2)}`);
+        // A resume that does not complete is a finding: recorded with its error, and resumed again (bounded).
+        out.unexpectedExits.push({
+          runId,
+          code: r.code,
+          signal: r.signal,
+          timedOut: r.timedOut,
+          error: s?.error ?? null,
+          tail: r.stderr.slice(-300),
+        });
+        if (out.unexpectedExits.length > 20) break;
       }
     }
     if (!summary) break;
