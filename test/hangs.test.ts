@@ -45,7 +45,12 @@ describe('a script cannot hang or kill the driver', () => {
     // enters the script's context a turn later: found by the crash bench, a resume that replayed many
     // calls on a busy machine failed SCRIPT_STUCK because every poll fell in that gap.
     let pending = 0;
-    const host = { track: <T>(work: Promise<T>) => (pending++, work.finally(() => pending--)) };
+    const host = {
+      track: <T>(work: Promise<T>) => {
+        pending++;
+        return work.finally(() => pending--);
+      },
+    };
     const seen: number[] = [];
     const api = {
       agent: (prompt: string) => {
