@@ -60,6 +60,9 @@ describe('a script cannot hang or kill the driver', () => {
     for (let i = 0; i < 20; i++) await Promise.resolve(); // microtasks only: the settlement's turn has not come
     expect(pending).toBe(1);
     await expect(done).resolves.toBe('ok');
+    expect(pending).toBe(0);
+  });
+
   it('a call already answered (a replayed one) counts as pending until its answer enters the script', async () => {
     // The stuck check asks the host what is pending. A replayed call settles at once, but its answer
     // enters the script's context a turn later: found by the crash bench, a resume that replayed many
