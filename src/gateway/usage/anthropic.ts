@@ -62,7 +62,14 @@ export class AnthropicMeter extends BaseMeter {
       case 'message_delta': {
         const usage = record(json.usage);
         if (usage) {
-          merge(this.usage, anthropicUsage(usage));
+          const next = anthropicUsage(usage);
+          // A delta that repeats the cache-write total without the split keeps message_start's split.
+          const known = (this.usage.cacheWrite5mTokens ?? 0) + (this.usage.cacheWrite1hTokens ?? 0);
+          if (!record(usage.cache_creation) && this.usage.cacheWrite5mTokens !== undefined && next.cacheWrite5mTokens === known) {
+            delete next.cacheWrite5mTokens;
+            delete next.cacheWrite1hTokens;
+          }
+          merge(this.usage, next);
           this.final = this.usage.outputTokens !== undefined;
         }
         this.stopReason = str(record(json.delta)?.stop_reason) ?? this.stopReason;
