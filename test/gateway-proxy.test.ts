@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
@@ -9,8 +10,9 @@ import type { LedgerEntry } from '../src/budget/ledger-types.js';
 import { storeIdentity } from '../src/gateway/identity.js';
 import { type Gateway, type GatewayOptions, startGateway } from '../src/gateway/server.js';
 import { ProxySource } from '../src/gateway/sources/proxy.js';
+import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
-import { gateway, onCleanup, tempDir, tempStore } from './helpers.js';
+import { cli, gateway, onCleanup, spawnCli, tempDir, tempStore } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -488,5 +490,46 @@ describe('secrets', () => {
     expect(bytes.length).toBeGreaterThan(0);
     expect(bytes.includes(Buffer.from('r-keys'))).toBe(true);
     for (const key of [PLANTED_KEY, CLIENT_KEY]) expect(bytes.includes(Buffer.from(key))).toBe(false);
+  });
+});
+
+describe('drover gateway --mode proxy (a process of its own)', () => {
+  it('meters into the store named by --store, and says what a refused mode or URL is', async () => {
+    const sim = await gateway(SCENARIO);
+    const dir = tempDir();
+    const storePath = join(dir, 'team.db');
+    const child = spawnCli(['gateway', '--mode', 'proxy', '--upstream-anthropic', sim.url, '--port', '0', '--json', '--store', storePath]);
+    onCleanup(() => child.kill('SIGKILL'));
+    const started = await new Promise<{ url: string; mode: string; storeId: string }>((resolve, reject) => {
+      let buf = '';
+      child.stdout?.on('data', (d) => {
+        buf += d;
+        if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0] as string));
+      });
+      child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+    });
+    expect(started.mode).toBe('proxy');
+    const message = await anthropic(started.url, { 'x-drover-run': 'cli-run' }).messages.create({
+      model: 'claude-opus-4-1',
+      max_tokens: 5,
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    child.kill('SIGTERM');
+    expect((await child.done).code).toBe(0);
+    const store = createStore(storePath);
+    onCleanup(() => store.close());
+    expect(storeIdentity(store)).toBe(started.storeId);
+    expect((await store.ledger.listByRun('cli-run')).map((r) => [r.requestId, r.mode, r.outputTokens])).toEqual([
+      [message.id, 'proxy', 30],
+    ]);
+
+    const record = await cli(['gateway', '--mode', 'record', '--store', join(dir, 'x.db')]);
+    expect(record.code).toBe(2);
+    expect(record.stderr).toMatch(/--mode: "record" is not available yet/);
+    const badMode = await cli(['gateway', '--mode', 'mirror']);
+    expect(badMode.code).toBe(2);
+    const badUrl = await cli(['gateway', '--mode', 'proxy', '--upstream-openai', 'ftp://x', '--store', join(dir, 'y.db')]);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL/);
   });
 });

@@ -348,6 +348,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for (const r of requests) r.abort(new Error('the gateway closed'));
       await source.close?.();
       await closeServer(server);
+      // Aborted requests still write their rows (499) before the caller closes the store.
+      if (inFlight > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
   };
 }
