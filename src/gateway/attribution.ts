@@ -33,14 +33,14 @@ function decoded(headers: HeaderBag, name: string): string | null {
 /**
  * Attribution of one request.
  * @param prefix run and call from the path prefix (null when none)
- * @param defaultRunId the run an in-process gateway serves, used when nothing else names one
+ * @param defaults the run (and workflow) an in-process gateway serves, used when the request names none
  */
 export function attributionOf(
   headers: HeaderBag,
   prefix: { runId: string | null; callKey: string | null },
-  defaultRunId: string | null = null,
+  defaults: { runId?: string; workflow?: string } = {},
 ): Attribution {
-  const runId = decoded(headers, ATTRIBUTION_HEADERS.run) ?? prefix.runId ?? defaultRunId;
+  const runId = decoded(headers, ATTRIBUTION_HEADERS.run) ?? prefix.runId ?? defaults.runId ?? null;
   const callKey = decoded(headers, ATTRIBUTION_HEADERS.call) ?? prefix.callKey;
   const named = runId !== null || callKey !== null;
   return {
@@ -48,7 +48,7 @@ export function attributionOf(
     callKey,
     agentLabel: decoded(headers, ATTRIBUTION_HEADERS.label),
     phase: decoded(headers, ATTRIBUTION_HEADERS.phase),
-    workflow: decoded(headers, ATTRIBUTION_HEADERS.workflow),
+    workflow: decoded(headers, ATTRIBUTION_HEADERS.workflow) ?? defaults.workflow ?? null,
     session: named ? null : decoded(headers, SESSION_HEADER),
   };
 }

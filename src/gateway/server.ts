@@ -51,6 +51,8 @@ export interface GatewayOptions {
   policy?: PolicyStage;
   /** The run an in-process gateway serves: requests that name no run are attributed to it. */
   runId?: string;
+  /** The workflow of rows whose request names none (the run's `meta.name` for an in-process gateway). */
+  workflow?: string;
   /** 0 (default) picks a free port. */
   port?: number;
   /** Default 127.0.0.1. */
@@ -96,7 +98,9 @@ export interface Gateway {
  * @throws Error when the port cannot be bound
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  await loadTokenCounter();
+  // Needed only to estimate cut streams (and by the sim): loaded in the background, awaited when used.
+  const tokenCounter = loadTokenCounter();
+  tokenCounter.catch(() => {});
   const { mode, source } = options;
   const storeId = options.storeId ?? storeIdentity(null);
   const label = mode === 'sim' ? 'sim gateway' : 'drover gateway';
@@ -107,6 +111,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const requests = new Set<AbortController>();
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
+  /** Requests in flight per agent call, so `/_drover/usage?tag=` answers only once the call's rows are in. */
+  const callsInFlight = new Map<string, { count: number; waiters: (() => void)[] }>();
+  const callSettled = (callKey: string) =>
+    new Promise<void>((resolve) => {
+      const c = callsInFlight.get(callKey);
+      if (!c) resolve();
+      else c.waiters.push(resolve);
+    });
 
   const remember = (entry: LedgerEntry) => {
     stats.requests++;
@@ -137,6 +149,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   let guard: (req: IncomingMessage) => string | null = () => 'the server is starting';
+  const defaults = {
+    ...(options.runId !== undefined ? { runId: options.runId } : {}),
+    ...(options.workflow !== undefined ? { workflow: options.workflow } : {}),
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader(GATEWAY_HEADER, storeId);
@@ -171,6 +187,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         sendJson(res, 400, wireError('chat', 'invalid_request_error', 'usage: the tag query parameter is required', 400));
         return;
       }
+      await callSettled(tag);
       sendJson(res, 200, { tag, requests: (byCall.get(tag) ?? []).map(usageRecord) });
       return;
     }
@@ -181,7 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     let request: GatewayRequest;
     try {
-      request = await readRequest(req, route, path, query, prefix, options.runId ?? null);
+      request = await readRequest(req, route, path, query, prefix, defaults);
     } catch (err) {
       const status = err instanceof BodyError ? err.status : 400;
       sendJson(
@@ -198,12 +215,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+    const callKey = request.attribution.callKey;
+    if (callKey) {
+      const c = callsInFlight.get(callKey) ?? { count: 0, waiters: [] };
+      c.count++;
+      callsInFlight.set(callKey, c);
+    }
     try {
       if (route.countOnly) await passThrough(request, res, gone.signal);
       else await exchange(request, res, gone.signal);
     } finally {
       requests.delete(gone);
       inFlight--;
+      const c = callKey ? callsInFlight.get(callKey) : undefined;
+      if (callKey && c && --c.count === 0) {
+        callsInFlight.delete(callKey);
+        for (const w of c.waiters) w();
+      }
       if (inFlight === 0) {
         const waiters = idleWaiters;
         idleWaiters = [];
@@ -262,7 +290,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return settleEnd(request, hold, delegated, status, answer.status, ttfbMs, meter);
   }
 
-  function settleEnd(
+  async function settleEnd(
     request: GatewayRequest,
     hold: HeldBudget | undefined,
     delegated: boolean,
@@ -271,6 +299,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ttfbMs: number | null,
     meter: WireMeter | null,
   ): Promise<void> {
+    await tokenCounter;
     return settle(ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }), hold, delegated);
   }
 
@@ -360,7 +389,7 @@ async function readRequest(
   path: string,
   query: string,
   prefix: { runId: string | null; callKey: string | null },
-  defaultRunId: string | null,
+  defaults: { runId?: string; workflow?: string },
 ): Promise<GatewayRequest> {
   const receivedAt = Date.now();
   const rawBody = await readBody(req, MAX_BODY_BYTES);
@@ -385,7 +414,7 @@ async function readRequest(
     model: typeof b.model === 'string' ? b.model : '',
     stream: b.stream === true,
     maxTokens: maxTokensOf(b),
-    attribution: attributionOf(req.headers, prefix, defaultRunId),
+    attribution: attributionOf(req.headers, prefix, defaults),
   };
 }
 

@@ -148,7 +148,11 @@ export class ProxySource implements AnswerSource {
       const key = this.env.OPENAI_API_KEY;
       if (key) headers.authorization = `Bearer ${key}`;
     }
-    if (droverUpstream) Object.assign(headers, attributionHeaders(request.attribution));
+    if (droverUpstream) {
+      Object.assign(headers, attributionHeaders(request.attribution));
+      const agent = request.headers['x-drover-agent'];
+      if (typeof agent === 'string') headers['x-drover-agent'] = agent;
+    }
     return headers;
   }
 

@@ -9,7 +9,7 @@ import { PrefixTracker } from '../prefix-cache.js';
 import type { Scenario } from '../scenario.js';
 import { SimEngine, type SimPlan } from '../sim-engine.js';
 import type { SimRequest, WireName } from '../sim-request.js';
-import { encodeTokens } from '../tokens.js';
+import { encodeTokens, loadTokenCounter } from '../tokens.js';
 import { anthropicWire } from '../wires/anthropic.js';
 import { chatWire } from '../wires/chat.js';
 import { responsesWire } from '../wires/responses.js';
@@ -132,6 +132,7 @@ export class SimSource implements AnswerSource {
       return json(400, wire.error('invalid_request_error', message, 400));
     }
     const simReq = wire.normalize(parsed.data, request.headers);
+    await loadTokenCounter();
     const tokens = encodeTokens(simReq.rendered);
     if (request.path.endsWith('/count_tokens')) return json(200, { input_tokens: tokens.length });
     const startedAt = Date.now();
