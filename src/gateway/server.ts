@@ -98,9 +98,6 @@ export interface Gateway {
  * @throws Error when the port cannot be bound
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  // Needed only to estimate cut streams (and by the sim): loaded in the background, awaited when used.
-  const tokenCounter = loadTokenCounter();
-  tokenCounter.catch(() => {});
   const { mode, source } = options;
   const storeId = options.storeId ?? storeIdentity(null);
   const label = mode === 'sim' ? 'sim gateway' : 'drover gateway';
@@ -299,7 +296,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ttfbMs: number | null,
     meter: WireMeter | null,
   ): Promise<void> {
-    await tokenCounter;
+    // The tokenizer (~100 ms to load) is needed only to estimate an answer that never reported usage.
+    if (meter && sourceStatus !== null && sourceStatus >= 200 && sourceStatus < 300 && !meter.finish()) await loadTokenCounter();
     return settle(ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }), hold, delegated);
   }
 
