@@ -1,10 +1,11 @@
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../src/budget/ledger-types.js';
 import type { SimRequestLog } from '../src/gateway/sim-server.js';
 import { createStore } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/run.js';
-import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, onCleanup, ROOT, tempDir, tempStore } from './helpers.js';
+import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, onCleanup, ROOT, spawnCli, tempDir, tempStore } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -116,5 +117,62 @@ describe('drover run --sim (the CLI, the shipped example)', () => {
       return Object.fromEntries([...m].sort());
     };
     expect(perCall(ledger)).toEqual(perCall(usage));
+  });
+});
+
+describe('the ledger as the only copy of usage (USAGE_FROM_LEDGER)', () => {
+  it('on: the runtime stores no usage rows of its own; the ledger has every request of every call', async () => {
+    const dir = tempDir();
+    const gw = await gateway(SCENARIO);
+    const { store } = tempStore(tempDir());
+    const script = ccScript(dir, "return await parallel([() => agent('task one'), () => agent('task two')]);");
+    const on = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, backoff: FAST_BACKOFF, usageFromLedger: true });
+    expect(on.status).toBe('completed');
+    expect(await store.listUsage(on.runId)).toEqual([]);
+    const keys = (await store.listCalls(on.runId)).map((c) => c.key).sort();
+    expect([...new Set((await store.ledger.listByRun(on.runId)).map((r) => r.callKey))].sort()).toEqual(keys);
+    // Off (today's default): the agents' reports are stored too, equal to the ledger.
+    const off = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, backoff: FAST_BACKOFF, usageFromLedger: false });
+    const usage = await store.listUsage(off.runId);
+    const ledger = await store.ledger.listByRun(off.runId);
+    expect(usage.map((u) => [u.callKey, u.requestId, u.outputTokens]).sort()).toEqual(
+      ledger.map((r) => [r.callKey, r.requestId, r.outputTokens]).sort(),
+    );
+  });
+});
+
+describe('drover run --gateway <a drover gateway process on the same store>', () => {
+  it('the run’s gateway forwards attribution and writes nothing: one row per request, by the upstream gateway', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'shared.db');
+    const scenario = join(dir, 'scenario.yaml');
+    writeFileSync(scenario, SCENARIO);
+    const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenario, '--port', '0', '--json', '--store', storePath]);
+    onCleanup(() => child.kill('SIGKILL'));
+    const url = await new Promise<string>((resolveUrl, reject) => {
+      let buf = '';
+      child.stdout?.on('data', (d) => {
+        buf += d;
+        if (buf.includes('\n')) resolveUrl(JSON.parse(buf.split('\n')[0] as string).url);
+      });
+      child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+    });
+    const script = ccScript(
+      dir,
+      "phase('P');\nreturn await parallel([() => agent('task one', { label: 'a' }), () => agent('task two', { label: 'b' })]);",
+    );
+    const r = await cli(['run', script, '--gateway', url, '--json', '--store', storePath, '--run-id', 'shared-run'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const stats = (await (await fetch(`${url}/_drover/stats`)).json()) as { requests: number };
+    child.kill('SIGTERM');
+    await child.done;
+    const store = createStore(storePath);
+    onCleanup(() => store.close());
+    const rows = await store.ledger.listByRun('shared-run');
+    expect(rows).toHaveLength(stats.requests);
+    expect(rows.map((x) => [x.mode, x.phase, x.workflow])).toEqual(rows.map(() => ['sim', 'P', 'test-workflow']));
+    const calls = await store.listCalls('shared-run');
+    expect(rows.map((x) => x.agentLabel).sort()).toEqual(calls.map((c) => c.label).sort());
+    expect(new Set(rows.map((x) => x.callKey))).toEqual(new Set(calls.map((c) => c.key)));
   });
 });

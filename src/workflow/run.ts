@@ -60,6 +60,8 @@ export interface DriveOptions {
   traceContent?: boolean;
   /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
   otlpEndpoint?: string;
+  /** Per-call usage from the ledger only: no usage rows of the agents' own (default: run-gateway.ts `USAGE_FROM_LEDGER`). */
+  usageFromLedger?: boolean;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -371,7 +373,7 @@ async function driveRun(
       spentBefore: before.outputTokens,
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
-      storeAgentUsage: !USAGE_FROM_LEDGER,
+      storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),
