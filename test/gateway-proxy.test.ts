@@ -525,7 +525,7 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
 
     const record = await cli(['gateway', '--mode', 'record', '--store', join(dir, 'x.db')]);
     expect(record.code).toBe(2);
-    expect(record.stderr).toMatch(/--mode: "record" is not available yet/);
+    expect(record.stderr).toMatch(/--cassettes <dir> is required with --mode record/);
     const badMode = await cli(['gateway', '--mode', 'mirror']);
     expect(badMode.code).toBe(2);
     const badUrl = await cli(['gateway', '--mode', 'proxy', '--upstream-openai', 'ftp://x', '--store', join(dir, 'y.db')]);

@@ -14,15 +14,14 @@ export type { SimRequest, WireName } from './sim-request.js';
 export type { RunningGateway, SimGatewayOptions, SimRequestLog, SimStats } from './sim-server.js';
 export { startSimGateway } from './sim-server.js';
 export {
-  availableModes,
   DEFAULT_UPSTREAMS,
+  type ModeSource,
   ProxySource,
   type ProxySourceOptions,
-  registerSource,
   SimSource,
-  type SourceFactory,
   type SourceSettings,
   sourceFor,
+  sourceForMode,
 } from './sources/index.js';
 export { countTokens, encodeTokens, loadTokenCounter } from './tokens.js';
 export { estimateUsage, meterFor, type WireMeter } from './usage/index.js';

@@ -52,6 +52,8 @@ export async function startRunGateway(options: RunGatewayOptions): Promise<RunGa
   const sim = options.sim ? await startSimGateway({ scenario: options.sim }) : undefined;
   const upstream = sim?.url ?? options.gateway;
   try {
+    // TODO(rate limits, cassettes): wrap with `sourceForMode('proxy' | 'record' | 'replay', { upstream, cassettes })`
+    // (src/gateway/sources/for-mode.ts) once the runtime's own 429 retries give way to the gateway's.
     const gateway = await startGateway({
       mode: 'proxy',
       source: new ProxySource({

@@ -6,10 +6,11 @@ export function register(program: Command): void {
   program
     .command('gateway')
     .description(
-      'serve a model gateway: Anthropic Messages, OpenAI Responses and Chat Completions, metered into the store’s ledger (proxy: to the providers; sim: from a scenario file)',
+      'serve a model gateway: Anthropic Messages, OpenAI Responses and Chat Completions, metered into the store’s ledger (proxy: to the providers; record: proxy + a cassette per request; replay: from cassettes; sim: from a scenario file)',
     )
     .requiredOption('--mode <mode>', 'proxy | sim | record | replay', oneOf('--mode', ['proxy', 'sim', 'record', 'replay']))
     .option('--scenario <file>', 'scenario YAML for sim mode')
+    .option('--cassettes <dir>', 'cassette directory for record (written) and replay (read) modes')
     .option('--upstream-anthropic <url>', 'Anthropic API base URL (proxy, record)', 'https://api.anthropic.com')
     .option('--upstream-openai <url>', 'OpenAI API base URL (proxy, record)', 'https://api.openai.com')
     .option('--port <port>', 'port (0 picks a free one)', int('--port', 0), 8787)

@@ -5,11 +5,12 @@ import { sourceFor } from '../../gateway/sources/index.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { EXIT, printJson } from '../output.js';
 
-/** `drover gateway --mode <mode>`: serves until SIGINT / SIGTERM; every request's ledger row goes to the store. */
+/** `drover gateway --mode <mode>`: serves until SIGINT / SIGTERM; every request's ledger row goes to the store (record: and a cassette). */
 export async function gatewayCommand(
   flags: GlobalFlags & {
     mode: GatewayMode;
     scenario?: string;
+    cassettes?: string;
     upstreamAnthropic: string;
     upstreamOpenai: string;
     port: number;
@@ -17,10 +18,11 @@ export async function gatewayCommand(
   },
 ): Promise<number> {
   // The source first: a bad scenario or URL is refused (exit 2) before the store is created.
-  const source = await sourceFor(flags.mode, {
+  const { source, flush } = sourceFor(flags.mode, {
     upstreamAnthropic: flags.upstreamAnthropic,
     upstreamOpenai: flags.upstreamOpenai,
     ...(flags.scenario ? { scenario: flags.scenario } : {}),
+    ...(flags.cassettes ? { cassettes: flags.cassettes } : {}),
   });
   const { config, store } = openStore(flags);
   try {
@@ -40,6 +42,8 @@ export async function gatewayCommand(
       process.once('SIGTERM', stop);
     });
     await gw.close();
+    // Every cassette being written is on disk before the process exits.
+    await flush();
   } finally {
     await store.close();
   }

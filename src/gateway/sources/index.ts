@@ -1,14 +1,16 @@
 /**
- * @module Which AnswerSource serves each gateway mode. `proxy` and `sim` are here; `record` and
- * `replay` are registered by the cassette sources (src/gateway/cassettes) with `registerSource`.
+ * @module Which AnswerSource serves each gateway mode: `sourceFor` builds the proxy and sim sources
+ * from `drover gateway`'s flags and hands them to `sourceForMode` (for-mode.ts), which adds rate
+ * limits (proxy, record) and the cassettes (record, replay).
  */
 import type { GatewayMode } from '../../budget/ledger-types.js';
 import { InputError } from '../../core/errors.js';
-import type { AnswerSource } from '../pipeline/types.js';
 import { loadScenario } from '../scenario.js';
+import { type ModeSource, sourceForMode } from './for-mode.js';
 import { ProxySource } from './proxy.js';
 import { SimSource } from './sim.js';
 
+export { type CassetteFlags, type ModeSource, runCassetteMode, type SourceOptions, sourceForMode } from './for-mode.js';
 export { DEFAULT_UPSTREAMS, isPlaceholderKey, ProxySource, type ProxySourceOptions, UsageChunkFilter } from './proxy.js';
 export { type SimRequestLog, SimSource, type SimStats } from './sim.js';
 
@@ -19,41 +21,31 @@ export interface SourceSettings {
   upstreamOpenai?: string;
   /** `--scenario`: the sim's scenario file. */
   scenario?: string;
-  /** `--cassettes`: the record / replay directory (for the cassette sources). */
+  /** `--cassettes`: the record / replay directory. */
   cassettes?: string;
 }
 
-export type SourceFactory = (settings: SourceSettings) => AnswerSource | Promise<AnswerSource>;
-
-const FACTORIES: Partial<Record<GatewayMode, SourceFactory>> = {
-  proxy: (s) =>
-    new ProxySource({
-      ...(s.upstreamAnthropic ? { anthropic: s.upstreamAnthropic } : {}),
-      ...(s.upstreamOpenai ? { openai: s.upstreamOpenai } : {}),
-    }),
-  sim: (s) => {
-    if (!s.scenario) throw new InputError('--scenario <file> is required with --mode sim');
-    return new SimSource(loadScenario(s.scenario));
-  },
-};
-
-/** Adds (or replaces) the source of a mode: the hook the record and replay sources plug into. */
-export function registerSource(mode: GatewayMode, factory: SourceFactory): void {
-  FACTORIES[mode] = factory;
-}
-
-/** The modes with a source. */
-export function availableModes(): GatewayMode[] {
-  return Object.keys(FACTORIES) as GatewayMode[];
-}
-
 /**
- * The AnswerSource of `mode`.
- * @throws InputError (exit 2) for a mode with no source yet, or a missing / bad setting
+ * The AnswerSource of `mode` from `drover gateway`'s flags.
+ * @throws InputError (exit 2) for a missing or bad setting: `--scenario` for sim, `--cassettes` for
+ * record and replay, an upstream that is not an http(s) URL, unreadable cassettes
  */
-export async function sourceFor(mode: GatewayMode, settings: SourceSettings): Promise<AnswerSource> {
-  // TODO(record/replay): the cassette helper registers its sources here (registerSource('record', ...)).
-  const factory = FACTORIES[mode];
-  if (!factory) throw new InputError(`--mode: "${mode}" is not available yet (available: ${availableModes().join(', ')})`);
-  return factory(settings);
+export function sourceFor(mode: GatewayMode, settings: SourceSettings): ModeSource {
+  if (mode === 'sim' && !settings.scenario) throw new InputError('--scenario <file> is required with --mode sim');
+  if ((mode === 'record' || mode === 'replay') && !settings.cassettes) {
+    throw new InputError(`--cassettes <dir> is required with --mode ${mode}`);
+  }
+  const upstream =
+    mode === 'proxy' || mode === 'record'
+      ? new ProxySource({
+          ...(settings.upstreamAnthropic ? { anthropic: settings.upstreamAnthropic } : {}),
+          ...(settings.upstreamOpenai ? { openai: settings.upstreamOpenai } : {}),
+        })
+      : undefined;
+  const sim = mode === 'sim' && settings.scenario ? new SimSource(loadScenario(settings.scenario)) : undefined;
+  return sourceForMode(mode, {
+    ...(upstream ? { upstream } : {}),
+    ...(sim ? { sim } : {}),
+    ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
+  });
 }
