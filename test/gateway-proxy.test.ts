@@ -353,7 +353,7 @@ describe('what the provider sees and what the client gets', () => {
       .responses.create({ model: 'gpt-5', input: 'x' })
       .catch((e: unknown) => e)) as { status: number; error: { type: string; message: string } };
     expect(err.status).toBe(502);
-    expect(err.error.message).toMatch(/upstream could not be reached/);
+    expect(err.error.message).toMatch(/^drover gateway: could not reach openai at http:\/\/127\.0\.0\.1:1 \(/);
     await gw.idle();
     expect(gw.entries().map((e) => [e.status, e.outputTokens])).toEqual([[502, 0]]);
   });

@@ -94,7 +94,7 @@ export interface Gateway {
  *
  * Refusals are answered in the wire's own error shape: a cap (BudgetExceededError from the
  * reservation stage) → 402 `budget_exceeded`; the policy hook → 403 `permission_error`; an
- * unreachable upstream → 502 `api_error`. Each leaves a ledger row with its status and 0 tokens.
+ * unreachable upstream → 502 `api_error` (message: `could not reach <provider> at <url> (<reason>)`). Each leaves a ledger row with its status and 0 tokens.
  * @throws Error when the port cannot be bound
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -277,7 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       answer = await source.answer(request, signal);
     } catch (err) {
       if (signal.aborted) return settleEnd(request, hold, false, 499, null, null, null);
-      const message = `${label}: the upstream could not be reached: ${errorMessage(err)}`;
+      const message = `${label}: ${errorMessage(err)}`;
       sendJson(res, UPSTREAM_UNREACHABLE_STATUS, wireError(request.wire, 'api_error', message, UPSTREAM_UNREACHABLE_STATUS));
       return settleEnd(request, hold, false, UPSTREAM_UNREACHABLE_STATUS, null, null, null);
     }

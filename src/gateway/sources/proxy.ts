@@ -13,7 +13,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ProviderName } from '../../budget/ledger-types.js';
-import { InputError } from '../../core/errors.js';
+import { errorMessage, InputError } from '../../core/errors.js';
 import { ATTRIBUTION_HEADERS, attributionHeaders } from '../attribution.js';
 import { GATEWAY_HEADER } from '../identity.js';
 import type { AnswerSource, ChunkFilter, GatewayRequest, SourceResponse } from '../pipeline/types.js';
@@ -122,7 +122,14 @@ export class ProxySource implements AnswerSource {
       clientFilter = new UsageChunkFilter();
     }
     headers['content-length'] = String(body.length);
-    const res = await send(target, request.method, headers, body, signal);
+    let res: IncomingMessage;
+    try {
+      res = await send(target, request.method, headers, body, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Named like the agents name an endpoint they cannot reach: provider and URL.
+      throw new Error(`could not reach ${request.provider} at ${this.upstream(request.provider)} (${errorMessage(err)})`);
+    }
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) {
       if (v === undefined) continue;
