@@ -533,3 +533,49 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
     expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL/);
   });
 });
+
+describe('drover gateway --mode record, then --mode replay (processes)', () => {
+  async function serve(args: string[]) {
+    const child = spawnCli(['gateway', ...args, '--port', '0', '--json']);
+    onCleanup(() => child.kill('SIGKILL'));
+    const url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      child.stdout?.on('data', (d) => {
+        buf += d;
+        if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0] as string).url);
+      });
+      child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+    });
+    return { url, stop: async () => (child.kill('SIGTERM'), (await child.done).code) };
+  }
+
+  it('records through the upstream and replays the same stream with no upstream; both metered into the ledger', async () => {
+    const sim = await gateway(SCENARIO);
+    const dir = tempDir();
+    const storePath = join(dir, 'cas.db');
+    const cassettes = join(dir, 'cassettes');
+    const ask = async (url: string) => {
+      const res = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-drover-run': 'cas-run' },
+        body: JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 9, stream: true, messages: [{ role: 'user', content: 'tape' }] }),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    const rec = await serve(['--mode', 'record', '--cassettes', cassettes, '--upstream-anthropic', sim.url, '--store', storePath]);
+    const recorded = await ask(rec.url);
+    expect(recorded.status).toBe(200);
+    expect(await rec.stop()).toBe(0);
+    await sim.close();
+    const rep = await serve(['--mode', 'replay', '--cassettes', cassettes, '--store', storePath]);
+    const replayed = await ask(rep.url);
+    expect(replayed).toEqual(recorded);
+    expect(await rep.stop()).toBe(0);
+    const store = createStore(storePath);
+    onCleanup(() => store.close());
+    expect((await store.ledger.listByRun('cas-run')).map((r) => [r.mode, r.status, r.inputTokens, r.outputTokens])).toEqual([
+      ['record', 200, 120, 30],
+      ['replay', 200, 120, 30],
+    ]);
+  });
+});
