@@ -546,7 +546,13 @@ describe('drover gateway --mode record, then --mode replay (processes)', () => {
       });
       child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
     });
-    return { url, stop: async () => (child.kill('SIGTERM'), (await child.done).code) };
+    return {
+      url,
+      stop: async () => {
+        child.kill('SIGTERM');
+        return (await child.done).code;
+      },
+    };
   }
 
   it('records through the upstream and replays the same stream with no upstream; both metered into the ledger', async () => {
