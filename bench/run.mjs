@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
 import { benchCrash } from './crash.mjs';
 import { benchFuzz } from './fuzz.mjs';
+import { benchGateway } from './gateway.mjs';
 import { benchJournal } from './journal.mjs';
 import { benchLedger } from './ledger.mjs';
 import { ROOT } from './lib.mjs';
@@ -32,6 +33,7 @@ const all = {
   ui: benchUi,
   crash: benchCrash,
   fuzz: benchFuzz,
+  gateway: benchGateway,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

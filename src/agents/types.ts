@@ -24,6 +24,11 @@ export interface AgentRequest {
   timeoutMs?: number;
   /** Tag sent to the gateway as `x-drover-call`, so its per-request usage can be attributed to this call. */
   callTag?: string;
+  /**
+   * Attribution headers for drover's gateway (`x-drover-run`, `x-drover-call`, `x-drover-label`,
+   * `x-drover-phase`; values percent-encoded): sent with every model request the agent makes.
+   */
+  gatewayHeaders?: Record<string, string>;
   /** Environment for agent processes (the CLI backends), on top of drover's own. */
   env?: Record<string, string>;
   /**

@@ -72,6 +72,12 @@ const RuleSchema = z
      * process). Tests use it to fix the order answers arrive in, instead of timing.
      */
     hold: z.string().min(1).optional(),
+    /**
+     * With `hold`: a streamed answer sends this many events first, then waits at the gate
+     * (tests of a proxy's time to first byte: the first events reach the client while the
+     * upstream is held). Without it, the request waits before any byte is sent.
+     */
+    hold_after_events: z.number().int().min(1).optional(),
     usage: z.union([z.literal('auto'), UsageSchema]).optional(),
     faults: z.array(FaultSchema).default([]),
   })

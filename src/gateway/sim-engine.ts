@@ -21,7 +21,17 @@ export interface PlannedMessage {
 }
 
 export type SimPlan =
-  | { kind: 'message'; rule: string; turn: number; latencyMs: number; message: PlannedMessage; cutAfterEvents?: number; hold?: string }
+  | {
+      kind: 'message';
+      rule: string;
+      turn: number;
+      latencyMs: number;
+      message: PlannedMessage;
+      cutAfterEvents?: number;
+      hold?: string;
+      /** Stream events sent before waiting at `hold` (scenario `hold_after_events`). */
+      holdAfterEvents?: number;
+    }
   | {
       kind: 'error';
       rule: string;
@@ -61,6 +71,7 @@ export class SimEngine {
       if (!groups) continue;
       const latencyMs = rule.latency_ms ?? this.scenario.defaults.latency_ms;
       const hold = rule.hold ? { hold: substitute(rule.hold, groups) as string } : {};
+      const holdAfter = rule.hold && rule.hold_after_events ? { holdAfterEvents: rule.hold_after_events } : {};
       const fault = this.takeFault(rule);
       if (fault?.status) return { ...errorPlan(rule.name, fault, latencyMs), ...hold };
       const turn = rule.turns[Math.min(turnIndex, rule.turns.length - 1)] as ScenarioTurn;
@@ -72,6 +83,7 @@ export class SimEngine {
         latencyMs,
         message,
         ...hold,
+        ...holdAfter,
         ...(fault?.cut_after_events ? { cutAfterEvents: fault.cut_after_events } : {}),
       };
     }

@@ -18,7 +18,7 @@ import {
   sha256Hex,
   validateRunId,
 } from '../core/index.js';
-import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
+import { loadScenario } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
@@ -29,6 +29,7 @@ import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_RESULT_BYTES } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
+import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 
@@ -62,6 +63,8 @@ export interface DriveOptions {
   otlpEndpoint?: string;
   /** Price overrides (drover.config.json `prices`) for the cost on spans. */
   prices?: PriceOverrides;
+  /** Per-call usage from the ledger only: no usage rows of the agents' own (default: run-gateway.ts `USAGE_FROM_LEDGER`). */
+  usageFromLedger?: boolean;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -312,7 +315,7 @@ async function driveRun(
   const fence = { runId: run.id, token: lease.token };
   let failScript: (err: unknown) => void = () => {};
   const untrap = trapRejections((reason) => failScript(reason));
-  let gateway: RunningGateway | undefined;
+  let gateway: RunGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
   let tracer: RunTracer | undefined;
@@ -351,8 +354,14 @@ async function driveRun(
     const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
     tracer = tracing.tracer;
     receiver = tracing.receiver;
-    if (settings.sim) gateway = await startSimGateway({ scenario: settings.sim });
-    const simUrl = gateway?.url;
+    // Every model request of the run goes through its own gateway: one ledger row each, attributed to run and call.
+    const runGateway = await startRunGateway({
+      store,
+      runId: run.id,
+      workflow: loaded.meta.name,
+      ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
+    });
+    gateway = runGateway;
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
     const rt = new WorkflowRuntime({
@@ -365,7 +374,8 @@ async function driveRun(
         let b = backends.get(name);
         if (!b) {
           b = createBackend(name, {
-            ...(simUrl ? { gatewayUrl: simUrl, apiKey: SIM_API_KEY } : modelEndpoint(name, settings, options.apiKey)),
+            gatewayUrl: runGateway.url,
+            apiKey: settings.sim ? SIM_API_KEY : modelEndpoint(name, settings, options.apiKey).apiKey,
             ...(settings.provider ? { provider: settings.provider } : {}),
             ...(options.backoff ? { backoff: options.backoff } : {}),
             ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
@@ -379,6 +389,7 @@ async function driveRun(
       spentBefore: before.outputTokens,
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
+      storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),
@@ -461,8 +472,8 @@ async function driveRun(
 }
 
 /**
- * Where agents of backend `name` send model requests when the run has no sim gateway, and
- * with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
+ * Where agents of backend `name` would send model requests when the run has no sim gateway (the
+ * run's gateway forwards to it), and with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
  * @throws RunSetupError (`NO_ENDPOINT`) naming what was looked for
  */
 function modelEndpoint(name: string, settings: RunSettings, explicitKey: string | undefined): { gatewayUrl: string; apiKey: string } {

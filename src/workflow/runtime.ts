@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import { type AgentBackend, type AgentOutcome, defaultModelFor, findAgentDefinition } from '../agents/index.js';
 import { canonicalJson, DroverError, errorMessage, redactDeep, redactSecrets, sha256Hex, WorkflowLimitError } from '../core/index.js';
+import { attributionHeaders } from '../gateway/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -82,6 +83,12 @@ export interface RuntimeDeps {
   taskBoard?: TaskBoard;
   /** Spans of calls (a no-op when tracing is off). */
   tracing: CallTracing;
+  /**
+   * False when the run's gateway writes the ledger and per-call usage is read from it
+   * (run-gateway.ts `USAGE_FROM_LEDGER`): the agents' own usage reports are then not stored, so
+   * there is no second copy. Default true.
+   */
+  storeAgentUsage?: boolean;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
 }
 
@@ -329,6 +336,14 @@ export class WorkflowRuntime {
           cwd: worktree ? worktree.cwd : cwd,
           signal: this.deps.signal,
           callTag: key,
+          gatewayHeaders: attributionHeaders({
+            runId: this.deps.runId,
+            callKey: key,
+            agentLabel: call.label ?? null,
+            phase: call.phase ?? null,
+            workflow: null,
+            session: null,
+          }),
           ...(backendName === 'builtin' ? {} : { env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) } }),
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
@@ -386,7 +401,7 @@ export class WorkflowRuntime {
       this.spentNow += outputTokens;
       if (!outcome.ok && this.deps.signal.aborted) {
         // Stopped, not failed: leave the entry unfinished so a resume runs it again, but keep its cost.
-        await this.deps.journal.finish({ ...call, attempts: outcome.attempts }, usage);
+        await this.deps.journal.finish({ ...call, attempts: outcome.attempts }, this.storedUsage(usage));
         throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
       }
       const finished: CallRecord = {
@@ -399,7 +414,7 @@ export class WorkflowRuntime {
         finishedAt: Date.now(),
         ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
       };
-      await this.deps.journal.finish(finished, usage);
+      await this.deps.journal.finish(finished, this.storedUsage(usage));
       this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
         outputTokens,
         inputTokens,
@@ -410,6 +425,11 @@ export class WorkflowRuntime {
       release();
       this.inflight--;
     }
+  }
+
+  /** The usage rows the journal stores for an agent call: none when the ledger is the only copy. */
+  private storedUsage(usage: UsageRecord[]): UsageRecord[] {
+    return this.deps.storeAgentUsage === false ? [] : usage;
   }
 
   /** A hash of the agent type's definition as the backends will read it; undefined when none is found (the backend says why). */

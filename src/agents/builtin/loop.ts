@@ -99,7 +99,11 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
     }
   }
   const system = [request.system ?? settings.system ?? CODING_SYSTEM, ...(request.schema ? [STRUCTURED_SUFFIX] : [])].join('\n');
-  const headers: Record<string, string> = { 'x-drover-agent': 'builtin', ...(request.callTag ? { 'x-drover-call': request.callTag } : {}) };
+  const headers: Record<string, string> = {
+    'x-drover-agent': 'builtin',
+    ...(request.callTag ? { 'x-drover-call': request.callTag } : {}),
+    ...request.gatewayHeaders,
+  };
   const cacheKey = request.callTag ?? `drover-${Date.now().toString(36)}`;
   let entries: Entry[] = [{ role: 'user', text: request.prompt }];
   let schemaAnswers = 0;

@@ -107,6 +107,11 @@ export function withRateLimits(inner: AnswerSource, options: RateLimitOptions = 
 
   return {
     mode: inner.mode,
+    // The chained-gateway check and close pass through: the wrapper only paces answers.
+    ...(inner.sharesLedger
+      ? { sharesLedger: (r: GatewayRequest, id: string) => inner.sharesLedger?.(r, id) ?? Promise.resolve(false) }
+      : {}),
+    ...(inner.close ? { close: () => inner.close?.() ?? Promise.resolve() } : {}),
     snapshot: () => [...limiters.values()].map((e) => e.limiter.snapshot(e.upstream, e.model)),
     async answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse> {
       const upstream = upstreamOf(request);
@@ -166,7 +171,12 @@ function holding(response: SourceResponse, slot: Slot, signal: AbortSignal): Sou
       release();
     }
   }
-  return { status: response.status, headers: response.headers, body: body() };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: body(),
+    ...(response.clientFilter ? { clientFilter: response.clientFilter } : {}),
+  };
 }
 
 function answerOf(response: SourceResponse, bytes: Buffer, extra: Record<string, string>): SourceResponse {
