@@ -1,4 +1,23 @@
+export { capsFor, type DailyCaps, mergeRunCaps, parseTokenAmount, parseUsdAmount, type RunCaps, utcDay } from './caps.js';
 export type * from './caps-types.js';
 export { BudgetExceededError } from './caps-types.js';
 export type * from './ledger-types.js';
 export { costOf, type ModelPrice, PRICES, priceOf, priceUsage } from './prices.js';
+export {
+  BUDGET_REFUSAL_STATUS,
+  BUDGET_REFUSAL_TYPE,
+  budgetRefusalBody,
+  isBudgetRefusal,
+  noteRefusal,
+  takeRefusal,
+} from './refusal.js';
+export { createReservationStage, type Hold, ReservationEngine, type ReservationOptions } from './reservations.js';
+export {
+  cacheWriteClass,
+  DEFAULT_MAX_OUTPUT_TOKENS,
+  inputTokenBound,
+  type RequestShape,
+  type WorstCase,
+  worstCaseOf,
+  worstCaseUsd,
+} from './worst-case.js';

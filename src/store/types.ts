@@ -1,4 +1,5 @@
 import type { LedgerStore } from './ledger-types.js';
+import type { ReservationStore } from './reservation-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
@@ -206,6 +207,8 @@ export interface Store {
   readonly spans: SpanStore;
   /** One row per model request the gateway saw (schema v7). */
   readonly ledger: LedgerStore;
+  /** Budget held by requests in flight, against caps (schema v8). */
+  readonly reservations: ReservationStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
