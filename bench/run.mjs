@@ -1,10 +1,11 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,caps picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
+import { benchCaps } from './caps.mjs';
 import { benchJournal } from './journal.mjs';
 import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
@@ -22,6 +23,7 @@ const all = {
   otlp: benchOtlp,
   assert: benchAssert,
   startup: benchStartup,
+  caps: benchCaps,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
 const results = {
