@@ -1,3 +1,4 @@
+import type { RunCaps } from '../budget/caps.js';
 import type { LedgerStore } from './ledger-types.js';
 import type { ReservationStore } from './reservation-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
@@ -5,7 +6,8 @@ import type { TaskStore } from './task-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
-export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed';
+/** `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts). */
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded';
 export type ScriptForm = 'claude-code' | 'module';
 
 export interface StoredError {
@@ -32,6 +34,8 @@ export interface RunSettings {
   sim?: string;
   maxAgents: number;
   budgetTokens?: number;
+  /** Spending caps of the run (flags and the script's `meta.budget`, the smaller where both set one); `resume` keeps them. */
+  caps?: RunCaps;
   /** The task list `tasks.*` works on. */
   taskList?: string;
 }
