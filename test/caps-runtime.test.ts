@@ -178,6 +178,24 @@ describe('caps in the workflow runtime', () => {
     expect(again.result).toEqual(s.result);
   });
 
+  it('a token cap counts output tokens (worst case = max_tokens), and budget.total / spent() are in tokens', async () => {
+    const runId = 'capped-tokens';
+    const { dir, store, url } = await setup(runId, () => ({ tokens: 10_000 }));
+    // The first answer (5000 output tokens) fits; then 5000 + 8192 (max_tokens) > 10 000.
+    const script = ccScript(
+      dir,
+      `const seen = [budget.total];
+      for (const p of ['a', 'b']) { try { await agent(p); seen.push(budget.spent()); } catch (e) { seen.push(e.code); } }
+      return seen;`,
+    );
+    const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxTokens: 10_000 });
+    expect(s.result).toEqual([10_000, 5000, 'BUDGET_EXCEEDED']);
+    expect(s.status).toBe('budget_exceeded');
+    expect((await store.listCalls(runId)).find((c) => c.error)?.error?.message).toBe(
+      'budget exceeded: run cap (run capped-tokens) is 10000 output tokens; 5000 spent, and this request may produce up to 8192 (its max_tokens)',
+    );
+  });
+
   it('resume keeps the caps, and a cap flag on resume replaces the stored one', async () => {
     const runId = 'capped-3';
     let caps: RunCaps | undefined;
@@ -234,6 +252,23 @@ describe('caps from the command line', () => {
     expect(calls.find((c) => c.kind === 'agent')?.error).toMatchObject({ code: 'BUDGET_EXCEEDED' });
     expect(String(calls.find((c) => c.kind === 'agent')?.error?.message)).toContain('per-agent cap');
     expect((await store.getRun(runId))?.settings.caps).toEqual({ perAgentUsd: 0.05 });
+  });
+
+  it('a run a cap stopped shows budget_exceeded in run --json, runs and status; exit code 1', async () => {
+    const runId = 'cli-run-cap';
+    const { dir, path, url } = await setup(runId, () => ({ usd: 0.01 }));
+    const script = ccScript(dir, `return await agent('one');`);
+    const res = await cli(['run', script, '--store', path, '--run-id', runId, '--gateway', url, '--max-usd', '0.01', '--json'], {
+      cwd: dir,
+    });
+    expect(res.code).toBe(1);
+    const summary = JSON.parse(res.stdout.trim().split('\n').at(-1) as string);
+    expect(summary).toMatchObject({ status: 'budget_exceeded', error: { code: 'BUDGET_EXCEEDED' } });
+    expect(summary.error.message).toMatch(/^budget exceeded: run cap \(run cli-run-cap\) is 0\.01 USD/);
+    const runs = await cli(['runs', '--status', 'budget_exceeded', '--store', path, '--json'], { cwd: dir });
+    expect(JSON.parse(runs.stdout).map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([[runId, 'budget_exceeded']]);
+    const status = await cli(['status', runId, '--store', path, '--json'], { cwd: dir });
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: runId, status: 'budget_exceeded' });
   });
 
   it('refuses malformed cap flags with exit 2, naming the flag and the accepted form', async () => {

@@ -168,6 +168,33 @@ describe('reservation engine', () => {
     expect(states[0]?.spentTokens).toBe(305);
   });
 
+  it('refuses before spend at each cap level, naming that cap', async () => {
+    const { store } = tempStore();
+    const engine = new ReservationEngine(store);
+    const at = Date.now();
+    const day = new Date(at).toISOString().slice(0, 10);
+    // 0.9 USD spent by call k1 of run r1, phase build, workflow wf, today.
+    await store.ledger.record(entry(0.9, { endedAt: at }));
+    const levels: [Cap, string][] = [
+      [{ scope: 'run', key: 'r1', limitUsd: 1 }, 'run cap (run r1) is 1 USD'],
+      [{ scope: 'phase', key: 'r1/build', limitUsd: 1 }, 'phase cap (r1/build) is 1 USD'],
+      [{ scope: 'call', key: 'r1/k1', limitUsd: 1 }, 'per-agent cap (r1/k1) is 1 USD'],
+      [{ scope: 'workflow-day', key: `wf/${day}`, limitUsd: 1 }, `workflow daily cap (wf/${day}, UTC day) is 1 USD`],
+      [{ scope: 'store-day', key: day, limitUsd: 1 }, `daily cap of the store (${day}, UTC day) is 1 USD`],
+    ];
+    for (const [cap, words] of levels) {
+      const roomy: Cap = { scope: 'run', key: 'elsewhere', limitUsd: 100 };
+      const err = await engine.reserve([roomy, cap], worst(0.2), ATTR).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BudgetExceededError);
+      expect((err as BudgetExceededError).cap).toEqual(cap);
+      expect((err as Error).message).toContain(`${words}; 0.9 USD spent`);
+      // Nothing was held against any cap (all or none).
+      expect((await engine.states([roomy]))[0]?.reservedUsd).toBe(0);
+      // A request that fits goes through at the same level.
+      await (await engine.reserve([roomy, cap], worst(0.1), ATTR)).release();
+    }
+  });
+
   it('stops counting the holds of a process that died once their TTL passed', async () => {
     const { store } = tempStore();
     let now = 1_000_000;
