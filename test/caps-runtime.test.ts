@@ -158,7 +158,17 @@ describe('caps in the workflow runtime', () => {
       }
       return seen;`,
     );
-    const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.28 });
+    const shares: number[] = [];
+    const s = await runWorkflow({
+      store,
+      script,
+      runId,
+      gateway: url,
+      workdir: dir,
+      backoff: FAST_BACKOFF,
+      maxUsd: 0.28,
+      onEvent: (e) => e.type === 'budget' && shares.push(e.share),
+    });
     const ledger = await store.ledger.listByRun(runId);
     expect(ledger).toHaveLength(2);
     const spent = ledger.reduce((n, e) => n + (e.costUsd ?? 0), 0);
@@ -294,5 +304,21 @@ describe('caps from the command line', () => {
     const res = await cli(['run', script, '--store', `${dir}/s.db`], { cwd: dir });
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('budget: workflows: nightly: dailyUsd: expected a number of USD > 0');
+  });
+});
+
+describe('cap warnings in the live tree', () => {
+  it('keeps the latest cap warning under the header', async () => {
+    const { stripVTControlCharacters } = await import('node:util');
+    const { ttyProgress } = await import('../src/cli/tty-progress.js');
+    let out = '';
+    const progress = ttyProgress({ rows: 20, columns: 120, write: (t: string) => (out += t) });
+    progress.listener({ type: 'run', runId: 'r1', name: 'triage', state: 'started', at: 0 });
+    progress.listener({ type: 'budget', message: 'budget: 50% of the run cap r1 is spent (0.5 of 1 USD)', share: 0.5, at: 0 });
+    progress.listener({ type: 'budget', message: 'budget: 80% of the run cap r1 is spent (0.81 of 1 USD)', share: 0.8, at: 0 });
+    progress.stop();
+    const frame = stripVTControlCharacters(out).trimEnd().split('\n');
+    expect(frame[0]).toContain('triage (r1)');
+    expect(frame[1]).toBe('  budget: 80% of the run cap r1 is spent (0.81 of 1 USD)');
   });
 });

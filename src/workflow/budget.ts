@@ -30,8 +30,10 @@ export interface RunBudgetOptions {
   budgetTokens: number | undefined;
   /** Output tokens counted outside the ledger (usage rows of backends not behind a gateway yet). */
   legacySpent: () => number;
-  /** Says a warning once (run event + live tree). */
+  /** Says a warning once (run event + log line). */
   warn: (message: string) => void;
+  /** Told each warning with the share of the cap reached (0.5, 0.8, 1), for the live tree. */
+  onShare?: (message: string, share: number) => void;
 }
 
 function share(n: number): string {
@@ -82,6 +84,15 @@ export class RunBudget {
     return caps;
   }
 
+  /** Whether any cap applies to the run: without one, `refresh` after each agent is skipped (spent() counts output tokens). */
+  get capped(): boolean {
+    const d = this.o.daily;
+    return (
+      (this.o.caps !== undefined && Object.keys(this.o.caps).length > 0) ||
+      (d !== undefined && (d.dailyUsd !== undefined || d.dailyTokens !== undefined || d.workflows?.[this.o.workflow] !== undefined))
+    );
+  }
+
   /** Re-reads the ledger and warns for each cap that crossed 50/80/100% since the last read. */
   async refresh(phases: Iterable<string> = []): Promise<void> {
     const now = Date.now();
@@ -102,7 +113,9 @@ export class RunBudget {
         if (this.warned.has(id)) continue;
         this.warned.add(id);
         const amount = unit === 'usd' ? `${Number(spent.toFixed(4))} of ${limit} USD` : `${spent} of ${limit} output tokens`;
-        this.o.warn(`budget: ${share(reached)} of the ${s.cap.scope} cap ${s.cap.key} is spent (${amount})`);
+        const message = `budget: ${share(reached)} of the ${s.cap.scope} cap ${s.cap.key} is spent (${amount})`;
+        this.o.warn(message);
+        this.o.onShare?.(message, reached);
       }
     }
   }

@@ -384,6 +384,7 @@ async function driveRun(
       budgetTokens: settings.budgetTokens,
       legacySpent: () => before.outputTokens + (rt?.outputTokensNow ?? 0),
       warn: (message) => rt?.warn(message),
+      onShare: (message, share) => emit({ type: 'budget', message, share, at: Date.now() }),
     });
     await budget.refresh();
     rt = new WorkflowRuntime({

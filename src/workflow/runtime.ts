@@ -418,7 +418,8 @@ export class WorkflowRuntime {
       });
       if (this.deps.budget) {
         if (finished.phase) this.phasesSeen.add(finished.phase);
-        await this.deps.budget.refresh(this.phasesSeen);
+        // Uncapped runs skip the read: their budget.spent() counts output tokens (usage rows) as before.
+        if (this.deps.budget.capped) await this.deps.budget.refresh(this.phasesSeen);
         // A cap refused the agent's request: agent() rejects with it (parallel turns it into null).
         const refusal = outcome.ok ? undefined : this.deps.budget.refusalOf(key, outcome.error);
         if (refusal) throw refusal;
