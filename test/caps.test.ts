@@ -305,6 +305,8 @@ describe('refusal on the wire', () => {
     expect(isBudgetRefusal(402, Buffer.from(body))?.cap).toEqual(err.cap);
     // An SDK error's parsed body: { type: 'error', error: {...} }
     expect(isBudgetRefusal(402, JSON.parse(body))?.cap).toEqual(err.cap);
+    // The OpenAI SDK keeps only the inner error object.
+    expect(isBudgetRefusal(402, JSON.parse(body).error)?.cap).toEqual(err.cap);
   });
 
   it('does not mistake other errors for refusals', () => {

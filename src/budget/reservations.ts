@@ -126,8 +126,10 @@ export class ReservationEngine {
    *   model is unpriced and a USD cap applies (the message says how to price it)
    * @throws the signal's reason when `signal` aborts while waiting
    */
-  async reserve(caps: readonly Cap[], worst: WorstCase, attribution: Attribution, signal?: AbortSignal): Promise<Hold> {
+  async reserve(given: readonly Cap[], worst: WorstCase, attribution: Attribution, signal?: AbortSignal): Promise<Hold> {
     const id = randomUUID();
+    // One hold per cap: the same cap given twice would be held (and counted) twice.
+    const caps = [...new Map(given.map((c) => [`${c.scope}\0${c.key}`, c])).values()];
     if (caps.length === 0) return this.hold(id, 0);
     const usdCap = caps.find((c) => c.limitUsd !== undefined);
     if (usdCap && worst.usd === null) {
