@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,caps picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,caps picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { benchJournal } from './journal.mjs';
 import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
+import { benchRateLimit } from './rate-limit.mjs';
 import { benchResume } from './resume.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
@@ -23,6 +24,7 @@ const all = {
   otlp: benchOtlp,
   assert: benchAssert,
   startup: benchStartup,
+  ratelimit: benchRateLimit,
   caps: benchCaps,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);

@@ -119,3 +119,73 @@ describe('sameTrace names the service that dropped the context, whatever the clo
     ]);
   });
 });
+
+describe('linkedTo: a span links to a span matching a selector', () => {
+  const producer = span('a', 'publish orders', 'shop', PRODUCER, null, 0, { 'messaging.system': 'kafka' });
+  const other = span('a', 'publish audit', 'shop', PRODUCER, null, 0);
+  const link = (to: StoredSpan, attributes: StoredSpan['attributes'] = {}) => ({ traceId: to.traceId, spanId: to.spanId, attributes });
+  const spec = parseSpec(`
+assertions:
+  - name: consumers link to the orders producer
+    select: { kind: consumer }
+    expect: { linkedTo: { name: publish orders, kind: producer, attributes: { messaging.system: kafka } } }
+`);
+
+  it('passes when each selected span links to a matching span, in another trace', () => {
+    const consumer = { ...span('b', 'process orders', 'worker', CONSUMER, null, 5), links: [link(other), link(producer)] };
+    const r = evaluateSpec(spec, [producer, other, consumer]);
+    expect(r.results[0]?.failures).toEqual([]);
+    expect(r.passed).toBe(true);
+  });
+
+  it('names the span without links, the link to the wrong span and the link to a span that is not there', () => {
+    const bare = span('b', 'process orders', 'worker', CONSUMER, null, 5);
+    const wrong = { ...span('c', 'process audit', 'worker', CONSUMER, null, 5), links: [link(other)] };
+    const lost = {
+      ...span('d', 'process late', 'worker', CONSUMER, null, 5),
+      links: [{ traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), attributes: {} }],
+    };
+    const r = evaluateSpec(spec, [producer, other, bare, wrong, lost]);
+    expect(r.passed).toBe(false);
+    const failures = r.results[0]?.failures.join('\n') ?? '';
+    expect(failures).toContain("'process orders' (service worker) has no links; expected a link to");
+    expect(failures).toContain("'process audit' (service worker) links to 'publish audit' (service shop); none matches");
+    expect(failures).toContain(
+      `'process late' (service worker) links to span ${'e'.repeat(16)} of trace ${'f'.repeat(32)}, which is not there`,
+    );
+  });
+
+  it('reports a linkedTo selector that matches no span as such (a typo), not as missing links', () => {
+    const consumer = { ...span('b', 'process orders', 'worker', CONSUMER, null, 5), links: [link(producer)] };
+    const typo = parseSpec('assertions:\n  - select: { kind: consumer }\n    expect: { linkedTo: { name: publish ordres } }\n');
+    const r = evaluateSpec(typo, [producer, consumer]);
+    expect(r.results[0]?.failures).toEqual([
+      expect.stringMatching(
+        /^no span matches the linkedTo selector \(spans with name "publish ordres"\): no span has name "publish ordres"; .*\(check the selector\)$/,
+      ),
+    ]);
+  });
+});
+
+describe('noDuplicateSpanIds', () => {
+  const root = span('a', 'GET /', 'web', SERVER, null, 0);
+  const child = span('a', 'db.query', 'web', INTERNAL, root, 1);
+  const clash = { ...span('a', 'cache.get', 'web', INTERNAL, root, 2), spanId: child.spanId };
+
+  it('fails when two different spans of a trace share a span id, naming them; passes without', () => {
+    const spec = parseSpec('assertions:\n  - expect: { noDuplicateSpanIds: true }\n');
+    expect(evaluateSpec(spec, [root, child]).passed).toBe(true);
+    const r = evaluateSpec(spec, [root, child, clash]);
+    expect(r.passed).toBe(false);
+    expect(r.results[0]?.failures).toEqual([
+      `trace ${root.traceId}: 2 different spans share span id ${child.spanId} ('db.query' (service web), 'cache.get' (service web))`,
+    ]);
+  });
+
+  it('is on with oneRootPerTrace and noOrphans unless turned off', () => {
+    const on = parseSpec('assertions:\n  - expect: { oneRootPerTrace: true, noOrphans: true }\n');
+    expect(evaluateSpec(on, [root, child, clash]).results[0]?.failures).toEqual([expect.stringContaining('share span id')]);
+    const off = parseSpec('assertions:\n  - expect: { oneRootPerTrace: true, noDuplicateSpanIds: false }\n');
+    expect(evaluateSpec(off, [root, child, clash]).passed).toBe(true);
+  });
+});

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { WorkflowApi } from '../src/workflow/api.js';
 import { runWorkflow } from '../src/workflow/index.js';
+import { runInSandbox } from '../src/workflow/sandbox.js';
 import { ccScript, cli, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 /** Nothing a script does can hang or kill the driver (issue 10 §3). */
@@ -36,6 +38,29 @@ describe('a script cannot hang or kill the driver', () => {
     expect(s.status).toBe('failed');
     expect(s.error).toMatchObject({ code: 'SCRIPT_STUCK' });
     expect(s.error?.message).toMatch(/awaits a promise that nothing can settle/);
+  });
+
+  it('a call that settled stays pending until its result has entered the script (no SCRIPT_STUCK in that gap)', async () => {
+    // Results enter the script's context a turn after they settle; the stuck check must not see
+    // "nothing in flight" in between (a busy machine once failed a healthy run as SCRIPT_STUCK).
+    let pending = 0;
+    const host = {
+      track<T>(work: Promise<T>): Promise<T> {
+        pending++;
+        return work.finally(() => {
+          pending--;
+        });
+      },
+    };
+    let answer: ((value: unknown) => void) | undefined;
+    const api = { sh: () => new Promise((resolve) => (answer = resolve)) } as unknown as WorkflowApi;
+    const done = runInSandbox('const r = await sh("x");\nreturn r.stdout;', 'wf.js', api, host);
+    expect(answer).toBeTypeOf('function');
+    answer?.({ stdout: 'ok', stderr: '', exitCode: 0 });
+    for (let i = 0; i < 20; i++) await Promise.resolve(); // microtasks only: the settlement's turn has not come
+    expect(pending).toBe(1);
+    await expect(done).resolves.toBe('ok');
+    expect(pending).toBe(0);
   });
 
   it('a script waiting on its own timer is not taken for stuck', async () => {

@@ -184,18 +184,16 @@ describe('OTLP values and fields kept exactly', () => {
     expect(costs).toEqual([{ doubleValue: 0.0123 }, { doubleValue: 0 }]);
   });
 
-  it('a real run, fresh then resumed (its call reused at cost 0): every drover.cost.usd is exported as a doubleValue', async () => {
+  it('a real run, fresh then copied with --from (its call reused at cost 0): every drover.cost.usd is exported as a doubleValue', async () => {
     const dir = tempDir();
     const gw = await gateway("rules:\n  - match: { prompt: '^p(\\d)' }\n    turns: [{ text: 'r{{1}}' }]\n");
     const { store } = tempStore(dir);
-    const s = await runWorkflow({
-      store,
-      script: ccScript(dir, "return await agent('p1 again', { label: 'once' })"),
-      gateway: gw.url,
-      workdir: dir,
-    });
+    const script = ccScript(dir, "return await agent('p1 again', { label: 'once' })");
+    const s = await runWorkflow({ store, script, gateway: gw.url, workdir: dir });
+    // A resume serves the call from the run's own journal and adds no span; a --from run shows it reused.
     await resumeRun({ store, runId: s.runId, gateway: gw.url });
-    const spans = await store.spans.querySpans({ runId: s.runId });
+    const copy = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, fromRunId: s.runId });
+    const spans = [...(await store.spans.querySpans({ runId: s.runId })), ...(await store.spans.querySpans({ runId: copy.runId }))];
     const exported = spansToOtlpJson(spans);
     const costs = exported.resourceSpans.flatMap((r) =>
       r.scopeSpans.flatMap((sc) => sc.spans.flatMap((sp) => sp.attributes.filter((a) => a.key === 'drover.cost.usd').map((a) => a.value))),

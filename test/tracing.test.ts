@@ -69,21 +69,19 @@ describe('one trace per run', () => {
     expect(evaluateSpec(spec, spans).passed).toBe(true);
   });
 
-  it('shows calls served by the journal on resume, marked reused and with no new cost', async () => {
+  it('a call served from its own journal on resume keeps its one span; served from a --from run, it appears marked reused at no cost', async () => {
     const dir = tempDir();
     const gw = await gateway(ECHO);
     const { store } = tempStore(dir);
-    const s = await runWorkflow({
-      store,
-      script: ccScript(dir, "return await agent('p1 again', { label: 'once' })"),
-      gateway: gw.url,
-      workdir: dir,
-    });
+    const script = ccScript(dir, "return await agent('p1 again', { label: 'once' })");
+    const s = await runWorkflow({ store, script, gateway: gw.url, workdir: dir });
     await resumeRun({ store, runId: s.runId, gateway: gw.url });
     const agents = (await store.spans.querySpans({ runId: s.runId })).filter((x) => x.name === 'invoke_agent once');
-    expect(agents.map((a) => a.attributes['drover.call.reused']).sort()).toEqual([false, true]);
-    const reused = agents.find((a) => a.attributes['drover.call.reused'] === true) as StoredSpan;
-    expect(reused.attributes['drover.cost.usd']).toBe(0);
+    expect(agents.map((a) => [a.attributes['drover.call.reused'], a.attributes['drover.execution']])).toEqual([[false, 1]]);
+    const copy = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, fromRunId: s.runId });
+    const copied = (await store.spans.querySpans({ runId: copy.runId })).filter((x) => x.name === 'invoke_agent once');
+    expect(copied).toHaveLength(1);
+    expect(copied[0]?.attributes).toMatchObject({ 'drover.call.reused': true, 'drover.cost.usd': 0 });
     expect(gw.stats().requests).toBe(1);
   });
 
@@ -123,7 +121,7 @@ describe('one trace per run', () => {
     const { createStore } = await import('../src/store/index.js');
     for (const [env, expected] of [
       [{}, 0],
-      [{ DROVER_TRACING: '1' }, 3],
+      [{ DROVER_TRACING: '1' }, 4], // root, execution 1, the agent, its request
     ] as const) {
       const storePath = join(tempDir(), 's.db');
       const r = await cli(['run', script, '--sim', sim, '--json'], { cwd: dir, env: { DROVER_STORE: storePath, ...env } });
@@ -311,12 +309,12 @@ describe('OTLP receiver', () => {
     writeFileSync(file, exported.stdout);
     const other = join(dir, 'other.db');
     const imported = await cli(['trace', 'import', file, '--store', other, '--json']);
-    expect(lastJson(imported.stdout)).toMatchObject({ spans: 3, traces: [traceIdForRun(s.runId)] });
+    expect(lastJson(imported.stdout)).toMatchObject({ spans: 4, traces: [traceIdForRun(s.runId)] });
     const shown = await cli(['trace', 'show', traceIdForRun(s.runId), '--store', other, '--json']);
     const tree = JSON.parse(shown.stdout.trim().split('\n').pop() as string) as { name: string }[];
     expect(tree[0]?.name).toBe('invoke_workflow test-workflow');
     const gc = await cli(['trace', 'gc', '--older-than', '0ms', '--store', other, '--json']);
-    expect(lastJson(gc.stdout)).toMatchObject({ deleted: 3 });
+    expect(lastJson(gc.stdout)).toMatchObject({ deleted: 4 });
     const gone = await cli(['trace', 'show', s.runId, '--store', other]);
     expect(gone.code).toBe(2);
   });

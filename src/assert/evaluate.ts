@@ -1,4 +1,4 @@
-import { STATUS_NAMES, type StoredSpan } from '../store/index.js';
+import { duplicateSpanIds, STATUS_NAMES, type StoredSpan } from '../store/index.js';
 import { type Comparison, compare, describeValue, durationMs, formatMs, readNumber, spanValue, typeHint } from './compare.js';
 import { sameTrace } from './links.js';
 import { describeSelector, predicate, type Selector, whyNoMatch } from './selector.js';
@@ -81,6 +81,7 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
   }
   if (e.sameTrace) failures.push(...sameTrace(selected, index));
   if (e.ancestor) failures.push(...ancestorFailures(selected, e.ancestor, index));
+  if (e.linkedTo) failures.push(...linkFailures(selected, e.linkedTo, index));
   if (e.sum) {
     for (const [k, c] of Object.entries(e.sum)) {
       let total = 0;
@@ -106,7 +107,9 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
       }
     }
   }
-  const needTraces = e.oneRootPerTrace || e.noOrphans;
+  // Duplicate span ids make parent links ambiguous: checked with every structure check unless turned off.
+  const noDuplicates = e.noDuplicateSpanIds ?? (e.oneRootPerTrace || e.noOrphans ? true : undefined);
+  const needTraces = e.oneRootPerTrace || e.noOrphans || noDuplicates;
   const traces = !needTraces ? [] : a.select ? [...new Set(selected.map((s) => s.traceId))] : [...index.traces.keys()];
   if (e.oneRootPerTrace) for (const t of traces) failures.push(...rootFailures(t, index));
   if (e.noOrphans) {
@@ -115,7 +118,65 @@ function evaluateAssertion(a: Assertion, index: TraceIndex): AssertionResult {
       failures.push(...listed(orphans, (s) => `${describeSpan(s)} in trace ${t} names parent ${s.parentSpanId}, which is not there`));
     }
   }
+  if (noDuplicates) {
+    for (const t of traces) {
+      const dups = duplicateSpanIds(index.traces.get(t) ?? []);
+      failures.push(
+        ...listed(dups, (d) => {
+          const names = [...new Set((index.traces.get(t) ?? []).filter((s) => s.spanId === d.spanId).map((s) => describeSpan(s)))];
+          return `trace ${t}: ${d.copies} different spans share span id ${d.spanId} (${names.join(', ')})`;
+        }),
+      );
+    }
+  }
   return { name: a.name, where: a.where, passed: failures.length === 0, selected: selected.length, failures };
+}
+
+/** Spans by `traceId/spanId` (the first of duplicates), for link targets in any trace. */
+const byIds = new WeakMap<TraceIndex, Map<string, StoredSpan>>();
+function spanById(index: TraceIndex): Map<string, StoredSpan> {
+  let m = byIds.get(index);
+  if (!m) {
+    m = new Map();
+    for (const s of index.spans) {
+      const k = `${s.traceId}/${s.spanId}`;
+      if (!m.has(k)) m.set(k, s);
+    }
+    byIds.set(index, m);
+  }
+  return m;
+}
+
+/**
+ * Each selected span needs a span link to a span passing `sel` (in any trace of the spans judged).
+ * A selector that matches nothing is reported as such; otherwise the message names the links the
+ * span has and why none fits (a target not among the spans, or one that does not match).
+ */
+function linkFailures(selected: StoredSpan[], sel: Selector, index: TraceIndex): string[] {
+  const test = predicate(sel);
+  const ids = spanById(index);
+  const fits = (s: StoredSpan) =>
+    (s.links ?? []).some((l) => {
+      const target = ids.get(`${l.traceId}/${l.spanId}`);
+      return target !== undefined && test(target, index);
+    });
+  const bad = selected.filter((s) => !fits(s));
+  if (bad.length === 0) return [];
+  const wanted = describeSelector(sel);
+  if (index.countMatching(test) === 0) {
+    return [
+      `no span matches the linkedTo selector (${wanted}): ${whyNoMatch(sel, index)}; so none of the ${bad.length} selected span${bad.length === 1 ? '' : 's'} can link to it (check the selector)`,
+    ];
+  }
+  return listed(bad, (s) => {
+    const links = s.links ?? [];
+    if (links.length === 0) return `${describeSpan(s)} has no links; expected a link to ${wanted}`;
+    const seen = links.map((l) => {
+      const target = ids.get(`${l.traceId}/${l.spanId}`);
+      return target ? describeSpan(target) : `span ${l.spanId} of trace ${l.traceId}, which is not there`;
+    });
+    return `${describeSpan(s)} links to ${seen.join(', ')}; none matches ${wanted}`;
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { InputError, readInputFile } from '../core/index.js';
 import { type AttrValue, SPAN_KIND_NAMES, STATUS_NAMES, type StoredSpan } from '../store/index.js';
-import { SpanForest } from '../telemetry/index.js';
+import { EXECUTION, SpanForest } from '../telemetry/index.js';
 import { printable } from './text.js';
 
 /** The structure of a trace: names, parent links, key attributes. No ids, no times. */
@@ -48,9 +48,22 @@ function sortSiblings(nodes: GoldenNode[]): void {
   });
 }
 
+/**
+ * Spans a golden file leaves out, with everything below them: what differs between executions of
+ * one run, not what the run did — its `execution <n>` spans, and earlier attempts of a call that ran
+ * again after a crash or a failure (`drover.attempt.superseded`). So a resumed run compares equal to
+ * an uninterrupted one.
+ */
+function executionArtifact(s: StoredSpan): boolean {
+  if (s.scope !== 'drover') return false;
+  const a = s.attributes;
+  return typeof a[EXECUTION.state] === 'string' || a[EXECUTION.superseded] === true;
+}
+
 /** A trace's structure (no ids, no times). Built without recursion: any depth. */
 export function toGolden(spans: StoredSpan[]): GoldenTrace {
   const forest = new SpanForest(spans);
+  const hidden = new Uint8Array(spans.length);
   const nodes: GoldenNode[] = spans.map((s) => {
     const attributes: Record<string, AttrValue> = {};
     for (const k of GOLDEN_ATTRIBUTES) if (s.attributes[k] !== undefined) attributes[k] = s.attributes[k] as AttrValue;
@@ -67,6 +80,11 @@ export function toGolden(spans: StoredSpan[]): GoldenTrace {
   const roots: GoldenNode[] = [];
   for (const i of forest.order) {
     const p = forest.parent(i);
+    // Parents come first in `order`: a hidden span hides its subtree.
+    if (executionArtifact(spans[i] as StoredSpan) || (p >= 0 && hidden[p])) {
+      hidden[i] = 1;
+      continue;
+    }
     (p < 0 ? roots : (nodes[p] as GoldenNode).children).push(nodes[i] as GoldenNode);
   }
   for (const n of nodes) sortSiblings(n.children);

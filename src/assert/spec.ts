@@ -50,6 +50,8 @@ const ExpectSchema = z
     sum: z.record(z.string(), Value).optional(),
     oneRootPerTrace: z.literal(true).optional(),
     noOrphans: z.literal(true).optional(),
+    noDuplicateSpanIds: z.boolean().optional(),
+    linkedTo: SelectorSchema.optional(),
   })
   .strict()
   .refine((e) => Object.keys(e).length > 0, { message: 'expect needs at least one check' });
@@ -88,6 +90,13 @@ export interface Assertion {
     sum?: Record<string, Comparison>;
     oneRootPerTrace?: true;
     noOrphans?: true;
+    /**
+     * No two different spans of a trace share a span id. On with `oneRootPerTrace` or `noOrphans`
+     * unless set to false; `true` asks for it alone.
+     */
+    noDuplicateSpanIds?: boolean;
+    /** Each selected span has a link (OTLP span link) to a span passing this selector. */
+    linkedTo?: Selector;
   };
 }
 
@@ -167,6 +176,8 @@ export function parseSpec(text: string, file = '<spec>'): Spec {
     if (e.sum) expect.sum = comparisons(e.sum, [...base, 'expect', 'sum']);
     if (e.oneRootPerTrace) expect.oneRootPerTrace = true;
     if (e.noOrphans) expect.noOrphans = true;
+    if (e.noDuplicateSpanIds !== undefined) expect.noDuplicateSpanIds = e.noDuplicateSpanIds;
+    if (e.linkedTo) expect.linkedTo = selector(e.linkedTo, [...base, 'expect', 'linkedTo']);
     return {
       name: a.name ?? `assertion ${i + 1}`,
       where: at(base),

@@ -229,9 +229,18 @@ export interface Store {
   /**
    * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
    * in order, inserts usage rows and spans — all in one transaction: a call's result and its
-   * cost land together or not at all.
+   * cost land together or not at all. `replacing` are drover's own spans of the run written again
+   * (a run's root, a phase, an execution, a call span closed as interrupted): each replaces the
+   * earlier row of the run with the same trace and span id, in the same transaction.
    */
-  recordCalls(calls: CallRecord[], usage?: UsageRecord[], spans?: StoredSpan[], rekeys?: CallRekey[], fence?: Fence): Promise<void>;
+  recordCalls(
+    calls: CallRecord[],
+    usage?: UsageRecord[],
+    spans?: StoredSpan[],
+    rekeys?: CallRekey[],
+    fence?: Fence,
+    replacing?: StoredSpan[],
+  ): Promise<void>;
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;

@@ -7,6 +7,8 @@ export type { GrpcTraceServer } from './otlp/grpc.js';
 export { decodeOtlpBody } from './otlp/ingest.js';
 export { spansFromOtlpProtobuf } from './otlp/protobuf.js';
 export { DEFAULT_MAX_OTLP_BYTES, type OtlpReceiver, type OtlpReceiverOptions, startOtlpReceiver } from './otlp/receiver.js';
+export { callSpanName, EXECUTION, emptyHistory, type RunTraceHistory, readRunHistory } from './run-history.js';
+export { callSpanIdForRun, executionSpanIdForRun, phaseSpanIdForRun } from './run-span-ids.js';
 export { RunTracer, type RunTracerOptions, rootSpanIdForRun } from './run-tracer.js';
 export { StoreSpanProcessor, toStoredSpan } from './store-processor.js';
 export { loadSpans, parseSince, readOtlpFile, type SpanSource, sourceOf } from './trace-source.js';

@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import {
   type Attributes,
   type Context,
@@ -8,43 +8,20 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
-  type Tracer,
   trace,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  type IdGenerator,
-  type ReadableSpan,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { StoredSpan } from '../store/index.js';
 import { DROVER, GENAI } from './genai.js';
-import { StoreSpanProcessor } from './store-processor.js';
+import { EXECUTION, type RunTraceHistory } from './run-history.js';
+import { callSpanIdForRun, executionSpanIdForRun, phaseSpanIdForRun, rootSpanIdForRun } from './run-span-ids.js';
 import { traceIdForRun } from './traceparent.js';
 
-/** The run's root span id: fixed, so every execution of a run hangs under one root. */
-export function rootSpanIdForRun(runId: string): string {
-  return createHash('sha256').update(`drover-root:${runId}`).digest('hex').slice(0, 16);
-}
-
-/** Trace id of the run for root spans; the next span id can be pinned (the run's root). */
-class RunIdGenerator implements IdGenerator {
-  pinnedSpanId: string | undefined;
-  constructor(private readonly traceId: string) {}
-  generateTraceId(): string {
-    return this.traceId;
-  }
-  generateSpanId(): string {
-    const pinned = this.pinnedSpanId;
-    this.pinnedSpanId = undefined;
-    return pinned ?? randomSpanId();
-  }
-}
+export { rootSpanIdForRun };
 
 /** Random span ids from a pooled buffer: one randomFill per 512 ids instead of work per span. */
 const idPool = Buffer.alloc(4096);
@@ -73,9 +50,13 @@ export interface RunTracerOptions {
   workflowName: string;
   /** When the run was created (ms): the root span starts there in every execution. */
   createdAt: number;
-  execution: 'started' | 'resumed';
-  /** Receives every ended span (drover hands them to the journal). */
-  sink: (span: StoredSpan) => void;
+  /** What earlier executions left in the trace (`emptyHistory()` for a fresh run). */
+  history: RunTraceHistory;
+  /**
+   * Receives every span drover writes (drover hands them to the journal). `replace`: the span id
+   * may already be stored (root, phase, execution, a closed or moved attempt) and this record replaces it.
+   */
+  sink: (span: StoredSpan, replace: boolean) => void;
   /** Also export over OTLP/HTTP (`OTEL_EXPORTER_OTLP_ENDPOINT` or config). */
   exportEndpoint?: string;
 }
@@ -108,58 +89,81 @@ function readableOf(s: StoredSpan, kind: SpanKind, resource: Resource, parent: R
 }
 
 /**
- * One trace per run: `invoke_workflow {name}` (a fixed root, re-emitted at the end of
- * each execution) → `phase {title}` → calls. The provider is the run's own, so drover
- * never touches a host application's global tracer provider.
+ * One trace per run, one tree across every execution: `invoke_workflow {name}` (a fixed root) →
+ * `phase {title}` (one per phase) → calls, and `execution <n>` beside the phases. Ids of the root,
+ * phases, executions and call attempts derive from the run (src/telemetry/run-span-ids.ts), so a
+ * resume closes what a crashed execution left open (see run-history.ts). The root, phases and the
+ * execution are written when the execution starts (or a phase is first used) and written again,
+ * replacing the earlier record, when it ends. Spans are built here, not by a tracer provider, so
+ * drover never touches a host application's global tracer provider.
  */
 export class RunTracer {
   readonly traceId: string;
-  readonly tracer: Tracer;
-  private readonly provider: BasicTracerProvider;
-  private readonly ids: RunIdGenerator;
-  private readonly root: Span;
   readonly rootContext: Context;
-  private readonly phases = new Map<string, { span: Span; context: Context; lastEnd: number }>();
+  private readonly rootSpanId: string;
+  private readonly phases = new Map<string, { spanId: string; context: Context; startMs: number; lastEnd: number }>();
   private readonly exportProcessor: BatchSpanProcessor | undefined;
   private readonly resource: Resource;
   private readonly resourceAttributes: StoredSpan['resource'];
+  private readonly history: RunTraceHistory;
+  private readonly executionStartMs = Date.now();
 
   constructor(private readonly options: RunTracerOptions) {
     ensureGlobalContext();
+    this.history = options.history;
     this.traceId = traceIdForRun(options.runId);
-    this.ids = new RunIdGenerator(this.traceId);
-    const processors: SpanProcessor[] = [new StoreSpanProcessor(options.sink)];
     if (options.exportEndpoint) {
       const url = options.exportEndpoint.endsWith('/v1/traces')
         ? options.exportEndpoint
         : `${options.exportEndpoint.replace(/\/$/, '')}/v1/traces`;
       this.exportProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url }));
-      processors.push(this.exportProcessor);
     }
     this.resourceAttributes = { 'service.name': 'drover', [DROVER.runId]: options.runId };
     this.resource = resourceFromAttributes(this.resourceAttributes as Attributes);
-    this.provider = new BasicTracerProvider({
-      idGenerator: this.ids,
-      resource: this.resource,
-      spanProcessors: processors,
-    });
-    this.tracer = this.provider.getTracer('drover');
-    this.ids.pinnedSpanId = rootSpanIdForRun(options.runId);
-    this.root = this.tracer.startSpan(
-      `invoke_workflow ${options.workflowName}`,
-      {
-        kind: SpanKind.INTERNAL,
-        startTime: options.createdAt,
-        attributes: {
-          [GENAI.operation]: 'invoke_workflow',
-          [DROVER.workflow]: options.workflowName,
-          [DROVER.runId]: options.runId,
-          [DROVER.execution]: options.execution,
-        },
-      },
+    this.rootSpanId = rootSpanIdForRun(options.runId);
+    this.rootContext = trace.setSpanContext(ROOT_CONTEXT, { traceId: this.traceId, spanId: this.rootSpanId, traceFlags: 1 });
+    // Close what earlier executions left open, then mark this one as running (both replaced later).
+    for (const s of this.history.closing) options.sink(s, true);
+    if (!this.history.root) this.writeRoot('running', null, this.executionStartMs, false);
+    this.writeExecution('running', this.executionStartMs, false);
+  }
+
+  /** This execution's number (1 for `drover run`, then one more per `drover resume`). */
+  get execution(): number {
+    return this.history.execution;
+  }
+
+  private writeRoot(status: string, error: { code: string; message: string } | null, endMs: number, exported: boolean): void {
+    const startMs = this.options.createdAt;
+    const earlier = this.history.root;
+    this.record(
+      `invoke_workflow ${this.options.workflowName}`,
       ROOT_CONTEXT,
+      {
+        [GENAI.operation]: 'invoke_workflow',
+        [DROVER.workflow]: this.options.workflowName,
+        'drover.run.status': status,
+        [EXECUTION.count]: this.history.execution,
+      },
+      {
+        startMs,
+        endMs: Math.max(endMs, earlier ? earlier.endUs / 1000 : 0),
+        spanId: this.rootSpanId,
+        error,
+        replace: true,
+        exported,
+      },
     );
-    this.rootContext = trace.setSpan(ROOT_CONTEXT, this.root);
+  }
+
+  private writeExecution(state: string, endMs: number, exported: boolean): void {
+    const n = this.history.execution;
+    this.record(
+      `execution ${n}`,
+      this.rootContext,
+      { [EXECUTION.state]: state },
+      { startMs: this.executionStartMs, endMs, spanId: executionSpanIdForRun(this.options.runId, n), replace: true, exported },
+    );
   }
 
   /** The context calls of a phase hang under (the root when there is no phase). */
@@ -167,21 +171,69 @@ export class RunTracer {
     if (title === null) return this.rootContext;
     let p = this.phases.get(title);
     if (!p) {
-      const span = this.tracer.startSpan(
-        `phase ${title}`,
-        { attributes: { [DROVER.phase]: title, [DROVER.runId]: this.options.runId } },
-        this.rootContext,
-      );
-      p = { span, context: trace.setSpan(this.rootContext, span), lastEnd: Date.now() };
+      const spanId = phaseSpanIdForRun(this.options.runId, title);
+      const now = Date.now();
+      const earlier = this.history.phases.get(title);
+      p = {
+        spanId,
+        context: trace.setSpanContext(this.rootContext, { traceId: this.traceId, spanId, traceFlags: 1 }),
+        startMs: earlier ? Math.min(earlier.startUs / 1000, now) : now,
+        lastEnd: earlier ? Math.max(earlier.endUs / 1000, now) : now,
+      };
       this.phases.set(title, p);
+      // Written now too: calls that end before the phase does (or a crash) never hang under nothing.
+      if (!earlier) this.writePhase(title, p, false);
     }
     return p.context;
+  }
+
+  private writePhase(title: string, p: { spanId: string; startMs: number; lastEnd: number }, exported: boolean): void {
+    this.record(
+      `phase ${title}`,
+      this.rootContext,
+      { [DROVER.phase]: title },
+      { startMs: p.startMs, endMs: p.lastEnd, spanId: p.spanId, replace: true, exported },
+    );
   }
 
   /** Marks a phase as active until now (its span ends at its last activity). */
   touchPhase(title: string | null, at = Date.now()): void {
     const p = title === null ? undefined : this.phases.get(title);
     if (p) p.lastEnd = Math.max(p.lastEnd, at);
+  }
+
+  /** The span id of a call attempt: from its journal key and start time (see run-span-ids.ts). */
+  callSpanId(key: string, startedAtMs: number): string {
+    return callSpanIdForRun(this.options.runId, key, startedAtMs);
+  }
+
+  /** The call already has a span in the trace (an earlier execution ran it): a reuse adds none. */
+  hasCallSpan(key: string): boolean {
+    return this.history.callKeysWithSpan.has(key);
+  }
+
+  /** Earlier attempts (interrupted, stopped or failed) of a call that runs again in this execution. */
+  earlierAttempts(key: string): readonly StoredSpan[] {
+    return this.history.earlierAttempts.get(key) ?? [];
+  }
+
+  /**
+   * Moves a call's earlier attempts (and so everything below them) under the span of the attempt
+   * that ran again: renamed `earlier attempt (interrupted|failed)`, marked `drover.attempt.superseded`,
+   * without the `gen_ai.*` names, so the call appears once to selectors and golden files.
+   */
+  supersede(key: string, newSpanId: string): void {
+    const earlier = this.history.earlierAttempts.get(key);
+    if (!earlier) return;
+    this.history.earlierAttempts.delete(key);
+    for (const e of earlier) {
+      const state = e.attributes[EXECUTION.interrupted] === true ? 'interrupted' : e.statusCode === 2 ? 'failed' : 'ended';
+      const { [GENAI.operation]: _o, [GENAI.agentName]: _n, [GENAI.agentId]: _i, ...attributes } = e.attributes;
+      this.options.sink(
+        { ...e, name: `earlier attempt (${state})`, parentSpanId: newSpanId, attributes: { ...attributes, [EXECUTION.superseded]: true } },
+        true,
+      );
+    }
   }
 
   /**
@@ -195,9 +247,31 @@ export class RunTracer {
     attributes: Record<string, string | number | boolean>,
     timing: { startMs: number; endMs: number; kind?: SpanKind; error?: { code: string; message: string } | null; spanId?: string },
   ): void {
+    this.record(name, parent, attributes, { ...timing, exported: true, replace: false });
+  }
+
+  private record(
+    name: string,
+    parent: Context,
+    attributes: Record<string, string | number | boolean>,
+    timing: {
+      startMs: number;
+      endMs: number;
+      kind?: SpanKind;
+      error?: { code: string; message: string } | null;
+      spanId?: string;
+      replace: boolean;
+      exported: boolean;
+    },
+  ): void {
     const parentCtx = trace.getSpanContext(parent);
-    const spanId = timing.spanId ?? this.ids.generateSpanId();
-    const attrs = { [DROVER.runId]: this.options.runId, ...attributes, ...(timing.error ? { [GENAI.errorType]: timing.error.code } : {}) };
+    const spanId = timing.spanId ?? randomSpanId();
+    const attrs = {
+      [DROVER.runId]: this.options.runId,
+      ...attributes,
+      [DROVER.execution]: this.history.execution,
+      ...(timing.error ? { [GENAI.errorType]: timing.error.code } : {}),
+    };
     const kind = timing.kind ?? SpanKind.INTERNAL;
     const stored: StoredSpan = {
       traceId: this.traceId,
@@ -216,16 +290,15 @@ export class RunTracer {
       events: [],
       runId: this.options.runId,
     };
-    this.options.sink(stored);
-    this.exportProcessor?.onEnd(readableOf(stored, kind, this.resource, parentCtx));
+    this.options.sink(stored, timing.replace || this.history.stored.has(spanId));
+    if (timing.exported) this.exportProcessor?.onEnd(readableOf(stored, kind, this.resource, parentCtx));
   }
 
   /**
    * A span id and context for a call that is written when it ends (`recordFinished` with
    * this `spanId`): children and child processes can nest under it meanwhile.
    */
-  reserve(parent: Context): { spanId: string; context: Context } {
-    const spanId = this.ids.generateSpanId();
+  reserve(parent: Context, spanId: string = randomSpanId()): { spanId: string; context: Context } {
     return { spanId, context: trace.setSpanContext(parent, { traceId: this.traceId, spanId, traceFlags: 1 }) };
   }
 
@@ -249,13 +322,18 @@ export class RunTracer {
     return carrier;
   }
 
-  /** Ends the phases and the root (with the run's outcome) and flushes exporters. */
+  /**
+   * Ends the execution: writes the phases it touched, its `execution <n>` span (state = the run's
+   * status) and the root (with the run's outcome), each replacing its earlier record; flushes exporters.
+   */
   async finish(outcome: { status: string; error?: { code: string; message: string } | null }): Promise<void> {
     const now = Date.now();
-    for (const p of this.phases.values()) p.span.end(Math.min(now, Math.max(p.lastEnd, 0)));
-    this.root.setAttribute('drover.run.status', outcome.status);
-    RunTracer.end(this.root, outcome.error ?? null, now);
-    await this.provider.forceFlush();
-    await this.provider.shutdown();
+    for (const [title, p] of this.phases) this.writePhase(title, { ...p, lastEnd: Math.min(now, Math.max(p.lastEnd, 0)) }, true);
+    this.writeExecution(outcome.status, now, true);
+    this.writeRoot(outcome.status, outcome.error ?? null, now, true);
+    if (this.exportProcessor) {
+      await this.exportProcessor.forceFlush();
+      await this.exportProcessor.shutdown();
+    }
   }
 }

@@ -45,6 +45,7 @@ export class Journal {
   private pending: CallRecord[] = [];
   private pendingUsage: UsageRecord[] = [];
   private pendingSpans: StoredSpan[] = [];
+  private pendingReplacing: StoredSpan[] = [];
   private pendingRekeys: CallRekey[] = [];
   private nextCommit: Promise<void> | undefined;
   /** A commit that failed with nobody awaiting it: surfaced on the next awaited write. */
@@ -179,9 +180,14 @@ export class Journal {
     return this.scheduleCommit();
   }
 
-  /** A span to commit with the next write (a call's span lands with its result). */
-  addSpan(span: StoredSpan): void {
-    this.pendingSpans.push(span);
+  /**
+   * A span to commit with the next write (a call's span lands with its result). `replace`: drover
+   * writes this span id again (root, phase, execution, a closed interrupted call), and the new
+   * record replaces the earlier one in the same transaction.
+   */
+  addSpan(span: StoredSpan, replace = false): void {
+    if (replace) this.pendingReplacing.push(span);
+    else this.pendingSpans.push(span);
   }
 
   /** Writes everything queued; rejects with an earlier commit's failure nobody awaited. */
@@ -206,17 +212,20 @@ export class Journal {
           const usage = this.pendingUsage;
           const spans = this.pendingSpans;
           const rekeys = this.pendingRekeys;
+          const replacing = this.pendingReplacing;
+          this.pendingReplacing = [];
           this.pending = [];
           this.pendingUsage = [];
           this.pendingSpans = [];
           this.pendingRekeys = [];
           this.nextCommit = undefined;
-          this.store.recordCalls(calls, usage, spans, rekeys, this.fence).then(resolve, (err) => {
+          this.store.recordCalls(calls, usage, spans, rekeys, this.fence, replacing).then(resolve, (err) => {
             // Keep the writes for the next attempt; the caller sees the failure.
             this.pending = calls.concat(this.pending);
             this.pendingUsage = usage.concat(this.pendingUsage);
             this.pendingSpans = spans.concat(this.pendingSpans);
             this.pendingRekeys = rekeys.concat(this.pendingRekeys);
+            this.pendingReplacing = replacing.concat(this.pendingReplacing);
             reject(err);
           });
         });

@@ -21,7 +21,7 @@ import {
 import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
-import { type OtlpReceiver, RunTracer, startOtlpReceiver } from '../telemetry/index.js';
+import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
 import { RunBudget } from './budget.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
@@ -30,8 +30,8 @@ import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency, MAX_RESULT_BYTES } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
+import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
-import { CallTracing } from './tracing.js';
 
 export interface SettingsOverrides {
   backend?: string;
@@ -521,44 +521,6 @@ function modelEndpoint(name: string, settings: RunSettings, explicitKey: string 
     `no model endpoint for the ${name} agent: pass --gateway <url> or --sim <scenario>, or set ${openai ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY'} (it would call ${gatewayUrl})`,
     { exitCode: 2 },
   );
-}
-
-/**
- * The run's trace: a tracer whose spans go to the journal (and to an OTLP endpoint when
- * one is configured), and an OTLP receiver on 127.0.0.1 so processes the run starts can
- * send their own spans into the same trace — unless the user pointed them elsewhere.
- */
-async function startTracing(
-  store: Store,
-  run: RunRecord,
-  name: string,
-  state: 'started' | 'resumed',
-  journal: Journal,
-  settings: RunSettings,
-  options: DriveOptions,
-): Promise<{ tracer?: RunTracer; receiver?: OtlpReceiver; calls: CallTracing }> {
-  const env = process.env;
-  const on = options.tracing ?? !['0', 'false', 'off'].includes((env.DROVER_TRACING ?? '').toLowerCase());
-  const captureContent = options.traceContent ?? ['1', 'true', 'on'].includes((env.DROVER_TRACE_CONTENT ?? '').toLowerCase());
-  if (!on) return { calls: new CallTracing(undefined, { childOtlpEnv: {}, captureContent: false }) };
-  const userEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
-  const exportEndpoint = options.otlpEndpoint ?? userEndpoint;
-  // Children keep an endpoint the user gave them; otherwise they send to the run's own receiver.
-  const receiver = userEndpoint ? undefined : await startOtlpReceiver({ spans: store.spans, decodeThreads: 0 });
-  const tracer = new RunTracer({
-    runId: run.id,
-    workflowName: name,
-    createdAt: run.createdAt,
-    execution: state,
-    sink: (span) => journal.addSpan(span),
-    ...(exportEndpoint ? { exportEndpoint } : {}),
-  });
-  const calls = new CallTracing(tracer, {
-    childOtlpEnv: receiver ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : {},
-    captureContent,
-    ...(settings.provider ? { provider: settings.provider } : {}),
-  });
-  return { tracer, calls, ...(receiver ? { receiver } : {}) };
 }
 
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };

@@ -481,7 +481,7 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
     'tasks.list': (f) => t.list(f as never),
   };
 
-  function deliver(callId: number, ok: boolean, value: unknown): void {
+  function deliver(callId: number, ok: boolean, value: unknown, entered: () => void): void {
     let payload: string | undefined;
     try {
       payload = ok ? valueOut(value) : errorJson(value);
@@ -489,22 +489,26 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
       ok = false;
       payload = errorJson(err);
     }
-    settleSoon(() => inner.settle(callId, ok, payload));
+    settleSoon(() => inner.settle(callId, ok, payload), entered);
   }
 
   /**
    * Settlements of calls wait for the end of the event-loop turn and enter the context together:
    * each entry arms V8's watchdog (≈0.2-0.3 ms), so a turn in which many agents finish pays once.
    */
-  const settling: (() => void)[] = [];
-  function settleSoon(fn: () => void): void {
-    settling.push(fn);
+  const settling: { fn: () => void; entered: () => void }[] = [];
+  function settleSoon(fn: () => void, entered: () => void): void {
+    settling.push({ fn, entered });
     if (settling.length === 1) {
       setImmediate(() => {
         const batch = settling.splice(0);
-        enter(() => {
-          for (const f of batch) f();
-        });
+        try {
+          enter(() => {
+            for (const f of batch) f.fn();
+          });
+        } finally {
+          for (const f of batch) f.entered();
+        }
       });
     }
   }
@@ -520,9 +524,17 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
         const result = fn(...args);
         if (result instanceof Promise) {
           const callId = nextCall++;
+          // The call counts as pending until its result has entered the context (a turn after it
+          // settles): between the two the runtime sees nothing in flight, and a run must not be
+          // judged stuck in that gap.
+          let entered = () => {};
+          const delivered = new Promise<void>((resolve) => {
+            entered = resolve;
+          });
+          void (host ? host.track(delivered) : delivered);
           result.then(
-            (v) => deliver(callId, true, v),
-            (e) => deliver(callId, false, e),
+            (v) => deliver(callId, true, v, entered),
+            (e) => deliver(callId, false, e, entered),
           );
           return `p${callId}`;
         }

@@ -4,7 +4,7 @@ import type { AgentOutcome } from '../agents/index.js';
 import { costOf } from '../budget/index.js';
 import { redactSecrets } from '../core/index.js';
 import type { CallRecord, UsageRecord } from '../store/index.js';
-import { DROVER, GENAI, RunTracer } from '../telemetry/index.js';
+import { DROVER, EXECUTION, GENAI, RunTracer } from '../telemetry/index.js';
 
 /** A call's span while the call runs: written (with its attributes) when the call ends. */
 export interface CallSpan {
@@ -40,7 +40,9 @@ export class CallTracing {
   start(kind: string, name: string, call: CallRecord, attributes: Record<string, string | number | boolean> = {}): CallSpan | null {
     if (!this.tracer) return null;
     const parent = this.tracer.phaseContext(call.phase);
-    const { spanId, context } = this.tracer.reserve(parent);
+    // The id follows from the journal entry (key, start time): a resume can close it after a crash.
+    const { spanId, context } = this.tracer.reserve(parent, this.tracer.callSpanId(call.key, call.startedAt));
+    const rerun = this.tracer.earlierAttempts(call.key).length > 0;
     const childOtlpEnv = this.options.childOtlpEnv;
     let env: Record<string, string> | undefined;
     return {
@@ -53,6 +55,7 @@ export class CallTracing {
         [DROVER.callKey]: call.key,
         ...(call.phase ? { [DROVER.phase]: call.phase } : {}),
         'drover.call.kind': kind,
+        ...(rerun ? { [EXECUTION.rerun]: true } : {}),
         ...attributes,
       },
       // Built on first use: most calls (builtin agents) start no process.
@@ -158,11 +161,18 @@ export class CallTracing {
       spanId: cs.spanId,
       ...(error ? { error } : {}),
     });
+    // An earlier attempt (interrupted by a crash, or failed) moves under this one: the call appears once.
+    this.tracer.supersede(call.key, cs.spanId);
     this.tracer.touchPhase(call.phase, endMs);
   }
 
-  /** A call the journal served: it still appears, marked, with no new cost. */
+  /**
+   * A call the journal served. When an earlier execution of this run ran it, its span is already in
+   * the trace and nothing is added (the call appears once). Otherwise (served from the `--from` run,
+   * or moved in an edited script) it appears, marked `drover.call.reused`, with no new cost.
+   */
   reused(kind: string, name: string, call: CallRecord): void {
+    if (!this.tracer || this.tracer.hasCallSpan(call.key)) return;
     const cs = this.start(kind, name, call, {
       [DROVER.reused]: true,
       [DROVER.costUsd]: 0,

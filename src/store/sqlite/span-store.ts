@@ -295,6 +295,7 @@ export class SqliteSpanStore implements SpanStore {
          AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = ?) GROUP BY trace_id ORDER BY startUs DESC LIMIT ?`,
       ),
       deleteBefore: db.prepare('DELETE FROM spans WHERE end_us < ?'),
+      deleteOwn: db.prepare("DELETE FROM spans WHERE trace_key = ? AND trace_id = ? AND span_id = ? AND run_id IS ? AND scope IS 'drover'"),
     };
     this.insertRowsTx = db
       .transaction((rows: EncodedSpanRow[]) => {
@@ -308,6 +309,15 @@ export class SqliteSpanStore implements SpanStore {
   insertOne(sp: StoredSpan): void {
     if (sp.resource !== this.lastResource.value) this.lastResource = { value: sp.resource, json: JSON.stringify(sp.resource) };
     this.s.insert.run(encodeSpanRow(sp, this.lastResource.json));
+  }
+
+  /**
+   * Inside an open transaction (the journal's): writes one of drover's own spans again, replacing
+   * the earlier rows drover wrote for the same run, trace and span id (received spans are never touched).
+   */
+  replaceOwn(sp: StoredSpan): void {
+    this.s.deleteOwn.run(traceKey(sp.traceId), sp.traceId, sp.spanId, sp.runId);
+    this.insertOne(sp);
   }
 
   async insertEncodedSpans(rows: EncodedSpanRow[]): Promise<number> {

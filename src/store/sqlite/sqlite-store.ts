@@ -254,7 +254,14 @@ export class SqliteStore implements Store {
     return (this.stmts.listCalls.all(runId) as CallRow[]).map(callFromRow);
   }
 
-  private readonly writeJournal = (calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => {
+  private readonly writeJournal = (
+    calls: CallRecord[],
+    usage: UsageRecord[],
+    spans: StoredSpan[],
+    rekeys: CallRekey[],
+    fence: Fence | undefined,
+    replacing: StoredSpan[],
+  ) => {
     this.checkFence(fence);
     for (const { from, to } of rekeys) {
       const runId = calls[0]?.runId;
@@ -266,9 +273,17 @@ export class SqliteStore implements Store {
     for (const c of calls) this.stmts.upsertCall.run(callParams(c));
     for (const u of usage) this.stmts.insertUsage.run(u);
     for (const s of spans) this.spans.insertOne(s);
+    for (const s of replacing) this.spans.replaceOwn(s);
   };
   private journalTx:
-    | ((calls: CallRecord[], usage: UsageRecord[], spans: StoredSpan[], rekeys: CallRekey[], fence?: Fence) => void)
+    | ((
+        calls: CallRecord[],
+        usage: UsageRecord[],
+        spans: StoredSpan[],
+        rekeys: CallRekey[],
+        fence: Fence | undefined,
+        replacing: StoredSpan[],
+      ) => void)
     | undefined;
 
   async recordCalls(
@@ -277,10 +292,11 @@ export class SqliteStore implements Store {
     spans: StoredSpan[] = [],
     rekeys: CallRekey[] = [],
     fence?: Fence,
+    replacing: StoredSpan[] = [],
   ): Promise<void> {
-    if (calls.length === 0 && usage.length === 0 && spans.length === 0) return;
+    if (calls.length === 0 && usage.length === 0 && spans.length === 0 && replacing.length === 0) return;
     this.journalTx ??= this.db.transaction(this.writeJournal).immediate;
-    this.journalTx(calls, usage, spans, rekeys, fence);
+    this.journalTx(calls, usage, spans, rekeys, fence, replacing);
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {

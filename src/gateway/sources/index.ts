@@ -1,0 +1,1 @@
+export { type CassetteFlags, type ModeSource, runCassetteMode, type SourceOptions, sourceForMode } from './for-mode.js';
