@@ -30,8 +30,16 @@ const ANSWER_USD = (1000 * 3 + 5000 * 15) / 1e6;
  * lands (branch gw-core): the real reservation stage, a 402 refusal body, ledger rows from the
  * streamed usage, settled with the real cost. Caps come from `caps()` at each request.
  */
-async function meteringProxy(store: Store, upstream: string, runId: string, caps: () => RunCaps | undefined, daily?: DailyCaps) {
-  const stage = createReservationStage(store, (req) => capsFor(caps(), daily, req.attribution, req.receivedAt));
+async function meteringProxy(
+  store: Store,
+  upstream: string,
+  runId: string,
+  caps: (body: string) => RunCaps | undefined,
+  daily?: DailyCaps,
+  /** Requests it never answers (it waits for the client to hang up, then releases the hold). */
+  hangs: (body: string) => boolean = () => false,
+) {
+  const stage = createReservationStage(store, (req) => capsFor(caps(req.rawBody.toString('utf8')), daily, req.attribution, req.receivedAt));
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -58,6 +66,10 @@ async function meteringProxy(store: Store, upstream: string, runId: string, caps
     } catch (err) {
       if (!(err instanceof BudgetExceededError)) throw err;
       res.writeHead(402, { 'content-type': 'application/json' }).end(JSON.stringify(budgetRefusalBody(err)));
+      return;
+    }
+    if (hangs(rawBody.toString('utf8'))) {
+      hungUp.push(new Promise<void>((r) => res.on('close', r)).then(() => held.release()));
       return;
     }
     const up = await fetch(`${upstream}${req.url}`, {
@@ -103,17 +115,21 @@ async function meteringProxy(store: Store, upstream: string, runId: string, caps
     });
     res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/event-stream' }).end(text);
   });
+  const hungUp: Promise<void>[] = [];
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  onCleanup(() => new Promise((r) => server.close(r)));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  onCleanup(() => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hungUp };
 }
 
-async function setup(runId: string, caps: () => RunCaps | undefined, daily?: DailyCaps) {
+async function setup(runId: string, caps: (body: string) => RunCaps | undefined, daily?: DailyCaps, hangs?: (body: string) => boolean) {
   const dir = tempDir();
   const gw = await gateway(SCENARIO);
   const { store, path } = tempStore(dir);
-  const url = await meteringProxy(store, gw.url, runId, caps, daily);
-  return { dir, gw, store, path, url };
+  const { url, hungUp } = await meteringProxy(store, gw.url, runId, caps, daily, hangs);
+  return { dir, gw, store, path, url, hungUp };
 }
 
 describe('caps in the workflow runtime', () => {
@@ -204,6 +220,26 @@ describe('caps in the workflow runtime', () => {
     expect((await store.listCalls(runId)).find((c) => c.error)?.error?.message).toBe(
       'budget exceeded: run cap (run capped-tokens) is 10000 output tokens; 5000 spent, and this request may produce up to 8192 (its max_tokens)',
     );
+  });
+
+  it('a refusal the script does not catch ends the run budget_exceeded and cancels the agents still in flight', async () => {
+    const runId = 'capped-inflight';
+    // "refuse me" meets a run cap it cannot fit; "slow one" is never answered: only a cancellation ends it.
+    const { dir, store, url } = await setup(
+      runId,
+      (body) => (body.includes('refuse me') ? { usd: 0.001 } : undefined),
+      undefined,
+      (body) => body.includes('slow one'),
+    );
+    const script = ccScript(dir, `const slow = agent('slow one'); await agent('refuse me'); return await slow;`);
+    const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.001 });
+    expect(s.status).toBe('budget_exceeded');
+    expect(s.error?.code).toBe('BUDGET_EXCEEDED');
+    const calls = await store.listCalls(runId);
+    const slow = calls.find((c) => c.kind === 'agent' && (c.inputs as { prompt: string }).prompt === 'slow one');
+    // Cut off, not finished: a resume runs it again.
+    expect(slow?.status).toBe('started');
+    expect(s.calls.unfinished).toBe(1);
   });
 
   it('resume keeps the caps, and a cap flag on resume replaces the stored one', async () => {

@@ -262,11 +262,12 @@ export function createReservationStage(
   store: Store,
   resolveCaps: (request: GatewayRequest) => Cap[],
   options: ReservationOptions = {},
-): ReservationStage & { engine: ReservationEngine } {
+): ReservationStage & { engine: ReservationEngine; reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold> } {
   const engine = new ReservationEngine(store, options);
   return {
     engine,
-    async reserve(request: GatewayRequest, signal: AbortSignal): Promise<HeldBudget> {
+    /** Holds the request's worst case; the Hold can also be released unsettled (`release()`) when nothing was sent. */
+    async reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold> {
       return engine.reserve(resolveCaps(request), worstCaseOf(request), request.attribution, signal);
     },
   };
