@@ -11,7 +11,7 @@ export {
   noteRefusal,
   takeRefusal,
 } from './refusal.js';
-export { createReservationStage, type Hold, ReservationEngine, type ReservationOptions } from './reservations.js';
+export { type CapReservationStage, createReservationStage, type Hold, ReservationEngine, type ReservationOptions } from './reservations.js';
 export {
   cacheWriteClass,
   DEFAULT_MAX_OUTPUT_TOKENS,

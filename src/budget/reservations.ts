@@ -250,6 +250,12 @@ export class ReservationEngine {
   }
 }
 
+/** The reservation stage with its engine (cap states for reports) and releasable holds. */
+export interface CapReservationStage extends ReservationStage {
+  readonly engine: ReservationEngine;
+  reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold>;
+}
+
 /**
  * The gateway's cap-reservation stage. `resolveCaps` says which caps apply to a request (see
  * capsFor in src/budget/caps.ts); the worst case is worstCaseOf(request).
@@ -262,7 +268,7 @@ export function createReservationStage(
   store: Store,
   resolveCaps: (request: GatewayRequest) => Cap[],
   options: ReservationOptions = {},
-): ReservationStage & { engine: ReservationEngine; reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold> } {
+): CapReservationStage {
   const engine = new ReservationEngine(store, options);
   return {
     engine,
