@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,caps picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,caps picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
 import { benchCaps } from './caps.mjs';
 import { benchJournal } from './journal.mjs';
+import { benchLedger } from './ledger.mjs';
 import { ROOT } from './lib.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
@@ -14,6 +15,7 @@ import { benchRateLimit } from './rate-limit.mjs';
 import { benchResume } from './resume.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
+import { benchUi } from './ui.mjs';
 
 const all = {
   orchestration: benchOrchestration,
@@ -25,6 +27,8 @@ const all = {
   assert: benchAssert,
   startup: benchStartup,
   ratelimit: benchRateLimit,
+  ledger: benchLedger,
+  ui: benchUi,
   caps: benchCaps,
 };
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);

@@ -13,6 +13,8 @@
  */
 export type { AgentBackend, AgentOutcome, AgentRequest, RequestUsage } from './agents/index.js';
 export { BuiltinBackend, createBackend } from './agents/index.js';
+export * from './budget/index.js';
+export * from './budget/reports.js';
 export type { Config } from './config/index.js';
 export { findProjectRoot, resolveConfig } from './config/index.js';
 export * from './core/index.js';

@@ -223,7 +223,7 @@ describe('runs prune', () => {
   const rowsOf = (path: string, id: string) => ({
     runs: count(path, 'SELECT COUNT(*) AS n FROM runs WHERE id = ?', id),
     calls: count(path, 'SELECT COUNT(*) AS n FROM calls WHERE run_id = ?', id),
-    usage: count(path, 'SELECT COUNT(*) AS n FROM usage WHERE run_id = ?', id),
+    usage: count(path, 'SELECT COUNT(*) AS n FROM ledger WHERE run_id = ?', id),
     events: count(path, 'SELECT COUNT(*) AS n FROM events WHERE run_id = ?', id),
     spans: count(path, 'SELECT COUNT(*) AS n FROM spans WHERE trace_id = ? OR run_id = ?', traceIdForRun(id), id),
   });

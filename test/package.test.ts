@@ -338,6 +338,51 @@ export default defineWorkflow({ name: 'w', description: 'd' }, async (ctx) => {
     expect(errors[1]).toMatch(/^wrong\.ts\(6,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
   }, 180_000);
 
+  it('drover ui serves its page, modules and their libraries from the installed package (no CDN)', async () => {
+    const dir = await project({});
+    const child = spawn(join(dir, 'node_modules', '.bin', 'drover'), ['ui', '--port', '0', '--json'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolveUrl, reject) => {
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolveUrl(JSON.parse(out.split('\n')[0] as string).url);
+        });
+        child.stderr.on('data', (d) => {
+          err += d;
+        });
+        child.on('close', (code) => reject(new Error(`drover ui exited ${code}: ${err}`)));
+      });
+      const base = new URL('/', url);
+      const page = await (await fetch(base)).text();
+      const seen = new Set<string>();
+      const queue = [...page.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
+      expect(queue).toEqual(['/assets/style.css', '/assets/app.mjs']);
+      // Every module the page loads, transitively (static imports of absolute or relative paths).
+      while (queue.length > 0) {
+        const path = queue.pop() as string;
+        if (seen.has(path)) continue;
+        seen.add(path);
+        const res = await fetch(new URL(path, base));
+        expect(res.status, path).toBe(200);
+        const body = await res.text();
+        for (const m of body.matchAll(/(?:import|from)\s*["']([^"']+)["']/g))
+          queue.push(new URL(m[1] as string, new URL(path, base)).pathname);
+      }
+      expect([...seen].filter((p) => p.startsWith('/assets/vendor/')).sort()).toEqual([
+        '/assets/vendor/hooks.mjs',
+        '/assets/vendor/htm.mjs',
+        '/assets/vendor/preact.mjs',
+      ]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('the shipped demo runs from the project folder, with the command docs/install.md gives', async () => {
     const dir = await project({});
     const demo = join(dir, 'node_modules', 'drover', 'examples', 'triage-failures');

@@ -2,7 +2,22 @@ export { capsFor, type DailyCaps, mergeRunCaps, parseTokenAmount, parseUsdAmount
 export type * from './caps-types.js';
 export { BudgetExceededError } from './caps-types.js';
 export type * from './ledger-types.js';
-export { costOf, type ModelPrice, PRICES, priceOf, priceUsage } from './prices.js';
+export { pricesProblem } from './price-check.js';
+export {
+  type CostBreakdown,
+  costBreakdown,
+  costOf,
+  type ModelPrice,
+  PRICE_SOURCES,
+  PRICES,
+  type PriceOverrides,
+  priceOf,
+  priceUsage,
+  promptTokens,
+  providerOfModel,
+  type TokenRates,
+  worstCaseUsd,
+} from './prices.js';
 export {
   BUDGET_REFUSAL_STATUS,
   BUDGET_REFUSAL_TYPE,
@@ -13,11 +28,9 @@ export {
 } from './refusal.js';
 export { type CapReservationStage, createReservationStage, type Hold, ReservationEngine, type ReservationOptions } from './reservations.js';
 export {
-  cacheWriteClass,
   DEFAULT_MAX_OUTPUT_TOKENS,
   inputTokenBound,
   type RequestShape,
   type WorstCase,
   worstCaseOf,
-  worstCaseUsd,
 } from './worst-case.js';

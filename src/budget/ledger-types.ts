@@ -82,8 +82,12 @@ export interface LedgerEntry extends TokenUsage, Attribution {
   /** USD; null when `priceFlag` is `unpriced`. */
   costUsd: number | null;
   priceFlag: PriceFlag;
-  /** `proxy`, `record`, `replay` or `sim`: where the answer came from (replayed and simulated requests cost nothing real). */
-  mode: GatewayMode;
+  /**
+   * `proxy`, `record`, `replay` or `sim`: where the answer came from (replayed and simulated requests
+   * cost nothing real). `reported`: no gateway saw the request; the agent backend reported its usage
+   * (`Store.recordCalls`' usage rows, and usage rows of stores older than the ledger, schema < 7).
+   */
+  mode: GatewayMode | 'reported';
 }
 
 /** The gateway's four modes (see `drover gateway --mode`). */

@@ -16,6 +16,7 @@ import type { GatewayRequest, HeldBudget, ReservationStage } from '../gateway/pi
 import type { Store } from '../store/index.js';
 import { BudgetExceededError, type Cap, type CapState } from './caps-types.js';
 import type { Attribution, LedgerEntry } from './ledger-types.js';
+import type { PriceOverrides } from './prices.js';
 import { noteRefusal } from './refusal.js';
 import { type WorstCase, worstCaseOf } from './worst-case.js';
 
@@ -267,14 +268,14 @@ export interface CapReservationStage extends ReservationStage {
 export function createReservationStage(
   store: Store,
   resolveCaps: (request: GatewayRequest) => Cap[],
-  options: ReservationOptions = {},
+  options: ReservationOptions & { prices?: PriceOverrides } = {},
 ): CapReservationStage {
   const engine = new ReservationEngine(store, options);
   return {
     engine,
     /** Holds the request's worst case; the Hold can also be released unsettled (`release()`) when nothing was sent. */
     async reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold> {
-      return engine.reserve(resolveCaps(request), worstCaseOf(request), request.attribution, signal);
+      return engine.reserve(resolveCaps(request), worstCaseOf(request, options.prices), request.attribution, signal);
     },
   };
 }

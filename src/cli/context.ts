@@ -39,5 +39,5 @@ export interface OpenStoreOptions {
 export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): { config: Config; store: Store } {
   const config = loadConfig(flags);
   if (options.mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
-  return { config, store: createStore(config.storePath, { synchronous: config.synchronous }) };
+  return { config, store: createStore(config.storePath, { synchronous: config.synchronous, prices: config.prices }) };
 }

@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { register as registerAssert } from './commands/assert.js';
+import { register as registerCost } from './commands/cost.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGateway } from './commands/gateway.js';
 import { register as registerInspect } from './commands/inspect.js';
@@ -14,6 +15,7 @@ import { register as registerMcp } from './commands/mcp.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
+import { register as registerUi } from './commands/ui.js';
 import { EXIT, fail } from './output.js';
 
 const program = new Command()
@@ -29,11 +31,13 @@ const program = new Command()
 
 registerRun(program);
 registerInspect(program);
+registerCost(program);
 registerTrace(program);
 registerAssert(program);
 registerGateway(program);
 registerDoctor(program);
 registerTasks(program);
 registerMcp(program);
+registerUi(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

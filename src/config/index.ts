@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pricesProblem } from '../budget/price-check.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import { InputError } from '../core/errors.js';
 
 /**
@@ -24,6 +26,8 @@ export interface ConfigFile {
   otlpEndpoint?: string;
   /** Daily caps per UTC day: the whole store (a team's budget) and per workflow name. See docs/budget.md. */
   budget?: BudgetConfig;
+  /** Prices by exact model id, replacing the built-in sheet's (docs/budget.md). */
+  prices?: PriceOverrides;
 }
 
 /** Config `budget`: USD and output-token caps per UTC day. */
@@ -83,6 +87,7 @@ const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
   traceContent: flag,
   otlpEndpoint: url,
   budget,
+  prices: () => undefined, // checked by pricesProblem, which names the nested key
 };
 
 /** The first problem of a parsed config file as `[where, what]`, or undefined when it is valid. */
@@ -94,7 +99,7 @@ function configProblem(raw: unknown): [string, string] | undefined {
     const problem = check(value);
     if (problem) return [key, problem];
   }
-  return undefined;
+  return pricesProblem((raw as ConfigFile).prices ?? {});
 }
 
 export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra';
@@ -116,6 +121,8 @@ export interface Config {
   otlpEndpoint: string | undefined;
   /** Daily caps (config `budget`); undefined when none. */
   budget: BudgetConfig | undefined;
+  /** `prices` of drover.config.json: model id → price, over the built-in sheet (empty when none). */
+  prices: PriceOverrides;
 }
 
 export interface ConfigOverrides {
@@ -186,6 +193,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     traceContent: file.traceContent,
     otlpEndpoint: file.otlpEndpoint,
     budget: file.budget,
+    prices: file.prices ?? {},
   };
 }
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { PriceOverrides } from '../budget/prices.js';
 import type { SqliteSynchronous } from '../config/index.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
@@ -17,11 +18,13 @@ export type * from './types.js';
 
 export interface CreateStoreOptions {
   synchronous?: SqliteSynchronous;
+  /** Price overrides (`drover.config.json` `prices`) for the usage rows `recordCalls` writes to the ledger. */
+  prices?: PriceOverrides;
 }
 
 /** Opens (creating and migrating if needed) the store at `location`. */
 export function createStore(location: string, options: CreateStoreOptions = {}): Store {
-  return new SqliteStore(location, { synchronous: options.synchronous ?? 'normal' });
+  return new SqliteStore(location, { synchronous: options.synchronous ?? 'normal', ...(options.prices ? { prices: options.prices } : {}) });
 }
 
 /** A store that could not be inspected at all. */

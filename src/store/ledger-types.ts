@@ -9,4 +9,38 @@ export interface LedgerStore extends LedgerSink {
   record(entry: LedgerEntry): Promise<number>;
   /** Every row of a run, in the order recorded. */
   listByRun(runId: string): Promise<LedgerEntry[]>;
+  /** A run's rows summed per `by` group, groups in the order their first row was recorded. */
+  sumsByRun(runId: string, by: LedgerRunGrouping): Promise<LedgerGroupSum[]>;
+  /**
+   * Rows that ended in `[since, until)` (ms since the epoch), every run and unattributed ones,
+   * summed per `by` group (`day`: the UTC date `YYYY-MM-DD`), groups sorted by key.
+   */
+  sumsInWindow(window: { since: number; until: number }, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]>;
+}
+
+/** How `sumsByRun` groups a run's rows: by phase, agent call (`call_key`, labelled), or model. */
+export type LedgerRunGrouping = 'phase' | 'agent' | 'model';
+
+/** How `sumsInWindow` groups rows: by workflow name, UTC day, or model. */
+export type LedgerWindowGrouping = 'workflow' | 'day' | 'model';
+
+/** Sums of a group of ledger rows. Tokens are integers; USD is the sum of the rows' `costUsd`. */
+export interface LedgerGroupSum {
+  /** The group's value (phase, call key, model, workflow, day); null for rows without one. */
+  key: string | null;
+  /** For `agent`: the call's label. Otherwise the key. */
+  label: string | null;
+  requests: number;
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWrite5mTokens: number;
+  cacheWrite1hTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  /** Sum of the priced and estimated rows' cost, USD; null when every row of the group is unpriced. */
+  costUsd: number | null;
+  /** Rows flagged `unpriced` (their cost is not in `costUsd`). */
+  unpricedRequests: number;
+  /** Rows flagged `estimated` (cut streams counted with the tokenizer). */
+  estimatedRequests: number;
 }

@@ -110,7 +110,7 @@ export interface CallRecord {
   contentKey?: string;
 }
 
-/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its usage rows. */
+/** A journal entry that moved to another key (an agent matched by content, a legacy entry), with its ledger rows. */
 export interface CallRekey {
   from: string;
   to: string;
@@ -130,12 +130,19 @@ export interface UsageRecord {
   createdAt: number;
 }
 
+/** Sums of ledger rows (a run's, or a call's). Tokens are integers. */
 export interface UsageTotals {
   requests: number;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** USD of the priced and estimated rows; null when there are rows and none has a price (never $0 for unpriced spend). */
+  costUsd: number | null;
+  /** Rows with no price (their tokens are counted, their cost is not in `costUsd`). */
+  unpricedRequests: number;
+  /** Cache reads / all input-side tokens (input + cache reads + cache writes), 0..1; null when no input. */
+  cacheHitRatio: number | null;
 }
 
 export interface QuestionRecord {
@@ -227,11 +234,12 @@ export interface Store {
 
   listCalls(runId: string): Promise<CallRecord[]>;
   /**
-   * Moves entries to new keys (`rekeys`, with their usage rows), then upserts journal entries
-   * in order, inserts usage rows and spans — all in one transaction: a call's result and its
-   * cost land together or not at all. `replacing` are drover's own spans of the run written again
-   * (a run's root, a phase, an execution, a call span closed as interrupted): each replaces the
-   * earlier row of the run with the same trace and span id, in the same transaction.
+   * Moves entries to new keys (`rekeys`, with their ledger rows), then upserts journal entries
+   * in order, inserts usage rows (as ledger rows of mode `reported`, priced) and spans — all in one
+   * transaction: a call's result and its cost land together or not at all. `replacing` are drover's
+   * own spans of the run written again (a run's root, a phase, an execution, a call span closed as
+   * interrupted): each replaces the earlier row of the run with the same trace and span id, in the
+   * same transaction.
    */
   recordCalls(
     calls: CallRecord[],
@@ -244,7 +252,7 @@ export interface Store {
 
   usageTotals(runId: string): Promise<UsageTotals>;
   usageByCall(runId: string): Promise<Map<string, UsageTotals>>;
-  /** Every model request's usage row of the run, in the order recorded. */
+  /** Every model request's usage row of the run (its ledger rows, as usage records), in the order recorded. */
   listUsage(runId: string): Promise<UsageRecord[]>;
 
   createQuestion(question: QuestionRecord, fence?: Fence): Promise<void>;
@@ -252,6 +260,15 @@ export interface Store {
   listQuestions(runId: string): Promise<QuestionRecord[]>;
   /** Records the answer and the journal entry of the `ask` call together. */
   answerQuestion(runId: string, id: string, answer: string, now: number): Promise<QuestionRecord>;
+
+  /** Pending questions of every run, oldest first, at most `limit` (default 500): the dashboard's inbox. */
+  listPendingQuestions(limit?: number): Promise<QuestionRecord[]>;
+
+  /**
+   * An opaque value that changes whenever anything was committed to the store, by this or any
+   * other process (watchers poll it; cheap: no table is read). Equal values mean nothing changed.
+   */
+  changeMark(): Promise<string>;
 
   appendEvents(events: RunEvent[], fence?: Fence): Promise<void>;
   listEvents(runId: string): Promise<RunEvent[]>;

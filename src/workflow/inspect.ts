@@ -12,6 +12,8 @@ export interface AgentView {
   state: 'running' | 'done' | 'failed' | 'interrupted';
   inputTokens: number;
   outputTokens: number;
+  /** USD of the call's priced ledger rows; null when it made requests and none is priced. */
+  costUsd: number | null;
   attempts: number;
   reusedFrom: string | null;
   error: string | null;
@@ -92,6 +94,7 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
         state: c.status === 'finished' ? 'done' : c.status === 'failed' ? 'failed' : live ? 'running' : 'interrupted',
         inputTokens: u ? u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens : 0,
         outputTokens: u?.outputTokens ?? 0,
+        costUsd: u ? u.costUsd : 0,
         attempts: c.attempts,
         reusedFrom: c.reusedFrom,
         error: c.error?.message ?? null,

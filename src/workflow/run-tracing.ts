@@ -1,3 +1,4 @@
+import type { PriceOverrides } from '../budget/prices.js';
 /** @module A run's tracing for one execution: its tracer, what earlier executions left, and the OTLP receiver for its children. */
 import type { RunRecord, RunSettings, Store } from '../store/index.js';
 import { emptyHistory, type OtlpReceiver, RunTracer, readRunHistory, startOtlpReceiver, traceIdForRun } from '../telemetry/index.js';
@@ -9,6 +10,8 @@ export interface TracingOptions {
   tracing?: boolean;
   traceContent?: boolean;
   otlpEndpoint?: string;
+  /** Price overrides (drover.config.json `prices`) for the cost on spans. */
+  prices?: PriceOverrides;
 }
 
 /**
@@ -88,6 +91,7 @@ export async function startTracing(
     childOtlpEnv: receiver ? childOtlpEnv(receiver, protocol) : {},
     captureContent,
     ...(settings.provider ? { provider: settings.provider } : {}),
+    ...(options.prices ? { prices: options.prices } : {}),
   });
   return { tracer, calls, ...(receiver ? { receiver } : {}) };
 }

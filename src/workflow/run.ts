@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
 import { type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
   errorMessage,
@@ -69,6 +70,8 @@ export interface DriveOptions {
   otlpEndpoint?: string;
   /** The store's daily caps (config `budget`), read at each start: not stored with the run. */
   dailyCaps?: DailyCaps;
+  /** Price overrides (drover.config.json `prices`) for the cost on spans. */
+  prices?: PriceOverrides;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -102,7 +105,20 @@ export interface RunSummary {
   status: RunStatus;
   result: unknown;
   calls: { total: number; executed: number; reused: number; failed: number; moved: number; unfinished: number };
-  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
+  /**
+   * From the run's ledger rows. `costUsd`: USD of the priced requests, null when none is priced;
+   * `unpricedRequests`: requests with no price (tokens counted, not in `costUsd`); `cacheHitRatio`:
+   * cache reads / all input-side tokens, null when no input.
+   */
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens: number;
+    cacheWriteTokens: number;
+    costUsd: number | null;
+    unpricedRequests: number;
+    cacheHitRatio: number | null;
+  };
   durationMs: number;
   error?: StoredError;
   questions?: { id: string; question: string; choices: string[] | null }[];
@@ -661,6 +677,9 @@ async function summarize(
       outputTokens: totals.outputTokens,
       cacheReadTokens: totals.cacheReadTokens,
       cacheWriteTokens: totals.cacheWriteTokens,
+      costUsd: totals.costUsd,
+      unpricedRequests: totals.unpricedRequests,
+      cacheHitRatio: totals.cacheHitRatio,
     },
     durationMs: Date.now() - startedAt,
     ...(extra.error ? { error: extra.error } : {}),

@@ -1,10 +1,13 @@
 import type { Context } from '@opentelemetry/api';
 import { SpanKind } from '@opentelemetry/api';
 import type { AgentOutcome } from '../agents/index.js';
-import { costOf } from '../budget/index.js';
+import { type PriceOverrides, priceUsage } from '../budget/prices.js';
 import { redactSecrets } from '../core/index.js';
 import type { CallRecord, UsageRecord } from '../store/index.js';
 import { DROVER, EXECUTION, GENAI, RunTracer } from '../telemetry/index.js';
+
+/** False on a request span (and its agent's) when a request's model has no price: its cost is unknown, not 0. */
+const COST_PRICED = 'drover.cost.priced';
 
 /** A call's span while the call runs: written (with its attributes) when the call ends. */
 export interface CallSpan {
@@ -34,6 +37,8 @@ export class CallTracing {
       childOtlpEnv: Record<string, string>;
       captureContent: boolean;
       provider?: string;
+      /** drover.config.json `prices`, over the built-in sheet. */
+      prices?: PriceOverrides;
     },
   ) {}
 
@@ -86,10 +91,11 @@ export class CallTracing {
     if (!cs || !this.tracer) return;
     const provider = providerOf(backend, this.options.provider);
     let cost = 0;
-    let priced = true;
+    let unpriced = 0;
     outcome.usage.forEach((u, i) => {
-      const c = costOf(u);
-      if (c === null) priced = false;
+      // A request with no price has no cost attribute, and says so: never a cost of 0.
+      const c = priceUsage(u.model, { ...u, reasoningTokens: 0, serverToolUses: {} }, this.options.prices).costUsd;
+      if (c === null) unpriced++;
       cost += c ?? 0;
       const start = u.startedAt ?? call.startedAt;
       this.tracer?.recordFinished(
@@ -105,7 +111,7 @@ export class CallTracing {
           [GENAI.outputTokens]: u.outputTokens,
           [GENAI.cacheReadTokens]: u.cacheReadTokens,
           [GENAI.cacheCreationTokens]: u.cacheWrite5mTokens + u.cacheWrite1hTokens,
-          [DROVER.costUsd]: c ?? 0,
+          ...(c === null ? { [COST_PRICED]: false } : { [DROVER.costUsd]: c }),
           'drover.request.index': i,
         },
         { kind: SpanKind.CLIENT, startMs: start, endMs: u.endedAt ?? start },
@@ -134,8 +140,9 @@ export class CallTracing {
       [GENAI.outputTokens]: tokens.output,
       [GENAI.cacheReadTokens]: tokens.read,
       [GENAI.cacheCreationTokens]: tokens.write,
-      [DROVER.costUsd]: cost,
-      ...(priced ? {} : { 'drover.cost.unpriced': true }),
+      // USD of the priced requests; `drover.cost.priced: false` when any request had no price.
+      ...(unpriced > 0 && unpriced === outcome.usage.length ? {} : { [DROVER.costUsd]: cost }),
+      ...(unpriced > 0 ? { [COST_PRICED]: false } : {}),
       ...(last ? { [GENAI.responseModel]: last.model } : {}),
       ...(outcome.detail?.sessionId ? { [GENAI.conversationId]: outcome.detail.sessionId } : {}),
       'drover.agent.turns': outcome.detail?.turns ?? 0,

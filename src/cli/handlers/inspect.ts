@@ -1,9 +1,17 @@
 import { parseDuration } from '../../core/duration.js';
-import type { RunRecord, RunStatus } from '../../store/types.js';
+import type { RunRecord, RunStatus, UsageTotals } from '../../store/types.js';
 import { traceIdForRun } from '../../telemetry/traceparent.js';
 import { answerQuestion, describeRun, type RunState, runState } from '../../workflow/inspect.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatTokens, printJson } from '../output.js';
+
+/** `cost $0.42 (+ 2 unpriced requests), cache hits 63% of input` — unpriced is never shown as $0. */
+function costLine(runId: string, u: UsageTotals): string {
+  const cost = u.costUsd === null ? color.yellow('unpriced') : `$${u.costUsd.toFixed(u.costUsd >= 1 ? 2 : 6)}`;
+  const unpriced = u.costUsd !== null && u.unpricedRequests > 0 ? color.yellow(` (+ ${u.unpricedRequests} unpriced requests)`) : '';
+  const hits = u.cacheHitRatio === null ? '' : `, cache hits ${Math.round(u.cacheHitRatio * 100)}% of input`;
+  return `cost ${cost}${unpriced}${hits}; details: drover cost ${runId} --by phase|agent|model`;
+}
 
 /** `drover runs`: recent runs, newest first. `--status` was checked by the flag parser. */
 export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunState }): Promise<number> {
@@ -56,6 +64,7 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
     out.push(
       `calls ${d.calls.total} (${d.calls.finished} finished, ${d.calls.failed} failed, ${d.calls.unfinished} unfinished); ${d.usage.requests} model requests, ${formatTokens(d.usage.inputTokens)} in / ${formatTokens(d.usage.outputTokens)} out`,
     );
+    if (d.usage.requests > 0) out.push(costLine(d.id, d.usage));
     for (const p of d.phases) {
       out.push(
         `  ${p.title}: ${p.done}/${p.agents} done${p.failed ? `, ${color.red(`${p.failed} failed`)}` : ''}${p.running ? `, ${p.running} running` : ''}`,

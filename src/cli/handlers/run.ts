@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import type { ProviderName } from '../../agents/builtin/builtin-backend.js';
+import type { PriceOverrides } from '../../budget/prices.js';
 import { InputError } from '../../core/errors.js';
 import type { Store } from '../../store/types.js';
 import type { ProgressListener } from '../../workflow/events.js';
@@ -43,9 +44,15 @@ export interface RunFlags extends GlobalFlags {
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
-function tracingOptions(config: { tracing: boolean | undefined; traceContent: boolean | undefined; otlpEndpoint: string | undefined }) {
+function tracingOptions(config: {
+  tracing: boolean | undefined;
+  traceContent: boolean | undefined;
+  otlpEndpoint: string | undefined;
+  prices?: PriceOverrides;
+}) {
   const env = process.env;
   return {
+    ...(config.prices && Object.keys(config.prices).length > 0 ? { prices: config.prices } : {}),
     ...(config.tracing !== undefined && !env.DROVER_TRACING ? { tracing: config.tracing } : {}),
     ...(config.traceContent !== undefined && !env.DROVER_TRACE_CONTENT ? { traceContent: config.traceContent } : {}),
     ...(config.otlpEndpoint && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
-import type { LedgerStore } from '../ledger-types.js';
+import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
 
 interface LedgerRow {
   id: number;
@@ -123,13 +123,53 @@ const COLUMNS = Object.keys(
   }),
 );
 
+/** Sums every group query selects (after its key and label). */
+export const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens,
+  COALESCE(SUM(cache_write_5m_tokens),0) AS cacheWrite5mTokens, COALESCE(SUM(cache_write_1h_tokens),0) AS cacheWrite1hTokens,
+  COALESCE(SUM(output_tokens),0) AS outputTokens, COALESCE(SUM(reasoning_tokens),0) AS reasoningTokens, SUM(cost_usd) AS costUsd,
+  COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests, COALESCE(SUM(price_flag = 'estimated'),0) AS estimatedRequests`;
+
+const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
+  phase: { key: 'phase', label: 'phase' },
+  agent: { key: 'call_key', label: 'MAX(agent_label)' },
+  model: { key: 'model', label: 'model' },
+};
+
+const WINDOW_GROUPS: Record<LedgerWindowGrouping, string> = {
+  workflow: 'workflow',
+  day: "strftime('%Y-%m-%d', ended_at / 1000, 'unixepoch')",
+  model: 'model',
+};
+
 export class SqliteLedgerStore implements LedgerStore {
   private readonly insert;
   private readonly byRun;
+  private readonly runSums: Record<LedgerRunGrouping, Database.Statement>;
+  private readonly windowSums: Record<LedgerWindowGrouping, Database.Statement>;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare(`INSERT INTO ledger (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
     this.byRun = db.prepare('SELECT * FROM ledger WHERE run_id = ? ORDER BY id');
+    const each = <K extends string, V>(o: Record<K, V>, f: (v: V) => Database.Statement) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v as V)])) as Record<K, Database.Statement>;
+    this.runSums = each(RUN_GROUPS, (g) =>
+      db.prepare(
+        `SELECT ${g.key} AS key, ${g.label} AS label, ${LEDGER_SUMS} FROM ledger WHERE run_id = ? GROUP BY ${g.key} ORDER BY MIN(id)`,
+      ),
+    );
+    this.windowSums = each(WINDOW_GROUPS, (expr) =>
+      db.prepare(
+        `SELECT ${expr} AS key, ${expr} AS label, ${LEDGER_SUMS} FROM ledger WHERE ended_at >= ? AND ended_at < ? GROUP BY 1 ORDER BY 1`,
+      ),
+    );
+  }
+
+  async sumsByRun(runId: string, by: LedgerRunGrouping): Promise<LedgerGroupSum[]> {
+    return this.runSums[by].all(runId) as LedgerGroupSum[];
+  }
+
+  async sumsInWindow(window: { since: number; until: number }, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]> {
+    return this.windowSums[by].all(window.since, window.until) as LedgerGroupSum[];
   }
 
   async record(entry: LedgerEntry): Promise<number> {

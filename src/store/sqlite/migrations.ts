@@ -1,3 +1,6 @@
+import type Database from 'better-sqlite3';
+import { priceUsage } from '../../budget/prices.js';
+
 /**
  * Versioned schema. Each entry moves the schema from version i to i+1 and is
  * never edited once released; PRAGMA user_version holds the current version.
@@ -203,6 +206,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_run ON ledger(run_id, call_key) WHERE run_id IS NOT NULL;
   CREATE INDEX ledger_time ON ledger(ended_at);
   CREATE INDEX ledger_workflow ON ledger(workflow, ended_at) WHERE workflow IS NOT NULL;
+  CREATE INDEX ledger_model ON ledger(model, ended_at);
+  -- The ledger replaces the usage table: its rows move over as 'reported' (no gateway saw them),
+  -- 'unpriced' until LEDGER_REPRICE (below) prices them in the same transaction.
+  INSERT INTO ledger (run_id, call_key, agent_label, phase, workflow, session, provider, wire, mode, model, request_id, status,
+    stop_reason, input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
+    server_tool_uses_json, cost_usd, price_flag, started_at, ended_at, ttfb_ms)
+  SELECT u.run_id, u.call_key, c.label, c.phase, r.name, NULL,
+    CASE WHEN u.model LIKE 'claude%' THEN 'anthropic' ELSE 'openai' END,
+    CASE WHEN u.model LIKE 'claude%' THEN 'anthropic' ELSE 'responses' END,
+    'reported', u.model, u.request_id, 200, u.stop_reason, u.input_tokens, u.cache_read_tokens, u.cache_write_5m_tokens,
+    u.cache_write_1h_tokens, u.output_tokens, 0, NULL, NULL, 'unpriced', u.created_at, u.created_at, NULL
+  FROM usage u LEFT JOIN calls c ON c.run_id = u.run_id AND c.key = u.call_key LEFT JOIN runs r ON r.id = u.run_id
+  ORDER BY u.id;
+  DROP TABLE usage;
   `,
   // v8: cap reservations — a request's worst case held against each cap that applies, one row per
   // (reservation, cap), until the request settles (src/budget/reservations.ts). expires_at frees the
@@ -225,5 +242,42 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX reservations_expiry ON reservations(expires_at);
   `,
 ];
+
+/**
+ * JavaScript steps that run right after a migration, in its transaction: what SQL cannot do.
+ * Keyed by the version the migration reaches — renumber it with the ledger migration (7: price the usage rows moved into the ledger with
+ * the built-in sheet — a store has no config overrides; `drover cost` shows what the rows say).
+ */
+export const SQLITE_POST_MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  7: (db) => {
+    const rows = db
+      .prepare(
+        `SELECT id, model, input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens
+         FROM ledger WHERE mode = 'reported' AND price_flag = 'unpriced'`,
+      )
+      .all() as {
+      id: number;
+      model: string;
+      input_tokens: number;
+      cache_read_tokens: number;
+      cache_write_5m_tokens: number;
+      cache_write_1h_tokens: number;
+      output_tokens: number;
+    }[];
+    const update = db.prepare("UPDATE ledger SET cost_usd = ?, price_flag = 'priced' WHERE id = ?");
+    for (const r of rows) {
+      const { costUsd } = priceUsage(r.model, {
+        inputTokens: r.input_tokens,
+        cacheReadTokens: r.cache_read_tokens,
+        cacheWrite5mTokens: r.cache_write_5m_tokens,
+        cacheWrite1hTokens: r.cache_write_1h_tokens,
+        outputTokens: r.output_tokens,
+        reasoningTokens: 0,
+        serverToolUses: {},
+      });
+      if (costUsd !== null) update.run(costUsd, r.id);
+    }
+  },
+};
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { type PriceOverrides, priceUsage, providerOfModel } from '../../budget/prices.js';
 import type { SqliteSynchronous } from '../../config/index.js';
 import { DroverError, LeaseLostError, NotFoundError } from '../../core/index.js';
 import type { StoredSpan } from '../span-types.js';
@@ -23,7 +24,7 @@ import type {
   UsageTotals,
 } from '../types.js';
 import { SqliteLedgerStore } from './ledger-store.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
+import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteReservationStore } from './reservation-store.js';
 import { type CallRow, callFromRow, callParams, type QuestionRow, questionFromRow, type RunRow, runFromRow, toJson } from './rows.js';
 import { SqliteSpanStore, traceKey } from './span-store.js';
@@ -34,6 +35,8 @@ export interface SqliteStoreOptions {
   /** Open without migrating (doctor inspects a store as it is). */
   migrate?: boolean;
   readonly?: boolean;
+  /** Price overrides for the usage rows `recordCalls` writes to the ledger (`drover.config.json` `prices`). */
+  prices?: PriceOverrides;
 }
 
 export class StoreSchemaError extends DroverError {
@@ -49,8 +52,44 @@ const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status,
     started_at=excluded.started_at, finished_at=excluded.finished_at, reused_from=excluded.reused_from, detail_json=excluded.detail_json,
     position_key=excluded.position_key, content_key=excluded.content_key`;
 
+// Usage is read from the ledger (schema v7): one row per model request, whoever wrote it.
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
-  COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens`;
+  COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens,
+  SUM(cost_usd) AS costUsd, COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests`;
+
+/** Totals of a run's (or a call's) ledger rows, with the cache-hit ratio. */
+function totalsFromRow(r: Omit<UsageTotals, 'cacheHitRatio'>): UsageTotals {
+  const prompt = r.inputTokens + r.cacheReadTokens + r.cacheWriteTokens;
+  return { ...r, costUsd: r.requests === 0 ? 0 : r.costUsd, cacheHitRatio: prompt > 0 ? r.cacheReadTokens / prompt : null };
+}
+
+/**
+ * A usage row the runtime reports (no gateway saw the request) as ledger parameters: mode
+ * `reported`, status 200, label/phase from the call and workflow from the run (looked up by the
+ * insert), priced now.
+ */
+function reportedParams(u: UsageRecord, prices: PriceOverrides | undefined) {
+  const provider = providerOfModel(u.model, prices);
+  const usage = { ...u, reasoningTokens: 0, serverToolUses: {} };
+  const { costUsd, priceFlag } = priceUsage(u.model, usage, prices);
+  return {
+    run_id: u.runId,
+    call_key: u.callKey,
+    provider,
+    wire: provider === 'anthropic' ? 'anthropic' : 'responses',
+    model: u.model,
+    request_id: u.requestId,
+    stop_reason: u.stopReason,
+    input_tokens: u.inputTokens,
+    cache_read_tokens: u.cacheReadTokens,
+    cache_write_5m_tokens: u.cacheWrite5mTokens,
+    cache_write_1h_tokens: u.cacheWrite1hTokens,
+    output_tokens: u.outputTokens,
+    cost_usd: costUsd,
+    price_flag: priceFlag,
+    at: u.createdAt,
+  };
+}
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -61,9 +100,11 @@ export class SqliteStore implements Store {
   readonly spans: SqliteSpanStore;
   readonly ledger: SqliteLedgerStore;
   readonly reservations: SqliteReservationStore;
+  private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.location = path;
+    this.prices = options.prices;
     if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
     this.db.pragma('busy_timeout = 10000');
@@ -98,6 +139,7 @@ export class SqliteStore implements Store {
         const version = this.db.pragma('user_version', { simple: true }) as number;
         for (let v = version; v < SQLITE_SCHEMA_VERSION; v++) {
           this.db.exec(SQLITE_MIGRATIONS[v] as string);
+          SQLITE_POST_MIGRATIONS[v + 1]?.(this.db);
         }
         this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
       })
@@ -121,26 +163,32 @@ export class SqliteStore implements Store {
       ),
       listCalls: db.prepare('SELECT * FROM calls WHERE run_id = ?'),
       upsertCall: db.prepare(CALL_UPSERT),
-      insertUsage:
-        db.prepare(`INSERT INTO usage (run_id, call_key, request_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, stop_reason, created_at)
-        VALUES (@runId, @callKey, @requestId, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWrite5mTokens, @cacheWrite1hTokens, @stopReason, @createdAt)`),
-      usageTotals: db.prepare(`SELECT ${TOTALS_SELECT} FROM usage WHERE run_id = ?`),
-      usageByCall: db.prepare(`SELECT call_key, ${TOTALS_SELECT} FROM usage WHERE run_id = ? GROUP BY call_key`),
+      insertUsage: db.prepare(`INSERT INTO ledger (run_id, call_key, agent_label, phase, workflow, provider, wire, mode, model, request_id,
+        status, stop_reason, input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
+        cost_usd, price_flag, started_at, ended_at)
+        VALUES (@run_id, @call_key, (SELECT label FROM calls WHERE run_id = @run_id AND key = @call_key),
+          (SELECT phase FROM calls WHERE run_id = @run_id AND key = @call_key), (SELECT name FROM runs WHERE id = @run_id),
+          @provider, @wire, 'reported', @model, @request_id, 200, @stop_reason, @input_tokens, @cache_read_tokens, @cache_write_5m_tokens,
+          @cache_write_1h_tokens, @output_tokens, 0, @cost_usd, @price_flag, @at, @at)`),
+      usageTotals: db.prepare(`SELECT ${TOTALS_SELECT} FROM ledger WHERE run_id = ?`),
+      usageByCall: db.prepare(`SELECT call_key, ${TOTALS_SELECT} FROM ledger WHERE run_id = ? AND call_key IS NOT NULL GROUP BY call_key`),
       listUsage: db.prepare(`SELECT run_id AS runId, call_key AS callKey, request_id AS requestId, model, input_tokens AS inputTokens,
         output_tokens AS outputTokens, cache_read_tokens AS cacheReadTokens, cache_write_5m_tokens AS cacheWrite5mTokens,
-        cache_write_1h_tokens AS cacheWrite1hTokens, stop_reason AS stopReason, created_at AS createdAt FROM usage WHERE run_id = ? ORDER BY id`),
+        cache_write_1h_tokens AS cacheWrite1hTokens, stop_reason AS stopReason, ended_at AS createdAt FROM ledger WHERE run_id = ? ORDER BY id`),
       insertQuestion:
         db.prepare(`INSERT INTO questions (run_id, id, call_key, question, choices_json, status, answer, created_at, answered_at)
         VALUES (@run_id, @id, @call_key, @question, @choices_json, @status, @answer, @created_at, @answered_at) ON CONFLICT DO NOTHING`),
       getQuestion: db.prepare('SELECT * FROM questions WHERE run_id = ? AND id = ?'),
       listQuestions: db.prepare('SELECT * FROM questions WHERE run_id = ? ORDER BY created_at, id'),
+      pendingQuestions: db.prepare("SELECT * FROM questions WHERE status = 'pending' ORDER BY created_at, run_id, id LIMIT ?"),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
       answerQuestion: db.prepare(
         "UPDATE questions SET status = 'answered', answer = ?, answered_at = ? WHERE run_id = ? AND id = ? AND status = 'pending'",
       ),
       getCall: db.prepare('SELECT * FROM calls WHERE run_id = ? AND key = ?'),
       deleteCall: db.prepare('DELETE FROM calls WHERE run_id = ? AND key = ?'),
       rekeyCall: db.prepare('UPDATE calls SET key = ? WHERE run_id = ? AND key = ?'),
-      rekeyUsage: db.prepare('UPDATE usage SET call_key = ? WHERE run_id = ? AND call_key = ?'),
+      rekeyUsage: db.prepare('UPDATE ledger SET call_key = ? WHERE run_id = ? AND call_key = ?'),
       insertEvent: db.prepare('INSERT INTO events (run_id, ts, type, data_json) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT run_id, ts, type, data_json FROM events WHERE run_id = ? ORDER BY id'),
     };
@@ -271,7 +319,7 @@ export class SqliteStore implements Store {
       this.stmts.rekeyUsage.run(to, runId, from);
     }
     for (const c of calls) this.stmts.upsertCall.run(callParams(c));
-    for (const u of usage) this.stmts.insertUsage.run(u);
+    for (const u of usage) this.stmts.insertUsage.run(reportedParams(u, this.prices));
     for (const s of spans) this.spans.insertOne(s);
     for (const s of replacing) this.spans.replaceOwn(s);
   };
@@ -300,7 +348,7 @@ export class SqliteStore implements Store {
   }
 
   async usageTotals(runId: string): Promise<UsageTotals> {
-    return this.stmts.usageTotals.get(runId) as UsageTotals;
+    return totalsFromRow(this.stmts.usageTotals.get(runId) as UsageTotals);
   }
 
   async listUsage(runId: string): Promise<UsageRecord[]> {
@@ -309,7 +357,7 @@ export class SqliteStore implements Store {
 
   async usageByCall(runId: string): Promise<Map<string, UsageTotals>> {
     const rows = this.stmts.usageByCall.all(runId) as (UsageTotals & { call_key: string })[];
-    return new Map(rows.map(({ call_key, ...totals }) => [call_key, totals]));
+    return new Map(rows.map(({ call_key, ...totals }) => [call_key, totalsFromRow(totals)]));
   }
 
   async createQuestion(q: QuestionRecord, fence?: Fence): Promise<void> {
@@ -376,6 +424,16 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
+  async listPendingQuestions(limit = 500): Promise<QuestionRecord[]> {
+    return (this.stmts.pendingQuestions.all(limit) as QuestionRow[]).map(questionFromRow);
+  }
+
+  async changeMark(): Promise<string> {
+    // data_version moves when another connection commits; total_changes() counts this one's writes.
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    return `${version}:${this.stmts.totalChanges.get() as number}`;
+  }
+
   async appendEvents(events: RunEvent[], fence?: Fence): Promise<void> {
     if (events.length === 0) return;
     this.db.transaction(() => {
@@ -409,7 +467,7 @@ export class SqliteStore implements Store {
           for (const t of traces) out.spans += del('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
           out.spans += del('DELETE FROM spans WHERE run_id = ?', id);
           out.calls += del('DELETE FROM calls WHERE run_id = ?', id);
-          out.usage += del('DELETE FROM usage WHERE run_id = ?', id);
+          out.usage += del('DELETE FROM ledger WHERE run_id = ?', id);
           out.questions += del('DELETE FROM questions WHERE run_id = ?', id);
           out.events += del('DELETE FROM events WHERE run_id = ?', id);
           del('DELETE FROM runs WHERE id = ?', id);

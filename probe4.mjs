@@ -1,0 +1,14 @@
+import { chromium } from 'playwright-core';
+const t0 = Date.now();
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+console.log('launched', Date.now() - t0);
+const ctx = await browser.newContext();
+const page = await ctx.newPage();
+await page.goto('data:text/html,<p>hi</p>');
+console.log(await page.innerText('p'));
+await ctx.close();
+console.log('ctx closed', Date.now() - t0);
+const timer = setTimeout(() => { console.log('close hung'); process.exit(1); }, 10000);
+await browser.close();
+clearTimeout(timer);
+console.log('closed', Date.now() - t0);

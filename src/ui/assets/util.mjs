@@ -1,0 +1,104 @@
+// Shared by the page's views: htm bound to Preact, JSON fetches, live data and formatters.
+// Everything user-provided is rendered as text (Preact escapes it); nothing is set as HTML.
+
+import { useEffect, useRef, useState } from '/assets/vendor/hooks.mjs';
+import htm from '/assets/vendor/htm.mjs';
+import { h } from '/assets/vendor/preact.mjs';
+
+export const html = htm.bind(h);
+
+/** Fetches JSON; throws an Error with the API's message on a non-2xx answer. */
+export async function getJson(url) {
+  const res = await fetch(url, { headers: { accept: 'application/json' } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+/** POSTs JSON (the token travels in the HttpOnly cookie); throws with the API's message when refused. */
+export async function postJson(url, value) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
+  return body;
+}
+
+// One EventSource for the page: every store change bumps `version`; views re-read what they show.
+const listeners = new Set();
+let version = 0;
+let source;
+export function startLive(onState) {
+  source = new EventSource('/api/events');
+  source.addEventListener('change', () => {
+    version++;
+    for (const fn of listeners) fn(version);
+  });
+  source.onopen = () => onState(true);
+  source.onerror = () => onState(false);
+}
+
+/** The store's change counter: re-renders the caller whenever the store changes. */
+export function useVersion() {
+  const [v, setV] = useState(version);
+  useEffect(() => {
+    listeners.add(setV);
+    return () => listeners.delete(setV);
+  }, []);
+  return v;
+}
+
+/**
+ * JSON at `url`, re-read when the url changes and (with `live`) whenever the store changes.
+ * At most one read in flight: changes arriving meanwhile cause one more read after it.
+ */
+export function useJson(url, live = true) {
+  const v = useVersion();
+  const [state, setState] = useState({ data: undefined, error: undefined, url: undefined });
+  const inflight = useRef(false);
+  const again = useRef(false);
+  const latest = useRef(url);
+  latest.current = url;
+  useEffect(() => {
+    if (!url) return;
+    const load = async () => {
+      if (inflight.current) {
+        again.current = true;
+        return;
+      }
+      inflight.current = true;
+      const wanted = latest.current;
+      try {
+        const data = await getJson(wanted);
+        if (latest.current === wanted) setState({ data, error: undefined, url: wanted });
+      } catch (err) {
+        if (latest.current === wanted) setState((s) => ({ ...s, error: err.message, url: wanted }));
+      } finally {
+        inflight.current = false;
+        if (again.current || latest.current !== wanted) {
+          again.current = false;
+          load();
+        }
+      }
+    };
+    load();
+  }, [url, live ? v : 0]);
+  return state;
+}
+
+export const fmtUsd = (v) => (v === null || v === undefined ? '—' : v < 0.01 ? `$${v.toFixed(5)}` : `$${v.toFixed(3)}`);
+export const fmtTokens = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n ?? 0));
+export function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(ms / 60_000);
+  return m < 60 ? `${m}m ${Math.round((ms % 60_000) / 1000)}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+export const fmtUs = (us) => (us < 1000 ? `${us} µs` : fmtMs(us / 1000));
+export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+
+/** A state's badge; the class colours it. */
+export const Badge = ({ state }) => html`<span class=${`badge s-${state}`} data-state=${state}>${state}</span>`;
+
+/** A value as readable text: strings as they are, anything else as indented JSON. */
+export const asText = (v) => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v, null, 2));

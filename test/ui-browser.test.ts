@@ -1,0 +1,268 @@
+/**
+ * `drover ui` end to end in a real headless Chromium (Debian's `chromium`, driven by
+ * playwright-core): the built CLI serves the page from its own process while runs are driven by
+ * other `drover` processes against an in-test sim gateway whose gates the tests open. Nothing
+ * waits on time: the page is awaited for what it shows (Playwright re-checks the DOM until it
+ * matches), processes for their exit, the gateway for requests arriving at a gate.
+ * Skipped, saying so, only when no Chromium is installed (CI installs it: .ci/run).
+ */
+import { existsSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/cli/output.js';
+import { traceIdForRun } from '../src/telemetry/traceparent.js';
+import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, write } from './helpers.js';
+
+const CHROMIUM = process.env.DROVER_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  process.stderr.write(`ui-browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set DROVER_CHROMIUM)\n`);
+}
+
+const SCENARIO = `
+rules:
+  - name: held
+    match: { prompt: '^held (.*)' }
+    hold: 'held'
+    usage: { input_tokens: 120, output_tokens: 12 }
+    turns: [{ text: 'finished {{1}}' }]
+  - name: echo
+    match: { prompt: '^(.*)$' }
+    usage: { input_tokens: 100, output_tokens: 10 }
+    turns: [{ text: 'echo {{1}}' }]
+`;
+
+const FANOUT = `
+phase('Scan');
+return parallel(['a', 'b', 'c'].map((x) => () => agent('look at ' + x, { label: 'look-' + x })));
+`;
+
+/** Actions and assertions on the page wait at most this long for what they expect. */
+const PAGE_TIMEOUT = 20_000;
+
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!haveChromium) return;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+}, 30_000);
+
+async function setup() {
+  const dir = tempDir();
+  const gw = await gateway(SCENARIO);
+  const { store, path } = tempStore(dir);
+  const env = { DROVER_STORE: path };
+  const ui = spawnCli(['ui', '--port', '0', '--json'], { cwd: dir, env });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    ui.stdout?.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string).url);
+    });
+    ui.done.then((r) => reject(new Error(`drover ui exited (${r.code}): ${r.stderr}`)));
+  });
+  const context = await browser.newContext();
+  onCleanup(() => context.close());
+  const open = async (hash = '', withToken = true): Promise<Page> => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(PAGE_TIMEOUT);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    onCleanup(() => expect(errors, 'errors in the page').toEqual([]));
+    await page.goto(withToken ? url : url.replace(/\?token=.*$/, ''));
+    if (hash) await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+    return page;
+  };
+  return { dir, gw, store, path, env, url, open };
+}
+
+describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, () => {
+  it('shows a run started by another process live, updates it when it finishes, and drills into an agent with its requests', async () => {
+    const { dir, gw, env, open } = await setup();
+    const page = await open();
+    await page.locator('[data-testid=live]', { hasText: 'live' }).waitFor();
+    const script = ccScript(dir, `phase('Work'); return agent('held job', { label: 'worker' });`, 'live.js', 'live-flow');
+    const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', 'live-1', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held');
+    // No reload: the row arrives over the live stream.
+    const row = page.locator('tr[data-run="live-1"]');
+    await row.and(page.locator('[data-status="running"]')).waitFor();
+    expect(await row.locator('td').nth(1).innerText()).toBe('live-flow');
+    gw.gates.open('held');
+    const done = await child.done;
+    expect(done.code, done.stderr).toBe(0);
+    await row.and(page.locator('[data-status="completed"]')).waitFor();
+    expect(await row.innerText()).toMatch(/1\/1/);
+
+    await row.locator('a').click();
+    await page.locator('[data-testid=call-tree] tr[data-label="worker"][data-state="done"]').waitFor();
+    await page.locator('[data-testid=call-tree] tr[data-label="worker"] a').click();
+    const drill = page.locator('[data-testid=drill]');
+    await drill.locator('[data-testid=prompt]', { hasText: 'held job' }).waitFor();
+    expect(await drill.locator('[data-testid=result]').innerText()).toBe('finished job');
+    const requests = drill.locator('[data-testid=requests] tbody tr');
+    expect(await requests.count()).toBe(1);
+    expect(await requests.first().innerText()).toMatch(/claude-sonnet-5\s+200\s+120\s+0\s+0\s+12/);
+  });
+
+  it('answers a question from the inbox (refused without the token), stores it, and drover resume completes the run', async () => {
+    const { dir, gw, store, env, open } = await setup();
+    const question = 'Ship <img src=x onerror="window.pwned=1"> now?';
+    const script = ccScript(
+      dir,
+      `const go = await ask(${JSON.stringify(question)}, { choices: ['yes', 'no'] }); return agent('say ' + go);`,
+    );
+    const first = await cli(['run', script, '--gateway', gw.url, '--run-id', 'asks', '--json'], { cwd: dir, env });
+    expect(first.code, first.stderr).toBe(EXIT.waiting);
+    const [q] = await store.listQuestions('asks');
+    if (!q) throw new Error('no question stored');
+
+    // Without the token (a page opened without the printed URL), the answer is refused and nothing is stored.
+    const anonymous = await open('#/inbox', false);
+    const item = anonymous.locator(`li[data-question="${q.id}"]`);
+    await item.waitFor();
+    await item.locator('button[type=submit]').click();
+    await item.locator('.error', { hasText: 'token' }).waitFor();
+    expect((await store.getQuestion('asks', q.id))?.status).toBe('pending');
+
+    const page = await open('#/inbox');
+    const mine = page.locator(`li[data-question="${q.id}"]`);
+    // Shown as text, never as HTML.
+    expect(await mine.locator('.qtext').innerText()).toBe(question);
+    expect(await page.locator('[data-testid=inbox] img').count()).toBe(0);
+    expect(await page.evaluate('window.pwned')).toBeUndefined();
+    await mine.locator('select').selectOption('yes');
+    await mine.locator('button[type=submit]').click();
+    await mine.locator('.ok', { hasText: 'drover resume asks' }).waitFor();
+    expect(await store.getQuestion('asks', q.id)).toMatchObject({ status: 'answered', answer: 'yes' });
+
+    const resumed = await cli(['resume', 'asks', '--json'], { cwd: dir, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(lastJson(resumed.stdout)).toMatchObject({ status: 'completed', result: 'echo say yes' });
+    // The inbox empties live once the question is answered.
+    await page.locator('[data-testid=inbox] li').waitFor({ state: 'detached' });
+  });
+
+  it('collapses the trace waterfall to a depth, hides short spans, and filters it', async () => {
+    const { dir, env, open } = await setup();
+    const scenario = write(dir, 'sim.yaml', SCENARIO);
+    const run = await cli(['run', ccScript(dir, FANOUT), '--sim', scenario, '--run-id', 'traced', '--json'], { cwd: dir, env });
+    expect(run.code, run.stderr).toBe(0);
+    const page = await open('#/run/traced/trace');
+    const rows = page.locator('[data-testid=waterfall] .wf-row');
+    await page.locator('.wf-row[data-name="invoke_agent look-b"]').waitFor();
+    const all = await rows.count();
+    const deep = await page.locator('.wf-row[data-depth="3"]').count();
+    expect(deep).toBe(3); // one chat span per agent
+    expect(await page.locator('[data-testid=wf-count]').innerText()).toBe(`${all} of ${all} spans shown`);
+
+    await page.locator('[data-testid=wf-depth]').selectOption('2');
+    await page.locator('[data-testid=wf-count]', { hasText: `${all - deep} of ${all} spans shown` }).waitFor();
+    expect(await page.locator('.wf-row[data-depth="3"]').count()).toBe(0);
+    expect(await page.locator('.wf-row[data-name="invoke_agent look-a"] .folded').innerText()).toBe('+1');
+
+    await page.locator('[data-testid=wf-depth]').selectOption('');
+    await page.locator('[data-testid=wf-filter]').fill('look-b');
+    await page.locator('[data-testid=wf-count]', { hasText: /^3 of/ }).waitFor();
+    const names = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-name')));
+    expect(names).toEqual(['invoke_workflow test-workflow', 'phase Scan', 'invoke_agent look-b']);
+
+    await page.locator('[data-testid=wf-filter]').fill('');
+    await page.locator('[data-testid=wf-min]').fill('100000');
+    await page.locator('[data-testid=wf-count]', { hasText: `1 of ${all} spans shown` }).waitFor();
+    expect(await page.locator('.wf-row .folded').innerText()).toBe(`+${all - 1}`);
+  });
+
+  it('keeps only the rows in view in the page for a 3,000-span trace, loading pages as it scrolls', async () => {
+    const { store, open } = await setup();
+    const now = Date.now();
+    await store.createRun(
+      {
+        id: 'big',
+        name: 'big-trace',
+        description: '',
+        scriptPath: 'big.js',
+        scriptSource: '',
+        scriptHash: 'h',
+        scriptForm: 'claude-code',
+        args: null,
+        settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1000 },
+        fromRunId: null,
+      },
+      now,
+    );
+    const traceId = traceIdForRun('big');
+    const t0 = now * 1000;
+    const span = (i: number, parent: string | null, name: string) => ({
+      traceId,
+      spanId: i.toString(16).padStart(16, '0'),
+      parentSpanId: parent,
+      name,
+      kind: 1,
+      startUs: t0 + i * 100,
+      endUs: t0 + i * 100 + 50,
+      statusCode: 0,
+      statusMessage: null,
+      service: 'drover',
+      scope: null,
+      attributes: {},
+      resource: {},
+      events: [],
+      runId: 'big',
+    });
+    const root = { ...span(1, null, 'invoke_workflow big'), endUs: t0 + 400_000 };
+    const children = Array.from({ length: 2999 }, (_, k) => span(k + 2, root.spanId, k === 2998 ? 'the last span' : `step ${k}`));
+    await store.spans.insertSpans([root, ...children]);
+    const page = await open('#/run/big/trace');
+    await page.locator('[data-testid=wf-count]', { hasText: '3000 of 3000 spans shown' }).waitFor();
+    await page.locator('.wf-row[data-name="step 0"]').waitFor();
+    const inDom = await page.locator('.wf-row').count();
+    expect(inDom).toBeGreaterThan(10);
+    expect(inDom).toBeLessThan(100);
+    await page.locator('[data-testid=waterfall]').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await page.locator('.wf-row[data-name="the last span"]').waitFor();
+    expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
+  });
+
+  it('draws a task list as a DAG with ready work marked, and shows a task with its history', async () => {
+    const { store, open } = await setup();
+    const actor = { name: 'planner' };
+    const now = Date.now();
+    const design = await store.tasks.createTask('board', { subject: 'design the API' }, actor, now);
+    const build = await store.tasks.createTask('board', { subject: 'build it', blockedBy: [design.id] }, actor, now);
+    await store.tasks.createTask('board', { subject: 'ship it', blockedBy: [build.id] }, actor, now);
+    await store.tasks.claimTask('board', { id: design.id, owner: 'alice', leaseMs: 600_000 }, actor, now);
+    const page = await open('#/tasks?list=board');
+    const dag = page.locator('[data-testid=task-dag]');
+    await dag.locator('g.node').nth(2).waitFor();
+    expect(await dag.locator('g.node').count()).toBe(3);
+    expect(await dag.locator('polyline.edge').count()).toBe(2);
+    expect(await dag.locator(`g.node[data-node="${design.id}"]`).getAttribute('data-state')).toBe('in_progress');
+    expect(await dag.locator(`g.node[data-node="${build.id}"]`).getAttribute('data-state')).toBe('pending');
+
+    // Completing the first task makes the second ready, live.
+    await store.tasks.completeTask('board', design.id, { name: 'alice' }, Date.now(), 'alice');
+    await dag.locator(`g.node[data-node="${build.id}"][data-state="ready"]`).waitFor();
+
+    await dag.locator(`g.node[data-node="${design.id}"]`).click();
+    const task = page.locator('[data-testid=task]');
+    await task.locator('.history li', { hasText: 'completed' }).waitFor();
+    expect(await task.locator('.history').innerText()).toMatch(/created by planner[\s\S]*claimed[\s\S]*completed by alice/);
+  });
+});
