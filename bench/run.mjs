@@ -1,10 +1,11 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
+import { benchCaps } from './caps.mjs';
 import { benchCrash } from './crash.mjs';
 import { benchFuzz } from './fuzz.mjs';
 import { benchGateway } from './gateway.mjs';
@@ -34,6 +35,7 @@ const all = {
   crash: benchCrash,
   fuzz: benchFuzz,
   gateway: benchGateway,
+  caps: benchCaps,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

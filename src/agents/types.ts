@@ -1,3 +1,4 @@
+import type { Cap } from '../budget/caps-types.js';
 import type { UsageRecord } from '../store/index.js';
 
 /** The AgentBackend interface: what the workflow runtime asks of any agent. No I/O here. */
@@ -72,6 +73,8 @@ export type AgentProgress =
 export interface AgentFailure {
   code: string;
   message: string;
+  /** Set with code `BUDGET_EXCEEDED`: the cap a drover gateway refused the request for, and what it had spent. */
+  refusal?: { cap: Cap; spentUsd: number; spentTokens: number };
 }
 
 /** What an agent did besides answering: recorded on the call, shown by `drover inspect`. */

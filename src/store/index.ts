@@ -6,6 +6,7 @@ import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
 export type * from './ledger-types.js';
+export type * from './reservation-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';

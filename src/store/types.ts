@@ -1,10 +1,13 @@
+import type { RunCaps } from '../budget/caps.js';
 import type { LedgerStore } from './ledger-types.js';
+import type { ReservationStore } from './reservation-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
-export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed';
+/** `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts). */
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded';
 export type ScriptForm = 'claude-code' | 'module';
 
 export interface StoredError {
@@ -31,6 +34,8 @@ export interface RunSettings {
   sim?: string;
   maxAgents: number;
   budgetTokens?: number;
+  /** Spending caps of the run (flags and the script's `meta.budget`, the smaller where both set one); `resume` keeps them. */
+  caps?: RunCaps;
   /** The task list `tasks.*` works on. */
   taskList?: string;
 }
@@ -213,6 +218,8 @@ export interface Store {
   readonly spans: SpanStore;
   /** One row per model request the gateway saw (schema v7). */
   readonly ledger: LedgerStore;
+  /** Budget held by requests in flight, against caps (schema v8). */
+  readonly reservations: ReservationStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
+import { type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
@@ -22,6 +23,7 @@ import { loadScenario } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
+import { RunBudget } from './budget.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
@@ -43,6 +45,12 @@ export interface SettingsOverrides {
   sim?: string;
   maxAgents?: number;
   budgetTokens?: number;
+  /** Hard cap on the run's spend, USD (`--max-usd`). */
+  maxUsd?: number;
+  /** Hard cap on the run's output tokens (`--max-tokens`). */
+  maxTokens?: number;
+  /** Hard cap per agent call, USD (`--max-usd-per-agent`). */
+  maxUsdPerAgent?: number;
   /** Task list for `tasks.*` (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch> of the workdir). */
   taskList?: string;
 }
@@ -61,6 +69,8 @@ export interface DriveOptions {
   traceContent?: boolean;
   /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
   otlpEndpoint?: string;
+  /** The store's daily caps (config `budget`), read at each start: not stored with the run. */
+  dailyCaps?: DailyCaps;
   /** Price overrides (drover.config.json `prices`) for the cost on spans. */
   prices?: PriceOverrides;
   /** Per-call usage from the ledger only: no usage rows of the agents' own (default: run-gateway.ts `USAGE_FROM_LEDGER`). */
@@ -156,6 +166,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ...(options.taskList ? { explicit: options.taskList } : {}),
     }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    ...withCaps(mergeRunCaps(flagCaps(options), loaded.meta.budget)),
     ...(source
       ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
       : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
@@ -197,6 +208,8 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.maxAgents !== undefined ? { maxAgents: options.maxAgents } : {}),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    // A cap flag on resume replaces the stored one (raise it to continue a run that hit it).
+    ...withCaps(stored.caps || flagCaps(options) ? { ...stored.caps, ...flagCaps(options) } : undefined),
     ...(options.taskList !== undefined ? { taskList: resolveTaskListId({ explicit: options.taskList }) } : {}),
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
   };
@@ -238,6 +251,20 @@ export async function scriptForResume(
   };
 }
 
+/** The caps the flags set (`--max-usd`, `--max-tokens`, `--max-usd-per-agent`); undefined when none. */
+function flagCaps(o: SettingsOverrides): RunCaps | undefined {
+  const caps: RunCaps = {
+    ...(o.maxUsd !== undefined ? { usd: o.maxUsd } : {}),
+    ...(o.maxTokens !== undefined ? { tokens: o.maxTokens } : {}),
+    ...(o.maxUsdPerAgent !== undefined ? { perAgentUsd: o.maxUsdPerAgent } : {}),
+  };
+  return Object.keys(caps).length > 0 ? caps : undefined;
+}
+
+function withCaps(caps: RunCaps | undefined): { caps?: RunCaps } {
+  return caps && Object.keys(caps).length > 0 ? { caps } : {};
+}
+
 function endpoint(sim: string | undefined, gateway: string | undefined): { sim?: string; gateway?: string } {
   if (sim && gateway) throw new InputError('give either --gateway or --sim, not both');
   if (sim) {
@@ -273,6 +300,14 @@ function checkSettings(s: RunSettings): void {
     throw new InputError(`--max-agents: must be a positive integer, got ${s.maxAgents}`);
   if (s.budgetTokens !== undefined && (!Number.isInteger(s.budgetTokens) || s.budgetTokens < 0)) {
     throw new InputError(`--budget-tokens: must be a whole number ≥ 0, got ${s.budgetTokens}`);
+  }
+  const usdOk = (n: number | undefined) => n === undefined || (Number.isFinite(n) && n > 0);
+  if (!usdOk(s.caps?.usd)) throw new InputError(`--max-usd: must be an amount of USD > 0 (e.g. 5), got ${s.caps?.usd}`);
+  if (!usdOk(s.caps?.perAgentUsd)) {
+    throw new InputError(`--max-usd-per-agent: must be an amount of USD > 0 (e.g. 0.5), got ${s.caps?.perAgentUsd}`);
+  }
+  if (s.caps?.tokens !== undefined && !(Number.isInteger(s.caps.tokens) && s.caps.tokens >= 1)) {
+    throw new InputError(`--max-tokens: must be a whole number of tokens ≥ 1 (e.g. 2M, 500k), got ${s.caps.tokens}`);
   }
 }
 
@@ -364,7 +399,20 @@ async function driveRun(
     gateway = runGateway;
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
-    const rt = new WorkflowRuntime({
+    let rt: WorkflowRuntime | undefined;
+    const budget = new RunBudget({
+      store,
+      runId: run.id,
+      workflow: loaded.meta.name,
+      caps: settings.caps,
+      daily: options.dailyCaps,
+      budgetTokens: settings.budgetTokens,
+      legacySpent: () => before.outputTokens + (rt?.outputTokensNow ?? 0),
+      warn: (message) => rt?.warn(message),
+      onShare: (message, share) => emit({ type: 'budget', message, share, at: Date.now() }),
+    });
+    await budget.refresh();
+    rt = new WorkflowRuntime({
       runId: run.id,
       store,
       journal,
@@ -387,6 +435,7 @@ async function driveRun(
       emit,
       signal: abort.signal,
       spentBefore: before.outputTokens,
+      budget,
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
       storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
@@ -429,6 +478,12 @@ async function driveRun(
         await update({ status: 'failed', error, finishedAt: now });
         return await summarize(store, run.id, 'failed', journal, startedAt, { error });
       }
+      if (budget.exceeded) {
+        // The script finished (it caught the refusal, or parallel turned it into null), but a cap stopped part of its work.
+        const capError = { code: budget.exceeded.code, message: budget.exceeded.message };
+        await update({ status: 'budget_exceeded', result, error: capError, finishedAt: now });
+        return await summarize(store, run.id, 'budget_exceeded', journal, startedAt, { result, error: capError });
+      }
       await update({ status: 'completed', result, error: null, finishedAt: now });
       return await summarize(store, run.id, 'completed', journal, startedAt, { result });
     }
@@ -442,8 +497,10 @@ async function driveRun(
       return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
     }
     const error = toStoredError(outcome.error, loaded.path);
-    await update({ status: 'failed', error, finishedAt: now });
-    return await summarize(store, run.id, 'failed', journal, startedAt, { error });
+    // A refusal the script did not catch (or a failure after a run-wide cap refused): the run ends budget_exceeded.
+    const status: RunStatus = error.code === 'BUDGET_EXCEEDED' || budget.exceeded ? 'budget_exceeded' : 'failed';
+    await update({ status, error, finishedAt: now });
+    return await summarize(store, run.id, status, journal, startedAt, { error });
   } catch (err) {
     if (leaseLost || err instanceof LeaseLostError) {
       // Another driver holds the run: nothing of this process may be written any more.

@@ -18,6 +18,7 @@ import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
 import { traceIdForRun, traceparent } from '../telemetry/index.js';
 import type { AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
+import type { RunBudget } from './budget.js';
 import { endsRun, RunAbortedError, ScriptUsageError } from './errors.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity, type CallIds } from './identity.js';
@@ -77,6 +78,8 @@ export interface RuntimeDeps {
   signal: AbortSignal;
   /** Output tokens the run spent in earlier executions. */
   spentBefore: number;
+  /** Caps and the `budget` global read from the ledger (src/workflow/budget.ts); absent: output tokens counted here. */
+  budget?: RunBudget;
   /** Set for `--plan`: report calls instead of running them. */
   plan?: PlanRecorder;
   /** The run's task list, for `tasks.*`. */
@@ -128,6 +131,8 @@ export class WorkflowRuntime {
   private agentCount = 0;
   private currentPhase: string | null = null;
   private spentNow = 0;
+  /** Phases agents ran in (their caps are watched for warnings). */
+  private readonly phasesSeen = new Set<string>();
   private readonly pendingEvents: RunEvent[] = [];
   private readonly warned = new Set<string>();
   /** Calls doing work right now (agents queued or running, sh, step, sleep, timers). */
@@ -141,10 +146,11 @@ export class WorkflowRuntime {
 
   /** The functions handed to a script, bound to a scope (top level or nested workflow). */
   api(scope: Scope): WorkflowApi {
-    const total = this.deps.settings.budgetTokens ?? null;
+    const ledger = this.deps.budget;
+    const total = ledger ? ledger.total : (this.deps.settings.budgetTokens ?? null);
     const budget: Budget = {
       total,
-      spent: () => this.value(scope, 'budget', () => this.deps.spentBefore + this.spentNow),
+      spent: () => this.value(scope, 'budget', () => (ledger ? ledger.spent() : this.deps.spentBefore + this.spentNow)),
       remaining: () => (total === null ? Number.POSITIVE_INFINITY : Math.max(0, total - budget.spent())),
     };
     return {
@@ -166,6 +172,11 @@ export class WorkflowRuntime {
       runId: this.deps.runId,
       scriptDir: scope.scriptDir,
     };
+  }
+
+  /** Output tokens of this execution's agents, from their usage (the ledger-less count). */
+  get outputTokensNow(): number {
+    return this.spentNow;
   }
 
   /** The lease this execution writes under (undefined for `--plan`, which writes nothing). */
@@ -420,6 +431,14 @@ export class WorkflowRuntime {
         inputTokens,
         ...(outcome.ok ? {} : { error: outcome.error.message }),
       });
+      if (this.deps.budget) {
+        if (finished.phase) this.phasesSeen.add(finished.phase);
+        // Uncapped runs skip the read: their budget.spent() counts output tokens (usage rows) as before.
+        if (this.deps.budget.capped) await this.deps.budget.refresh(this.phasesSeen);
+        // A cap refused the agent's request: agent() rejects with it (parallel turns it into null).
+        const refusal = outcome.ok ? undefined : this.deps.budget.refusalOf(key, outcome.error);
+        if (refusal) throw refusal;
+      }
       return finished.result;
     } finally {
       release();

@@ -1,5 +1,6 @@
 import { APIError as AnthropicAPIError } from '@anthropic-ai/sdk';
 import { APIError as OpenAIAPIError } from 'openai';
+import { isBudgetRefusal } from '../../budget/refusal.js';
 import { errorMessage } from '../../core/index.js';
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
@@ -137,6 +138,15 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
       } catch (err) {
         if (signal.aborted) throw new LoopFailure(stopped());
         const status = statusOf(err);
+        // A drover gateway refused the request for a cap: never retried, the call fails with BUDGET_EXCEEDED.
+        const refusal = isBudgetRefusal(status, (err as { error?: unknown }).error);
+        if (refusal) {
+          throw new LoopFailure({
+            code: 'BUDGET_EXCEEDED',
+            message: refusal.message,
+            refusal: { cap: refusal.cap, spentUsd: refusal.spentUsd, spentTokens: refusal.spentTokens },
+          });
+        }
         // Every failure names what it tried to reach: "Connection error." alone helps nobody.
         const where = settings.endpoint ? ` (${settings.provider.name} at ${settings.endpoint})` : '';
         lastError = status ? `HTTP ${status}${where}: ${errorMessage(err)}` : `${errorMessage(err)}${where}`;

@@ -28,6 +28,10 @@ export interface RunFlags extends GlobalFlags {
   concurrency?: number;
   maxAgents?: number;
   budgetTokens?: number;
+  /** Caps: run USD, run output tokens, USD per agent call. */
+  maxUsd?: number;
+  maxTokens?: number;
+  maxUsdPerAgent?: number;
   gateway?: string;
   baseUrl?: string;
   sim?: string;
@@ -74,6 +78,9 @@ function overrides(flags: RunFlags) {
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
     ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
+    ...(flags.maxUsd !== undefined ? { maxUsd: flags.maxUsd } : {}),
+    ...(flags.maxTokens !== undefined ? { maxTokens: flags.maxTokens } : {}),
+    ...(flags.maxUsdPerAgent !== undefined ? { maxUsdPerAgent: flags.maxUsdPerAgent } : {}),
     ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
@@ -183,6 +190,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
         ...(flags.runId ? { runId: flags.runId } : {}),
         ...(flags.from ? { fromRunId: flags.from } : {}),
         ...overrides(flags),
+        ...(config.budget ? { dailyCaps: config.budget } : {}),
         defaults: {
           backend: config.backend,
           ...(config.provider ? { provider: config.provider } : {}),
@@ -209,6 +217,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
         runId,
         ...(flags.script ? { script: flags.script } : {}),
         ...overrides(flags),
+        ...(config.budget ? { dailyCaps: config.budget } : {}),
         ...tracingOptions(config),
         ...common,
       }),

@@ -221,6 +221,26 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ORDER BY u.id;
   DROP TABLE usage;
   `,
+  // v8: cap reservations — a request's worst case held against each cap that applies, one row per
+  // (reservation, cap), until the request settles (src/budget/reservations.ts). expires_at frees the
+  // holds of a process that died: live holders renew it while their request is in flight.
+  `
+  CREATE TABLE reservations (
+    id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    cap_key TEXT NOT NULL,
+    usd REAL,
+    tokens INTEGER NOT NULL,
+    run_id TEXT,
+    call_key TEXT,
+    model TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (id, scope, cap_key)
+  ) WITHOUT ROWID;
+  CREATE INDEX reservations_cap ON reservations(scope, cap_key, expires_at);
+  CREATE INDEX reservations_expiry ON reservations(expires_at);
+  `,
 ];
 
 /**
