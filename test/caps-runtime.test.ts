@@ -1,18 +1,7 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import {
-  BudgetExceededError,
-  budgetRefusalBody,
-  capsFor,
-  createReservationStage,
-  type DailyCaps,
-  type RunCaps,
-} from '../src/budget/index.js';
-import type { GatewayRequest } from '../src/gateway/pipeline/types.js';
 import type { Store } from '../src/store/index.js';
 import { resumeRun, runWorkflow } from '../src/workflow/index.js';
-import { ccScript, cli, FAST_BACKOFF, gateway, onCleanup, tempDir, tempStore, write } from './helpers.js';
+import { ccScript, cli, FAST_BACKOFF, gateway, tempDir, tempStore, write } from './helpers.js';
 
 /** Each answer: 1000 input + 5000 output tokens of claude-sonnet-5 (2 / 10 USD per million) = 0.052 USD. */
 const SCENARIO = `
@@ -23,85 +12,23 @@ rules:
 `;
 const ANSWER_USD = (1000 * 2 + 5000 * 10) / 1e6;
 
-/**
- * A minimal metering proxy in front of the sim gateway, standing in for drover's gateway until it
- * lands (branch gw-core): the real reservation stage and a 402 refusal body; the hold is released
- * when the answer is through. Caps come from `caps(body)` at each request.
- */
-async function meteringProxy(
-  store: Store,
-  upstream: string,
-  runId: string,
-  caps: (body: string) => RunCaps | undefined,
-  daily?: DailyCaps,
-  /** Requests it never answers (it waits for the client to hang up, then releases the hold). */
-  hangs: (body: string) => boolean = () => false,
-) {
-  const stage = createReservationStage(store, (req) => capsFor(caps(req.rawBody.toString('utf8')), daily, req.attribution, req.receivedAt));
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const rawBody = Buffer.concat(chunks);
-    const body = JSON.parse(rawBody.toString('utf8')) as Record<string, unknown>;
-    const callKey = typeof req.headers['x-drover-call'] === 'string' ? req.headers['x-drover-call'] : null;
-    const request: GatewayRequest = {
-      receivedAt: Date.now(),
-      method: req.method ?? 'POST',
-      path: req.url ?? '/',
-      headers: req.headers,
-      rawBody,
-      body,
-      wire: 'anthropic',
-      provider: 'anthropic',
-      model: String(body.model),
-      stream: body.stream === true,
-      maxTokens: typeof body.max_tokens === 'number' ? body.max_tokens : null,
-      attribution: { runId, callKey, agentLabel: null, phase: null, workflow: 'test-workflow', session: null },
-    };
-    let held: Awaited<ReturnType<typeof stage.reserve>>;
-    try {
-      held = await stage.reserve(request, new AbortController().signal);
-    } catch (err) {
-      if (!(err instanceof BudgetExceededError)) throw err;
-      res.writeHead(402, { 'content-type': 'application/json' }).end(JSON.stringify(budgetRefusalBody(err)));
-      return;
-    }
-    if (hangs(rawBody.toString('utf8'))) {
-      hungUp.push(new Promise<void>((r) => res.on('close', r)).then(() => held.release()));
-      return;
-    }
-    const up = await fetch(`${upstream}${req.url}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'x' },
-      body: rawBody,
-    });
-    const text = await up.text();
-    // The runtime records the answer's usage in the ledger when the agent's call finishes (a
-    // `reported` row): the proxy only releases its hold, so the request is never counted twice.
-    await held.release();
-    res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/event-stream' }).end(text);
-  });
-  const hungUp: Promise<void>[] = [];
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  onCleanup(() => {
-    server.closeAllConnections();
-    return new Promise((r) => server.close(r));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hungUp };
+/** The sim gateway as the upstream: the run's own gateway holds each request's worst case against the run's caps. */
+async function setup(scenario = SCENARIO) {
+  const dir = tempDir();
+  const gw = await gateway(scenario);
+  const { store, path } = tempStore(dir);
+  return { dir, gw, store, path, url: gw.url };
 }
 
-async function setup(runId: string, caps: (body: string) => RunCaps | undefined, daily?: DailyCaps, hangs?: (body: string) => boolean) {
-  const dir = tempDir();
-  const gw = await gateway(SCENARIO);
-  const { store, path } = tempStore(dir);
-  const { url, hungUp } = await meteringProxy(store, gw.url, runId, caps, daily, hangs);
-  return { dir, gw, store, path, url, hungUp };
+/** The ledger rows of requests that reached the upstream (refused ones are rows too, with status 402 and no tokens). */
+async function served(store: Store, runId: string) {
+  return (await store.ledger.listByRun(runId)).filter((r) => r.status === 200);
 }
 
 describe('caps in the workflow runtime', () => {
   it('agent() rejects with a BudgetExceededError a script can catch; parallel turns it into null; the run ends budget_exceeded', async () => {
     const runId = 'capped-1';
-    const { dir, store, url, gw } = await setup(runId, () => ({ usd: 0.01 }));
+    const { dir, store, url, gw } = await setup();
     const script = ccScript(
       dir,
       `const both = await parallel([() => agent('one'), () => agent('two')]);
@@ -118,9 +45,14 @@ describe('caps in the workflow runtime', () => {
       /^budget exceeded: run cap \(run capped-1\) is 0\.01 USD; 0 USD spent, and this claude-sonnet-5 request may cost up to/,
     );
     expect(result).toMatchObject({ total: 0.01, spent: 0 });
-    // Refused before anything was sent: the upstream saw nothing, the ledger has nothing.
+    // Refused before anything was sent: the upstream saw nothing; the ledger has the refusals, at no cost.
     expect(gw.stats().requests).toBe(0);
-    expect(await store.ledger.listByRun(runId)).toEqual([]);
+    const rows = await store.ledger.listByRun(runId);
+    expect(rows.map((r) => [r.status, r.inputTokens, r.outputTokens, r.costUsd ?? 0])).toEqual([
+      [402, 0, 0, 0],
+      [402, 0, 0, 0],
+      [402, 0, 0, 0],
+    ]);
     expect(s.error?.code).toBe('BUDGET_EXCEEDED');
     expect((await store.getRun(runId))?.status).toBe('budget_exceeded');
     // The caps are stored with the run, for resume.
@@ -129,7 +61,7 @@ describe('caps in the workflow runtime', () => {
 
   it('spends up to the cap, never past it; budget.spent() reads the ledger; a warning at 50% is a run event', async () => {
     const runId = 'capped-2';
-    const { dir, store, url } = await setup(runId, () => ({ usd: 0.18 }));
+    const { dir, store, url } = await setup();
     // Each answer costs 0.052 USD but may cost up to ~0.095 (8192 max_tokens): the third cannot fit (0.104 + 0.095 > 0.18).
     const script = ccScript(
       dir,
@@ -151,7 +83,7 @@ describe('caps in the workflow runtime', () => {
       maxUsd: 0.18,
       onEvent: (e) => e.type === 'budget' && shares.push(e.share),
     });
-    const ledger = await store.ledger.listByRun(runId);
+    const ledger = await served(store, runId);
     expect(ledger).toHaveLength(2);
     const spent = ledger.reduce((n, e) => n + (e.costUsd ?? 0), 0);
     expect(spent).toBeCloseTo(2 * ANSWER_USD, 9);
@@ -172,7 +104,7 @@ describe('caps in the workflow runtime', () => {
 
   it('a token cap counts output tokens (worst case = max_tokens), and budget.total / spent() are in tokens', async () => {
     const runId = 'capped-tokens';
-    const { dir, store, url } = await setup(runId, () => ({ tokens: 10_000 }));
+    const { dir, store, url } = await setup();
     // The first answer (5000 output tokens) fits; then 5000 + 8192 (max_tokens) > 10 000.
     const script = ccScript(
       dir,
@@ -190,15 +122,23 @@ describe('caps in the workflow runtime', () => {
 
   it('a refusal the script does not catch ends the run budget_exceeded and cancels the agents still in flight', async () => {
     const runId = 'capped-inflight';
-    // "refuse me" meets a run cap it cannot fit; "slow one" is never answered: only a cancellation ends it.
-    const { dir, store, url } = await setup(
-      runId,
-      (body) => (body.includes('refuse me') ? { usd: 0.001 } : undefined),
-      undefined,
-      (body) => body.includes('slow one'),
+    // "slow one" fits the run cap and is held at a gate that never opens: only a cancellation ends it.
+    // "refuse me" asks a model whose worst case (8192 output tokens at 75 USD per million) cannot fit.
+    const { dir, store, url } = await setup(`
+rules:
+  - name: slow
+    match: { prompt: 'slow one' }
+    hold: never
+    turns: [{ text: ok }]
+  - name: any
+    usage: { input_tokens: 1000, output_tokens: 5000 }
+    turns: [{ text: ok }]
+`);
+    const script = ccScript(
+      dir,
+      `const slow = agent('slow one'); await agent('refuse me', { model: 'claude-opus-4-1' }); return await slow;`,
     );
-    const script = ccScript(dir, `const slow = agent('slow one'); await agent('refuse me'); return await slow;`);
-    const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.001 });
+    const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.2 });
     expect(s.status).toBe('budget_exceeded');
     expect(s.error?.code).toBe('BUDGET_EXCEEDED');
     const calls = await store.listCalls(runId);
@@ -210,17 +150,14 @@ describe('caps in the workflow runtime', () => {
 
   it('resume keeps the caps, and a cap flag on resume replaces the stored one', async () => {
     const runId = 'capped-3';
-    let caps: RunCaps | undefined;
-    const { dir, store, url } = await setup(runId, () => caps);
+    const { dir, store, url } = await setup();
     const script = ccScript(dir, `return await agent('one');`);
-    caps = { usd: 0.01 };
     const first = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.01 });
     expect(first.status).toBe('budget_exceeded');
-    // The proxy reads the caps of the run as stored: what a resume keeps.
+    // The run's gateway reads the caps as stored: what a resume keeps.
     const kept = await resumeRun({ store, runId, gateway: url, backoff: FAST_BACKOFF });
     expect((await store.getRun(runId))?.settings.caps).toEqual({ usd: 0.01 });
     expect(kept.status).toBe('budget_exceeded');
-    caps = { usd: 1 };
     const raised = await resumeRun({ store, runId, gateway: url, backoff: FAST_BACKOFF, maxUsd: 1 });
     expect((await store.getRun(runId))?.settings.caps).toEqual({ usd: 1 });
     expect(raised).toMatchObject({ status: 'completed', result: 'ok' });
@@ -228,7 +165,7 @@ describe('caps in the workflow runtime', () => {
 
   it("takes the script's meta.budget, the smaller limit winning over a flag", async () => {
     const runId = 'capped-4';
-    const { dir, store, url } = await setup(runId, () => undefined);
+    const { dir, store, url } = await setup();
     const script = write(
       dir,
       'wf.js',
@@ -252,7 +189,7 @@ describe('caps in the workflow runtime', () => {
 describe('caps from the command line', () => {
   it('a per-agent cap refused over HTTP fails the call in another process; the run completes when the script handles it', async () => {
     const runId = 'cli-capped';
-    const { dir, path, url, store } = await setup(runId, () => ({ perAgentUsd: 0.05 }));
+    const { dir, path, url, store } = await setup();
     const script = ccScript(dir, `const r = await parallel([() => agent('one')]); return { r, spent: budget.spent() };`);
     const res = await cli(['run', script, '--store', path, '--run-id', runId, '--gateway', url, '--max-usd-per-agent', '0.05', '--json'], {
       cwd: dir,
@@ -268,7 +205,7 @@ describe('caps from the command line', () => {
 
   it('a run a cap stopped shows budget_exceeded in run --json, runs and status; exit code 1', async () => {
     const runId = 'cli-run-cap';
-    const { dir, path, url } = await setup(runId, () => ({ usd: 0.01 }));
+    const { dir, path, url } = await setup();
     const script = ccScript(dir, `return await agent('one');`);
     const res = await cli(['run', script, '--store', path, '--run-id', runId, '--gateway', url, '--max-usd', '0.01', '--json'], {
       cwd: dir,

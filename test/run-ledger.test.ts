@@ -121,23 +121,29 @@ describe('drover run --sim (the CLI, the shipped example)', () => {
 });
 
 describe('the ledger as the only copy of usage (USAGE_FROM_LEDGER)', () => {
-  it('on: the runtime stores no usage rows of its own; the ledger has every request of every call', async () => {
+  it('on (the default): the runtime stores no usage rows of its own; the ledger has every request of every call, once', async () => {
     const dir = tempDir();
     const gw = await gateway(SCENARIO);
     const { store } = tempStore(tempDir());
     const script = ccScript(dir, "return await parallel([() => agent('task one'), () => agent('task two')]);");
     const on = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, backoff: FAST_BACKOFF, usageFromLedger: true });
     expect(on.status).toBe('completed');
-    expect(await store.listUsage(on.runId)).toEqual([]);
+    // One copy: every usage row is the gateway's (none `reported` by the runtime).
+    const rows = await store.ledger.listByRun(on.runId);
+    expect(rows.map((r) => r.mode)).toEqual(['proxy', 'proxy']);
+    expect(await store.listUsage(on.runId)).toHaveLength(2);
     const keys = (await store.listCalls(on.runId)).map((c) => c.key).sort();
-    expect([...new Set((await store.ledger.listByRun(on.runId)).map((r) => r.callKey))].sort()).toEqual(keys);
-    // Off (today's default): the agents' reports are stored too, equal to the ledger.
+    expect([...new Set(rows.map((r) => r.callKey))].sort()).toEqual(keys);
+    // Off: the agents' own reports are stored beside the gateway's rows, equal to them (a second copy).
     const off = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, backoff: FAST_BACKOFF, usageFromLedger: false });
-    const usage = await store.listUsage(off.runId);
-    const ledger = await store.ledger.listByRun(off.runId);
-    expect(usage.map((u) => [u.callKey, u.requestId, u.outputTokens]).sort()).toEqual(
-      ledger.map((r) => [r.callKey, r.requestId, r.outputTokens]).sort(),
-    );
+    const all = await store.ledger.listByRun(off.runId);
+    const as = (mode: string) =>
+      all
+        .filter((r) => (mode === 'reported' ? r.mode === 'reported' : r.mode !== 'reported'))
+        .map((r) => [r.callKey, r.requestId, r.outputTokens])
+        .sort();
+    expect(as('reported')).toHaveLength(2);
+    expect(as('reported')).toEqual(as('proxy'));
   });
 });
 

@@ -18,6 +18,7 @@ export {
   type ModeSource,
   ProxySource,
   type ProxySourceOptions,
+  runCassetteMode,
   SimSource,
   type SourceSettings,
   sourceFor,

@@ -129,19 +129,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  /** Settles the hold and writes the row (unless another gateway on this store wrote it). */
+  /**
+   * Writes the row (unless another gateway on this store wrote it), then settles the hold: in that
+   * order, so no moment exists where the hold is gone and the money not yet in the ledger. A hold
+   * settled with the row's id only releases; without one (no ledger here) the stage records the row.
+   */
   const settle = async (entry: LedgerEntry, hold: HeldBudget | undefined, delegated: boolean) => {
     remember(entry);
+    let recorded: LedgerEntry = entry;
+    if (!delegated && options.ledger) {
+      try {
+        recorded = { ...entry, id: await options.ledger.record(entry) };
+      } catch (err) {
+        onError(`could not record a ledger row: ${errorMessage(err)}`);
+      }
+    }
     try {
-      await hold?.settle(entry);
+      await hold?.settle(recorded);
     } catch (err) {
       onError(`could not settle a reservation: ${errorMessage(err)}`);
-    }
-    if (delegated || !options.ledger) return;
-    try {
-      await options.ledger.record(entry);
-    } catch (err) {
-      onError(`could not record a ledger row: ${errorMessage(err)}`);
     }
   };
 

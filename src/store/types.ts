@@ -32,6 +32,8 @@ export interface RunSettings {
   gateway?: string;
   /** Scenario file of the in-process sim gateway, absolute path. */
   sim?: string;
+  /** `--record <dir>` / `--replay <dir>`: the run's gateway records into or answers from cassettes (absolute dir). */
+  cassettes?: { mode: 'record' | 'replay'; dir: string };
   maxAgents: number;
   budgetTokens?: number;
   /** Spending caps of the run (flags and the script's `meta.budget`, the smaller where both set one); `resume` keeps them. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
-import { type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
+import { createReservationStage, type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
@@ -19,11 +19,11 @@ import {
   sha256Hex,
   validateRunId,
 } from '../core/index.js';
-import { loadScenario } from '../gateway/index.js';
+import { loadScenario, runCassetteMode } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
-import { RunBudget } from './budget.js';
+import { capsResolver, RunBudget } from './budget.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
@@ -43,6 +43,10 @@ export interface SettingsOverrides {
   concurrency?: number;
   gateway?: string;
   sim?: string;
+  /** `--record <dir>`: record the run's model traffic into cassettes. */
+  record?: string;
+  /** `--replay <dir>`: answer every model request from cassettes (no upstream, no key). */
+  replay?: string;
   maxAgents?: number;
   budgetTokens?: number;
   /** Hard cap on the run's spend, USD (`--max-usd`). */
@@ -150,6 +154,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const loaded = await loadWorkflowFile(options.script);
   const source =
     options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
+  const cassettes = cassetteSetting(options, undefined);
   const backend = options.backend ?? d.backend ?? 'builtin';
   const provider = options.provider ?? d.provider;
   const model = options.model ?? d.model;
@@ -169,7 +174,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     ...withCaps(mergeRunCaps(flagCaps(options), loaded.meta.budget)),
     ...(source
       ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
-      : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
+      : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
+    ...cassettes,
   };
   checkSettings(settings);
   const run = await store.createRun(
@@ -212,6 +218,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...withCaps(stored.caps || flagCaps(options) ? { ...stored.caps, ...flagCaps(options) } : undefined),
     ...(options.taskList !== undefined ? { taskList: resolveTaskListId({ explicit: options.taskList }) } : {}),
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
+    ...cassetteSetting(options, switchEndpoint ? undefined : stored.cassettes),
   };
   checkSettings(settings);
   if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
@@ -249,6 +256,22 @@ export async function scriptForResume(
     replaced: true,
     note: `${run.scriptPath} changed since this run stored it: continuing with the file on disk (calls whose inputs changed run again; \`drover resume ${run.id} --plan\` shows which)`,
   };
+}
+
+/**
+ * The run's cassettes from `--record` / `--replay` (a resume keeps the stored ones unless it
+ * switches endpoint or names its own).
+ * @throws InputError (exit 2) when the flags contradict each other (see `runCassetteMode`)
+ */
+function cassetteSetting(o: SettingsOverrides, stored: RunSettings['cassettes']): Pick<RunSettings, 'cassettes'> {
+  const asked = runCassetteMode({
+    ...(o.record !== undefined ? { record: o.record } : {}),
+    ...(o.replay !== undefined ? { replay: o.replay } : {}),
+    ...(o.sim !== undefined ? { sim: o.sim } : {}),
+    ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
+  });
+  if (asked) return { cassettes: { mode: asked.mode, dir: resolve(asked.cassettes) } };
+  return stored ? { cassettes: stored } : {};
 }
 
 /** The caps the flags set (`--max-usd`, `--max-tokens`, `--max-usd-per-agent`); undefined when none. */
@@ -395,6 +418,14 @@ async function driveRun(
       runId: run.id,
       workflow: loaded.meta.name,
       ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
+      ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
+      ...(settings.caps || options.dailyCaps
+        ? {
+            reservations: createReservationStage(store, capsResolver(settings.caps, options.dailyCaps), {
+              ...(options.prices ? { prices: options.prices } : {}),
+            }),
+          }
+        : {}),
     });
     gateway = runGateway;
     const backends = new Map<string, AgentBackend>();
@@ -423,7 +454,8 @@ async function driveRun(
         if (!b) {
           b = createBackend(name, {
             gatewayUrl: runGateway.url,
-            apiKey: settings.sim ? SIM_API_KEY : modelEndpoint(name, settings, options.apiKey).apiKey,
+            apiKey:
+              settings.sim || settings.cassettes?.mode === 'replay' ? SIM_API_KEY : modelEndpoint(name, settings, options.apiKey).apiKey,
             ...(settings.provider ? { provider: settings.provider } : {}),
             ...(options.backoff ? { backoff: options.backoff } : {}),
             ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),

@@ -35,6 +35,8 @@ const runOptions = (cmd: Command) =>
     .option('--gateway <url>', 'model endpoint: a drover gateway or a provider-compatible server')
     .option('--base-url <url>', 'same as --gateway (e.g. http://127.0.0.1:11434/v1 for a local Ollama)')
     .option('--sim <scenario>', 'start an in-process sim gateway with this scenario')
+    .option('--record <dir>', "record the run's model traffic into cassettes (one file per request) while it runs")
+    .option('--replay <dir>', 'answer every model request from recorded cassettes: no upstream, no key, $0')
     .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
     .option('--strict', 'exit 1 when any call failed, even if the run completed')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');

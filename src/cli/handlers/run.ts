@@ -35,6 +35,8 @@ export interface RunFlags extends GlobalFlags {
   gateway?: string;
   baseUrl?: string;
   sim?: string;
+  record?: string;
+  replay?: string;
   script?: string;
   taskList?: string;
   /** Print what would be reused and run, run nothing. */
@@ -83,6 +85,8 @@ function overrides(flags: RunFlags) {
     ...(flags.maxUsdPerAgent !== undefined ? { maxUsdPerAgent: flags.maxUsdPerAgent } : {}),
     ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
+    ...(flags.record !== undefined ? { record: flags.record } : {}),
+    ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
   };
 }

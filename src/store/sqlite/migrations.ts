@@ -160,10 +160,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX spans_name ON spans(name);
   CREATE INDEX spans_start ON spans(start_us);
   `,
-  // v7: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
+  // v5: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
   `ALTER TABLE calls ADD COLUMN position_key TEXT;
   ALTER TABLE calls ADD COLUMN content_key TEXT;`,
-  // v6 (reserved as 5 for this change; after the call-identity migration): every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
+  // v6: every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
   // exact attribute values) and its resource/scope fields besides attributes and name; NULL when none came.
   `
   ALTER TABLE spans ADD COLUMN extra_json TEXT;
