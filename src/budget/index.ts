@@ -18,6 +18,7 @@ export {
   type TokenRates,
   worstCaseUsd,
 } from './prices.js';
+export { isQuotaExhausted, QuotaExhaustedError } from './quota.js';
 export {
   BUDGET_REFUSAL_STATUS,
   BUDGET_REFUSAL_TYPE,

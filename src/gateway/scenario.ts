@@ -41,6 +41,10 @@ const FaultSchema = z
     times: z.number().int().min(1).default(1),
     after: z.number().int().min(0).default(0),
     retry_after_s: z.number().min(0).optional(),
+    /** The error's `type` (Anthropic) / `code` (OpenAI), e.g. `insufficient_quota`; default from the status. */
+    error_type: z.string().min(1).optional(),
+    /** The error's message; default "sim gateway: injected <status> (<type>)". */
+    message: z.string().min(1).optional(),
   })
   .strict()
   .refine((f) => (f.status === undefined) !== (f.cut_after_events === undefined), {

@@ -183,13 +183,13 @@ function toolUseId(): string {
 
 function errorPlan(rule: string, fault: ScenarioFault, latencyMs: number): SimPlan {
   const status = fault.status ?? 500;
-  const errorType = status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
+  const errorType = fault.error_type ?? (status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error');
   return {
     kind: 'error',
     rule,
     status,
     errorType,
-    message: `sim gateway: injected ${status} (${errorType})`,
+    message: fault.message ?? `sim gateway: injected ${status} (${errorType})`,
     latencyMs,
     ...(fault.retry_after_s !== undefined ? { retryAfterS: fault.retry_after_s } : status === 429 ? { retryAfterS: 0 } : {}),
   };

@@ -19,7 +19,7 @@ import type { TaskBoard } from '../tasks/index.js';
 import { traceIdForRun, traceparent } from '../telemetry/index.js';
 import type { AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
 import type { RunBudget } from './budget.js';
-import { endsRun, RunAbortedError, ScriptUsageError } from './errors.js';
+import { endsRun, QuotaGoneError, RunAbortedError, ScriptUsageError } from './errors.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity, type CallIds } from './identity.js';
 import type { ExecuteReason, Journal, ReuseVia } from './journal.js';
@@ -431,6 +431,7 @@ export class WorkflowRuntime {
         inputTokens,
         ...(outcome.ok ? {} : { error: outcome.error.message }),
       });
+      if (!outcome.ok && outcome.error.code === 'QUOTA_EXHAUSTED') throw new QuotaGoneError(outcome.error.message);
       if (this.deps.budget) {
         if (finished.phase) this.phasesSeen.add(finished.phase);
         // Uncapped runs skip the read: their budget.spent() counts output tokens (usage rows) as before.

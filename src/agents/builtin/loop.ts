@@ -1,5 +1,6 @@
 import { APIError as AnthropicAPIError } from '@anthropic-ai/sdk';
 import { APIError as OpenAIAPIError } from 'openai';
+import { isQuotaExhausted, QuotaExhaustedError } from '../../budget/quota.js';
 import { isBudgetRefusal } from '../../budget/refusal.js';
 import { errorMessage } from '../../core/index.js';
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
@@ -146,6 +147,12 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
             message: refusal.message,
             refusal: { cap: refusal.cap, spentUsd: refusal.spentUsd, spentTokens: refusal.spentTokens },
           });
+        }
+        // The account's money or quota is gone: never retried; the run stops with the provider's words.
+        const body = (err as { error?: unknown }).error;
+        if (status !== undefined && isQuotaExhausted(status, body)) {
+          const upstream = settings.endpoint ? `${settings.provider.name} at ${settings.endpoint}` : settings.provider.name;
+          throw new LoopFailure({ code: 'QUOTA_EXHAUSTED', message: new QuotaExhaustedError(upstream, status, body).message });
         }
         // Every failure names what it tried to reach: "Connection error." alone helps nobody.
         const where = settings.endpoint ? ` (${settings.provider.name} at ${settings.endpoint})` : '';

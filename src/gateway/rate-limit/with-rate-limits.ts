@@ -4,10 +4,10 @@
  * go out at once per (upstream, model).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from '../../budget/quota.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { retryHint } from './headers.js';
 import { AimdLimiter, type LimitSnapshot, type Slot } from './limiter.js';
-import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from './quota.js';
 
 /** Response header on an answer the wrapper gave up retrying: how many retries it made. */
 export const RETRIES_HEADER = 'x-drover-retries';
