@@ -24,6 +24,8 @@ export async function startGatewayProcess(dir) {
   writeFileSync(file, INSTANT_SCENARIO);
   const child = spawn(process.execPath, [CLI, 'gateway', '--mode', 'sim', '--scenario', file, '--port', '0', '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    // Its ledger goes to a store of its own, not one in the working directory.
+    env: { ...process.env, DROVER_STORE: join(dir, 'gateway.db') },
   });
   const url = await new Promise((res, rej) => {
     let buf = '';

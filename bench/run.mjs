@@ -1,10 +1,14 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,listing picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchAgents } from './agents.mjs';
 import { benchAssert } from './assert.mjs';
+import { benchCaps } from './caps.mjs';
+import { benchCrash } from './crash.mjs';
+import { benchFuzz } from './fuzz.mjs';
+import { benchGateway } from './gateway.mjs';
 import { benchJournal } from './journal.mjs';
 import { benchLedger } from './ledger.mjs';
 import { ROOT } from './lib.mjs';
@@ -29,9 +33,15 @@ const all = {
   ratelimit: benchRateLimit,
   ledger: benchLedger,
   ui: benchUi,
+  crash: benchCrash,
+  fuzz: benchFuzz,
+  gateway: benchGateway,
+  caps: benchCaps,
   listing: benchListing,
 };
-const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all);
+// The stress benches run for minutes each: only when named.
+const OPT_IN = new Set(['crash', 'fuzz']);
+const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : Object.keys(all).filter((k) => !OPT_IN.has(k));
 const results = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   at: new Date().toISOString(),

@@ -63,6 +63,33 @@ describe('a script cannot hang or kill the driver', () => {
     expect(pending).toBe(0);
   });
 
+  it('a call already answered (a replayed one) counts as pending until its answer enters the script', async () => {
+    // The stuck check asks the host what is pending. A replayed call settles at once, but its answer
+    // enters the script's context a turn later: found by the crash bench, a resume that replayed many
+    // calls on a busy machine failed SCRIPT_STUCK because every poll fell in that gap.
+    let pending = 0;
+    const host = {
+      track: <T>(work: Promise<T>) => {
+        pending++;
+        return work.finally(() => pending--);
+      },
+    };
+    const seen: number[] = [];
+    const api = {
+      agent: (prompt: string) => {
+        const answer = Promise.resolve(`answer to ${prompt}`);
+        // Runs after the sandbox's own reaction to the answer (registered later, on the same promise).
+        answer.then(() => Promise.resolve().then(() => seen.push(pending)));
+        return answer;
+      },
+    } as unknown as WorkflowApi;
+    const result = await runInSandbox(`return [await agent('a'), await agent('b')];`, 'wf.js', api, host);
+    expect(result).toEqual(['answer to a', 'answer to b']);
+    expect(seen).toEqual([1, 1]);
+    await new Promise((r) => setImmediate(r)); // the last entry's bookkeeping ends after the script returned
+    expect(pending).toBe(0);
+  });
+
   it('a script waiting on its own timer is not taken for stuck', async () => {
     const dir = tempDir();
     const { store } = tempStore(dir);

@@ -98,7 +98,10 @@ export function cli(args: string[], options: { cwd?: string; env?: Record<string
 export async function gatewayProcess(
   scenarioFile: string,
 ): Promise<{ url: string; stats(): Promise<{ requests: number; log: { prompt: string; status: number }[] }> }> {
-  const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenarioFile, '--port', '0', '--json']);
+  // Its ledger goes to a store of its own, never to one in the working directory.
+  const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenarioFile, '--port', '0', '--json'], {
+    env: { DROVER_STORE: join(tempDir('drover-gw-store-'), 'drover.db') },
+  });
   const url = await new Promise<string>((resolveUrl, reject) => {
     let buf = '';
     child.stdout?.on('data', (d) => {

@@ -56,6 +56,27 @@ describe('formats real tools write: read, or refused loudly', () => {
     expect(r.stderr).toMatch(/bad\.json:2: not valid JSON/);
   });
 
+  it('a file whose attribute value nests 100,000 levels deep is refused as bad input (exit 2 naming the file), as the receiver refuses the body', async () => {
+    const dir = tempDir();
+    // Built as text: JSON.stringify of such a value overflows the stack here too.
+    const value = `${'{"arrayValue":{"values":['.repeat(100_000)}{"stringValue":"x"}${']}}'.repeat(100_000)}`;
+    const text = JSON.stringify(request1([span('b7ad6b7169203331', { attributes: [{ key: 'k', value: '@' }] })])).replace('"@"', value);
+    const file = write(dir, 'deep.json', text);
+    const env = { DROVER_STORE: join(dir, 's.db') };
+    for (const args of [
+      ['trace', 'import', file],
+      ['assert', write(dir, 'spec.yaml', NO_ERRORS), '--file', file],
+    ]) {
+      const r = await cli(args, { env });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/deep\.json: body is malformed: Maximum call stack size exceeded/);
+      expect(r.stderr).not.toMatch(/internal error/);
+    }
+    const { post, rx } = await receiver();
+    expect((await post(text)).status).toBe(400);
+    await rx.close();
+  });
+
   it('snake_case names and the old instrumentationLibrarySpans are read (HTTP and files); enums by name too', async () => {
     const snake = {
       resource_spans: [

@@ -1,3 +1,4 @@
+import type { Cap } from '../budget/caps-types.js';
 import type { UsageRecord } from '../store/index.js';
 
 /** The AgentBackend interface: what the workflow runtime asks of any agent. No I/O here. */
@@ -24,6 +25,11 @@ export interface AgentRequest {
   timeoutMs?: number;
   /** Tag sent to the gateway as `x-drover-call`, so its per-request usage can be attributed to this call. */
   callTag?: string;
+  /**
+   * Attribution headers for drover's gateway (`x-drover-run`, `x-drover-call`, `x-drover-label`,
+   * `x-drover-phase`; values percent-encoded): sent with every model request the agent makes.
+   */
+  gatewayHeaders?: Record<string, string>;
   /** Environment for agent processes (the CLI backends), on top of drover's own. */
   env?: Record<string, string>;
   /**
@@ -67,6 +73,8 @@ export type AgentProgress =
 export interface AgentFailure {
   code: string;
   message: string;
+  /** Set with code `BUDGET_EXCEEDED`: the cap a drover gateway refused the request for, and what it had spent. */
+  refusal?: { cap: Cap; spentUsd: number; spentTokens: number };
 }
 
 /** What an agent did besides answering: recorded on the call, shown by `drover inspect`. */

@@ -43,6 +43,8 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
   } as unknown as NodeJS.WriteStream);
   const started = Date.now();
   let title = '';
+  /** The latest cap warning (50/80/100%), kept under the header. */
+  let budget: { message: string; share: number } | undefined;
   const phases: string[] = [];
   const byPhase = new Map<string, Map<string, AgentLine>>();
   const logs: string[] = [];
@@ -62,6 +64,7 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
     const lines = [
       `${color.bold(title)}  ${formatDuration(Date.now() - started)}  ${color.green(`${counts.done} done`)} · ${counts.running} running · ${counts.reused} reused${counts.failed ? ` · ${color.red(`${counts.failed} failed`)}` : ''}${counts.waiting ? ` · ${color.yellow(`${counts.waiting} waiting`)}` : ''}`,
     ];
+    if (budget) lines.push(`  ${(budget.share >= 1 ? color.red : color.yellow)(budget.message)}`);
     for (const name of phases.slice(-6)) {
       const agents = [...(byPhase.get(name)?.values() ?? [])];
       const done = agents.filter((a) => a.state !== 'running').length;
@@ -84,6 +87,7 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
     if (e.type === 'run') title = `${e.name} (${e.runId})`;
     else if (e.type === 'phase') phaseOf(e.title);
     else if (e.type === 'log') logs.push(e.message);
+    else if (e.type === 'budget') budget = { message: e.message, share: e.share };
     else if (e.type === 'activity') {
       for (const agents of byPhase.values()) {
         const a = agents.get(e.key);

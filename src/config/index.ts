@@ -27,8 +27,17 @@ export interface ConfigFile {
   traceContent?: boolean;
   /** Also export drover's spans over OTLP/HTTP here (else OTEL_EXPORTER_OTLP_ENDPOINT). */
   otlpEndpoint?: string;
+  /** Daily caps per UTC day: the whole store (a team's budget) and per workflow name. See docs/budget.md. */
+  budget?: BudgetConfig;
   /** Prices by exact model id, replacing the built-in sheet's (docs/budget.md). */
   prices?: PriceOverrides;
+}
+
+/** Config `budget`: USD and output-token caps per UTC day. */
+export interface BudgetConfig {
+  dailyUsd?: number;
+  dailyTokens?: number;
+  workflows?: Record<string, { dailyUsd?: number; dailyTokens?: number }>;
 }
 
 /** A key's check: undefined when the value is fine, else what is wrong. */
@@ -40,6 +49,34 @@ const oneOf =
   (...choices: string[]): Check =>
   (v) =>
     typeof v === 'string' && choices.includes(v) ? undefined : `expected one of ${choices.map((c) => `"${c}"`).join(', ')}`;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const positiveUsd: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'expected a number of USD > 0');
+const positiveTokens: Check = (v) => (Number.isInteger(v) && (v as number) >= 1 ? undefined : 'expected a whole number of tokens ≥ 1');
+/** Checks an object's keys against `keys`; the problem names the key path. */
+const shape =
+  (keys: Record<string, Check>): Check =>
+  (v) => {
+    if (!isObject(v)) return 'expected an object';
+    for (const [key, value] of Object.entries(v)) {
+      const check = keys[key];
+      if (!check) return `${key}: unknown key (known: ${Object.keys(keys).join(', ')})`;
+      const problem = check(value);
+      if (problem) return `${key}: ${problem}`;
+    }
+    return undefined;
+  };
+const dailyCaps = { dailyUsd: positiveUsd, dailyTokens: positiveTokens };
+const budget: Check = shape({
+  ...dailyCaps,
+  workflows: (v) => {
+    if (!isObject(v)) return 'expected an object of workflow name → { dailyUsd, dailyTokens }';
+    for (const [name, caps] of Object.entries(v)) {
+      const problem = shape(dailyCaps)(caps);
+      if (problem) return `${name}: ${problem}`;
+    }
+    return undefined;
+  },
+});
 const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
   store: text,
   synchronous: oneOf('off', 'normal', 'full', 'extra'),
@@ -52,6 +89,7 @@ const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
   tracing: flag,
   traceContent: flag,
   otlpEndpoint: url,
+  budget,
   prices: () => undefined, // checked by pricesProblem, which names the nested key
 };
 
@@ -84,6 +122,8 @@ export interface Config {
   tracing: boolean | undefined;
   traceContent: boolean | undefined;
   otlpEndpoint: string | undefined;
+  /** Daily caps (config `budget`); undefined when none. */
+  budget: BudgetConfig | undefined;
   /** `prices` of drover.config.json: model id → price, over the built-in sheet (empty when none). */
   prices: PriceOverrides;
 }
@@ -151,6 +191,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     tracing: file.tracing,
     traceContent: file.traceContent,
     otlpEndpoint: file.otlpEndpoint,
+    budget: file.budget,
     prices: file.prices ?? {},
   };
 }

@@ -41,6 +41,10 @@ const FaultSchema = z
     times: z.number().int().min(1).default(1),
     after: z.number().int().min(0).default(0),
     retry_after_s: z.number().min(0).optional(),
+    /** The error's `type` (Anthropic) / `code` (OpenAI), e.g. `insufficient_quota`; default from the status. */
+    error_type: z.string().min(1).optional(),
+    /** The error's message; default "sim gateway: injected <status> (<type>)". */
+    message: z.string().min(1).optional(),
   })
   .strict()
   .refine((f) => (f.status === undefined) !== (f.cut_after_events === undefined), {
@@ -72,6 +76,12 @@ const RuleSchema = z
      * process). Tests use it to fix the order answers arrive in, instead of timing.
      */
     hold: z.string().min(1).optional(),
+    /**
+     * With `hold`: a streamed answer sends this many events first, then waits at the gate
+     * (tests of a proxy's time to first byte: the first events reach the client while the
+     * upstream is held). Without it, the request waits before any byte is sent.
+     */
+    hold_after_events: z.number().int().min(1).optional(),
     usage: z.union([z.literal('auto'), UsageSchema]).optional(),
     faults: z.array(FaultSchema).default([]),
   })

@@ -21,7 +21,17 @@ export interface PlannedMessage {
 }
 
 export type SimPlan =
-  | { kind: 'message'; rule: string; turn: number; latencyMs: number; message: PlannedMessage; cutAfterEvents?: number; hold?: string }
+  | {
+      kind: 'message';
+      rule: string;
+      turn: number;
+      latencyMs: number;
+      message: PlannedMessage;
+      cutAfterEvents?: number;
+      hold?: string;
+      /** Stream events sent before waiting at `hold` (scenario `hold_after_events`). */
+      holdAfterEvents?: number;
+    }
   | {
       kind: 'error';
       rule: string;
@@ -61,6 +71,7 @@ export class SimEngine {
       if (!groups) continue;
       const latencyMs = rule.latency_ms ?? this.scenario.defaults.latency_ms;
       const hold = rule.hold ? { hold: substitute(rule.hold, groups) as string } : {};
+      const holdAfter = rule.hold && rule.hold_after_events ? { holdAfterEvents: rule.hold_after_events } : {};
       const fault = this.takeFault(rule);
       if (fault?.status) return { ...errorPlan(rule.name, fault, latencyMs), ...hold };
       const turn = rule.turns[Math.min(turnIndex, rule.turns.length - 1)] as ScenarioTurn;
@@ -72,6 +83,7 @@ export class SimEngine {
         latencyMs,
         message,
         ...hold,
+        ...holdAfter,
         ...(fault?.cut_after_events ? { cutAfterEvents: fault.cut_after_events } : {}),
       };
     }
@@ -171,13 +183,13 @@ function toolUseId(): string {
 
 function errorPlan(rule: string, fault: ScenarioFault, latencyMs: number): SimPlan {
   const status = fault.status ?? 500;
-  const errorType = status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
+  const errorType = fault.error_type ?? (status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error');
   return {
     kind: 'error',
     rule,
     status,
     errorType,
-    message: `sim gateway: injected ${status} (${errorType})`,
+    message: fault.message ?? `sim gateway: injected ${status} (${errorType})`,
     latencyMs,
     ...(fault.retry_after_s !== undefined ? { retryAfterS: fault.retry_after_s } : status === 429 ? { retryAfterS: 0 } : {}),
   };

@@ -57,7 +57,7 @@ export function textOf(content: unknown): string {
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
 export function agentOf(headers: HeaderBag, wire: WireName): string {
-  const explicit = header(headers, 'x-drover-agent');
+  const explicit = droverHeader(headers, 'x-drover-agent');
   if (explicit) return explicit;
   const ua = `${header(headers, 'user-agent') ?? ''} ${header(headers, 'originator') ?? ''}`.toLowerCase();
   if (headers['x-claude-code-session-id'] || ua.includes('claude-cli') || ua.includes('claude-code')) return 'claude-code';
@@ -68,6 +68,17 @@ export function agentOf(headers: HeaderBag, wire: WireName): string {
 export function header(headers: HeaderBag, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** An `x-drover-*` header's value: percent-decoded (drover encodes them; see attribution.ts). */
+export function droverHeader(headers: HeaderBag, name: string): string | undefined {
+  const v = header(headers, name);
+  if (v === undefined) return undefined;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
 }
 
 /** JSON without cache markers, so a moved breakpoint does not look like a changed prefix. */

@@ -16,6 +16,7 @@ export {
   StoreCorruptError,
 } from './corruption.js';
 export type * from './ledger-types.js';
+export type * from './reservation-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';

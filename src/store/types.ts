@@ -1,10 +1,13 @@
+import type { RunCaps } from '../budget/caps.js';
 import type { LedgerStore } from './ledger-types.js';
+import type { ReservationStore } from './reservation-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
-export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed';
+/** `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts). */
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded';
 export type ScriptForm = 'claude-code' | 'module';
 
 export interface StoredError {
@@ -29,8 +32,12 @@ export interface RunSettings {
   gateway?: string;
   /** Scenario file of the in-process sim gateway, absolute path. */
   sim?: string;
+  /** `--record <dir>` / `--replay <dir>`: the run's gateway records into or answers from cassettes (absolute dir). */
+  cassettes?: { mode: 'record' | 'replay'; dir: string };
   maxAgents: number;
   budgetTokens?: number;
+  /** Spending caps of the run (flags and the script's `meta.budget`, the smaller where both set one); `resume` keeps them. */
+  caps?: RunCaps;
   /** The task list `tasks.*` works on. */
   taskList?: string;
 }
@@ -236,6 +243,8 @@ export interface Store {
   readonly spans: SpanStore;
   /** One row per model request the gateway saw (schema v7). */
   readonly ledger: LedgerStore;
+  /** Budget held by requests in flight, against caps (schema v8). */
+  readonly reservations: ReservationStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

@@ -51,6 +51,9 @@ export function readOtlpFile(file: string): StoredSpan[] {
       for (const s of spansFromOtlp(body)) spans.push(s);
     } catch (err) {
       if (err instanceof OtlpFormatError) throw new InputError(`${where}: ${err.message}`);
+      // As the receivers do (decodeOtlpBody): a shape the decoder did not foresee — a value nested so
+      // deep it overflows the stack, say — is still the file's fault.
+      if (err instanceof TypeError || err instanceof RangeError) throw new InputError(`${where}: body is malformed: ${err.message}`);
       throw err;
     }
   }

@@ -109,6 +109,8 @@ export interface WorkflowMeta {
   description: string;
   phases?: { title: string; detail?: string; model?: string }[];
   whenToUse?: string;
+  /** The script's caps (drover): run USD / output tokens, USD per agent call, per phase. See docs/budget.md. */
+  budget?: { usd?: number; tokens?: number; perAgentUsd?: number; perPhase?: Record<string, { usd?: number; tokens?: number }> };
 }
 
 export const WORKFLOW_MARK = Symbol.for('drover.workflow');

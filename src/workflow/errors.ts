@@ -23,14 +23,26 @@ export class ScriptUsageError extends DroverError {
 export class RunSetupError extends DroverError {}
 
 /**
- * Errors that end the run whatever the script does (stop, set-up, lost lease, a damaged store —
- * `StoreCorruptError`, code `STORE_CORRUPT`): combinators never swallow them.
+ * The model account behind the run has no money or quota left (an agent got the provider's
+ * spend-limit / insufficient-quota answer): no later call can succeed, so the run stops with the
+ * provider's words. Code `QUOTA_EXHAUSTED`; a resume continues once credit is added.
+ */
+export class QuotaGoneError extends DroverError {
+  constructor(message: string) {
+    super('QUOTA_EXHAUSTED', message);
+  }
+}
+
+/**
+ * Errors that end the run whatever the script does (stop, set-up, lost lease, quota gone, a damaged
+ * store — `StoreCorruptError`, code `STORE_CORRUPT`): combinators never swallow them.
  */
 export function endsRun(err: unknown): boolean {
   return (
     err instanceof RunAbortedError ||
     err instanceof RunSetupError ||
     err instanceof LeaseLostError ||
+    err instanceof QuotaGoneError ||
     (err instanceof DroverError && err.code === 'STORE_CORRUPT')
   );
 }

@@ -19,6 +19,8 @@ export type ProgressEvent =
   | { type: 'retry'; label: string; attempt: number; delayMs: number; reason: string; at: number }
   /** A tool call inside a running agent (read_file, Bash, exec_command, ...). */
   | { type: 'activity'; key: string; label: string; tool: string; ok: boolean; summary: string; at: number }
+  /** A cap of the run crossed 50/80/100% (also said as a warning): the live tree keeps the latest on its header. */
+  | { type: 'budget'; message: string; share: number; at: number }
   /** A script's log line; `level: 'warning'` for what drover ignored in the script (shown with a `warning:` prefix). */
   | { type: 'log'; message: string; at: number; level?: 'warning' };
 

@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import type { WorkflowMeta } from './api.js';
 
+const usd = z.number().positive('must be a number of USD > 0').finite();
+const tokens = z.number().int('must be a whole number of tokens').positive('must be a whole number of tokens ≥ 1');
+
+/** `meta.budget`: the script's own caps (USD and output tokens); see docs/budget.md. */
+export const BudgetSchema = z
+  .object({
+    usd: usd.optional(),
+    tokens: tokens.optional(),
+    perAgentUsd: usd.optional(),
+    perPhase: z.record(z.string().min(1), z.object({ usd: usd.optional(), tokens: tokens.optional() }).strict()).optional(),
+  })
+  .strict();
+
 export const MetaSchema = z
   .object({
     name: z.string().trim().min(1, 'meta.name must be a non-empty string'),
@@ -9,6 +22,7 @@ export const MetaSchema = z
       .array(z.object({ title: z.string().min(1), detail: z.string().optional(), model: z.string().optional() }).strict())
       .optional(),
     whenToUse: z.string().optional(),
+    budget: BudgetSchema.optional(),
   })
   .passthrough();
 

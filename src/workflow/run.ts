@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
+import { createReservationStage, type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
@@ -19,10 +20,11 @@ import {
   sha256Hex,
   validateRunId,
 } from '../core/index.js';
-import { loadScenario, type RunningGateway, startSimGateway } from '../gateway/index.js';
+import { loadScenario, runCassetteMode } from '../gateway/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
+import { capsResolver, RunBudget } from './budget.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
@@ -30,6 +32,7 @@ import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency, maxResultBytes } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
+import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 
@@ -41,8 +44,18 @@ export interface SettingsOverrides {
   concurrency?: number;
   gateway?: string;
   sim?: string;
+  /** `--record <dir>`: record the run's model traffic into cassettes. */
+  record?: string;
+  /** `--replay <dir>`: answer every model request from cassettes (no upstream, no key). */
+  replay?: string;
   maxAgents?: number;
   budgetTokens?: number;
+  /** Hard cap on the run's spend, USD (`--max-usd`). */
+  maxUsd?: number;
+  /** Hard cap on the run's output tokens (`--max-tokens`). */
+  maxTokens?: number;
+  /** Hard cap per agent call, USD (`--max-usd-per-agent`). */
+  maxUsdPerAgent?: number;
   /** Task list for `tasks.*` (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch> of the workdir). */
   taskList?: string;
 }
@@ -61,8 +74,12 @@ export interface DriveOptions {
   traceContent?: boolean;
   /** Export drover's spans over OTLP/HTTP to this endpoint too (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT). */
   otlpEndpoint?: string;
+  /** The store's daily caps (config `budget`), read at each start: not stored with the run. */
+  dailyCaps?: DailyCaps;
   /** Price overrides (drover.config.json `prices`) for the cost on spans. */
   prices?: PriceOverrides;
+  /** Per-call usage from the ledger only: no usage rows of the agents' own (default: run-gateway.ts `USAGE_FROM_LEDGER`). */
+  usageFromLedger?: boolean;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -138,6 +155,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
   const source =
     options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
+  const cassettes = cassetteSetting(options, undefined);
   const backend = options.backend ?? d.backend ?? 'builtin';
   const provider = options.provider ?? d.provider;
   const model = options.model ?? d.model;
@@ -154,9 +172,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ...(options.taskList ? { explicit: options.taskList } : {}),
     }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    ...withCaps(mergeRunCaps(flagCaps(options), loaded.meta.budget)),
     ...(source
       ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
-      : endpoint(options.sim, options.gateway ?? (options.sim ? undefined : d.gateway))),
+      : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
+    ...cassettes,
   };
   checkSettings(settings);
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
@@ -196,8 +216,11 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.maxAgents !== undefined ? { maxAgents: options.maxAgents } : {}),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
+    // A cap flag on resume replaces the stored one (raise it to continue a run that hit it).
+    ...withCaps(stored.caps || flagCaps(options) ? { ...stored.caps, ...flagCaps(options) } : undefined),
     ...(options.taskList !== undefined ? { taskList: resolveTaskListId({ explicit: options.taskList }) } : {}),
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
+    ...cassetteSetting(options, switchEndpoint ? undefined : stored.cassettes),
   };
   checkSettings(settings);
   if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
@@ -237,6 +260,36 @@ export async function scriptForResume(
   };
 }
 
+/**
+ * The run's cassettes from `--record` / `--replay` (a resume keeps the stored ones unless it
+ * switches endpoint or names its own).
+ * @throws InputError (exit 2) when the flags contradict each other (see `runCassetteMode`)
+ */
+function cassetteSetting(o: SettingsOverrides, stored: RunSettings['cassettes']): Pick<RunSettings, 'cassettes'> {
+  const asked = runCassetteMode({
+    ...(o.record !== undefined ? { record: o.record } : {}),
+    ...(o.replay !== undefined ? { replay: o.replay } : {}),
+    ...(o.sim !== undefined ? { sim: o.sim } : {}),
+    ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
+  });
+  if (asked) return { cassettes: { mode: asked.mode, dir: resolve(asked.cassettes) } };
+  return stored ? { cassettes: stored } : {};
+}
+
+/** The caps the flags set (`--max-usd`, `--max-tokens`, `--max-usd-per-agent`); undefined when none. */
+function flagCaps(o: SettingsOverrides): RunCaps | undefined {
+  const caps: RunCaps = {
+    ...(o.maxUsd !== undefined ? { usd: o.maxUsd } : {}),
+    ...(o.maxTokens !== undefined ? { tokens: o.maxTokens } : {}),
+    ...(o.maxUsdPerAgent !== undefined ? { perAgentUsd: o.maxUsdPerAgent } : {}),
+  };
+  return Object.keys(caps).length > 0 ? caps : undefined;
+}
+
+function withCaps(caps: RunCaps | undefined): { caps?: RunCaps } {
+  return caps && Object.keys(caps).length > 0 ? { caps } : {};
+}
+
 function endpoint(sim: string | undefined, gateway: string | undefined): { sim?: string; gateway?: string } {
   if (sim && gateway) throw new InputError('give either --gateway or --sim, not both');
   if (sim) {
@@ -272,6 +325,14 @@ function checkSettings(s: RunSettings): void {
     throw new InputError(`--max-agents: must be a positive integer, got ${s.maxAgents}`);
   if (s.budgetTokens !== undefined && (!Number.isInteger(s.budgetTokens) || s.budgetTokens < 0)) {
     throw new InputError(`--budget-tokens: must be a whole number ≥ 0, got ${s.budgetTokens}`);
+  }
+  const usdOk = (n: number | undefined) => n === undefined || (Number.isFinite(n) && n > 0);
+  if (!usdOk(s.caps?.usd)) throw new InputError(`--max-usd: must be an amount of USD > 0 (e.g. 5), got ${s.caps?.usd}`);
+  if (!usdOk(s.caps?.perAgentUsd)) {
+    throw new InputError(`--max-usd-per-agent: must be an amount of USD > 0 (e.g. 0.5), got ${s.caps?.perAgentUsd}`);
+  }
+  if (s.caps?.tokens !== undefined && !(Number.isInteger(s.caps.tokens) && s.caps.tokens >= 1)) {
+    throw new InputError(`--max-tokens: must be a whole number of tokens ≥ 1 (e.g. 2M, 500k), got ${s.caps.tokens}`);
   }
 }
 
@@ -314,7 +375,7 @@ async function driveRun(
   const fence = { runId: run.id, token: lease.token };
   let failScript: (err: unknown) => void = () => {};
   const untrap = trapRejections((reason) => failScript(reason));
-  let gateway: RunningGateway | undefined;
+  let gateway: RunGateway | undefined;
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
   let tracer: RunTracer | undefined;
@@ -353,11 +414,38 @@ async function driveRun(
     const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
     tracer = tracing.tracer;
     receiver = tracing.receiver;
-    if (settings.sim) gateway = await startSimGateway({ scenario: settings.sim });
-    const simUrl = gateway?.url;
+    // Every model request of the run goes through its own gateway: one ledger row each, attributed to run and call.
+    const runGateway = await startRunGateway({
+      store,
+      runId: run.id,
+      workflow: loaded.meta.name,
+      ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
+      ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
+      ...(settings.caps || options.dailyCaps
+        ? {
+            reservations: createReservationStage(store, capsResolver(settings.caps, options.dailyCaps), {
+              ...(options.prices ? { prices: options.prices } : {}),
+            }),
+          }
+        : {}),
+    });
+    gateway = runGateway;
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
-    const rt = new WorkflowRuntime({
+    let rt: WorkflowRuntime | undefined;
+    const budget = new RunBudget({
+      store,
+      runId: run.id,
+      workflow: loaded.meta.name,
+      caps: settings.caps,
+      daily: options.dailyCaps,
+      budgetTokens: settings.budgetTokens,
+      legacySpent: () => before.outputTokens + (rt?.outputTokensNow ?? 0),
+      warn: (message) => rt?.warn(message),
+      onShare: (message, share) => emit({ type: 'budget', message, share, at: Date.now() }),
+    });
+    await budget.refresh();
+    rt = new WorkflowRuntime({
       runId: run.id,
       store,
       journal,
@@ -367,7 +455,9 @@ async function driveRun(
         let b = backends.get(name);
         if (!b) {
           b = createBackend(name, {
-            ...(simUrl ? { gatewayUrl: simUrl, apiKey: SIM_API_KEY } : modelEndpoint(name, settings, options.apiKey)),
+            gatewayUrl: runGateway.url,
+            apiKey:
+              settings.sim || settings.cassettes?.mode === 'replay' ? SIM_API_KEY : modelEndpoint(name, settings, options.apiKey).apiKey,
             ...(settings.provider ? { provider: settings.provider } : {}),
             ...(options.backoff ? { backoff: options.backoff } : {}),
             ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
@@ -379,8 +469,10 @@ async function driveRun(
       emit,
       signal: abort.signal,
       spentBefore: before.outputTokens,
+      budget,
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
+      storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),
@@ -424,6 +516,12 @@ async function driveRun(
         await update({ status: 'failed', error, finishedAt: now });
         return await summarize(store, run.id, 'failed', journal, startedAt, { error });
       }
+      if (budget.exceeded) {
+        // The script finished (it caught the refusal, or parallel turned it into null), but a cap stopped part of its work.
+        const capError = { code: budget.exceeded.code, message: budget.exceeded.message };
+        await update({ status: 'budget_exceeded', result, error: capError, finishedAt: now });
+        return await summarize(store, run.id, 'budget_exceeded', journal, startedAt, { result, error: capError });
+      }
       await update({ status: 'completed', result, error: null, finishedAt: now });
       return await summarize(store, run.id, 'completed', journal, startedAt, { result });
     }
@@ -437,8 +535,10 @@ async function driveRun(
       return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
     }
     const error = toStoredError(outcome.error, loaded.path);
-    await update({ status: 'failed', error, finishedAt: now });
-    return await summarize(store, run.id, 'failed', journal, startedAt, { error });
+    // A refusal the script did not catch (or a failure after a run-wide cap refused): the run ends budget_exceeded.
+    const status: RunStatus = error.code === 'BUDGET_EXCEEDED' || budget.exceeded ? 'budget_exceeded' : 'failed';
+    await update({ status, error, finishedAt: now });
+    return await summarize(store, run.id, status, journal, startedAt, { error });
   } catch (err) {
     if (leaseLost || err instanceof LeaseLostError) {
       // Another driver holds the run: nothing of this process may be written any more.
@@ -467,8 +567,8 @@ async function driveRun(
 }
 
 /**
- * Where agents of backend `name` send model requests when the run has no sim gateway, and
- * with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
+ * Where agents of backend `name` would send model requests when the run has no sim gateway (the
+ * run's gateway forwards to it), and with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
  * @throws RunSetupError (`NO_ENDPOINT`) naming what was looked for
  */
 function modelEndpoint(name: string, settings: RunSettings, explicitKey: string | undefined): { gatewayUrl: string; apiKey: string } {

@@ -11,6 +11,7 @@ import {
   sha256Hex,
   WorkflowLimitError,
 } from '../core/index.js';
+import { attributionHeaders } from '../gateway/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -26,7 +27,8 @@ import { TaskRuleError } from '../store/index.js';
 import type { TaskBoard } from '../tasks/index.js';
 import { traceIdForRun, traceparent } from '../telemetry/index.js';
 import type { AskOptions, Budget, ShOptions, Stage, Thunk, WorkflowApi, WorkflowTasks } from './api.js';
-import { endsRun, RunAbortedError, ScriptUsageError } from './errors.js';
+import type { RunBudget } from './budget.js';
+import { endsRun, QuotaGoneError, RunAbortedError, ScriptUsageError } from './errors.js';
 import type { CallState, ProgressListener } from './events.js';
 import { CallIdentity, type CallIds } from './identity.js';
 import type { ExecuteReason, Journal, ReuseVia } from './journal.js';
@@ -85,12 +87,20 @@ export interface RuntimeDeps {
   signal: AbortSignal;
   /** Output tokens the run spent in earlier executions. */
   spentBefore: number;
+  /** Caps and the `budget` global read from the ledger (src/workflow/budget.ts); absent: output tokens counted here. */
+  budget?: RunBudget;
   /** Set for `--plan`: report calls instead of running them. */
   plan?: PlanRecorder;
   /** The run's task list, for `tasks.*`. */
   taskBoard?: TaskBoard;
   /** Spans of calls (a no-op when tracing is off). */
   tracing: CallTracing;
+  /**
+   * False when the run's gateway writes the ledger and per-call usage is read from it
+   * (run-gateway.ts `USAGE_FROM_LEDGER`): the agents' own usage reports are then not stored, so
+   * there is no second copy. Default true.
+   */
+  storeAgentUsage?: boolean;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
 }
 
@@ -132,6 +142,8 @@ export class WorkflowRuntime {
   private agentCount = 0;
   private currentPhase: string | null = null;
   private spentNow = 0;
+  /** Phases agents ran in (their caps are watched for warnings). */
+  private readonly phasesSeen = new Set<string>();
   private readonly pendingEvents: RunEvent[] = [];
   private readonly warned = new Set<string>();
   /** Calls doing work right now (agents queued or running, sh, step, sleep, timers). */
@@ -145,10 +157,11 @@ export class WorkflowRuntime {
 
   /** The functions handed to a script, bound to a scope (top level or nested workflow). */
   api(scope: Scope): WorkflowApi {
-    const total = this.deps.settings.budgetTokens ?? null;
+    const ledger = this.deps.budget;
+    const total = ledger ? ledger.total : (this.deps.settings.budgetTokens ?? null);
     const budget: Budget = {
       total,
-      spent: () => this.value(scope, 'budget', () => this.deps.spentBefore + this.spentNow),
+      spent: () => this.value(scope, 'budget', () => (ledger ? ledger.spent() : this.deps.spentBefore + this.spentNow)),
       remaining: () => (total === null ? Number.POSITIVE_INFINITY : Math.max(0, total - budget.spent())),
     };
     return {
@@ -170,6 +183,11 @@ export class WorkflowRuntime {
       runId: this.deps.runId,
       scriptDir: scope.scriptDir,
     };
+  }
+
+  /** Output tokens of this execution's agents, from their usage (the ledger-less count). */
+  get outputTokensNow(): number {
+    return this.spentNow;
   }
 
   /** The lease this execution writes under (undefined for `--plan`, which writes nothing). */
@@ -353,6 +371,14 @@ export class WorkflowRuntime {
           cwd: worktree ? worktree.cwd : cwd,
           signal: this.deps.signal,
           callTag: key,
+          gatewayHeaders: attributionHeaders({
+            runId: this.deps.runId,
+            callKey: key,
+            agentLabel: call.label ?? null,
+            phase: call.phase ?? null,
+            workflow: null,
+            session: null,
+          }),
           ...(backendName === 'builtin' ? {} : { env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) } }),
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
@@ -410,7 +436,7 @@ export class WorkflowRuntime {
       this.spentNow += outputTokens;
       if (!outcome.ok && this.deps.signal.aborted) {
         // Stopped, not failed: leave the entry unfinished so a resume runs it again, but keep its cost.
-        await this.deps.journal.finish({ ...call, attempts: outcome.attempts }, usage);
+        await this.deps.journal.finish({ ...call, attempts: outcome.attempts }, this.storedUsage(usage));
         throw new RunAbortedError(String(this.deps.signal.reason ?? 'run stopped'));
       }
       const finished: CallRecord = {
@@ -423,17 +449,31 @@ export class WorkflowRuntime {
         finishedAt: Date.now(),
         ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
       };
-      await this.deps.journal.finish(finished, usage);
+      await this.deps.journal.finish(finished, this.storedUsage(usage));
       this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
         outputTokens,
         inputTokens,
         ...(outcome.ok ? {} : { error: outcome.error.message }),
       });
+      if (!outcome.ok && outcome.error.code === 'QUOTA_EXHAUSTED') throw new QuotaGoneError(outcome.error.message);
+      if (this.deps.budget) {
+        if (finished.phase) this.phasesSeen.add(finished.phase);
+        // Uncapped runs skip the read: their budget.spent() counts output tokens (usage rows) as before.
+        if (this.deps.budget.capped) await this.deps.budget.refresh(this.phasesSeen);
+        // A cap refused the agent's request: agent() rejects with it (parallel turns it into null).
+        const refusal = outcome.ok ? undefined : this.deps.budget.refusalOf(key, outcome.error);
+        if (refusal) throw refusal;
+      }
       return finished.result;
     } finally {
       release();
       this.inflight--;
     }
+  }
+
+  /** The usage rows the journal stores for an agent call: none when the ledger is the only copy. */
+  private storedUsage(usage: UsageRecord[]): UsageRecord[] {
+    return this.deps.storeAgentUsage === false ? [] : usage;
   }
 
   /** A hash of the agent type's definition as the backends will read it; undefined when none is found (the backend says why). */

@@ -548,6 +548,7 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
   /**
    * Settlements of calls wait for the end of the event-loop turn and enter the context together:
    * each entry arms V8's watchdog (≈0.2-0.3 ms), so a turn in which many agents finish pays once.
+   * `entered` runs once the batch has entered (or the entry failed).
    */
   const settling: { fn: () => void; entered: () => void }[] = [];
   function settleSoon(fn: () => void, entered: () => void): void {

@@ -1,5 +1,7 @@
 import { APIError as AnthropicAPIError } from '@anthropic-ai/sdk';
 import { APIError as OpenAIAPIError } from 'openai';
+import { isQuotaExhausted, QuotaExhaustedError } from '../../budget/quota.js';
+import { isBudgetRefusal } from '../../budget/refusal.js';
 import { errorMessage } from '../../core/index.js';
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
@@ -99,7 +101,11 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
     }
   }
   const system = [request.system ?? settings.system ?? CODING_SYSTEM, ...(request.schema ? [STRUCTURED_SUFFIX] : [])].join('\n');
-  const headers: Record<string, string> = { 'x-drover-agent': 'builtin', ...(request.callTag ? { 'x-drover-call': request.callTag } : {}) };
+  const headers: Record<string, string> = {
+    'x-drover-agent': 'builtin',
+    ...(request.callTag ? { 'x-drover-call': request.callTag } : {}),
+    ...request.gatewayHeaders,
+  };
   const cacheKey = request.callTag ?? `drover-${Date.now().toString(36)}`;
   let entries: Entry[] = [{ role: 'user', text: request.prompt }];
   let schemaAnswers = 0;
@@ -133,6 +139,21 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
       } catch (err) {
         if (signal.aborted) throw new LoopFailure(stopped());
         const status = statusOf(err);
+        // A drover gateway refused the request for a cap: never retried, the call fails with BUDGET_EXCEEDED.
+        const refusal = isBudgetRefusal(status, (err as { error?: unknown }).error);
+        if (refusal) {
+          throw new LoopFailure({
+            code: 'BUDGET_EXCEEDED',
+            message: refusal.message,
+            refusal: { cap: refusal.cap, spentUsd: refusal.spentUsd, spentTokens: refusal.spentTokens },
+          });
+        }
+        // The account's money or quota is gone: never retried; the run stops with the provider's words.
+        const body = (err as { error?: unknown }).error;
+        if (status !== undefined && isQuotaExhausted(status, body)) {
+          const upstream = settings.endpoint ? `${settings.provider.name} at ${settings.endpoint}` : settings.provider.name;
+          throw new LoopFailure({ code: 'QUOTA_EXHAUSTED', message: new QuotaExhaustedError(upstream, status, body).message });
+        }
         // Every failure names what it tried to reach: "Connection error." alone helps nobody.
         const where = settings.endpoint ? ` (${settings.provider.name} at ${settings.endpoint})` : '';
         lastError = status ? `HTTP ${status}${where}: ${errorMessage(err)}` : `${errorMessage(err)}${where}`;

@@ -72,7 +72,8 @@ export class ClaudeCodeBackend implements AgentBackend {
         if (request.schema) args.push('--json-schema', JSON.stringify(request.schema));
         if (request.system) args.push('--append-system-prompt', request.system);
         if (request.maxTurns) args.push('--max-turns', String(request.maxTurns));
-        const headers = ['x-drover-agent: claude-code', ...(request.callTag ? [`x-drover-call: ${request.callTag}`] : [])].join('\n');
+        const attribution = { ...(request.callTag ? { 'x-drover-call': request.callTag } : {}), ...request.gatewayHeaders };
+        const headers = ['x-drover-agent: claude-code', ...Object.entries(attribution).map(([k, v]) => `${k}: ${v}`)].join('\n');
         const env: NodeJS.ProcessEnv = {
           ...scrubbedEnv(process.env),
           ...request.env,

@@ -7,6 +7,8 @@ interface GatewayRecord {
   requestId: string | null;
   model: string;
   usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number } | null;
+  /** The ledger row (drover's gateway since issue 12): cache writes split 5m / 1h. Absent from the sim's own log. */
+  ledger?: { cacheWrite5mTokens: number; cacheWrite1hTokens: number; stopReason: string | null };
 }
 
 /**
@@ -40,9 +42,9 @@ export async function gatewayUsage(gatewayUrl: string, tag: string): Promise<Req
       inputTokens: r.usage.input_tokens,
       outputTokens: r.usage.output_tokens,
       cacheReadTokens: r.usage.cache_read_input_tokens,
-      cacheWrite5mTokens: r.usage.cache_creation_input_tokens,
-      cacheWrite1hTokens: 0,
-      stopReason: null,
+      cacheWrite5mTokens: r.ledger ? r.ledger.cacheWrite5mTokens : r.usage.cache_creation_input_tokens,
+      cacheWrite1hTokens: r.ledger ? r.ledger.cacheWrite1hTokens : 0,
+      stopReason: r.ledger?.stopReason ?? null,
       ...(r.startedAt ? { startedAt: r.startedAt } : {}),
       ...(r.at ? { endedAt: r.at } : {}),
     });

@@ -77,7 +77,8 @@ export class CodexBackend implements AgentBackend {
         if (o.gatewayUrl) {
           const base = openAiBase(o.gatewayUrl);
           const retries = o.maxRetries ?? 4;
-          const headers = ['"x-drover-agent"="codex"', ...(request.callTag ? [`"x-drover-call"=${toml(request.callTag)}`] : [])].join(',');
+          const attribution = { ...(request.callTag ? { 'x-drover-call': request.callTag } : {}), ...request.gatewayHeaders };
+          const headers = ['"x-drover-agent"="codex"', ...Object.entries(attribution).map(([k, v]) => `${toml(k)}=${toml(v)}`)].join(',');
           args.push(
             '-c',
             `model_providers.drover={name="drover", base_url=${toml(base)}, wire_api="responses", env_key="${KEY_VAR}", request_max_retries=${retries}, stream_max_retries=${retries}, http_headers={${headers}}}`,

@@ -1,24 +1,51 @@
-import { InputError } from '../../core/errors.js';
-import { startSimGateway } from '../../gateway/sim-server.js';
+import type { GatewayMode } from '../../budget/ledger-types.js';
+import { storeIdentity } from '../../gateway/identity.js';
+import { startGateway } from '../../gateway/server.js';
+import { sourceFor } from '../../gateway/sources/index.js';
+import { type GlobalFlags, openStore } from '../context.js';
 import { EXIT, printJson } from '../output.js';
 
-export async function gatewayCommand(flags: {
-  mode: string;
-  scenario?: string;
-  port: number;
-  host: string;
-  json?: boolean;
-}): Promise<number> {
-  if (flags.mode !== 'sim') throw new InputError(`--mode: "${flags.mode}" is not available yet (available: sim)`);
-  if (!flags.scenario) throw new InputError('--scenario <file> is required with --mode sim');
-  const gw = await startSimGateway({ scenario: flags.scenario, port: flags.port, host: flags.host });
-  if (flags.json) printJson({ url: gw.url, port: gw.port, mode: 'sim' });
-  else process.stdout.write(`drover gateway (sim) listening on ${gw.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+/** `drover gateway --mode <mode>`: serves until SIGINT / SIGTERM; every request's ledger row goes to the store (record: and a cassette). */
+export async function gatewayCommand(
+  flags: GlobalFlags & {
+    mode: GatewayMode;
+    scenario?: string;
+    cassettes?: string;
+    upstreamAnthropic: string;
+    upstreamOpenai: string;
+    port: number;
+    host: string;
+  },
+): Promise<number> {
+  // The source first: a bad scenario or URL is refused (exit 2) before the store is created.
+  const { source, flush } = sourceFor(flags.mode, {
+    upstreamAnthropic: flags.upstreamAnthropic,
+    upstreamOpenai: flags.upstreamOpenai,
+    ...(flags.scenario ? { scenario: flags.scenario } : {}),
+    ...(flags.cassettes ? { cassettes: flags.cassettes } : {}),
   });
-  await gw.close();
+  const { config, store } = openStore(flags);
+  try {
+    const gw = await startGateway({
+      mode: flags.mode,
+      source,
+      ledger: store.ledger,
+      storeId: storeIdentity(store),
+      port: flags.port,
+      host: flags.host,
+    });
+    if (flags.json) printJson({ url: gw.url, port: gw.port, mode: flags.mode, store: config.storePath, storeId: gw.storeId });
+    else process.stdout.write(`drover gateway (${flags.mode}) listening on ${gw.url}; ledger: ${config.storePath}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await gw.close();
+    // Every cassette being written is on disk before the process exits.
+    await flush();
+  } finally {
+    await store.close();
+  }
   return EXIT.ok;
 }

@@ -28,9 +28,15 @@ export interface RunFlags extends GlobalFlags {
   concurrency?: number;
   maxAgents?: number;
   budgetTokens?: number;
+  /** Caps: run USD, run output tokens, USD per agent call. */
+  maxUsd?: number;
+  maxTokens?: number;
+  maxUsdPerAgent?: number;
   gateway?: string;
   baseUrl?: string;
   sim?: string;
+  record?: string;
+  replay?: string;
   script?: string;
   taskList?: string;
   /** Print what would be reused and run, run nothing. */
@@ -74,8 +80,13 @@ function overrides(flags: RunFlags) {
     ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
     ...(flags.maxAgents !== undefined ? { maxAgents: flags.maxAgents } : {}),
     ...(flags.budgetTokens !== undefined ? { budgetTokens: flags.budgetTokens } : {}),
+    ...(flags.maxUsd !== undefined ? { maxUsd: flags.maxUsd } : {}),
+    ...(flags.maxTokens !== undefined ? { maxTokens: flags.maxTokens } : {}),
+    ...(flags.maxUsdPerAgent !== undefined ? { maxUsdPerAgent: flags.maxUsdPerAgent } : {}),
     ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
+    ...(flags.record !== undefined ? { record: flags.record } : {}),
+    ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
   };
 }
@@ -187,6 +198,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
         ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
         ...(flags.from ? { fromRunId: flags.from } : {}),
         ...overrides(flags),
+        ...(config.budget ? { dailyCaps: config.budget } : {}),
         defaults: {
           backend: config.backend,
           ...(config.provider ? { provider: config.provider } : {}),
@@ -213,6 +225,7 @@ export async function resumeCommand(runId: string, flags: RunFlags): Promise<num
         runId,
         ...(flags.script ? { script: flags.script } : {}),
         ...overrides(flags),
+        ...(config.budget ? { dailyCaps: config.budget } : {}),
         ...tracingOptions(config),
         ...common,
       }),

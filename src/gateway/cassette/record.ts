@@ -128,8 +128,24 @@ export function recordingSource(inner: AnswerSource, dir: string, options: Recor
           pending.delete(writing);
         }
       }
-      return { status: response.status, headers: response.headers, body: tee() };
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: tee(),
+        ...(response.clientFilter ? { clientFilter: response.clientFilter } : {}),
+      };
     },
+    ...forwardedMembers(inner),
+  };
+}
+
+/** The optional members of the inner source (chained-gateway check, close) pass through the wrapper. */
+function forwardedMembers(inner: AnswerSource): Pick<AnswerSource, 'sharesLedger' | 'close'> {
+  return {
+    ...(inner.sharesLedger
+      ? { sharesLedger: (r: GatewayRequest, id: string) => inner.sharesLedger?.(r, id) ?? Promise.resolve(false) }
+      : {}),
+    ...(inner.close ? { close: () => inner.close?.() ?? Promise.resolve() } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface GatewayRequest {
   method: string;
   /** Path after any `/r/<run>/c/<call>` attribution prefix, e.g. `/v1/messages`. */
   path: string;
+  /** The query string with its `?` (Claude Code sends `?beta=true`), '' when none. Forwarded as is. */
+  query?: string;
   /** Request headers, lower-case names. Secrets are still present here: never persist them. */
   headers: Record<string, string | string[] | undefined>;
   /** The exact bytes the client sent. */
@@ -34,6 +36,25 @@ export interface SourceResponse {
   status: number;
   headers: Record<string, string>;
   body: AsyncIterable<Uint8Array>;
+  /**
+   * Applied to the body after metering, to what the client gets: the proxy drops the usage-only
+   * Chat chunk it asked for on the client's behalf. Absent: the client gets the bytes as they are.
+   */
+  clientFilter?: ChunkFilter;
+}
+
+/** A stateful byte filter between the meter and the client. */
+export interface ChunkFilter {
+  /** Bytes to send now for this chunk (may hold back an unfinished event). */
+  push(chunk: Uint8Array): Uint8Array;
+  /** Bytes held back, at the end of the body. */
+  end(): Uint8Array;
+}
+
+/** What a source answers on drover's own routes (`/_drover/...`), or null when the route is not its. */
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
 }
 
 /** Where answers come from: the real upstream (proxy, record), a cassette (replay), a scenario (sim). */
@@ -41,6 +62,16 @@ export interface AnswerSource {
   readonly mode: GatewayMode;
   /** Answers the request. `signal` aborts when the client hangs up or the gateway closes. */
   answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse>;
+  /**
+   * True when this request's answer comes from another drover gateway writing the same store
+   * (`storeId`): that gateway meters it and holds the caps, so this one writes no ledger row and
+   * reserves nothing. Absent: never.
+   */
+  sharesLedger?(request: GatewayRequest, storeId: string): Promise<boolean>;
+  /** The source's own `/_drover/...` routes (the sim's gates, stats, reset); null when not its. */
+  adminRoute?(method: string, path: string, query: URLSearchParams): AdminAnswer | null;
+  /** Releases what the source holds (waits at gates, open connections). */
+  close?(): Promise<void>;
 }
 
 /**

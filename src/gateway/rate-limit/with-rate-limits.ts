@@ -4,10 +4,10 @@
  * go out at once per (upstream, model).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from '../../budget/quota.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { retryHint } from './headers.js';
 import { AimdLimiter, type LimitSnapshot, type Slot } from './limiter.js';
-import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from './quota.js';
 
 /** Response header on an answer the wrapper gave up retrying: how many retries it made. */
 export const RETRIES_HEADER = 'x-drover-retries';
@@ -107,6 +107,11 @@ export function withRateLimits(inner: AnswerSource, options: RateLimitOptions = 
 
   return {
     mode: inner.mode,
+    // The chained-gateway check and close pass through: the wrapper only paces answers.
+    ...(inner.sharesLedger
+      ? { sharesLedger: (r: GatewayRequest, id: string) => inner.sharesLedger?.(r, id) ?? Promise.resolve(false) }
+      : {}),
+    ...(inner.close ? { close: () => inner.close?.() ?? Promise.resolve() } : {}),
     snapshot: () => [...limiters.values()].map((e) => e.limiter.snapshot(e.upstream, e.model)),
     async answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse> {
       const upstream = upstreamOf(request);
@@ -166,7 +171,12 @@ function holding(response: SourceResponse, slot: Slot, signal: AbortSignal): Sou
       release();
     }
   }
-  return { status: response.status, headers: response.headers, body: body() };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: body(),
+    ...(response.clientFilter ? { clientFilter: response.clientFilter } : {}),
+  };
 }
 
 function answerOf(response: SourceResponse, bytes: Buffer, extra: Record<string, string>): SourceResponse {

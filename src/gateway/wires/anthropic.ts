@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
-import { agentOf, type HeaderBag, header, renderForCache, type SimRequest, textOf } from '../sim-request.js';
+import { agentOf, droverHeader, type HeaderBag, renderForCache, type SimRequest, textOf } from '../sim-request.js';
 import { argumentsJson, chunks, sse, type WireAdapter } from './wire.js';
 
 /** Anthropic Messages (`POST /v1/messages`): request normalization, JSON message and SSE event sequence. */
@@ -40,7 +40,7 @@ export function normalizeMessages(body: MessagesBody, headers: HeaderBag): SimRe
     ...(body.tool_choice?.type === 'tool' && body.tool_choice.name ? { forcedTool: body.tool_choice.name } : {}),
     jsonText: false,
     agent: agentOf(headers, 'anthropic'),
-    tag: header(headers, 'x-drover-call') ?? null,
+    tag: droverHeader(headers, 'x-drover-call') ?? null,
     // Anthropic's cache order: tools, then system, then messages.
     rendered: [renderForCache(body.tools ?? []), renderForCache(body.system ?? ''), ...body.messages.map(renderForCache)].join('\n'),
   };

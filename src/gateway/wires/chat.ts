@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
-import { agentOf, type HeaderBag, header, renderForCache, type SimRequest, textOf } from '../sim-request.js';
+import { agentOf, droverHeader, type HeaderBag, renderForCache, type SimRequest, textOf } from '../sim-request.js';
 import { argumentsJson, chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
 
 /** OpenAI Chat Completions (`POST /v1/chat/completions`), as OpenAI-compatible servers (Ollama, vLLM) speak it. */
@@ -50,7 +50,7 @@ export function normalizeChat(body: ChatBody, headers: HeaderBag): SimRequest {
     ...(typeof choice === 'object' && choice.function?.name ? { forcedTool: choice.function.name } : {}),
     jsonText: body.response_format?.type === 'json_schema' || body.response_format?.type === 'json_object',
     agent: agentOf(headers, 'chat'),
-    tag: header(headers, 'x-drover-call') ?? null,
+    tag: droverHeader(headers, 'x-drover-call') ?? null,
     rendered: [renderForCache(body.tools ?? []), ...messages.map(renderForCache)].join('\n'),
   };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlannedMessage } from '../sim-engine.js';
-import { agentOf, type HeaderBag, header, type OfferedTool, renderForCache, type SimRequest, textOf } from '../sim-request.js';
+import { agentOf, droverHeader, type HeaderBag, type OfferedTool, renderForCache, type SimRequest, textOf } from '../sim-request.js';
 import { argumentsJson, chunks, openAiUsage, sse, type WireAdapter } from './wire.js';
 
 /** OpenAI Responses (`POST /v1/responses`), as the openai SDK and Codex speak it. */
@@ -73,7 +73,7 @@ export function normalizeResponses(body: ResponsesBody, headers: HeaderBag): Sim
     ...(typeof choice === 'object' && choice.name ? { forcedTool: choice.name } : {}),
     jsonText: body.text?.format?.type === 'json_schema' || body.text?.format?.type === 'json_object',
     agent: agentOf(headers, 'responses'),
-    tag: header(headers, 'x-drover-call') ?? null,
+    tag: droverHeader(headers, 'x-drover-call') ?? null,
     rendered: [renderForCache(body.tools ?? []), body.instructions ?? '', ...items.map(renderForCache)].join('\n'),
   };
 }

@@ -160,10 +160,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX spans_name ON spans(name);
   CREATE INDEX spans_start ON spans(start_us);
   `,
-  // v7: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
+  // v5: structural call identity — where a call sits (branch, occurrence) and what it is (kind + inputs).
   `ALTER TABLE calls ADD COLUMN position_key TEXT;
   ALTER TABLE calls ADD COLUMN content_key TEXT;`,
-  // v6 (reserved as 5 for this change; after the call-identity migration): every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
+  // v6: every OTLP field a span can carry (exact times, links, trace state, flags, dropped counts,
   // exact attribute values) and its resource/scope fields besides attributes and name; NULL when none came.
   `
   ALTER TABLE spans ADD COLUMN extra_json TEXT;
@@ -221,7 +221,27 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ORDER BY u.id;
   DROP TABLE usage;
   `,
-  // v8: listing runs reads this index alone (see SqliteStore.listRuns): in the row, these columns sit
+  // v8: cap reservations — a request's worst case held against each cap that applies, one row per
+  // (reservation, cap), until the request settles (src/budget/reservations.ts). expires_at frees the
+  // holds of a process that died: live holders renew it while their request is in flight.
+  `
+  CREATE TABLE reservations (
+    id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    cap_key TEXT NOT NULL,
+    usd REAL,
+    tokens INTEGER NOT NULL,
+    run_id TEXT,
+    call_key TEXT,
+    model TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (id, scope, cap_key)
+  ) WITHOUT ROWID;
+  CREATE INDEX reservations_cap ON reservations(scope, cap_key, expires_at);
+  CREATE INDEX reservations_expiry ON reservations(expires_at);
+  `,
+  // v9: listing runs reads this index alone (see SqliteStore.listRuns): in the row, these columns sit
   // after result_json, so reading them there walks every page of a big result. Replaces runs_created.
   `DROP INDEX runs_created;
   CREATE INDEX runs_listing ON runs(created_at, id, status, name, updated_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at);`,

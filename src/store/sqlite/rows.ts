@@ -95,7 +95,7 @@ export function runFromRow(r: RunRow): RunRecord {
 }
 
 /**
- * The columns `listRuns` reads: those of the runs_listing index (schema v8), and `description` and
+ * The columns `listRuns` reads: those of the runs_listing index (schema v9), and `description` and
  * `settings_json`, which the row holds before its result (on the row's own page).
  */
 export const LISTING_COLUMNS =

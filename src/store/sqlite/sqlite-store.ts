@@ -27,6 +27,7 @@ import type {
 } from '../types.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
+import { SqliteReservationStore } from './reservation-store.js';
 import {
   type CallRow,
   callFromRow,
@@ -112,6 +113,7 @@ export class SqliteStore implements Store {
   readonly tasks: SqliteTaskStore;
   readonly spans: SqliteSpanStore;
   readonly ledger: SqliteLedgerStore;
+  readonly reservations: SqliteReservationStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -134,6 +136,7 @@ export class SqliteStore implements Store {
     this.tasks = new SqliteTaskStore(this.db);
     this.spans = new SqliteSpanStore(this.db);
     this.ledger = new SqliteLedgerStore(this.db);
+    this.reservations = new SqliteReservationStore(this.db);
   }
 
   private migrate(): void {

@@ -10,7 +10,7 @@
  * A plain rate limit (`rate_limit_error`, `rate_limit_exceeded`) is not among them: it is retried.
  */
 
-import { DroverError } from '../../core/errors.js';
+import { DroverError } from '../core/errors.js';
 
 const STATUSES = new Set([400, 402, 403, 429]);
 const PATTERNS = [

@@ -1,0 +1,52 @@
+/** @module One ledger row from a finished request: the provider's usage, an estimate, or nothing; priced. */
+import type { GatewayMode, LedgerEntry, TokenUsage } from '../budget/ledger-types.js';
+import { priceUsage } from '../budget/prices.js';
+import type { GatewayRequest } from './pipeline/types.js';
+import { estimateUsage, type PartialUsage, type WireMeter } from './usage/index.js';
+import { ZERO_USAGE } from './usage/meter.js';
+
+export interface RequestEnd {
+  /** Status the client got (0: stream cut after the headers; 499: the client hung up). */
+  status: number;
+  /** Status the source answered with, null when it never answered. */
+  sourceStatus: number | null;
+  endedAt: number;
+  ttfbMs: number | null;
+  meter: WireMeter | null;
+}
+
+/**
+ * The row of a request that ended. Usage, in order: the provider's own (priced, or unpriced for
+ * an unknown model); an estimate when a successful answer ended before its usage (`estimated`:
+ * a cut stream, a hang-up); zero for refusals and errors (they cost nothing).
+ */
+export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: RequestEnd): LedgerEntry {
+  const metered = end.meter?.finish() ?? null;
+  let usage: TokenUsage = ZERO_USAGE;
+  let seen: PartialUsage | null = null;
+  let estimated = false;
+  if (metered) usage = metered.usage;
+  else if (end.meter && end.sourceStatus !== null && end.sourceStatus >= 200 && end.sourceStatus < 300) {
+    seen = end.meter.partial();
+    usage = estimateUsage(request.body, seen);
+    estimated = true;
+  }
+  const price = priceUsage(request.model, usage);
+  return {
+    ...request.attribution,
+    provider: request.provider,
+    wire: request.wire,
+    mode,
+    model: request.model,
+    requestId: metered?.requestId ?? seen?.requestId ?? end.meter?.partial().requestId ?? null,
+    status: end.status,
+    stopReason: metered?.stopReason ?? seen?.stopReason ?? null,
+    ...usage,
+    serverToolUses: { ...usage.serverToolUses },
+    costUsd: price.costUsd,
+    priceFlag: estimated && price.priceFlag === 'priced' ? 'estimated' : price.priceFlag,
+    startedAt: request.receivedAt,
+    endedAt: end.endedAt,
+    ttfbMs: end.ttfbMs,
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * @module The proxy AnswerSource: forwards each request to the provider (or to another gateway)
+ * and hands the answer back as it arrives, chunk by chunk (node:http/https; nothing is buffered).
+ *
+ * Keys: the client's own (`x-api-key` / `authorization`), or — when it sent none or a
+ * placeholder — ANTHROPIC_API_KEY / OPENAI_API_KEY from drover's environment. Keys are only
+ * ever put on the upstream request: never stored, logged or echoed.
+ *
+ * Attribution (`x-drover-*`) is stripped before a provider sees the request; it is forwarded
+ * only to an upstream that is itself a drover gateway (it answers `HEAD /` with an
+ * `x-drover-gateway` header), which then meters the request when it writes the same store.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { ProviderName } from '../../budget/ledger-types.js';
+import { errorMessage, InputError } from '../../core/errors.js';
+import { ATTRIBUTION_HEADERS, attributionHeaders } from '../attribution.js';
+import { GATEWAY_HEADER } from '../identity.js';
+import type { AnswerSource, ChunkFilter, GatewayRequest, SourceResponse } from '../pipeline/types.js';
+import { routeOf } from '../routes.js';
+import { isUsageChunk } from '../usage/chat.js';
+import { eventJson, SseSplitter } from '../usage/sse.js';
+
+export const DEFAULT_UPSTREAMS: Record<ProviderName, string> = {
+  anthropic: 'https://api.anthropic.com',
+  openai: 'https://api.openai.com',
+};
+
+export interface ProxySourceOptions {
+  /** Base URL of the Anthropic API (default https://api.anthropic.com; a trailing /v1 is ignored). */
+  anthropic?: string;
+  /** Base URL of the OpenAI API (default https://api.openai.com; a trailing /v1 is ignored). */
+  openai?: string;
+  /** Where fallback keys come from (default process.env): ANTHROPIC_API_KEY, OPENAI_API_KEY. */
+  env?: Record<string, string | undefined>;
+  /** How long `HEAD /` may take when asking whether an upstream is a drover gateway (ms, default 5000). */
+  probeTimeoutMs?: number;
+}
+
+/** Key values that stand for "no key": what drover's own agents send to a gateway that adds the real one. */
+const PLACEHOLDER_KEYS = new Set(['', 'drover', 'drover-sim', 'placeholder', 'dummy', 'none', 'sk-placeholder', 'test']);
+
+/** True for a missing key or one of the placeholders (`drover-*`, `dummy`, ...). */
+export function isPlaceholderKey(key: string | undefined): boolean {
+  if (key === undefined) return true;
+  const bare = key.replace(/^Bearer\s+/i, '').trim();
+  return PLACEHOLDER_KEYS.has(bare.toLowerCase()) || bare.startsWith('drover-');
+}
+
+/** Request headers never forwarded: this connection's, the body's (re-encoded), and drover's own. */
+const DROP = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'content-length',
+  'content-encoding',
+  'accept-encoding',
+  'x-drover-agent',
+  ...Object.values(ATTRIBUTION_HEADERS),
+]);
+
+export class ProxySource implements AnswerSource {
+  readonly mode = 'proxy' as const;
+  private readonly bases: Record<ProviderName, URL>;
+  private readonly env: Record<string, string | undefined>;
+  private readonly probes = new Map<string, Promise<string | null>>();
+  private readonly probeTimeoutMs: number;
+
+  /** @throws InputError (exit 2) when an upstream is not an http(s) URL */
+  constructor(options: ProxySourceOptions = {}) {
+    this.bases = {
+      anthropic: upstreamUrl('--upstream-anthropic', options.anthropic ?? DEFAULT_UPSTREAMS.anthropic),
+      openai: upstreamUrl('--upstream-openai', options.openai ?? DEFAULT_UPSTREAMS.openai),
+    };
+    this.env = options.env ?? process.env;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 5000;
+  }
+
+  /** The upstream base URL for a provider (no trailing slash, no /v1). */
+  upstream(provider: ProviderName): string {
+    return this.bases[provider].href.replace(/\/$/, '');
+  }
+
+  async sharesLedger(request: GatewayRequest, storeId: string): Promise<boolean> {
+    return (await this.upstreamGateway(request.provider)) === storeId;
+  }
+
+  /**
+   * The store identity the upstream names if it is a drover gateway (asked once per upstream
+   * with `HEAD /`), else null. A failed probe counts as "not a drover gateway".
+   */
+  upstreamGateway(provider: ProviderName): Promise<string | null> {
+    const base = this.upstream(provider);
+    let probe = this.probes.get(base);
+    if (!probe) {
+      probe = this.probe(base);
+      this.probes.set(base, probe);
+    }
+    return probe;
+  }
+
+  async answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse> {
+    const route = routeOf(request.path);
+    const upstreamPath = route?.upstreamPath ?? request.path;
+    const base = this.bases[request.provider];
+    const target = new URL(`${base.pathname.replace(/\/$/, '')}${upstreamPath}${request.query ?? ''}`, base);
+    const droverUpstream = (await this.upstreamGateway(request.provider)) !== null;
+    const headers = this.forwardHeaders(request, droverUpstream);
+    let body = request.rawBody;
+    let clientFilter: ChunkFilter | undefined;
+    if (request.wire === 'chat' && request.stream && !includesUsage(request.body)) {
+      // Ask for the usage chunk the client did not ask for, and keep it from the client.
+      const so = request.body.stream_options;
+      const options = so && typeof so === 'object' && !Array.isArray(so) ? so : {};
+      body = Buffer.from(JSON.stringify({ ...request.body, stream_options: { ...options, include_usage: true } }));
+      clientFilter = new UsageChunkFilter();
+    }
+    headers['content-length'] = String(body.length);
+    let res: IncomingMessage;
+    try {
+      res = await send(target, request.method, headers, body, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Named like the agents name an endpoint they cannot reach: provider and URL.
+      throw new Error(`could not reach ${request.provider} at ${this.upstream(request.provider)} (${errorMessage(err)})`);
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v === undefined) continue;
+      out[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    return { status: res.statusCode ?? 502, headers: out, body: res, ...(clientFilter ? { clientFilter } : {}) };
+  }
+
+  private forwardHeaders(request: GatewayRequest, droverUpstream: boolean): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.headers)) {
+      if (v === undefined || DROP.has(k)) continue;
+      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    headers['accept-encoding'] = 'identity';
+    if (request.provider === 'anthropic') {
+      if (isPlaceholderKey(headers['x-api-key']) && isPlaceholderKey(headers.authorization)) {
+        delete headers.authorization;
+        const key = this.env.ANTHROPIC_API_KEY;
+        if (key) headers['x-api-key'] = key;
+      }
+    } else if (isPlaceholderKey(headers.authorization)) {
+      const key = this.env.OPENAI_API_KEY;
+      if (key) headers.authorization = `Bearer ${key}`;
+    }
+    if (droverUpstream) {
+      Object.assign(headers, attributionHeaders(request.attribution));
+      const agent = request.headers['x-drover-agent'];
+      if (typeof agent === 'string') headers['x-drover-agent'] = agent;
+    }
+    return headers;
+  }
+
+  private async probe(base: string): Promise<string | null> {
+    try {
+      const res = await send(new URL(`${base}/`), 'HEAD', {}, Buffer.alloc(0), AbortSignal.timeout(this.probeTimeoutMs));
+      res.resume();
+      const id = res.headers[GATEWAY_HEADER];
+      return typeof id === 'string' && id !== '' ? id : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+function upstreamUrl(flag: string, value: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(value.replace(/\/$/, '').replace(/\/v1$/, ''));
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InputError(`${flag}: "${value}" is not an http(s) URL (example: https://api.anthropic.com)`);
+  }
+  return url;
+}
+
+function includesUsage(body: Record<string, unknown>): boolean {
+  const so = body.stream_options;
+  return !!so && typeof so === 'object' && (so as { include_usage?: unknown }).include_usage === true;
+}
+
+/** Sends one request; resolves with the response once its headers arrived (the body still streaming). */
+function send(url: URL, method: string, headers: Record<string, string>, body: Buffer, signal: AbortSignal): Promise<IncomingMessage> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, signal }, resolve);
+    req.once('error', reject);
+    req.end(method === 'HEAD' || method === 'GET' ? undefined : body);
+  });
+}
+
+/**
+ * Drops the usage-only chunk (`choices: []` with `usage`) from a Chat Completions stream whose
+ * client did not ask for it; every other event passes byte for byte. Holds back at most one
+ * unfinished event.
+ */
+export class UsageChunkFilter implements ChunkFilter {
+  private readonly sse = new SseSplitter();
+
+  push(chunk: Uint8Array): Uint8Array {
+    const keep = this.sse.push(chunk).filter((e) => !isUsageChunk(eventJson(e)));
+    return keep.length === 1 ? (keep[0] as { raw: Buffer }).raw : Buffer.concat(keep.map((e) => e.raw));
+  }
+
+  end(): Uint8Array {
+    return this.sse.rest();
+  }
+}

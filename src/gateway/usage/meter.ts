@@ -1,0 +1,109 @@
+/**
+ * @module The shared part of the usage meters: SSE or a whole JSON body, decided by the
+ * response's content type (an error answer to a streamed request is JSON), and what was seen
+ * so far for an estimate when the provider's usage never arrived.
+ */
+import type { TokenUsage } from '../../budget/ledger-types.js';
+import type { UsageMeter } from '../pipeline/types.js';
+import { eventJson, type SseEvent, SseSplitter } from './sse.js';
+
+/** The provider's usage of a finished answer. */
+export interface MeteredUsage {
+  usage: TokenUsage;
+  requestId: string | null;
+  stopReason: string | null;
+}
+
+/** What a meter saw of an answer that ended without usage (a cut stream): the basis of an estimate. */
+export interface PartialUsage {
+  requestId: string | null;
+  stopReason: string | null;
+  /** Usage classes the provider did report before the cut (Anthropic's `message_start` gives input and cache). */
+  usage: Partial<TokenUsage>;
+  /** Text, tool arguments and reasoning deltas received: counted with the tokenizer for output tokens. */
+  outputText: string;
+}
+
+/** A UsageMeter that can also say what it saw of an answer that never reported usage. */
+export interface WireMeter extends UsageMeter {
+  partial(): PartialUsage;
+}
+
+/** Most JSON body bytes kept for metering a non-streamed answer (larger bodies are not metered, only estimated). */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
+export const ZERO_USAGE: TokenUsage = {
+  inputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWrite5mTokens: 0,
+  cacheWrite1hTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+  serverToolUses: {},
+};
+
+/** Base of the three wire meters: feeds SSE events or the JSON body to the subclass. */
+export abstract class BaseMeter implements WireMeter {
+  protected requestId: string | null = null;
+  protected stopReason: string | null = null;
+  protected usage: Partial<TokenUsage> = {};
+  /** True once the provider's final usage was seen. */
+  protected final = false;
+  protected outputText = '';
+  private readonly sse: SseSplitter | null;
+  private readonly json: Buffer[] = [];
+  private jsonBytes = 0;
+
+  constructor(contentType: string) {
+    this.sse = contentType.toLowerCase().includes('text/event-stream') ? new SseSplitter() : null;
+  }
+
+  observe(chunk: Uint8Array): void {
+    if (this.sse) {
+      for (const e of this.sse.push(chunk)) this.onEvent(e, eventJson(e));
+      return;
+    }
+    this.jsonBytes += chunk.length;
+    if (this.jsonBytes <= MAX_JSON_BYTES) this.json.push(Buffer.from(chunk));
+  }
+
+  finish(): MeteredUsage | null {
+    if (!this.sse && this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0) {
+      try {
+        const body: unknown = JSON.parse(Buffer.concat(this.json).toString('utf8'));
+        if (body && typeof body === 'object' && !Array.isArray(body)) this.onJson(body as Record<string, unknown>);
+      } catch {
+        // Not JSON (an HTML error page, a cut body): no usage.
+      }
+    }
+    if (!this.final) return null;
+    return { usage: { ...ZERO_USAGE, ...this.usage }, requestId: this.requestId, stopReason: this.stopReason };
+  }
+
+  partial(): PartialUsage {
+    return { requestId: this.requestId, stopReason: this.stopReason, usage: { ...this.usage }, outputText: this.outputText };
+  }
+
+  /** One SSE event; `json` is its data parsed (undefined when not JSON). */
+  protected abstract onEvent(e: SseEvent, json: Record<string, unknown> | undefined): void;
+  /** A whole JSON answer. */
+  protected abstract onJson(body: Record<string, unknown>): void;
+}
+
+/** A non-negative integer field, else undefined. */
+export function count(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
+}
+
+export function record(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+export function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+/** Copies the defined fields of `from` onto `to`. */
+export function merge(to: Partial<TokenUsage>, from: Partial<TokenUsage>): void {
+  for (const [k, v] of Object.entries(from)) if (v !== undefined) (to as Record<string, unknown>)[k] = v;
+}

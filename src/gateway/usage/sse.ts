@@ -1,0 +1,86 @@
+/**
+ * @module Server-Sent Events split into events as bytes arrive, at any chunk boundary
+ * (inside a UTF-8 sequence, a line, or a `\r\n`). Only what metering needs: each event's
+ * `event:` name, its joined `data:` lines, and its exact bytes (for filters that drop events).
+ * Format: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+ */
+
+export interface SseEvent {
+  /** The `event:` field, or null when absent (OpenAI Chat Completions sends none). */
+  event: string | null;
+  /** `data:` lines joined with `\n`. */
+  data: string;
+  /** The event's bytes exactly as received, blank-line terminator included. */
+  raw: Buffer;
+}
+
+/** Feeds bytes in, gets whole events out. Never buffers more than one unfinished event. */
+export class SseSplitter {
+  private pending: Buffer = Buffer.alloc(0);
+
+  /** Adds bytes; returns the events they complete, in order (their `raw` bytes add up to the input). */
+  push(chunk: Uint8Array): SseEvent[] {
+    this.pending = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
+    const out: SseEvent[] = [];
+    for (;;) {
+      const end = eventEnd(this.pending);
+      if (end === -1) break;
+      const raw = this.pending.subarray(0, end);
+      this.pending = this.pending.subarray(end);
+      out.push(parseEvent(raw));
+    }
+    return out;
+  }
+
+  /** Bytes of an event that never ended (a cut stream). */
+  rest(): Buffer {
+    return this.pending;
+  }
+}
+
+/** Index just past the first blank line (`\n\n`, `\r\n\r\n`, `\r\r`, mixed), or -1. */
+function eventEnd(buf: Buffer): number {
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (c !== 0x0a && c !== 0x0d) continue;
+    // End of a line at i; is the next line empty?
+    let j = i + 1;
+    if (c === 0x0d && buf[j] === 0x0a) j++;
+    if (j >= buf.length) return -1;
+    const d = buf[j];
+    if (d === 0x0a) return j + 1;
+    if (d === 0x0d) {
+      if (j + 1 >= buf.length) return -1; // `\r` may be followed by `\n`: wait for it
+      return buf[j + 1] === 0x0a ? j + 2 : j + 1;
+    }
+    i = j - 1;
+  }
+  return -1;
+}
+
+/** One event; a comment-only block (`: keep-alive`) is an event with no name and empty data. */
+function parseEvent(raw: Buffer): SseEvent {
+  let event: string | null = null;
+  const data: string[] = [];
+  for (const line of raw.toString('utf8').split(/\r\n|\r|\n/)) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
+  }
+  return { event, data: data.join('\n'), raw };
+}
+
+/** JSON of an event's data, or undefined when it is not JSON (`[DONE]`, a comment). */
+export function eventJson(e: SseEvent): Record<string, unknown> | undefined {
+  if (!e.data.startsWith('{')) return undefined;
+  try {
+    const v: unknown = JSON.parse(e.data);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
