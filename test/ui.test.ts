@@ -243,7 +243,9 @@ describe('drover ui: JSON API', () => {
         priceFlag: string;
       }[];
     };
-    expect(detail.requests).toMatchObject([
+    // The run's own gateway wrote the agent's real request too; the two rows added here are beside it.
+    expect(detail.requests.every((r) => r.source === 'ledger')).toBe(true);
+    expect(detail.requests.filter((r) => r.latencyMs === 750 || r.status === 429)).toMatchObject([
       { source: 'ledger', status: 200, latencyMs: 750, ttfbMs: 120, cacheWrite1hTokens: 300, costUsd: 0.5, priceFlag: 'priced' },
       { source: 'ledger', status: 429, costUsd: null, priceFlag: 'unpriced' },
     ]);
@@ -253,12 +255,14 @@ describe('drover ui: JSON API', () => {
       byModel: { key: string }[];
       overTime: { usd: number }[];
     };
-    expect(cost).toMatchObject({
-      source: 'ledger',
-      total: { requests: 2, costUsd: 0.5, unpriced: 1 },
-      byModel: [{ key: 'claude-opus-4-8' }],
-    });
-    expect(cost.overTime.map((p) => p.usd)).toEqual([0.5, 0.5]);
+    const rows = await store.ledger.listByRun(s.runId);
+    const spent = rows.reduce((n, r) => n + (r.costUsd ?? 0), 0);
+    expect(cost).toMatchObject({ source: 'ledger', total: { requests: rows.length, unpriced: 1 } });
+    expect(cost.total.costUsd).toBeCloseTo(spent, 9);
+    expect(cost.byModel.map((m) => m.key)).toContain('claude-opus-4-8');
+    // Spend over time, in the order requests ended: the two rows added here ended first (1970).
+    expect(cost.overTime.slice(0, 2).map((p) => p.usd)).toEqual([0.5, 0.5]);
+    expect(cost.overTime.at(-1)?.usd).toBeCloseTo(spent, 9);
   });
 
   it('folds the waterfall by depth and duration and filters it server-side, keeping ancestors; rows carry no attributes', async () => {
