@@ -33,14 +33,21 @@ describe('caps in the workflow runtime', () => {
       dir,
       `const both = await parallel([() => agent('one'), () => agent('two')]);
       let caught = null;
-      try { await agent('three'); } catch (e) { caught = { name: e.name, code: e.code, message: e.message }; }
+      try { await agent('three'); } catch (e) { caught = { name: e.name, code: e.code, message: e.message, cap: e.cap, spentUsd: e.spentUsd, spentTokens: e.spentTokens }; }
       return { both, caught, total: budget.total, spent: budget.spent() };`,
     );
     const s = await runWorkflow({ store, script, runId, gateway: url, workdir: dir, backoff: FAST_BACKOFF, maxUsd: 0.01 });
     expect(s.status).toBe('budget_exceeded');
     const result = s.result as { both: unknown[]; caught: { name: string; code: string; message: string }; total: number; spent: number };
     expect(result.both).toEqual([null, null]);
-    expect(result.caught).toMatchObject({ name: 'BudgetExceededError', code: 'BUDGET_EXCEEDED' });
+    expect(result.caught).toMatchObject({
+      name: 'BudgetExceededError',
+      code: 'BUDGET_EXCEEDED',
+      // What the docs promise a script can read: which cap refused, and what it had spent.
+      cap: { scope: 'run', key: 'capped-1', limitUsd: 0.01 },
+      spentUsd: 0,
+      spentTokens: 0,
+    });
     expect(result.caught.message).toMatch(
       /^budget exceeded: run cap \(run capped-1\) is 0\.01 USD; 0 USD spent, and this claude-sonnet-5 request may cost up to/,
     );

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
@@ -55,6 +55,10 @@ describe('drover run --record / --replay', () => {
     const both = await cli(['run', script, '--record', 'a', '--replay', 'b', '--store', join(dir, 's.db')], { cwd: dir });
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('--record and --replay cannot be used together');
+    const missing = await cli(['run', script, '--replay', 'nope', '--store', join(dir, 's.db'), '--json'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(lastJson(missing.stdout)).toMatchObject({ error: { code: 'NO_CASSETTES' } });
+    expect(existsSync(join(dir, 's.db'))).toBe(false);
     const withSim = await cli(['run', script, '--replay', 'b', '--sim', 'x.yaml', '--store', join(dir, 's.db')], { cwd: dir });
     expect(withSim.code).toBe(2);
     expect(withSim.stderr).toContain('--replay');

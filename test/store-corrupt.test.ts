@@ -138,6 +138,22 @@ describe('a damaged store', () => {
     expect(digest(path)).toBe(before);
   });
 
+  it('a damaged header byte (SQLite says "unsupported file format"): exit 7 naming the file, nothing written', async () => {
+    const dir = tempDir();
+    const path = await bigStore(dir);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from([0x40]), 0, 1, 47); // the schema-format number (found by the fuzz bench)
+    closeSync(fd);
+    const before = digest(path);
+    for (const args of [['tasks', 'list'], ['tasks', 'add', 'x'], ['runs']]) {
+      const r = await cli([...args, '--json'], { cwd: dir, env: { DROVER_STORE: path } });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(7);
+      // The first command finds it and marks it; the others refuse on the mark.
+      expect(r.stderr).toMatch(new RegExp(`store ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is (marked )?damaged \\(unsupported file format\\)`));
+    }
+    expect(digest(path)).toBe(before);
+  });
+
   it('in the library: the failing operation is StoreCorruptError, and the same store object refuses writes afterwards', async () => {
     const dir = tempDir();
     const path = await bigStore(dir);

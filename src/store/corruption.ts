@@ -49,12 +49,16 @@ export class StoreCorruptError extends DroverError {
 
 /**
  * True for better-sqlite3's errors that mean the file itself is damaged: `SQLITE_CORRUPT` (and its
- * extended codes `SQLITE_CORRUPT_INDEX`, `_SEQUENCE`, `_VTAB`) and `SQLITE_NOTADB`
- * (https://www.sqlite.org/rescode.html).
+ * extended codes `SQLITE_CORRUPT_INDEX`, `_SEQUENCE`, `_VTAB`), `SQLITE_NOTADB`
+ * (https://www.sqlite.org/rescode.html), and "unsupported file format" (a damaged header).
  */
 export function isCorruptionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code.startsWith('SQLITE_CORRUPT_'));
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string') return false;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code.startsWith('SQLITE_CORRUPT_')) return true;
+  // A damaged header (its schema-format byte, offset 47) reads as a plain SQLITE_ERROR with this
+  // message; nothing but a damaged or foreign file says it (found by the fuzz bench).
+  return code === 'SQLITE_ERROR' && message === 'unsupported file format';
 }
 
 /** A path as the shell reads it: quoted only when it has to be. */

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
 import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
@@ -272,7 +272,14 @@ function cassetteSetting(o: SettingsOverrides, stored: RunSettings['cassettes'])
     ...(o.sim !== undefined ? { sim: o.sim } : {}),
     ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
   });
-  if (asked) return { cassettes: { mode: asked.mode, dir: resolve(asked.cassettes) } };
+  if (asked) {
+    const dir = resolve(asked.cassettes);
+    // Checked before the run exists: a replay of nothing is bad input, not a failed run.
+    if (asked.mode === 'replay' && !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new InputError(`--replay: no cassette directory at ${dir} (record one with --record ${asked.cassettes})`, 'NO_CASSETTES');
+    }
+    return { cassettes: { mode: asked.mode, dir } };
+  }
   return stored ? { cassettes: stored } : {};
 }
 

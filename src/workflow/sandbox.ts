@@ -36,6 +36,20 @@ import { asyncStackDepth, restoreAsyncStack, ScriptCpuLimitError, scriptCpuLimit
 
 export { DEFAULT_SCRIPT_CPU_MS, SCRIPT_CPU_ENV, ScriptCpuLimitError, scriptCpuLimitMs } from './watchdog.js';
 
+/** Plain-data fields of a drover error a script may read (e.g. `cap`, `spentUsd`): JSON-safe own enumerable properties. */
+function errorData(err: object): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(err)) {
+    if (['name', 'message', 'stack', 'code', 'cause', 'exitCode'].includes(key) || typeof value === 'function') continue;
+    try {
+      out[key] = JSON.parse(JSON.stringify(value)) as unknown;
+    } catch {
+      // not JSON: left out
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** What the host lends a script besides the workflow API. */
 export interface ScriptHost {
   /** Marks host work the script waits on (a timer) so the run is not taken for idle meanwhile. */
@@ -130,6 +144,13 @@ const BOOTSTRAP = `(function (bridge, enterName) {
     const err = new CError(typeof e.message === 'string' ? e.message : 'error');
     if (typeof e.name === 'string') define(err, 'name', { value: e.name, writable: true, configurable: true });
     if (typeof e.code === 'string') define(err, 'code', { value: e.code, writable: true, configurable: true, enumerable: true });
+    // What a drover error carries besides its message (a BudgetExceededError's cap and spend), as plain data.
+    if (e.data !== null && typeof e.data === 'object') {
+      for (const key of keysOf(e.data)) {
+        if (key === 'name' || key === 'message' || key === 'stack' || key === 'code' || key === '__proto__') continue;
+        define(err, key, { value: e.data[key], writable: true, configurable: true, enumerable: true });
+      }
+    }
     if (typeof e.id === 'number') apply(wmSet, hostErrors, [err, e.id]);
     return err;
   }
@@ -441,7 +462,14 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
     hostErrors.set(id, err);
     const e = isErrorLike(err) ? err : new Error(errorMessage(err));
     const code = (e as { code?: unknown }).code;
-    return JSON.stringify({ id, name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) });
+    const data = errorData(e);
+    return JSON.stringify({
+      id,
+      name: e.name,
+      message: e.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(data ? { data } : {}),
+    });
   }
 
   /** A host value as the context receives it: `n<number>` keeps Infinity and NaN; `j<json>` otherwise. */
