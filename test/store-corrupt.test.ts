@@ -149,7 +149,9 @@ describe('a damaged store', () => {
       const r = await cli([...args, '--json'], { cwd: dir, env: { DROVER_STORE: path } });
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(7);
       // The first command finds it and marks it; the others refuse on the mark.
-      expect(r.stderr).toMatch(new RegExp(`store ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is (marked )?damaged \\(unsupported file format\\)`));
+      expect(r.stderr).toMatch(
+        new RegExp(`store ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is (marked )?damaged \\(unsupported file format\\)`),
+      );
     }
     expect(digest(path)).toBe(before);
   });
