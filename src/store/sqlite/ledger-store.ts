@@ -123,6 +123,9 @@ const COLUMNS = Object.keys(
   }),
 );
 
+/** The one INSERT of a ledger row (named parameters from `ledgerParams`), shared by every writer. */
+export const LEDGER_INSERT = `INSERT INTO ledger (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`;
+
 /** Sums every group query selects (after its key and label). */
 export const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens,
   COALESCE(SUM(cache_write_5m_tokens),0) AS cacheWrite5mTokens, COALESCE(SUM(cache_write_1h_tokens),0) AS cacheWrite1hTokens,
@@ -148,7 +151,7 @@ export class SqliteLedgerStore implements LedgerStore {
   private readonly windowSums: Record<LedgerWindowGrouping, Database.Statement>;
 
   constructor(db: Database.Database) {
-    this.insert = db.prepare(`INSERT INTO ledger (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+    this.insert = db.prepare(LEDGER_INSERT);
     this.byRun = db.prepare('SELECT * FROM ledger WHERE run_id = ? ORDER BY id');
     const each = <K extends string, V>(o: Record<K, V>, f: (v: V) => Database.Statement) =>
       Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v as V)])) as Record<K, Database.Statement>;

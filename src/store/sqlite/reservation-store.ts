@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Cap, CapState } from '../../budget/caps-types.js';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
 import type { HoldRequest, HoldVerdict, ReservationStore } from '../reservation-types.js';
-import { ledgerParams } from './ledger-store.js';
+import { LEDGER_INSERT, ledgerParams } from './ledger-store.js';
 
 const DAY_MS = 86_400_000;
 
@@ -54,8 +54,7 @@ export class SqliteReservationStore implements ReservationStore {
        VALUES (@id, @scope, @capKey, @usd, @tokens, @runId, @callKey, @model, @createdAt, @expiresAt)`,
     );
     this.remove = db.prepare('DELETE FROM reservations WHERE id = ?');
-    const columns = Object.keys(ledgerParams(PLACEHOLDER));
-    this.insertLedger = db.prepare(`INSERT INTO ledger (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
+    this.insertLedger = db.prepare(LEDGER_INSERT);
     this.extend = db.prepare('UPDATE reservations SET expires_at = ? WHERE id = ?');
     this.expire = db.prepare('DELETE FROM reservations WHERE expires_at <= ?');
   }
@@ -139,31 +138,3 @@ export class SqliteReservationStore implements ReservationStore {
     return this.expire.run(now).changes;
   }
 }
-
-const PLACEHOLDER: LedgerEntry = {
-  runId: null,
-  callKey: null,
-  agentLabel: null,
-  phase: null,
-  workflow: null,
-  session: null,
-  provider: 'anthropic',
-  wire: 'anthropic',
-  mode: 'sim',
-  model: '',
-  requestId: null,
-  status: 0,
-  stopReason: null,
-  inputTokens: 0,
-  cacheReadTokens: 0,
-  cacheWrite5mTokens: 0,
-  cacheWrite1hTokens: 0,
-  outputTokens: 0,
-  reasoningTokens: 0,
-  serverToolUses: {},
-  costUsd: null,
-  priceFlag: 'unpriced',
-  startedAt: 0,
-  endedAt: 0,
-  ttfbMs: null,
-};
