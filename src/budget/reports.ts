@@ -17,24 +17,13 @@ export type CostGrouping = (typeof COST_GROUPINGS)[number];
 export const USAGE_GROUPINGS = ['workflow', 'day', 'model'] as const;
 export type UsageGrouping = (typeof USAGE_GROUPINGS)[number];
 
-/** One group of requests (a phase, agent call, model, workflow or day). Tokens are integers, USD a sum of rows. */
-export interface CostLine {
-  /** The group's value; null for requests without one (no phase, unattributed). */
-  key: string | null;
-  /** What to show: the agent's label for `agent`, else the key (or `(none)`). */
+/**
+ * One group of requests (a phase, agent call, model, workflow or day): the store's sums for the group
+ * (tokens are integers, USD a sum of rows), with what to show — the agent's label for `agent`, else
+ * the key (or `(none)`).
+ */
+export interface CostLine extends Omit<LedgerGroupSum, 'label'> {
   label: string;
-  requests: number;
-  inputTokens: number;
-  cacheReadTokens: number;
-  cacheWrite5mTokens: number;
-  cacheWrite1hTokens: number;
-  /** Output tokens, reasoning included. */
-  outputTokens: number;
-  reasoningTokens: number;
-  /** USD of the group's priced and estimated requests; null when all of them are unpriced. */
-  costUsd: number | null;
-  unpricedRequests: number;
-  estimatedRequests: number;
 }
 
 /** Token classes of `--by token-class`; `server:<tool>` lines count uses, not tokens. */
@@ -95,20 +84,7 @@ export type CostReport = Totals & { runId: string } & (
 /** `drover usage --json`: spend of every request that ended in `[since, until)`. */
 export type UsageReport = Totals & { since: string; until: string; by: UsageGrouping; breakdown: CostLine[] };
 
-const line = (g: LedgerGroupSum): CostLine => ({
-  key: g.key,
-  label: g.label ?? g.key ?? '(none)',
-  requests: g.requests,
-  inputTokens: g.inputTokens,
-  cacheReadTokens: g.cacheReadTokens,
-  cacheWrite5mTokens: g.cacheWrite5mTokens,
-  cacheWrite1hTokens: g.cacheWrite1hTokens,
-  outputTokens: g.outputTokens,
-  reasoningTokens: g.reasoningTokens,
-  costUsd: g.costUsd,
-  unpricedRequests: g.unpricedRequests,
-  estimatedRequests: g.estimatedRequests,
-});
+const line = (g: LedgerGroupSum): CostLine => ({ ...g, label: g.label ?? g.key ?? '(none)' });
 
 function totalsOf(lines: { requests: number; costUsd: number | null; unpricedRequests: number; estimatedRequests: number }[]): Totals {
   const requests = lines.reduce((n, l) => n + l.requests, 0);

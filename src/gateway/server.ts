@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
 import { errorMessage } from '../core/errors.js';
-import { BodyError, closeServer, originGuard, readBody } from '../net/index.js';
+import { BodyError, closeServer, HOP_BY_HOP_HEADERS, originGuard, readBody } from '../net/index.js';
 import { attributionOf } from './attribution.js';
 import { BUDGET_EXCEEDED_STATUS, POLICY_REFUSED_STATUS, UPSTREAM_UNREACHABLE_STATUS, wireError } from './errors.js';
 import { GATEWAY_HEADER, storeIdentity } from './identity.js';
@@ -22,17 +22,6 @@ import { meterFor, type WireMeter } from './usage/index.js';
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** Ledger rows kept in memory for `/_drover/stats?log=1` (the store keeps them all). */
 const LOG_LIMIT = 2000;
-/** Response headers that belong to one connection, never forwarded. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-]);
 
 export interface GatewayOptions {
   mode: GatewayMode;
@@ -323,7 +312,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(answer.headers)) {
       const name = k.toLowerCase();
-      if (HOP_BY_HOP.has(name) || name === GATEWAY_HEADER) continue;
+      if (HOP_BY_HOP_HEADERS.has(name) || name === GATEWAY_HEADER) continue;
       if (name === 'content-length' && answer.clientFilter) continue;
       headers[name] = v;
     }

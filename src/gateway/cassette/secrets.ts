@@ -15,19 +15,10 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { redactSecrets } from '../../core/redact.js';
+import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'content-length',
-]);
+/** Connection headers, and the length of a body that may be stored re-encoded. */
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'content-length']);
 const ACCOUNT = new Set([
   'authorization',
   'x-api-key',

@@ -14,6 +14,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ProviderName } from '../../budget/ledger-types.js';
 import { errorMessage, InputError } from '../../core/errors.js';
+import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
 import { ATTRIBUTION_HEADERS, attributionHeaders } from '../attribution.js';
 import { GATEWAY_HEADER } from '../identity.js';
 import type { AnswerSource, ChunkFilter, GatewayRequest, SourceResponse } from '../pipeline/types.js';
@@ -49,15 +50,8 @@ export function isPlaceholderKey(key: string | undefined): boolean {
 
 /** Request headers never forwarded: this connection's, the body's (re-encoded), and drover's own. */
 const DROP = new Set([
+  ...HOP_BY_HOP_HEADERS,
   'host',
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
   'content-length',
   'content-encoding',
   'accept-encoding',
