@@ -131,9 +131,9 @@ async function plan(
   while (!settled && quiet < 2) {
     await new Promise((r) => setImmediate(r));
     const progress = entries.length + blocked;
-    // A call the plan parks never delivers its result: its delivery stays in flight for ever, so only
-    // other host work (a nested workflow loading, a timer) keeps the plan waiting.
-    quiet = rt.inflight - rt.deliveries === 0 && progress === seen ? quiet + 1 : 0;
+    // A call the plan parks never settles (and is not in flight): only other host work (a nested
+    // workflow loading, a timer) keeps the plan waiting.
+    quiet = rt.inflight === 0 && progress === seen ? quiet + 1 : 0;
     seen = progress;
   }
   return {

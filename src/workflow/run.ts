@@ -676,9 +676,7 @@ function settle(
             pending.resolve(q.answer);
           }
         }
-        // An unanswered ask's result (and that of whatever awaits it) stays on its way into the script
-        // (rt.deliveries): only other work in flight keeps a run with pending questions from waiting.
-        quietPolls = rt.pendingAsks.size > 0 && rt.inflight - rt.deliveries === 0 ? quietPolls + 1 : 0;
+        quietPolls = rt.pendingAsks.size > 0 && rt.inflight === 0 ? quietPolls + 1 : 0;
         if (quietPolls >= 2) finish({ kind: 'waiting' });
         // A sandboxed script reaches the world only through drover's globals, all tracked: with no call,
         // timer or question pending, what it awaits can never settle. (Module-form code may await its

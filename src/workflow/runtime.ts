@@ -204,22 +204,11 @@ export class WorkflowRuntime {
     return this.deps.signal;
   }
 
-  /** Tracks host work the script waits on that is not a call (timers): the run is not idle while it is pending. */
+  /** Tracks host work the script waits on that is not a call (timers, a result entering the sandbox): the run is not idle while it is pending. */
   track<T>(work: Promise<T>): Promise<T> {
     this.inflight++;
     return work.finally(() => {
       this.inflight--;
-    });
-  }
-
-  /** Of `inflight`: calls' results on their way into the sandboxed script (see ScriptHost.trackDelivery). */
-  deliveries = 0;
-
-  /** `track` for a call's result on its way into the script, also counted in `deliveries`. */
-  trackDelivery<T>(work: Promise<T>): Promise<T> {
-    this.deliveries++;
-    return this.track(work).finally(() => {
-      this.deliveries--;
     });
   }
 

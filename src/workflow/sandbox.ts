@@ -52,13 +52,8 @@ function errorData(err: object): Record<string, unknown> | undefined {
 
 /** What the host lends a script besides the workflow API. */
 export interface ScriptHost {
-  /** Marks host work the script waits on (a timer) so the run is not taken for idle meanwhile. */
+  /** Marks host work the script waits on (a timer, a result entering the script) so the run is not taken for idle meanwhile. */
   track<T>(work: Promise<T>): Promise<T>;
-  /**
-   * Like `track`, for a call's result on its way into the script (counted apart, so `--plan` can
-   * tell a call it parked for ever from host work still under way). Optional: `track` otherwise.
-   */
-  trackDelivery?<T>(work: Promise<T>): Promise<T>;
   /** The run's stop signal: once it fires, no script code runs again (a loop that was about to start never does). */
   readonly signal?: AbortSignal;
 }
@@ -562,7 +557,13 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
     'tasks.list': (f) => t.list(f as never),
   };
 
-  function deliver(callId: number, ok: boolean, value: unknown, entered: () => void): void {
+  /**
+   * Hands a settled call's result to the script. It enters the context a turn later (settleSoon);
+   * until then it counts as pending host work (`track`), or the runtime would see nothing in flight
+   * in between and could take a healthy run for stuck. A call still running is the runtime's own
+   * in-flight work, not tracked here: an unanswered `ask` or a call `--plan` parks is no delivery.
+   */
+  function deliver(callId: number, ok: boolean, value: unknown): void {
     let payload: string | undefined;
     try {
       payload = ok ? valueOut(value) : errorJson(value);
@@ -570,6 +571,11 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
       ok = false;
       payload = errorJson(err);
     }
+    let entered = () => {};
+    const delivered = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    void (host ? host.track(delivered) : delivered);
     settleSoon(() => inner.settle(callId, ok, payload), entered);
   }
 
@@ -606,17 +612,9 @@ export function runInSandbox(body: string, filename: string, api: WorkflowApi, h
         const result = fn(...args);
         if (result instanceof Promise) {
           const callId = nextCall++;
-          // The call counts as pending until its result has entered the context (a turn after it
-          // settles): between the two the runtime sees nothing in flight, and a run must not be
-          // judged stuck in that gap.
-          let entered = () => {};
-          const delivered = new Promise<void>((resolve) => {
-            entered = resolve;
-          });
-          void (host ? (host.trackDelivery ?? host.track).call(host, delivered) : delivered);
           result.then(
-            (v) => deliver(callId, true, v, entered),
-            (e) => deliver(callId, false, e, entered),
+            (v) => deliver(callId, true, v),
+            (e) => deliver(callId, false, e),
           );
           return `p${callId}`;
         }
