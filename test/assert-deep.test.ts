@@ -111,6 +111,17 @@ describe('deep parent chains (the issue: stack overflow at depth 2,000-6,000, ex
     const checked = await cli(['assert', spec, '--trace', TRACE, '--store', path, '--json']);
     expect(checked.code, checked.stderr).toBe(0);
     expect(JSON.parse(checked.stdout)).toMatchObject({ passed: true, spans: 10_001 });
+    // A gate never passes on data it could not read: a run or trace with no spans is refused (exit 2),
+    // even for a spec that would pass on nothing (`count: '= 0'`).
+    const none = write(dir, 'none.yaml', `assertions:\n  - select: { status: error }\n    expect: { count: '= 0' }\n`);
+    for (const source of [
+      ['--run', 'no-such-run'],
+      ['--trace', 'e'.repeat(32)],
+    ]) {
+      const r = await cli(['assert', none, ...source, '--store', path]);
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stderr).toContain(`spans of ${source[1]} (no run or trace with that id in ${path})`);
+    }
   }, 180_000); // three CLI processes reading 20,002 spans: slow only on a busy machine
 
   it('answers ancestor checks over a 50,000-deep chain and 100,000 wide spans, naming the chain shortly', () => {

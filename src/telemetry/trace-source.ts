@@ -1,4 +1,4 @@
-import { InputError, parseDuration, readInputFile } from '../core/index.js';
+import { InputError, NotFoundError, parseDuration, readInputFile } from '../core/index.js';
 import { collapseRetries, encodeSpanRow, type Store, type StoredSpan } from '../store/index.js';
 import { OtlpFormatError, parseOtlpJson, spansFromOtlp } from './otlp/decode.js';
 
@@ -72,14 +72,23 @@ export function parseSince(since: string, now = Date.now()): number {
   return t * 1000;
 }
 
-/** The spans one of --run, --trace, --file or --since names. */
+/**
+ * The spans one of --run, --trace, --file or --since names.
+ * @throws NotFoundError (exit 2) when a named run or trace has no spans; InputError for bad sources
+ */
 export async function loadSpans(store: Store | undefined, source: SpanSource): Promise<StoredSpan[]> {
   const given = [source.run, source.trace?.length ? source.trace : undefined, source.file, source.since].filter((x) => x !== undefined);
   if (given.length !== 1)
     throw new InputError('say which spans: exactly one of --run <id>, --trace <id>, --file <otlp.json>, --since <10m|time>');
   if (source.file) return readOtlpFile(source.file);
   if (!store) throw new InputError('no store to read spans from');
-  if (source.run) return store.spans.querySpans({ runId: source.run });
-  if (source.trace?.length) return (await Promise.all(source.trace.map((t) => store.spans.querySpans({ traceId: t })))).flat();
+  // A run or trace that has no spans is a name nothing answers to: refused, never judged on no data.
+  const named = async (ref: string, query: Promise<StoredSpan[]>) => {
+    const spans = await query;
+    if (spans.length === 0) throw new NotFoundError(`spans of ${ref} (no run or trace with that id in ${store.location})`);
+    return spans;
+  };
+  if (source.run) return named(source.run, store.spans.querySpans({ runId: source.run }));
+  if (source.trace?.length) return (await Promise.all(source.trace.map((t) => named(t, store.spans.querySpans({ traceId: t }))))).flat();
   return store.spans.querySpans({ sinceUs: parseSince(source.since as string) });
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { toGolden } from '../../assert/golden.js';
 import { parseDuration } from '../../core/duration.js';
-import { InputError, NotFoundError } from '../../core/errors.js';
+import { InputError } from '../../core/errors.js';
 import { stringifyJson } from '../../core/json.js';
 import type { StoredSpan } from '../../store/span-types.js';
 import { duplicateSpanIds } from '../../store/sqlite/span-store.js';
@@ -16,9 +16,7 @@ type Flags = GlobalFlags & Record<string, unknown>;
 async function spansOf(ref: string, flags: Flags) {
   const { store } = openStore(flags, { readOnly: true });
   try {
-    const spans = await loadSpans(store, sourceOf(ref));
-    if (spans.length === 0) throw new NotFoundError(`spans of ${ref} (no run or trace with that id in ${store.location})`);
-    return spans;
+    return await loadSpans(store, sourceOf(ref));
   } finally {
     await store.close();
   }
