@@ -1,19 +1,60 @@
 // Proxy overhead (issue 12): `drover gateway --mode proxy` in front of a local upstream (the sim
-// gateway, its own process) at 200 concurrent streams. Added time to first byte (p50, p99) and the
-// throughput ratio against connecting to the upstream directly. Each side runs in its own process.
+// gateway, its own process), against connecting to the upstream directly, side by side in one run.
+//
+// Two loads, each at BENCH_GATEWAY_STREAMS (200) concurrent streams:
+// - `longStreams`: long-lived answers like a model's (20 events 50 ms apart, ~1 s each), 200 kept
+//   open for BENCH_GATEWAY_SECONDS per round (a new one starts when one ends) — the issue's figure:
+//   the time to first byte the proxy adds while 200 streams are open through it;
+// - `saturated`: answers with no pacing at all, as fast as the machine goes — the throughput ratio
+//   when client, proxy and upstream compete for the same cores (on 2 cores the proxy's own CPU
+//   time per request is what limits it: reported as `proxyCpuMsPerRequest`).
+// Plus one stream at a time (no load). Each side runs in its own process.
+
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { CLI, startGatewayProcess, tempDir } from './lib.mjs';
 
 const CONCURRENCY = Number(process.env.BENCH_GATEWAY_STREAMS ?? 200);
 const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 5);
-const BODY = JSON.stringify({ model: 'claude-sim-1', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'bench' }] });
+const INTERVAL_MS = 50;
+const SUSTAIN_S = Number(process.env.BENCH_GATEWAY_SECONDS ?? 4);
+
+const SCENARIO = `
+rules:
+  - name: long
+    match: { prompt: '^long' }
+    event_interval_ms: ${INTERVAL_MS}
+    usage: { input_tokens: 20, output_tokens: 160 }
+    turns: [{ text: '${'a streamed answer arriving a few words at a time '.repeat(13).trim()}' }]
+  - name: instant
+    usage: { input_tokens: 20, output_tokens: 5 }
+    turns: [{ text: ok }]
+`;
+
+const body = (prompt) =>
+  JSON.stringify({ model: 'claude-sim-1', max_tokens: 200, stream: true, messages: [{ role: 'user', content: prompt }] });
+const BODIES = { streams: body('long answer'), saturated: body('bench') };
 
 async function startProxy(dir, upstream) {
+  const prof = process.env.BENCH_GATEWAY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_GATEWAY_PROF}`] : [];
   const child = spawn(
     process.execPath,
-    [CLI, 'gateway', '--mode', 'proxy', '--upstream-anthropic', upstream, '--port', '0', '--json', '--store', join(dir, 'proxy.db')],
+    [
+      ...prof,
+      CLI,
+      'gateway',
+      '--mode',
+      'proxy',
+      '--upstream-anthropic',
+      upstream,
+      '--port',
+      '0',
+      '--json',
+      '--store',
+      join(dir, 'proxy.db'),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ANTHROPIC_API_KEY: 'bench' } },
   );
   const url = await new Promise((res, rej) => {
@@ -24,11 +65,17 @@ async function startProxy(dir, upstream) {
     });
     child.on('exit', (code) => rej(new Error(`proxy exited ${code}`)));
   });
-  return { url, stop: () => child.kill('SIGTERM') };
+  return { url, pid: child.pid, stop: () => child.kill('SIGTERM') };
+}
+
+/** CPU time a process has used so far (ms; Linux /proc, clock ticks of 10 ms). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** One streamed request: ms to the first body byte, and to the end. */
-function stream(url) {
+function stream(url, payload) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let ttfb = null;
@@ -44,13 +91,13 @@ function stream(url) {
       },
     );
     req.on('error', reject);
-    req.end(BODY);
+    req.end(payload);
   });
 }
 
-async function round(url) {
+async function round(url, payload) {
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: CONCURRENCY }, () => stream(url)));
+  const results = await Promise.all(Array.from({ length: CONCURRENCY }, () => stream(url, payload)));
   const bad = results.filter((r) => r.status !== 200).length;
   if (bad) throw new Error(`${bad} requests failed`);
   return { ttfb: results.map((r) => r.ttfb), seconds: (performance.now() - t0) / 1000 };
@@ -60,50 +107,85 @@ const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
+const ms = (x) => +x.toFixed(2);
+
+/**
+ * `CONCURRENCY` streams kept open for `seconds`: each worker starts its next request when one ends
+ * (staggered starts, like a fleet's agents, not one synchronised burst).
+ */
+async function sustain(url, payload, seconds) {
+  const ttfb = [];
+  let done = 0;
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        const r = await stream(url, payload);
+        if (r.status !== 200) throw new Error(`a request failed: HTTP ${r.status}`);
+        ttfb.push(r.ttfb);
+        done++;
+      }
+    }),
+  );
+  return { ttfb, done, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** `ROUNDS` rounds of each side, alternating, with the proxy's CPU time over its rounds. */
+async function compare(upstream, proxy, run) {
+  const direct = { ttfb: [], done: 0, seconds: 0 };
+  const proxied = { ttfb: [], done: 0, seconds: 0, cpuMs: 0 };
+  for (let i = 0; i < ROUNDS; i++) {
+    const d = await run(upstream.url);
+    direct.ttfb.push(...d.ttfb);
+    direct.done += d.done ?? d.ttfb.length;
+    direct.seconds += d.seconds;
+    const cpu0 = cpuMs(proxy.pid);
+    const p = await run(proxy.url);
+    proxied.cpuMs += cpuMs(proxy.pid) - cpu0;
+    proxied.ttfb.push(...p.ttfb);
+    proxied.done += p.done ?? p.ttfb.length;
+    proxied.seconds += p.seconds;
+  }
+  const directPerS = direct.done / direct.seconds;
+  const proxyPerS = proxied.done / proxied.seconds;
+  return {
+    requests: { direct: direct.done, proxy: proxied.done },
+    directTtfbMs: { p50: ms(pct(direct.ttfb, 50)), p99: ms(pct(direct.ttfb, 99)) },
+    proxyTtfbMs: { p50: ms(pct(proxied.ttfb, 50)), p99: ms(pct(proxied.ttfb, 99)) },
+    addedTtfbMs: {
+      p50: ms(pct(proxied.ttfb, 50) - pct(direct.ttfb, 50)),
+      p99: ms(pct(proxied.ttfb, 99) - pct(direct.ttfb, 99)),
+    },
+    throughput: { directPerS: Math.round(directPerS), proxyPerS: Math.round(proxyPerS), ratio: +(proxyPerS / directPerS).toFixed(3) },
+    proxyCpuMsPerRequest: +(proxied.cpuMs / proxied.done).toFixed(3),
+  };
+}
 
 export async function benchGateway() {
   const dir = tempDir();
-  const upstream = await startGatewayProcess(dir);
+  const upstream = await startGatewayProcess(dir, SCENARIO);
   const proxy = await startProxy(dir, upstream.url);
   try {
-    await round(upstream.url);
-    await round(proxy.url); // warm-up: connections, JIT, the proxy's upstream probe
-    const direct = { ttfb: [], seconds: 0 };
-    const proxied = { ttfb: [], seconds: 0 };
-    for (let i = 0; i < ROUNDS; i++) {
-      for (const [target, into] of [
-        [upstream.url, direct],
-        [proxy.url, proxied],
-      ]) {
-        const r = await round(target);
-        into.ttfb.push(...r.ttfb);
-        into.seconds += r.seconds;
-      }
-    }
-    // One stream at a time: the latency the proxy adds when the machine is not saturated.
+    // Warm-up: connections, JIT, the proxy's upstream probe.
+    await round(upstream.url, BODIES.saturated);
+    await round(proxy.url, BODIES.saturated);
+    const streams = await compare(upstream, proxy, (url) => sustain(url, BODIES.streams, SUSTAIN_S));
+    const saturated = await compare(upstream, proxy, (url) => round(url, BODIES.saturated));
+    // One stream at a time: the latency the proxy adds when nothing else runs.
     const seq = { direct: [], proxy: [] };
     for (let i = 0; i < 200; i++) {
-      seq.direct.push((await stream(upstream.url)).ttfb);
-      seq.proxy.push((await stream(proxy.url)).ttfb);
+      seq.direct.push((await stream(upstream.url, BODIES.saturated)).ttfb);
+      seq.proxy.push((await stream(proxy.url, BODIES.saturated)).ttfb);
     }
-    const n = CONCURRENCY * ROUNDS;
     return {
       streams: CONCURRENCY,
       rounds: ROUNDS,
-      directTtfbMs: { p50: +pct(direct.ttfb, 50).toFixed(2), p99: +pct(direct.ttfb, 99).toFixed(2) },
-      proxyTtfbMs: { p50: +pct(proxied.ttfb, 50).toFixed(2), p99: +pct(proxied.ttfb, 99).toFixed(2) },
-      addedTtfbMs: {
-        p50: +(pct(proxied.ttfb, 50) - pct(direct.ttfb, 50)).toFixed(2),
-        p99: +(pct(proxied.ttfb, 99) - pct(direct.ttfb, 99)).toFixed(2),
-      },
+      longStreams: { eventIntervalMs: INTERVAL_MS, secondsPerRound: SUSTAIN_S, ...streams },
+      saturated,
       sequentialAddedTtfbMs: {
-        p50: +(pct(seq.proxy, 50) - pct(seq.direct, 50)).toFixed(2),
-        p99: +(pct(seq.proxy, 99) - pct(seq.direct, 99)).toFixed(2),
-      },
-      throughput: {
-        directPerS: Math.round(n / direct.seconds),
-        proxyPerS: Math.round(n / proxied.seconds),
-        ratio: +(direct.seconds / proxied.seconds).toFixed(3),
+        p50: ms(pct(seq.proxy, 50) - pct(seq.direct, 50)),
+        p99: ms(pct(seq.proxy, 99) - pct(seq.direct, 99)),
       },
     };
   } finally {

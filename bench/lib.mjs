@@ -19,9 +19,9 @@ rules:
 `;
 
 /** `drover gateway --mode sim` in its own process (its CPU is not charged to the client). */
-export async function startGatewayProcess(dir) {
+export async function startGatewayProcess(dir, scenario = INSTANT_SCENARIO) {
   const file = join(dir, 'scenario.yaml');
-  writeFileSync(file, INSTANT_SCENARIO);
+  writeFileSync(file, scenario);
   const child = spawn(process.execPath, [CLI, 'gateway', '--mode', 'sim', '--scenario', file, '--port', '0', '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     // Its ledger goes to a store of its own, not one in the working directory.
@@ -37,6 +37,7 @@ export async function startGatewayProcess(dir) {
   });
   return {
     url,
+    pid: child.pid,
     stats: async () => (await fetch(`${url}/_drover/stats`)).json(),
     reset: () => fetch(`${url}/_drover/reset`, { method: 'POST' }),
     stop: () => child.kill('SIGTERM'),

@@ -10,7 +10,8 @@ import { withRateLimits } from '../dist/gateway/rate-limit/index.js';
 const N = 8;
 const AGENTS = Number(process.env.BENCH_RATELIMIT_AGENTS ?? 200);
 const LATENCY_MS = Number(process.env.BENCH_RATELIMIT_LATENCY_MS ?? 200);
-const MAX_CONCURRENCY = Number(process.env.BENCH_RATELIMIT_START ?? 16);
+// The limiter's default start (DEFAULT_MAX_CONCURRENCY): no practical limit until the first 429.
+const MAX_CONCURRENCY = Number(process.env.BENCH_RATELIMIT_START ?? 1024);
 
 function upstream() {
   let inFlight = 0;

@@ -17,6 +17,7 @@ import {
   worstCaseOf,
 } from '../src/budget/index.js';
 import type { GatewayRequest } from '../src/gateway/pipeline/types.js';
+import { createStore } from '../src/store/index.js';
 import { tempStore } from './helpers.js';
 
 const ATTR = { runId: 'r1', callKey: 'k1', agentLabel: null, phase: 'build', workflow: 'wf', session: null };
@@ -351,5 +352,30 @@ describe('caps from limits', () => {
     ]);
     expect(['5', '0.5', '$5', '.25'].map(parseUsdAmount)).toEqual([5, 0.5, 5, 0.25]);
     expect(['0', '-1', 'five', '5 USD'].map(parseUsdAmount)).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('ledger writes: one transaction per turn of the event loop', () => {
+  it('rows recorded together share a batch; a bad row rejects only itself; close() commits what waits', async () => {
+    const { store, path } = tempStore();
+    const bad = entry(0.1, { model: { not: 'a string' } as unknown as string });
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 40 }, (_, i) => store.ledger.record(entry(0.01 * i))),
+      store.ledger.record(bad),
+    ]);
+    const ids = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(ids).toHaveLength(40);
+    expect(new Set(ids).size).toBe(40);
+    expect(results[40]?.status).toBe('rejected');
+    expect((await store.ledger.listByRun('r1')).map((e) => e.id)).toEqual(ids);
+    // Not awaited: the row still waits for its batch when the store closes, and is committed.
+    void store.ledger.record(entry(0.5, { runId: 'r2' }));
+    await store.close();
+    const reopened = createStore(path);
+    try {
+      expect((await reopened.ledger.listByRun('r2')).map((e) => e.costUsd)).toEqual([0.5]);
+    } finally {
+      await reopened.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../src/gateway/pipeline/types.js';
 import {
   AimdLimiter,
+  DEFAULT_MAX_CONCURRENCY,
   isQuotaExhausted,
   parseDuration,
   QUOTA_EXHAUSTED_HEADER,
@@ -10,6 +11,7 @@ import {
   RETRIES_HEADER,
   retryAfterMs,
   retryHint,
+  type Slot,
   withRateLimits,
 } from '../src/gateway/rate-limit/index.js';
 import { gateway } from './helpers.js';
@@ -241,7 +243,7 @@ describe('rate limits: money or quota gone', () => {
     expect(res.headers[QUOTA_EXHAUSTED_HEADER]).toBe('1');
     expect(await text(res)).toBe(body);
     expect(calls).toBe(1);
-    expect(source.snapshot()[0]).toMatchObject({ limit: 16, decreases: 0, retries: 0 });
+    expect(source.snapshot()[0]).toMatchObject({ limit: DEFAULT_MAX_CONCURRENCY, decreases: 0, retries: 0 });
   });
 
   it('marks an Anthropic credit-balance 400 too', async () => {
@@ -310,7 +312,7 @@ describe('rate limits: retries', () => {
     expect(waits).toEqual([50, 100, 125]);
     expect(up.calls()).toBe(4);
     // 503 is an outage, not a throttle: the limit stays.
-    expect(source.snapshot()[0]).toMatchObject({ limit: 16, decreases: 0, retries: 3 });
+    expect(source.snapshot()[0]).toMatchObject({ limit: DEFAULT_MAX_CONCURRENCY, decreases: 0, retries: 3 });
   });
 
   it('returns the 429 at once when waiting would pass maxTotalWaitMs', async () => {
@@ -422,14 +424,16 @@ describe('rate limits: adaptive concurrency', () => {
     await Promise.all([...a, b.then(text)]);
   });
 
-  it('raises the limit by one per window of successes, probing past the failed level only after quiet windows', () => {
+  it('raises the limit by one per window of successes, probing past the failed level only after quiet windows', async () => {
     const limiter = new AimdLimiter({ max: 8, probeWindows: 2, delay: async () => {}, now: Date.now });
     const limits: number[] = [];
-    const slot = { epoch: 0, release: () => {} };
+    const held = await Promise.all(Array.from({ length: 8 }, (_, i) => limiter.acquire(i)));
+    const slot = held[0] as Slot;
     limiter.throttled(slot);
     expect(limiter.limit).toBe(4);
     limiter.throttled(slot); // the same generation: no second halving
     expect(limiter.limit).toBe(4);
+    for (const h of held) h.release();
     for (let i = 0; i < 60; i++) {
       limiter.succeeded();
       limits.push(limiter.limit);
@@ -446,8 +450,18 @@ describe('rate limits: adaptive concurrency', () => {
     expect(limiter.snapshot('u', 'm')).toMatchObject({ limit: 8, max: 8, decreases: 1 });
     // Never below 1.
     const one = new AimdLimiter({ max: 1, delay: async () => {}, now: Date.now });
-    one.throttled({ epoch: 0, release: () => {} });
+    one.throttled(await one.acquire(0));
     expect(one.limit).toBe(1);
+  });
+
+  it('starting with no practical limit, one throttle halves what was in flight, not the configured maximum', async () => {
+    const limiter = new AimdLimiter({ max: 1024, delay: async () => {}, now: Date.now });
+    const held = await Promise.all(Array.from({ length: 200 }, (_, i) => limiter.acquire(i)));
+    limiter.throttled(held[0] as Slot);
+    expect(limiter.limit).toBe(100);
+    // Slots granted before the decrease are one generation: their throttles do not halve again.
+    limiter.throttled(held[1] as Slot);
+    expect(limiter.snapshot('u', 'm')).toMatchObject({ limit: 100, max: 1024, decreases: 1, inFlight: 200 });
   });
 
   it('a queued request whose client hangs up leaves the queue; the others still get their slots', async () => {

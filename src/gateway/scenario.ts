@@ -82,6 +82,11 @@ const RuleSchema = z
      * upstream is held). Without it, the request waits before any byte is sent.
      */
     hold_after_events: z.number().int().min(1).optional(),
+    /**
+     * A streamed answer waits this long (ms) between its events, like a model producing tokens
+     * (benchmarks of long-lived streams). Default 0: every event at once.
+     */
+    event_interval_ms: z.number().min(0).max(60_000).optional(),
     usage: z.union([z.literal('auto'), UsageSchema]).optional(),
     faults: z.array(FaultSchema).default([]),
   })

@@ -31,6 +31,8 @@ export type SimPlan =
       hold?: string;
       /** Stream events sent before waiting at `hold` (scenario `hold_after_events`). */
       holdAfterEvents?: number;
+      /** Wait between stream events (ms, scenario `event_interval_ms`). */
+      eventIntervalMs?: number;
     }
   | {
       kind: 'error';
@@ -84,6 +86,7 @@ export class SimEngine {
         message,
         ...hold,
         ...holdAfter,
+        ...(rule.event_interval_ms ? { eventIntervalMs: rule.event_interval_ms } : {}),
         ...(fault?.cut_after_events ? { cutAfterEvents: fault.cut_after_events } : {}),
       };
     }

@@ -55,7 +55,9 @@ export interface LimiterOptions {
  * - `acquire(ticket)` resolves with a slot once fewer than `limit` slots are held and no pause is
  *   on; waiters are served in ticket order (a retried request keeps its first ticket, so it goes
  *   before requests that arrived after it). Nothing is ever dropped.
- * - `throttled(slot)` (a 429/529): limit ← max(1, ⌊limit × 0.5⌋), once per generation of slots.
+ * - `throttled(slot)` (a 429/529): limit ← max(1, ⌊min(limit, in flight) × 0.5⌋), once per
+ *   generation of slots — halving what the upstream actually refused, so a limiter that starts
+ *   with no practical limit finds the upstream's in one step, not log2(max) steps.
  * - `succeeded()`: after `limit` successes (one window) the limit rises by 1, up to `max`; it
  *   rises past the last limit that failed only after `probeWindows` windows without a throttle.
  * - `pause(ms)`: no new slots until then (a `retry-after` or an exhausted rate-limit class).
@@ -111,9 +113,11 @@ export class AimdLimiter {
   throttled(slot: Slot): void {
     this.throttledCount++;
     if (slot.epoch !== this.epoch) return;
-    const next = Math.max(1, Math.floor(this.limit * 0.5));
+    // The level that failed: what was in flight (the throttled request's slot is still held).
+    const failed = Math.max(1, Math.min(this.limit, this.inFlight));
+    const next = Math.max(1, Math.floor(failed * 0.5));
     if (next < this.limit) this.decreases++;
-    this.ceiling = this.limit;
+    this.ceiling = failed;
     this.limit = next;
     this.epoch++;
     this.successes = 0;

@@ -24,9 +24,16 @@ export interface RetryEvent {
   waitMs: number;
 }
 
+/** In-flight requests per (upstream, model) before any throttle is seen. */
+export const DEFAULT_MAX_CONCURRENCY = 1024;
+
 /** Options of `withRateLimits`. All durations in ms. */
 export interface RateLimitOptions {
-  /** Starting and highest in-flight limit per (upstream, model). Default 16. */
+  /**
+   * Starting and highest in-flight limit per (upstream, model). Default `DEFAULT_MAX_CONCURRENCY`
+   * (1024: no practical limit until the upstream throttles; a run's own `--concurrency` is what
+   * bounds its agents).
+   */
   maxConcurrency?: number;
   /** Attempts per request, the first included. Default 8. */
   maxAttempts?: number;
@@ -94,7 +101,7 @@ export function withRateLimits(inner: AnswerSource, options: RateLimitOptions = 
     let entry = limiters.get(key);
     if (!entry) {
       const limiter = new AimdLimiter({
-        max: options.maxConcurrency ?? 16,
+        max: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
         probeWindows: options.probeWindows ?? 8,
         delay: (ms) => delay(ms).catch(() => {}),
         now,

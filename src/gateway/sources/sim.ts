@@ -189,7 +189,7 @@ export class SimSource implements AnswerSource {
       return json(200, wire.json(plan.message, simReq), wire.requestIdHeader(plan.message), () => end(200));
     }
     const events = wire.events(plan.message, simReq);
-    const { cutAfterEvents, hold, holdAfterEvents } = plan;
+    const { cutAfterEvents, hold, holdAfterEvents, eventIntervalMs } = plan;
     const limit = cutAfterEvents ?? events.length;
     const gates = this.gates;
     async function* body(): AsyncGenerator<Uint8Array> {
@@ -197,6 +197,7 @@ export class SimSource implements AnswerSource {
       try {
         for (const [i, event] of events.slice(0, limit).entries()) {
           if (hold && holdAfterEvents === i) await Promise.race([gates.pass(hold), aborted(signal)]);
+          if (eventIntervalMs && i > 0) await delay(eventIntervalMs, undefined, { signal });
           yield Buffer.from(event);
         }
         if (cutAfterEvents !== undefined) {

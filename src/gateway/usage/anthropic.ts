@@ -43,6 +43,10 @@ export function anthropicUsage(u: Record<string, unknown>): Partial<TokenUsage> 
 }
 
 export class AnthropicMeter extends BaseMeter {
+  protected override canDefer(e: SseEvent): boolean {
+    return e.event === 'content_block_delta' || e.event === 'ping';
+  }
+
   protected onEvent(_e: SseEvent, json: Record<string, unknown> | undefined): void {
     if (!json) return;
     switch (json.type) {

@@ -24,7 +24,15 @@ export function isUsageChunk(json: Record<string, unknown> | undefined): boolean
   return !!json && Array.isArray(json.choices) && json.choices.length === 0 && !!record(json.usage);
 }
 
+/** A chunk that may end the answer: a finish reason or a usage object. */
+const MAY_END = /"finish_reason"\s*:\s*"|"usage"\s*:\s*\{/;
+
 export class ChatMeter extends BaseMeter {
+  /** Chat chunks have no event names: once the id is known, a chunk that cannot end the answer is a delta. */
+  protected override canDefer(e: SseEvent): boolean {
+    return this.requestId !== null && e.data.startsWith('{') && !MAY_END.test(e.data);
+  }
+
   protected onEvent(_e: SseEvent, json: Record<string, unknown> | undefined): void {
     if (!json) return;
     this.requestId = str(json.id) ?? this.requestId;

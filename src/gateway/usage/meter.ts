@@ -53,6 +53,11 @@ export abstract class BaseMeter implements WireMeter {
   private readonly sse: SseSplitter | null;
   private readonly json: Buffer[] = [];
   private jsonBytes = 0;
+  /**
+   * Events kept unparsed (text and argument deltas): they only matter for an estimate, which is
+   * needed only when the usage never arrives — so the common case parses each delta zero times.
+   */
+  private deferred: Pick<SseEvent, 'event' | 'data'>[] = [];
 
   constructor(contentType: string) {
     this.sse = contentType.toLowerCase().includes('text/event-stream') ? new SseSplitter() : null;
@@ -60,7 +65,10 @@ export abstract class BaseMeter implements WireMeter {
 
   observe(chunk: Uint8Array): void {
     if (this.sse) {
-      for (const e of this.sse.push(chunk)) this.onEvent(e, eventJson(e));
+      for (const e of this.sse.push(chunk)) {
+        if (this.canDefer(e)) this.deferred.push({ event: e.event, data: e.data });
+        else this.onEvent(e, eventJson(e));
+      }
       return;
     }
     this.jsonBytes += chunk.length;
@@ -81,7 +89,18 @@ export abstract class BaseMeter implements WireMeter {
   }
 
   partial(): PartialUsage {
+    const late = this.deferred;
+    this.deferred = [];
+    for (const e of late) this.onEvent({ ...e, raw: Buffer.alloc(0) }, eventJson({ ...e, raw: Buffer.alloc(0) }));
     return { requestId: this.requestId, stopReason: this.stopReason, usage: { ...this.usage }, outputText: this.outputText };
+  }
+
+  /**
+   * True for an event that carries only output deltas (no id, usage or stop reason): it is parsed
+   * only if `partial()` is asked for. Decided on the event name or raw data, without parsing.
+   */
+  protected canDefer(_e: SseEvent): boolean {
+    return false;
   }
 
   /** One SSE event; `json` is its data parsed (undefined when not JSON). */

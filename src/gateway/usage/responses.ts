@@ -43,6 +43,10 @@ const DELTAS = new Set([
 ]);
 
 export class ResponsesMeter extends BaseMeter {
+  protected override canDefer(e: SseEvent): boolean {
+    return e.event !== null && DELTAS.has(e.event);
+  }
+
   protected onEvent(_e: SseEvent, json: Record<string, unknown> | undefined): void {
     if (!json) return;
     const type = str(json.type) ?? '';

@@ -144,14 +144,25 @@ const WINDOW_GROUPS: Record<LedgerWindowGrouping, string> = {
   model: 'model',
 };
 
+/** A row waiting for the next batch, and the promise `record` returned for it. */
+interface PendingRow {
+  params: Omit<LedgerRow, 'id'>;
+  resolve: (id: number) => void;
+  reject: (err: unknown) => void;
+}
+
 export class SqliteLedgerStore implements LedgerStore {
   private readonly insert;
+  private readonly insertBatch: (rows: Omit<LedgerRow, 'id'>[]) => number[];
+  private pending: PendingRow[] = [];
+  private flushScheduled = false;
   private readonly byRun;
   private readonly runSums: Record<LedgerRunGrouping, Database.Statement>;
   private readonly windowSums: Record<LedgerWindowGrouping, Database.Statement>;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare(LEDGER_INSERT);
+    this.insertBatch = db.transaction((rows: Omit<LedgerRow, 'id'>[]) => rows.map((r) => Number(this.insert.run(r).lastInsertRowid)));
     this.byRun = db.prepare('SELECT * FROM ledger WHERE run_id = ? ORDER BY id');
     const each = <K extends string, V>(o: Record<K, V>, f: (v: V) => Database.Statement) =>
       Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v as V)])) as Record<K, Database.Statement>;
@@ -175,8 +186,45 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.windowSums[by].all(window.since, window.until) as LedgerGroupSum[];
   }
 
-  async record(entry: LedgerEntry): Promise<number> {
-    return Number(this.insert.run(ledgerParams(entry)).lastInsertRowid);
+  /**
+   * Writes a row; resolves with its id once it is committed. Rows recorded in the same turn of
+   * the event loop share one transaction (a gateway at 200 concurrent streams ends many requests
+   * per turn: one commit instead of one per row). A batch that fails is retried row by row, so
+   * one bad row rejects only its own promise.
+   */
+  record(entry: LedgerEntry): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ params: ledgerParams(entry), resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits the rows waiting for a batch (also called before the store closes). */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    let ids: number[] | null = null;
+    try {
+      ids = this.insertBatch(batch.map((b) => b.params));
+    } catch {
+      ids = null;
+    }
+    for (const [i, b] of batch.entries()) {
+      if (ids) {
+        b.resolve(ids[i] as number);
+        continue;
+      }
+      try {
+        b.resolve(Number(this.insert.run(b.params).lastInsertRowid));
+      } catch (err) {
+        b.reject(err);
+      }
+    }
   }
 
   async listByRun(runId: string): Promise<LedgerEntry[]> {

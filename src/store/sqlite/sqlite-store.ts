@@ -504,7 +504,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.ledger.flush();
+    this.db.close();
   }
 }
 
