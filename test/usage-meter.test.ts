@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { usageOf } from '../src/agents/builtin/providers/anthropic.js';
+import { StreamJsonReader } from '../src/agents/claude-code/stream-json.js';
 import { meterFor } from '../src/gateway/usage/index.js';
 
 const sse = (events: [string | null, unknown][]) =>
@@ -67,5 +69,34 @@ describe('usage meters: deltas are parsed only when an estimate needs them', () 
     feed(cut, sse([...body, finish]));
     expect(cut.finish()).toBeNull();
     expect(cut.partial()).toMatchObject({ requestId: 'chatcmpl-1', stopReason: 'stop', outputText: 'one two{}' });
+  });
+});
+
+describe('one mapping of an Anthropic usage object for every reader', () => {
+  it('the gateway meter, the builtin agent and the Claude Code reader agree, 1-hour cache writes apart', () => {
+    const usage = {
+      input_tokens: 12,
+      output_tokens: 34,
+      cache_read_input_tokens: 500,
+      cache_creation_input_tokens: 300,
+      cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 200 },
+    };
+    const message = {
+      id: 'msg_u',
+      type: 'message',
+      model: 'claude-sonnet-5',
+      role: 'assistant',
+      content: [],
+      stop_reason: 'end_turn',
+      usage,
+    };
+    const expected = { inputTokens: 12, outputTokens: 34, cacheReadTokens: 500, cacheWrite5mTokens: 100, cacheWrite1hTokens: 200 };
+    const meter = meterFor('anthropic', 'application/json');
+    meter.observe(Buffer.from(JSON.stringify(message)));
+    expect(meter.finish()?.usage).toMatchObject(expected);
+    expect(usageOf(message as unknown as Parameters<typeof usageOf>[0])).toMatchObject(expected);
+    const reader = new StreamJsonReader();
+    reader.read({ type: 'assistant', message });
+    expect(reader.reportedUsage()).toEqual([expect.objectContaining({ requestId: 'msg_u', ...expected })]);
   });
 });

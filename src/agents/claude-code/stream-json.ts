@@ -1,3 +1,4 @@
+import { anthropicUsage } from '../../budget/provider-usage.js';
 import type { CliReader } from '../cli/cli-agent.js';
 import type { AgentFailure, AgentProgress, AgentStep, RequestUsage } from '../types.js';
 
@@ -8,7 +9,8 @@ interface ResultLine {
   structured?: unknown;
 }
 
-type Usage = { input_tokens?: number; output_tokens?: number; cache_read_input_tokens?: number; cache_creation_input_tokens?: number };
+/** An assistant message's usage as the CLI prints it (Anthropic's usage object). */
+type Usage = Record<string, unknown>;
 
 /**
  * Reads Claude Code's `--output-format stream-json` lines: progress as they come,
@@ -90,15 +92,19 @@ export class StreamJsonReader implements CliReader {
 
   /** The CLI's own per-message usage: a fallback, since its output_tokens per line can be a placeholder. */
   reportedUsage(): RequestUsage[] {
-    return [...this.byMessage.entries()].map(([id, m]) => ({
-      requestId: id,
-      model: m.model,
-      inputTokens: m.usage.input_tokens ?? 0,
-      outputTokens: m.usage.output_tokens ?? 0,
-      cacheReadTokens: m.usage.cache_read_input_tokens ?? 0,
-      cacheWrite5mTokens: m.usage.cache_creation_input_tokens ?? 0,
-      cacheWrite1hTokens: 0,
-      stopReason: null,
-    }));
+    return [...this.byMessage.entries()].map(([id, m]) => {
+      // The same mapping as the gateway's meter: 1-hour cache writes are not priced as 5-minute ones.
+      const u = anthropicUsage(m.usage);
+      return {
+        requestId: id,
+        model: m.model,
+        inputTokens: u.inputTokens ?? 0,
+        outputTokens: u.outputTokens ?? 0,
+        cacheReadTokens: u.cacheReadTokens ?? 0,
+        cacheWrite5mTokens: u.cacheWrite5mTokens ?? 0,
+        cacheWrite1hTokens: u.cacheWrite1hTokens ?? 0,
+        stopReason: null,
+      };
+    });
   }
 }

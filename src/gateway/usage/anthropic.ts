@@ -4,43 +4,9 @@
  * cumulative usage so far (the last one is final); a non-streamed answer has `usage` on the message.
  * Shapes: https://docs.anthropic.com/en/api/messages-streaming and /en/api/messages (usage object).
  */
-import type { TokenUsage } from '../../budget/ledger-types.js';
-import { BaseMeter, count, merge, record, str } from './meter.js';
+import { anthropicUsage } from '../../budget/provider-usage.js';
+import { BaseMeter, merge, record, str } from './meter.js';
 import type { SseEvent } from './sse.js';
-
-/**
- * Anthropic's `usage` object in the ledger's classes. Cache writes: the
- * `cache_creation.ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens` split when given,
- * else `cache_creation_input_tokens` counted as 5-minute writes (the default TTL).
- * `server_tool_use` counts (e.g. `web_search_requests`) are copied as they are.
- */
-export function anthropicUsage(u: Record<string, unknown>): Partial<TokenUsage> {
-  const out: Partial<TokenUsage> = {};
-  const set = (key: keyof TokenUsage, v: number | undefined) => {
-    if (v !== undefined) (out as Record<string, unknown>)[key] = v;
-  };
-  set('inputTokens', count(u.input_tokens));
-  set('cacheReadTokens', count(u.cache_read_input_tokens));
-  set('outputTokens', count(u.output_tokens));
-  const split = record(u.cache_creation);
-  if (split && (count(split.ephemeral_5m_input_tokens) !== undefined || count(split.ephemeral_1h_input_tokens) !== undefined)) {
-    out.cacheWrite5mTokens = count(split.ephemeral_5m_input_tokens) ?? 0;
-    out.cacheWrite1hTokens = count(split.ephemeral_1h_input_tokens) ?? 0;
-  } else if (count(u.cache_creation_input_tokens) !== undefined) {
-    out.cacheWrite5mTokens = count(u.cache_creation_input_tokens) as number;
-    out.cacheWrite1hTokens = 0;
-  }
-  const tools = record(u.server_tool_use);
-  if (tools) {
-    const uses: Record<string, number> = {};
-    for (const [k, v] of Object.entries(tools)) {
-      const n = count(v);
-      if (n !== undefined && n > 0) uses[k] = n;
-    }
-    out.serverToolUses = uses;
-  }
-  return out;
-}
 
 export class AnthropicMeter extends BaseMeter {
   protected override canDefer(e: SseEvent): boolean {
@@ -92,3 +58,5 @@ export class AnthropicMeter extends BaseMeter {
     this.final = true;
   }
 }
+
+export { anthropicUsage };

@@ -6,8 +6,8 @@
  * `completion_tokens_details.reasoning_tokens`. Shapes: https://platform.openai.com/docs/api-reference/chat/streaming
  */
 
+import { openAiUsage } from '../../budget/provider-usage.js';
 import { BaseMeter, record, str } from './meter.js';
-import { openAiUsage } from './responses.js';
 import type { SseEvent } from './sse.js';
 
 function chatUsage(u: Record<string, unknown>) {

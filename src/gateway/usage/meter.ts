@@ -109,14 +109,7 @@ export abstract class BaseMeter implements WireMeter {
   protected abstract onJson(body: Record<string, unknown>): void;
 }
 
-/** A non-negative integer field, else undefined. */
-export function count(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
-}
-
-export function record(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
+export { count, record } from '../../budget/provider-usage.js';
 
 export function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;

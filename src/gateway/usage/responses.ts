@@ -6,23 +6,9 @@
  * `output_tokens_details.reasoning_tokens`. Shapes: https://platform.openai.com/docs/api-reference/responses
  */
 import type { TokenUsage } from '../../budget/ledger-types.js';
-import { BaseMeter, count, record, str } from './meter.js';
+import { openAiUsage } from '../../budget/provider-usage.js';
+import { BaseMeter, record, str } from './meter.js';
 import type { SseEvent } from './sse.js';
-
-/** OpenAI's usage (Responses or Chat names) in the ledger's classes: uncached input = input − cached. */
-export function openAiUsage(input: unknown, cached: unknown, output: unknown, reasoning: unknown): TokenUsage {
-  const total = count(input) ?? 0;
-  const hit = Math.min(count(cached) ?? 0, total);
-  return {
-    inputTokens: total - hit,
-    cacheReadTokens: hit,
-    cacheWrite5mTokens: 0,
-    cacheWrite1hTokens: 0,
-    outputTokens: count(output) ?? 0,
-    reasoningTokens: count(reasoning) ?? 0,
-    serverToolUses: {},
-  };
-}
 
 function responsesUsage(u: Record<string, unknown>): TokenUsage {
   return openAiUsage(
@@ -75,3 +61,5 @@ export class ResponsesMeter extends BaseMeter {
     this.final = true;
   }
 }
+
+export { openAiUsage };

@@ -1,22 +1,20 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { ContentBlockParam, Message, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import { anthropicUsage } from '../../../budget/provider-usage.js';
 import type { RequestUsage } from '../../types.js';
 import type { Entry, ModelProvider, ModelRequest, ModelTurn } from '../transcript.js';
 
-/** One model request's usage, from the SDK's Message. */
+/** One model request's usage, from the SDK's Message (the same mapping the gateway's meter uses). */
 export function usageOf(message: Message): RequestUsage {
-  const u = message.usage;
-  const creation = (u as { cache_creation?: { ephemeral_5m_input_tokens?: number; ephemeral_1h_input_tokens?: number } | null })
-    .cache_creation;
-  const writeTotal = u.cache_creation_input_tokens ?? 0;
+  const u = anthropicUsage(message.usage as unknown as Record<string, unknown>);
   return {
     requestId: message.id,
     model: message.model,
-    inputTokens: u.input_tokens,
-    outputTokens: u.output_tokens,
-    cacheReadTokens: u.cache_read_input_tokens ?? 0,
-    cacheWrite5mTokens: creation ? (creation.ephemeral_5m_input_tokens ?? 0) : writeTotal,
-    cacheWrite1hTokens: creation?.ephemeral_1h_input_tokens ?? 0,
+    inputTokens: u.inputTokens ?? 0,
+    outputTokens: u.outputTokens ?? 0,
+    cacheReadTokens: u.cacheReadTokens ?? 0,
+    cacheWrite5mTokens: u.cacheWrite5mTokens ?? 0,
+    cacheWrite1hTokens: u.cacheWrite1hTokens ?? 0,
     stopReason: message.stop_reason,
   };
 }

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { FunctionTool, ResponseInputItem } from 'openai/resources/responses/responses';
+import { openAiUsage } from '../../../budget/provider-usage.js';
 import type { RequestUsage } from '../../types.js';
 import type { Entry, ModelProvider, ModelRequest, ModelTurn, ToolCall } from '../transcript.js';
 
@@ -14,13 +15,15 @@ function parseArguments(text: string): Record<string, unknown> {
   }
 }
 
-function openAiUsage(id: string, model: string, input: number, cached: number, output: number, stop: string | null): RequestUsage {
+/** One request's usage in the ledger's classes (the mapping the gateway's meter uses). */
+function usageOf(id: string, model: string, input: number, cached: number, output: number, stop: string | null): RequestUsage {
+  const u = openAiUsage(input, cached, output, 0);
   return {
     requestId: id,
     model,
-    inputTokens: Math.max(0, input - cached),
-    outputTokens: output,
-    cacheReadTokens: cached,
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cacheReadTokens: u.cacheReadTokens,
     cacheWrite5mTokens: 0,
     cacheWrite1hTokens: 0,
     stopReason: stop,
@@ -88,7 +91,7 @@ export class OpenAIResponsesProvider implements ModelProvider {
       calls,
       stopReason: stop,
       model: response.model,
-      usage: openAiUsage(
+      usage: usageOf(
         response.id,
         response.model,
         u?.input_tokens ?? 0,
@@ -161,7 +164,7 @@ export class OpenAIChatProvider implements ModelProvider {
       calls,
       stopReason: stop,
       model: completion.model,
-      usage: openAiUsage(
+      usage: usageOf(
         completion.id,
         completion.model,
         u?.prompt_tokens ?? 0,
