@@ -1,5 +1,6 @@
 /** @module Progress of a run as plain lines (CI, pipes, --json); the live tree is in tty-progress.ts. */
 import type { ProgressEvent, ProgressListener } from '../workflow/events.js';
+import { describeLimit } from '../workflow/rate-limit-watch.js';
 
 export interface ProgressRenderer {
   listener: ProgressListener;
@@ -23,8 +24,10 @@ export function plainProgress(write: (line: string) => void): ProgressRenderer {
       case 'call':
         if (e.state === 'running' && e.kind !== 'agent') return;
         return write(
-          `${e.kind} ${e.state} ${e.label}${e.outputTokens !== undefined ? ` (${e.inputTokens ?? 0} in / ${e.outputTokens} out)` : ''}${e.error ? `: ${e.error}` : ''}`,
+          `${e.kind} ${e.state} ${e.label}${e.outputTokens !== undefined ? ` (${e.inputTokens ?? 0} in${e.cacheTokens ? ` + ${e.cacheTokens} cache` : ''} / ${e.outputTokens} out)` : ''}${e.error ? `: ${e.error}` : ''}`,
         );
+      case 'rate_limit':
+        return write(e.limits.length ? `rate limit ${e.limits.map((l) => describeLimit(l)).join('; ')}` : 'rate limit: none paced');
     }
   };
   return { listener, stop: () => {} };

@@ -1,6 +1,8 @@
 /** @module The live progress tree of a run on a terminal (loaded only when stderr is a TTY). */
 import { createLogUpdate } from 'log-update';
+import type { LimitSnapshot } from '../gateway/rate-limit/limiter.js';
 import type { ProgressEvent } from '../workflow/events.js';
+import { describeLimit } from '../workflow/rate-limit-watch.js';
 import { color, formatDuration, formatTokens } from './output.js';
 import type { ProgressRenderer } from './progress.js';
 
@@ -45,6 +47,8 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
   let title = '';
   /** The latest cap warning (50/80/100%), kept under the header. */
   let budget: { message: string; share: number } | undefined;
+  /** Providers' limits the run's gateway is pacing to (429s, lowered concurrency). */
+  let limits: LimitSnapshot[] = [];
   const phases: string[] = [];
   const byPhase = new Map<string, Map<string, AgentLine>>();
   const logs: string[] = [];
@@ -65,6 +69,7 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
       `${color.bold(title)}  ${formatDuration(Date.now() - started)}  ${color.green(`${counts.done} done`)} · ${counts.running} running · ${counts.reused} reused${counts.failed ? ` · ${color.red(`${counts.failed} failed`)}` : ''}${counts.waiting ? ` · ${color.yellow(`${counts.waiting} waiting`)}` : ''}`,
     ];
     if (budget) lines.push(`  ${(budget.share >= 1 ? color.red : color.yellow)(budget.message)}`);
+    for (const l of limits) lines.push(`  ${color.yellow(`rate limit: ${describeLimit(l)}`)}`);
     for (const name of phases.slice(-6)) {
       const agents = [...(byPhase.get(name)?.values() ?? [])];
       const done = agents.filter((a) => a.state !== 'running').length;
@@ -88,6 +93,7 @@ export function ttyProgress(stream: TreeStream = process.stderr): ProgressRender
     else if (e.type === 'phase') phaseOf(e.title);
     else if (e.type === 'log') logs.push(e.message);
     else if (e.type === 'budget') budget = { message: e.message, share: e.share };
+    else if (e.type === 'rate_limit') limits = e.limits;
     else if (e.type === 'activity') {
       for (const agents of byPhase.values()) {
         const a = agents.get(e.key);

@@ -32,6 +32,7 @@ import { RunLease } from './lease.js';
 import { DEFAULT_MAX_AGENTS, defaultConcurrency, maxResultBytes } from './limits.js';
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
+import { watchRateLimits } from './rate-limit-watch.js';
 import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
@@ -383,6 +384,7 @@ async function driveRun(
   let failScript: (err: unknown) => void = () => {};
   const untrap = trapRejections((reason) => failScript(reason));
   let gateway: RunGateway | undefined;
+  let stopLimitWatch = () => {};
   let runtime: WorkflowRuntime | undefined;
   let journal: Journal | undefined;
   let tracer: RunTracer | undefined;
@@ -437,6 +439,7 @@ async function driveRun(
         : {}),
     });
     gateway = runGateway;
+    stopLimitWatch = watchRateLimits(runGateway.limits, emit);
     const backends = new Map<string, AgentBackend>();
     const before = await store.usageTotals(run.id);
     let rt: WorkflowRuntime | undefined;
@@ -568,6 +571,7 @@ async function driveRun(
     untrap();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!leaseLost) await lease.release().catch(() => {});
+    stopLimitWatch();
     await gateway?.close();
     await receiver?.close();
   }

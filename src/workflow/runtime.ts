@@ -240,7 +240,7 @@ export class WorkflowRuntime {
     kind: 'agent' | 'sh' | 'step' | 'ask' | 'sleep' | 'task',
     call: CallRecord,
     state: CallState,
-    extra: { outputTokens?: number; inputTokens?: number; error?: string } = {},
+    extra: { outputTokens?: number; inputTokens?: number; cacheTokens?: number; error?: string } = {},
   ): void {
     this.deps.emit({ type: 'call', kind, key: call.key, label: call.label ?? kind, phase: call.phase, state, at: Date.now(), ...extra });
   }
@@ -421,7 +421,8 @@ export class WorkflowRuntime {
       // The span ends before the journal write, so it commits with the call's result and usage.
       this.deps.tracing.endAgent(span, call, outcome, usage, backendName);
       const outputTokens = usage.reduce((n, u) => n + u.outputTokens, 0);
-      const inputTokens = usage.reduce((n, u) => n + u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens, 0);
+      const inputTokens = usage.reduce((n, u) => n + u.inputTokens, 0);
+      const cacheTokens = usage.reduce((n, u) => n + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens, 0);
       this.spentNow += outputTokens;
       if (!outcome.ok && this.deps.signal.aborted) {
         // Stopped, not failed: leave the entry unfinished so a resume runs it again, but keep its cost.
@@ -442,6 +443,7 @@ export class WorkflowRuntime {
       this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
         outputTokens,
         inputTokens,
+        cacheTokens,
         ...(outcome.ok ? {} : { error: outcome.error.message }),
       });
       if (!outcome.ok && outcome.error.code === 'QUOTA_EXHAUSTED') throw new QuotaGoneError(outcome.error.message);
