@@ -147,22 +147,27 @@ describe('the ledger as the only copy of usage (USAGE_FROM_LEDGER)', () => {
   });
 });
 
+/** `drover gateway --mode sim` as a process of its own on `storePath`; its URL. */
+async function simGatewayProcess(dir: string, storePath: string): Promise<string> {
+  const scenario = join(dir, 'scenario.yaml');
+  writeFileSync(scenario, SCENARIO);
+  const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenario, '--port', '0', '--json', '--store', storePath]);
+  onCleanup(() => child.kill('SIGKILL'));
+  return new Promise<string>((resolveUrl, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\n')) resolveUrl(JSON.parse(buf.split('\n')[0] as string).url);
+    });
+    child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+  });
+}
+
 describe('drover run --gateway <a drover gateway process on the same store>', () => {
   it('the run’s gateway forwards attribution and writes nothing: one row per request, by the upstream gateway', async () => {
     const dir = tempDir();
     const storePath = join(dir, 'shared.db');
-    const scenario = join(dir, 'scenario.yaml');
-    writeFileSync(scenario, SCENARIO);
-    const child = spawnCli(['gateway', '--mode', 'sim', '--scenario', scenario, '--port', '0', '--json', '--store', storePath]);
-    onCleanup(() => child.kill('SIGKILL'));
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      let buf = '';
-      child.stdout?.on('data', (d) => {
-        buf += d;
-        if (buf.includes('\n')) resolveUrl(JSON.parse(buf.split('\n')[0] as string).url);
-      });
-      child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
-    });
+    const url = await simGatewayProcess(dir, storePath);
     const script = ccScript(
       dir,
       "phase('P');\nreturn await parallel([() => agent('task one', { label: 'a' }), () => agent('task two', { label: 'b' })]);",
@@ -170,8 +175,6 @@ describe('drover run --gateway <a drover gateway process on the same store>', ()
     const r = await cli(['run', script, '--gateway', url, '--json', '--store', storePath, '--run-id', 'shared-run'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     const stats = (await (await fetch(`${url}/_drover/stats`)).json()) as { requests: number };
-    child.kill('SIGTERM');
-    await child.done;
     const store = createStore(storePath);
     onCleanup(() => store.close());
     const rows = await store.ledger.listByRun('shared-run');
@@ -180,5 +183,29 @@ describe('drover run --gateway <a drover gateway process on the same store>', ()
     const calls = await store.listCalls('shared-run');
     expect(rows.map((x) => x.agentLabel).sort()).toEqual(calls.map((c) => c.label).sort());
     expect(new Set(rows.map((x) => x.callKey))).toEqual(new Set(calls.map((c) => c.key)));
+  });
+
+  it('the upstream gateway holds the run’s own caps (it reserves, the run’s gateway does not): refused before spend', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'shared.db');
+    const url = await simGatewayProcess(dir, storePath);
+    const script = ccScript(dir, "return await agent('task one', { label: 'a' });");
+    const r = await cli(
+      ['run', script, '--gateway', url, '--json', '--store', storePath, '--run-id', 'capped-run', '--max-usd', '0.000001'],
+      { cwd: dir },
+    );
+    expect(r.code, r.stderr).toBe(1);
+    const summary = JSON.parse(r.stdout) as { status: string; error: { code: string; message: string } };
+    expect(summary.status).toBe('budget_exceeded');
+    expect(summary.error.code).toBe('BUDGET_EXCEEDED');
+    expect(summary.error.message).toContain('run cap');
+    const store = createStore(storePath);
+    onCleanup(() => store.close());
+    const rows = await store.ledger.listByRun('capped-run');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.map((x) => [x.status, x.mode, x.outputTokens])).toEqual(rows.map(() => [402, 'sim', 0]));
+    // The sim's own count of what it answered: nothing was served.
+    const stats = (await (await fetch(`${url}/_drover/stats`)).json()) as { requests: number };
+    expect(stats.requests).toBe(0);
   });
 });

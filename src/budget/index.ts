@@ -28,6 +28,7 @@ export {
   takeRefusal,
 } from './refusal.js';
 export { type CapReservationStage, createReservationStage, type Hold, ReservationEngine, type ReservationOptions } from './reservations.js';
+export { storedCapsResolver } from './stored-caps.js';
 export {
   DEFAULT_MAX_OUTPUT_TOKENS,
   inputTokenBound,

@@ -267,7 +267,7 @@ export interface CapReservationStage extends ReservationStage {
  */
 export function createReservationStage(
   store: Store,
-  resolveCaps: (request: GatewayRequest) => Cap[],
+  resolveCaps: (request: GatewayRequest) => Cap[] | Promise<Cap[]>,
   options: ReservationOptions & { prices?: PriceOverrides } = {},
 ): CapReservationStage {
   const engine = new ReservationEngine(store, options);
@@ -275,7 +275,11 @@ export function createReservationStage(
     engine,
     /** Holds the request's worst case; the Hold can also be released unsettled (`release()`) when nothing was sent. */
     async reserve(request: GatewayRequest, signal: AbortSignal): Promise<Hold> {
-      return engine.reserve(resolveCaps(request), worstCaseOf(request, options.prices), request.attribution, signal);
+      const caps = await resolveCaps(request);
+      // No cap applies: nothing to hold, and no need to count the request's tokens.
+      const worst =
+        caps.length > 0 ? worstCaseOf(request, options.prices) : { model: request.model, inputTokens: 0, outputTokens: 0, usd: 0 };
+      return engine.reserve(caps, worst, request.attribution, signal);
     },
   };
 }

@@ -1,4 +1,6 @@
 import type { GatewayMode } from '../../budget/ledger-types.js';
+import { createReservationStage } from '../../budget/reservations.js';
+import { storedCapsResolver } from '../../budget/stored-caps.js';
 import { storeIdentity } from '../../gateway/identity.js';
 import { startGateway } from '../../gateway/server.js';
 import { sourceFor } from '../../gateway/sources/index.js';
@@ -31,6 +33,10 @@ export async function gatewayCommand(
       source,
       ledger: store.ledger,
       storeId: storeIdentity(store),
+      // Caps: the store's daily caps (config) and, for a request attributed to a run, that run's own.
+      reservations: createReservationStage(store, storedCapsResolver(store, config.budget), {
+        ...(config.prices ? { prices: config.prices } : {}),
+      }),
       port: flags.port,
       host: flags.host,
     });
