@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createStore, damageMarkPath, STORE_CORRUPT_EXIT_CODE, StoreCorruptError } from '../src/store/index.js';
+import { createStore, damageMarkPath, SQLITE_SCHEMA_VERSION, STORE_CORRUPT_EXIT_CODE, StoreCorruptError } from '../src/store/index.js';
 import type { CallRecord } from '../src/store/types.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { bareRun, ccScript, cli, lastJson, tempDir, tempStore } from './helpers.js';
@@ -94,6 +94,22 @@ describe('a damaged store', () => {
     expect(runs.code).toBe(0);
     expect(JSON.parse(runs.stdout).map((r: { id: string }) => r.id)).toEqual(['r1']);
     expect((await cli(['tasks', 'list'], { cwd: dir, env })).code).toBe(0);
+  });
+
+  it('doctor on a store whose header is damaged says its schema version is unknown, and names this drover’s', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    await store.close();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(3000, 0xff), 0, 3000, 100);
+    closeSync(fd);
+    const doctor = await cli(['doctor', '--json'], { cwd: dir, env: { DROVER_STORE: path } });
+    expect(doctor.code).toBe(1);
+    expect(lastJson(doctor.stdout)).toMatchObject({
+      store: { ok: false, schemaVersion: null, expectedSchemaVersion: SQLITE_SCHEMA_VERSION },
+    });
+    const text = await cli(['doctor'], { cwd: dir, env: { DROVER_STORE: path } });
+    expect(text.stdout).toContain(`schema version unknown (the file could not be read) (this drover: ${SQLITE_SCHEMA_VERSION})`);
   });
 
   it('doctor marks a damaged store, writes are refused, and a clean check after a restore clears the mark', async () => {

@@ -23,7 +23,7 @@ const program = new Command()
   .description('Durable, budgeted, observable orchestration for coding-agent workflows')
   .version('0.1.0')
   .option('--store <path>', 'store file (default: .drover/drover.db at the project root; env DROVER_STORE)')
-  .showHelpAfterError()
+  .showHelpAfterError('(add --help for usage)')
   // Before any .command(): subcommands copy it. Commander exits 1 on a flag error (unknown
   // option, missing or invalid argument, a group called without its subcommand); drover's
   // documented code for bad input is 2. Help and --version stay 0.

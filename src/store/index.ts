@@ -19,6 +19,9 @@ export type * from './ledger-types.js';
 export type * from './reservation-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
+
+import { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
+
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 export { collapseRetries, duplicateSpanIds, encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
@@ -64,7 +67,14 @@ export function createStore(location: string, options: CreateStoreOptions = {}):
 
 /** A store that could not be inspected at all. */
 function unreadable(location: string, problem: string, damage?: string): StoreHealth {
-  return { ok: false, schemaVersion: 0, expectedSchemaVersion: 0, problems: [problem], facts: { location }, ...(damage ? { damage } : {}) };
+  return {
+    ok: false,
+    schemaVersion: null,
+    expectedSchemaVersion: SQLITE_SCHEMA_VERSION,
+    problems: [problem],
+    facts: { location },
+    ...(damage ? { damage } : {}),
+  };
 }
 
 /**

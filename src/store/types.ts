@@ -207,7 +207,9 @@ export type LeaseResult = { acquired: true; tookOverFrom: LeaseInfo | null } | {
 
 export interface StoreHealth {
   ok: boolean;
-  schemaVersion: number;
+  /** The store's schema version; null when the file could not be read at all. */
+  schemaVersion: number | null;
+  /** The schema version this drover writes. */
   expectedSchemaVersion: number;
   problems: string[];
   facts: Record<string, string | number | boolean>;

@@ -32,7 +32,9 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
       process.stdout.write(`store ${config.storePath}: ${color.dim('none yet')} (drover run or drover tasks add creates it)\n`);
     } else {
       process.stdout.write(`store ${config.storePath}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
-      process.stdout.write(`  schema version ${health.schemaVersion} (this drover: ${health.expectedSchemaVersion})\n`);
+      process.stdout.write(
+        `  schema version ${health.schemaVersion ?? 'unknown (the file could not be read)'} (this drover: ${health.expectedSchemaVersion})\n`,
+      );
       for (const [k, v] of Object.entries(health.facts)) if (k !== 'location') process.stdout.write(`  ${k}: ${v}\n`);
       for (const p of health.problems) process.stdout.write(`  ${color.red('✗')} ${p}\n`);
       if (health.damage) {
