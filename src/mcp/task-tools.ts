@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { DroverError } from '../core/index.js';
 import type { Store, TaskRecord } from '../store/index.js';
 import { openIds, TaskBoard, taskLine, toAsciiTree, toDot, toMermaid } from '../tasks/index.js';
+import { tasksAppUri } from './apps.js';
+import { guarded, ok } from './results.js';
+import { registerRunTools } from './run-tools.js';
 
 export interface TaskServerOptions {
   store: Store;
@@ -15,20 +16,6 @@ export interface TaskServerOptions {
 }
 
 const taskUri = (listId: string) => `drover://tasks/${encodeURIComponent(listId)}`;
-
-function ok(text: string, structured: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: 'text', text }], structuredContent: structured };
-}
-
-/** Rule refusals (cycle, blocked, already claimed…) come back as tool errors, not protocol failures. */
-async function guarded(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof DroverError) return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }] };
-    throw err;
-  }
-}
 
 /**
  * An MCP server for one task list: Claude Code's task tools (same names and
@@ -87,12 +74,15 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     }),
   );
 
-  server.registerTool('TaskList', { description: 'List all tasks.', inputSchema: {} }, () =>
-    guarded(async () => {
-      const b = board();
-      const tasks = await b.list();
-      return ok(await lines(b, tasks), { tasks });
-    }),
+  server.registerTool(
+    'TaskList',
+    { description: 'List all tasks.', inputSchema: {}, _meta: { ui: { resourceUri: tasksAppUri(options.listId) } } },
+    () =>
+      guarded(async () => {
+        const b = board();
+        const tasks = await b.list();
+        return ok(await lines(b, tasks), { tasks });
+      }),
   );
 
   server.registerTool(
@@ -245,5 +235,6 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     }
   }, options.pollMs ?? 300);
   timer.unref();
+  registerRunTools(server, options.store);
   return { server, close: () => clearInterval(timer) };
 }

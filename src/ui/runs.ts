@@ -19,7 +19,9 @@ export interface RunRow {
   durationMs: number;
   agents: { total: number; done: number; failed: number; running: number };
   spendUsd: number | null;
-  /** The run's token cap (`budgetTokens`), when it has one; a USD cap comes with the caps work. */
+  /** The run's USD cap (`--max-usd`, `meta.budget.usd`), when it has one. */
+  capUsd: number | null;
+  /** The run's token cap (`--max-tokens`, `meta.budget.tokens`, else the legacy `budgetTokens`), when it has one. */
   capTokens: number | null;
   tokens: number;
 }
@@ -82,7 +84,8 @@ async function summarizeRun(store: Store, run: RunListing, now: number): Promise
       running: status === 'running' ? agents.filter((c) => c.status === 'started').length : 0,
     },
     spendUsd: spend.usd,
-    capTokens: run.settings.budgetTokens ?? null,
+    capUsd: run.settings.caps?.usd ?? null,
+    capTokens: run.settings.caps?.tokens ?? run.settings.budgetTokens ?? null,
     tokens: usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens,
   };
 }
@@ -346,7 +349,8 @@ export async function runHeader(store: Store, runId: string) {
     agentsTotal: d.agents.length,
     agentsDone: d.agents.filter((a) => a.state === 'done').length,
     spendUsd: spend.usd,
-    capTokens: d.settings.budgetTokens ?? null,
+    capUsd: d.settings.caps?.usd ?? null,
+    capTokens: d.settings.caps?.tokens ?? d.settings.budgetTokens ?? null,
     /** Stop, resume and fork from the page come with `drover stop` / `resume --detach`. */
     actions: { stop: false, resume: false, fork: false },
   };

@@ -46,7 +46,7 @@ export function RunsView() {
               <td>${fmtMs(r.durationMs)}</td>
               <td>${r.agents.done}/${r.agents.total}${r.agents.failed ? html` <span class="bad">${r.agents.failed} failed</span>` : ''}</td>
               <td>${fmtTokens(r.tokens)}${r.capTokens ? html` <span class="muted">/ ${fmtTokens(r.capTokens)}</span>` : ''}</td>
-              <td>${fmtUsd(r.spendUsd)}</td>
+              <td>${fmtUsd(r.spendUsd)}${r.capUsd ? html` <span class="muted">/ ${fmtUsd(r.capUsd)}</span>` : ''}</td>
             </tr>`,
           )}
         </tbody>
@@ -93,7 +93,7 @@ export function RunView({ id, tab, query }) {
           <span class="mono">${run.id}</span>
           <span>started ${fmtTime(Date.parse(run.createdAt))}</span>
           <span>agents ${run.agentsDone}/${run.agentsTotal}</span>
-          <span>spend ${fmtUsd(run.spendUsd)}</span>
+          <span>spend ${fmtUsd(run.spendUsd)}${run.capUsd ? ` of ${fmtUsd(run.capUsd)} cap` : ''}</span>
           ${run.capTokens ? html`<span>token cap ${fmtTokens(run.capTokens)}</span>` : ''}
           <span>${run.settings.backend} · ${run.settings.model}</span>
           ${run.driver ? html`<span>driven by pid ${run.driver.pid} on ${run.driver.host}</span>` : ''}
