@@ -12,7 +12,20 @@ type ToolResult = { isError?: boolean; content: { type: string; text: string }[]
 
 async function exercise(client: Client, other: TaskBoard) {
   const names = (await client.listTools()).tools.map((t) => t.name).sort();
-  expect(names).toEqual(['TaskCreate', 'TaskGet', 'TaskList', 'TaskUpdate', 'run_answer', 'run_cost', 'run_list', 'run_status', 'task_claim', 'task_graph', 'task_heartbeat', 'task_ready']);
+  expect(names).toEqual([
+    'TaskCreate',
+    'TaskGet',
+    'TaskList',
+    'TaskUpdate',
+    'run_answer',
+    'run_cost',
+    'run_list',
+    'run_status',
+    'task_claim',
+    'task_graph',
+    'task_heartbeat',
+    'task_ready',
+  ]);
   const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as ToolResult;
 
   const created = await call('TaskCreate', { subject: 'Build service', description: 'compile' });

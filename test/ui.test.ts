@@ -271,12 +271,17 @@ describe('drover ui: JSON API', () => {
     type Page = {
       spans: number;
       total: number;
-      rows: { name: string; depth: number; folded: number; match: boolean; attributes?: unknown }[];
+      rows: { name: string; depth: number; folded: number; match: boolean; attributes?: unknown; facts: string[] }[];
     };
     const all = (await get(ui, `/api/runs/${s.runId}/spans`)).body as unknown as Page;
     expect(all.spans).toBeGreaterThanOrEqual(8);
     expect(all.total).toBe(all.spans);
     expect(all.rows.every((r) => r.attributes === undefined)).toBe(true);
+    // Key facts come from each span's attributes, read for the page's rows only (the trace is read as outlines).
+    const withTokens = all.rows.filter((r) => r.facts.includes('100/10 tok'));
+    expect(withTokens.length).toBeGreaterThanOrEqual(3); // each agent's span and its chat span
+    const byFact = (await get(ui, `/api/runs/${s.runId}/spans?filter=${encodeURIComponent('100/10 tok')}`)).body as unknown as Page;
+    expect(byFact.rows.filter((r) => r.match).map((r) => r.name)).toEqual(withTokens.map((r) => r.name));
     const deep = all.rows.filter((r) => r.depth > 1).length;
     expect(deep).toBeGreaterThan(0);
 

@@ -86,11 +86,13 @@ const CACHED_TRACES = 4;
 async function runSpans(store: Store, runId: string): Promise<{ traceId: string; spans: StoredSpan[] }> {
   if (!(await store.getRun(runId))) throw new NotFoundError(`run ${runId}`);
   const traceId = traceIdForRun(runId);
-  return { traceId, spans: await store.spans.querySpans({ traceId, limit: Number.MAX_SAFE_INTEGER }) };
+  // Outlines: a row needs no resource, events or attributes beyond its key facts (a span's whole
+  // record comes from spanDetail), and reading them is what made a 20,000-span trace slow to open.
+  return { traceId, spans: await store.spans.querySpanOutlines(traceId) };
 }
 
 /**
- * The run's trace, prepared. Reading 20,000 spans costs about a second, so the result is kept
+ * The run's trace, prepared (outlines: attributes are read per page). Still O(spans), so the result is kept
  * while the store's change mark stays (nothing written) or, when it moved, while the trace's
  * span count stays (something else was written).
  */
@@ -201,7 +203,11 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
   const match = new Uint8Array(n);
   const keep = new Uint8Array(n).fill(filter ? 0 : 1);
   if (filter) {
-    t.text ??= spans.map((x) => `${x.name}\n${x.service ?? ''}\n${keyFacts(x).join(' ')}`.toLowerCase());
+    if (!t.text) {
+      // The filter looks at every span's key facts: read every span's attributes, once per trace.
+      const attrs = await store.spans.spanAttributes(spans.map((x) => x.rowId ?? -1));
+      t.text = spans.map((x) => `${x.name}\n${x.service ?? ''}\n${keyFacts(withAttributes(x, attrs)).join(' ')}`.toLowerCase());
+    }
     for (let i = 0; i < n; i++) {
       if (!(t.text[i] as string).includes(filter)) continue;
       match[i] = 1;
@@ -242,6 +248,8 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
   const offset = Math.max(0, options.offset ?? 0);
   const limit = Math.min(2000, Math.max(1, options.limit ?? 500));
   const rows: SpanRow[] = [];
+  const onPage = shown.slice(offset, offset + limit);
+  const attrs = await store.spans.spanAttributes(onPage.map((v) => (spans[v] as StoredSpan).rowId ?? -1));
   for (let r = offset; r < Math.min(shown.length, offset + limit); r++) {
     const v = shown[r] as number;
     const sp = spans[v] as StoredSpan;
@@ -259,7 +267,7 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
       durationUs: sp.endUs - sp.startUs,
       status: sp.statusCode,
       service: sp.service,
-      facts: keyFacts(sp),
+      facts: keyFacts(withAttributes(sp, attrs)),
       folded: folded[r] as number,
       match: match[v] === 1,
       costUsd: priced[v] ? (cost[v] as number) : null,
@@ -280,10 +288,16 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
   };
 }
 
+/** An outline with its attributes read (`spanAttributes`), for `keyFacts`. */
+function withAttributes(sp: StoredSpan, attrs: Map<number, StoredSpan['attributes']>): StoredSpan {
+  const a = sp.rowId === undefined ? undefined : attrs.get(sp.rowId);
+  return a ? { ...sp, attributes: a } : sp;
+}
+
 /** One span with its attributes and events. Throws NotFoundError for an unknown run or span. */
 export async function spanDetail(store: Store, runId: string, spanId: string): Promise<StoredSpan> {
-  const { spans } = await preparedTrace(store, runId);
-  const span = spans.find((s) => s.spanId === spanId);
+  if (!(await store.getRun(runId))) throw new NotFoundError(`run ${runId}`);
+  const span = await store.spans.getSpan(traceIdForRun(runId), spanId);
   if (!span) throw new NotFoundError(`span ${spanId} of run ${runId}`);
   return span;
 }

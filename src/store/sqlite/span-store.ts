@@ -6,6 +6,30 @@ const COLUMNS =
 /** What a read selects: the columns and the row id last. */
 const READ_COLUMNS = `${COLUMNS}, id`;
 
+/**
+ * An outline read: ids, names, times, status and service, the row id, and one attribute —
+ * `drover.cost.usd`, which a waterfall rolls up over every span. Text columns (attributes,
+ * resource, events) are most of a read's cost, so an outline leaves them in the file.
+ */
+const OUTLINE_COLUMNS = `trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id,
+  attributes_json ->> '$."drover.cost.usd"', id`;
+type OutlineRow = [
+  string,
+  string,
+  string | null,
+  string,
+  number,
+  string | null,
+  string | null,
+  number,
+  number,
+  number,
+  string | null,
+  string | null,
+  unknown,
+  number,
+];
+
 /** A row read in raw (array) mode, in COLUMNS order. */
 type RawRow = [
   number,
@@ -278,6 +302,9 @@ export class SqliteSpanStore implements SpanStore {
           .join(', ')})`,
       ),
       byTrace: db.prepare(`SELECT ${READ_COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`).raw(),
+      outlineByTrace: db.prepare(`SELECT ${OUTLINE_COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? ORDER BY start_us, id`).raw(),
+      attributesOf: db.prepare('SELECT id, attributes_json FROM spans WHERE id IN (SELECT value FROM json_each(?))').raw(),
+      oneOfTrace: db.prepare(`SELECT ${READ_COLUMNS} FROM spans WHERE trace_key = ? AND trace_id = ? AND span_id = ? ORDER BY id`).raw(),
       byRun: db
         .prepare(
           `SELECT ${READ_COLUMNS} FROM spans WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
@@ -344,6 +371,50 @@ export class SqliteSpanStore implements SpanStore {
     );
     const resources = new Map<string, unknown>();
     return rows.map((r) => fromRaw(r, resources));
+  }
+
+  async querySpanOutlines(traceId: string): Promise<StoredSpan[]> {
+    // Retries collapse on id and the outline's own values (an outline has no attributes to compare).
+    const rows = collapseRetries(
+      this.s.outlineByTrace.all(traceKey(traceId), traceId) as OutlineRow[],
+      (r) => `${r[0]}/${r[1]}`,
+      (r) => JSON.stringify(r.slice(2, 13)),
+    );
+    return rows.map(
+      (r): StoredSpan => ({
+        traceId: r[0],
+        spanId: r[1],
+        parentSpanId: r[2],
+        name: r[3],
+        kind: r[4],
+        service: r[5],
+        scope: r[6],
+        startUs: r[7],
+        endUs: r[8],
+        statusCode: r[9],
+        statusMessage: r[10],
+        runId: r[11],
+        attributes: typeof r[12] === 'number' ? { 'drover.cost.usd': r[12] } : ({} as StoredSpan['attributes']),
+        resource: {},
+        events: [],
+        rowId: r[13],
+      }),
+    );
+  }
+
+  async spanAttributes(rowIds: readonly number[]): Promise<Map<number, StoredSpan['attributes']>> {
+    const out = new Map<number, StoredSpan['attributes']>();
+    if (rowIds.length === 0) return out;
+    for (const [id, json] of this.s.attributesOf.all(JSON.stringify(rowIds)) as [number, string][]) {
+      out.set(id, JSON.parse(json) as StoredSpan['attributes']);
+    }
+    return out;
+  }
+
+  async getSpan(traceId: string, spanId: string): Promise<StoredSpan | undefined> {
+    const rows = this.s.oneOfTrace.all(traceKey(traceId), traceId, spanId) as RawRow[];
+    const last = rows[rows.length - 1];
+    return last ? fromRaw(last, new Map()) : undefined;
   }
 
   async listTraces(options: { runId?: string; limit?: number } = {}) {
