@@ -101,7 +101,7 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     // No reload: the row arrives over the live stream.
     const row = page.locator('tr[data-run="live-1"]');
     await row.and(page.locator('[data-status="running"]')).waitFor();
-    expect(await row.locator('td').nth(1).innerText()).toBe('live-flow');
+    expect(await row.locator('td').nth(2).innerText()).toBe('live-flow');
     gw.gates.open('held');
     const done = await child.done;
     expect(done.code, done.stderr).toBe(0);

@@ -6,6 +6,7 @@ import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamage
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
+export type * from './control-types.js';
 export {
   clearDamageMark,
   type DamageMark,
@@ -19,11 +20,13 @@ export type * from './ledger-types.js';
 export type * from './reservation-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
+export { STOPPED_ERROR } from './sqlite/control-store.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 export { collapseRetries, duplicateSpanIds, encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
 export { TaskRuleError } from './task-errors.js';
 export type * from './task-types.js';
+export type * from './transcript-types.js';
 export type * from './types.js';
 
 export interface CreateStoreOptions {

@@ -3,7 +3,7 @@ import { useState } from '/assets/vendor/hooks.mjs';
 import { asText, Badge, fmtMs, fmtTime, fmtTokens, fmtUsd, html, postJson, useJson } from './util.mjs';
 import { Waterfall } from './waterfall.mjs';
 
-const STATUSES = ['', 'running', 'interrupted', 'waiting', 'completed', 'failed'];
+const STATUSES = ['', 'running', 'interrupted', 'waiting', 'completed', 'failed', 'budget_exceeded', 'stopped'];
 
 export function RunsView() {
   const [status, setStatus] = useState('');
@@ -20,6 +20,25 @@ export function RunsView() {
   if (workflow) q.set('workflow', workflow);
   if (text) q.set('q', text);
   const { data, error } = useJson(`/api/runs?${q}`);
+  const [picked, setPicked] = useState(() => new Set());
+  const [bulk, setBulk] = useState({ busy: false, error: undefined, note: undefined });
+  const toggle = (id) =>
+    setPicked((s) => {
+      const n = new Set(s);
+      if (n.has(id)) n.delete(id);
+      else n.add(id);
+      return n;
+    });
+  const stopPicked = async () => {
+    setBulk({ busy: true });
+    try {
+      const out = await postJson('/api/runs/stop', { runs: [...picked] });
+      setPicked(new Set());
+      setBulk({ busy: false, note: out.runs.map((r) => `${r.runId}: ${r.outcome}`).join(', ') });
+    } catch (err) {
+      setBulk({ busy: false, error: err.message });
+    }
+  };
   return html`
     <section>
       <div class="toolbar">
@@ -32,13 +51,17 @@ export function RunsView() {
           ${(data?.workflows ?? []).map((w) => html`<option value=${w}>${w}</option>`)}
         </select>
         <input type="search" placeholder="filter text" aria-label="text" value=${text} onInput=${(e) => pick(setText, e.target.value)} />
+        <button data-testid="bulk-stop" disabled=${bulk.busy || picked.size === 0} onClick=${stopPicked}>stop selected${picked.size ? ` (${picked.size})` : ''}</button>
+        ${bulk.note ? html`<span class="muted" data-testid="bulk-note">${bulk.note}</span>` : ''}
+        ${bulk.error ? html`<span class="error">${bulk.error}</span>` : ''}
       </div>
       ${error ? html`<p class="error">${error}</p>` : ''}
       <table class="grid" data-testid="runs">
-        <thead><tr><th>status</th><th>workflow</th><th>run</th><th>started</th><th>duration</th><th>agents</th><th>tokens</th><th>spend</th></tr></thead>
+        <thead><tr><th></th><th>status</th><th>workflow</th><th>run</th><th>started</th><th>duration</th><th>agents</th><th>tokens</th><th>spend</th></tr></thead>
         <tbody>
           ${(data?.runs ?? []).map(
             (r) => html`<tr data-run=${r.id} data-status=${r.status}>
+              <td><input type="checkbox" aria-label=${`select ${r.id}`} checked=${picked.has(r.id)} onChange=${() => toggle(r.id)} /></td>
               <td><${Badge} state=${r.status} /></td>
               <td>${r.name}</td>
               <td><a href=${`#/run/${encodeURIComponent(r.id)}`} class="mono">${r.id}</a></td>
@@ -102,13 +125,38 @@ export function RunView({ id, tab, query }) {
         ${run.error ? html`<p class="error">${run.error.message}</p>` : ''}
         ${run.status === 'waiting' ? html`<p class="warn">waiting for a human: answer in the <a href="#/inbox">inbox</a>, then <code>drover resume ${run.id}</code> continues it</p>` : ''}
         ${run.status === 'interrupted' ? html`<p class="warn">its driver is gone: <code>drover resume ${run.id}</code> continues it</p>` : ''}
-        <div class="actions" title="stop, resume and fork from the page come with drover stop / resume --detach">
-          <button disabled>stop</button><button disabled>resume</button><button disabled>fork</button>
-        </div>
+        <${RunActions} run=${run} />
       </div>
       <nav class="tabs">${TABS.map(([t, label]) => html`<a href=${`${base}/${t}`} class=${t === tab ? 'tab on' : 'tab'}>${label}</a>`)}</nav>
       ${body}
     </section>`;
+}
+
+/** Stop and resume buttons: stop asks the run's driver to end it `stopped`; resume starts a detached `drover resume`. */
+function RunActions({ run }) {
+  const [state, setState] = useState({ busy: false, error: undefined, note: undefined });
+  const act = async (what) => {
+    setState({ busy: true });
+    try {
+      const out = await postJson(`/api/runs/${encodeURIComponent(run.id)}/${what}`, {});
+      setState({
+        busy: false,
+        note:
+          what === 'resume' ? `resumed by pid ${out.pid} (log: ${out.log})` : out.outcome === 'requested' ? 'stop requested' : out.outcome,
+      });
+    } catch (err) {
+      setState({ busy: false, error: err.message });
+    }
+  };
+  const a = run.actions ?? {};
+  return html`<div class="actions" data-testid="run-actions">
+    <button data-action="stop" disabled=${state.busy || !a.stop || run.stopRequestedAt} onClick=${() => act('stop')}>stop</button>
+    <button data-action="resume" disabled=${state.busy || !a.resume} onClick=${() => act('resume')}>resume</button>
+    <button data-action="fork" disabled title="fork with --from: drover run <script> --from ${run.id}">fork</button>
+    ${run.stopRequestedAt ? html`<span class="muted">stop requested</span>` : ''}
+    ${state.note ? html`<span class="muted" data-testid="action-note">${state.note}</span>` : ''}
+    ${state.error ? html`<span class="error" data-testid="action-error">${state.error}</span>` : ''}
+  </div>`;
 }
 
 function Agents({ id, selected, base }) {
