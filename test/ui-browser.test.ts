@@ -240,6 +240,71 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
   });
 
+  it('stops a live run from its page (refused without the token), then resumes it from the page: it completes with 0 re-paid calls', async () => {
+    const { dir, gw, store, env, open } = await setup();
+    const script = ccScript(
+      dir,
+      `phase('Work'); const a = await agent('first job', { label: 'first' }); const b = await agent('held second', { label: 'second' }); return [a, b];`,
+      'stoppable.js',
+      'stoppable',
+    );
+    const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', 'stop-me', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held');
+
+    // A page opened without the token cannot stop it.
+    const anonymous = await open('#/run/stop-me', false);
+    await anonymous.locator('[data-testid=run-header] [data-state="running"]').waitFor();
+    await anonymous.locator('button[data-action=stop]').click();
+    await anonymous.locator('[data-testid=action-error]', { hasText: 'token' }).waitFor();
+    expect(await store.control.stopRequestedAt('stop-me')).toBeNull();
+
+    const page = await open('#/run/stop-me');
+    const header = page.locator('[data-testid=run-header]');
+    await header.locator('[data-state="running"]').waitFor();
+    expect(await page.locator('button[data-action=resume]').isDisabled()).toBe(true);
+    await page.locator('button[data-action=stop]').click();
+    // The driving process ends the run `stopped`, and the page shows it live.
+    const ran = await child.done;
+    expect(ran.code, ran.stderr).toBe(EXIT.interrupted);
+    expect(lastJson(ran.stdout).status).toBe('stopped');
+    await header.locator('[data-state="stopped"]').waitFor();
+    const firstRequests = (await store.ledger.listByRun('stop-me')).length;
+    expect(firstRequests).toBe(2); // the finished agent's, and the cut-off one's
+
+    gw.gates.open('held');
+    await page.locator('button[data-action=resume]').click();
+    await page.locator('[data-testid=action-note]', { hasText: 'resumed by pid' }).waitFor();
+    await header.locator('[data-state="completed"]').waitFor();
+    const run = await store.getRun('stop-me');
+    expect(run?.result).toEqual(['echo first job', 'finished second']);
+    // 0 re-paid calls: the finished agent's request was not sent again; only the cut-off agent ran.
+    const calls = new Map((await store.listCalls('stop-me')).map((c) => [c.key, c.label]));
+    const rows = (await store.ledger.listByRun('stop-me')).map((r) => calls.get(r.callKey ?? ''));
+    expect(rows.filter((l) => l === 'first')).toHaveLength(1);
+    expect(rows.filter((l) => l === 'second')).toHaveLength(2);
+  });
+
+  it('stops several live runs at once from the runs list', async () => {
+    const { dir, gw, store, env, open } = await setup();
+    const script = ccScript(dir, `return agent('held work');`, 'held.js', 'bulk');
+    const children = ['bulk-1', 'bulk-2'].map((id) =>
+      spawnCli(['run', script, '--gateway', gw.url, '--run-id', id, '--json'], { cwd: dir, env }),
+    );
+    await gw.gates.arrived('held', 2);
+    const page = await open();
+    for (const id of ['bulk-1', 'bulk-2']) {
+      const row = page.locator(`tr[data-run="${id}"][data-status="running"]`);
+      await row.waitFor();
+      await row.locator('input[type=checkbox]').check();
+    }
+    await page.locator('[data-testid=bulk-stop]', { hasText: 'stop selected (2)' }).click();
+    for (const child of children) expect((await child.done).code).toBe(EXIT.interrupted);
+    await page.locator('tr[data-run="bulk-1"][data-status="stopped"]').waitFor();
+    await page.locator('tr[data-run="bulk-2"][data-status="stopped"]').waitFor();
+    expect((await store.getRun('bulk-1'))?.status).toBe('stopped');
+    expect((await store.getRun('bulk-2'))?.status).toBe('stopped');
+  });
+
   it('draws a task list as a DAG with ready work marked, and shows a task with its history', async () => {
     const { store, open } = await setup();
     const actor = { name: 'planner' };
