@@ -36,6 +36,7 @@ import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gatew
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
+import { contentCaptureOn, TranscriptRecorder } from './transcripts.js';
 
 export interface SettingsOverrides {
   backend?: string;
@@ -484,6 +485,7 @@ async function driveRun(
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
       storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
+      transcripts: new TranscriptRecorder(store, contentCaptureOn(options.traceContent), (m) => rt?.warn(m)),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),

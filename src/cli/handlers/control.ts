@@ -1,5 +1,6 @@
 /** @module `drover stop <run...>` and `drover resume <run> --detach`. */
 
+import { InputError } from '../../core/errors.js';
 import { type StopResult, stopRun } from '../../workflow/control.js';
 import { startDetached } from '../../workflow/detach.js';
 import { type GlobalFlags, openStore } from '../context.js';
@@ -78,4 +79,29 @@ export function childArgv(argv: string[]): string[] {
     out.push(a);
   }
   return out;
+}
+
+/**
+ * `drover agent <run> <label|call> [--attempt n] [--json]`: one agent's transcript — prompt, turns,
+ * tool calls with input and output, answer — as text (JSON: the stored record).
+ */
+export async function agentCommand(runId: string, ref: string, flags: GlobalFlags & { attempt?: number }): Promise<number> {
+  const { store } = openStore(flags, { readOnly: true });
+  try {
+    const view = await import('../../workflow/transcript-view.js');
+    const call = await view.findAgentCall(store, runId, ref);
+    const attempts = await view.callTranscripts(store, runId, call.key);
+    const rec = flags.attempt !== undefined ? attempts.find((a) => a.attempt === flags.attempt) : attempts[attempts.length - 1];
+    if (!rec) {
+      if (flags.attempt !== undefined && attempts.length > 0) {
+        throw new InputError(`--attempt ${flags.attempt}: the transcript of ${ref} has attempts 1 to ${attempts.length}`);
+      }
+      throw new view.NoTranscriptError(runId, call);
+    }
+    if (flags.json) printJson({ ...rec, attempts: attempts.length });
+    else process.stdout.write(`${view.formatTranscript(rec, attempts.length).join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
 }
