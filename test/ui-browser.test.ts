@@ -26,6 +26,11 @@ rules:
     hold: 'held'
     usage: { input_tokens: 120, output_tokens: 12 }
     turns: [{ text: 'finished {{1}}' }]
+  - name: reader
+    match: { prompt: '^inspect file (\\S+)' }
+    turns:
+      - tool_use: { name: read_file, input: { path: '{{1}}' } }
+      - text: 'the file says <i>hi</i>'
   - name: echo
     match: { prompt: '^(.*)$' }
     usage: { input_tokens: 100, output_tokens: 10 }
@@ -238,6 +243,29 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     });
     await page.locator('.wf-row[data-name="the last span"]').waitFor();
     expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
+  });
+
+  it("shows an agent's transcript in the drill-down — prompt, turns, tool call input and output, answer — as text, never HTML", async () => {
+    const { dir, gw, store, env, open } = await setup();
+    write(dir, 'notes.txt', 'first line\n<b id="injected">bold</b>\n');
+    const script = ccScript(dir, `return agent('inspect file notes.txt', { label: 'reader' });`, 'reader.js', 'reader');
+    const ran = await cli(['run', script, '--gateway', gw.url, '--run-id', 'talk', '--json'], {
+      cwd: dir,
+      env: { ...env, DROVER_TRACE_CONTENT: '1' },
+    });
+    expect(ran.code, ran.stderr).toBe(0);
+    const [call] = await store.listCalls('talk');
+    const page = await open(`#/run/talk/agents?call=${encodeURIComponent(call?.key as string)}`);
+    const t = page.locator('[data-testid=transcript]');
+    await t.waitFor();
+    expect(await t.locator('[data-testid=t-prompt]').innerText()).toBe('inspect file notes.txt');
+    const tool = t.locator('.t-tool[data-tool="read_file"]');
+    expect(await tool.locator('.t-input').innerText()).toContain('"path": "notes.txt"');
+    expect(await tool.locator('.t-output').innerText()).toContain('<b id="injected">bold</b>');
+    expect(await t.locator('[data-testid=t-answer]').innerText()).toBe('the file says <i>hi</i>');
+    expect(await t.locator('.t-turn').count()).toBe(2);
+    // Shown as text: no element came from the transcript's words.
+    expect(await page.locator('#injected, .transcript i').count()).toBe(0);
   });
 
   it('stops a live run from its page (refused without the token), then resumes it from the page: it completes with 0 re-paid calls', async () => {

@@ -4,10 +4,11 @@
  * `POST /api/runs/:id/resume` (token required, like every state-changing request: server.ts).
  */
 import { InputError } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import type { Store, TranscriptRecord } from '../store/index.js';
 import { type StopResult, stopRun } from '../workflow/control.js';
 import { type DetachedDriver, startDetached } from '../workflow/detach.js';
 import type { RunState } from '../workflow/inspect.js';
+import { callTranscripts, findAgentCall } from '../workflow/transcript-view.js';
 
 /** Most runs one bulk stop takes. */
 export const MAX_BULK_STOP = 500;
@@ -46,4 +47,27 @@ export async function stopMany(store: Store, ids: unknown): Promise<{ runs: Stop
  */
 export function resumeDetached(store: Store, runId: string): Promise<DetachedDriver> {
   return startDetached({ store, runId, argv: ['resume', runId] });
+}
+
+/**
+ * An agent call's stored transcripts (every attempt, oldest first) for the drill-down; `attempts` is
+ * empty when none was captured (content capture off when it ran), and `note` says so.
+ * @throws NotFoundError for an unknown run or agent call
+ */
+export async function transcriptOf(
+  store: Store,
+  runId: string,
+  callKey: string,
+): Promise<{ attempts: TranscriptRecord[]; note: string | null }> {
+  const call = await findAgentCall(store, runId, callKey);
+  const attempts = await callTranscripts(store, runId, call.key);
+  return {
+    attempts,
+    note:
+      attempts.length > 0
+        ? null
+        : call.status === 'started'
+          ? 'the transcript is stored when the agent finishes (with content capture on)'
+          : 'no transcript: kept only when content capture is on as the agent runs (DROVER_TRACE_CONTENT=1, or "traceContent": true in drover.config.json)',
+  };
 }

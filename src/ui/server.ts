@@ -19,7 +19,7 @@ import { DroverError } from '../core/index.js';
 import { closeServer, listen, originGuard } from '../net/index.js';
 import type { Store } from '../store/index.js';
 import type { RunState } from '../workflow/inspect.js';
-import { resumeDetached, stopMany, stopOne } from './control.js';
+import { resumeDetached, stopMany, stopOne, transcriptOf } from './control.js';
 import { runCost } from './cost.js';
 import { ChangeWatcher } from './events.js';
 import { callGraph } from './graph.js';
@@ -214,6 +214,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   api.get('/runs/:id', async (c) => c.json(await runHeader(store, c.req.param('id'))));
   api.get('/runs/:id/calls', async (c) => c.json(await callTree(store, c.req.param('id'))));
   api.get('/runs/:id/calls/:key', async (c) => c.json(await callDetail(store, c.req.param('id'), c.req.param('key'))));
+  api.get('/runs/:id/calls/:key/transcript', async (c) => c.json(await transcriptOf(store, c.req.param('id'), c.req.param('key'))));
   api.get('/runs/:id/graph', async (c) => c.json(await callGraph(store, c.req.param('id'))));
   api.get('/runs/:id/spans', async (c) => {
     const depth = intParam(c, 'depth');

@@ -227,8 +227,38 @@ function CallDrill({ id, callKey }) {
         </tbody>
       </table>
       ${data.requests[0]?.source === 'usage' ? html`<p class="muted">from the journal's usage rows, priced from the price table (no ledger rows for this run)</p>` : ''}
+      ${c.kind === 'agent' ? html`<${Transcript} id=${id} callKey=${callKey} />` : ''}
       ${data.detail ? html`<details><summary>detail</summary><pre>${asText(data.detail)}</pre></details>` : ''}
     </aside>`;
+}
+
+/** An agent's transcript: prompt, each turn with its tool calls (input, output), answer — all as text. */
+function Transcript({ id, callKey }) {
+  const { data, error } = useJson(`/api/runs/${encodeURIComponent(id)}/calls/${encodeURIComponent(callKey)}/transcript`);
+  if (error && !data) return html`<p class="error">${error}</p>`;
+  if (!data) return '';
+  const rec = data.attempts[data.attempts.length - 1];
+  if (!rec) return html`<h3>Transcript</h3><p class="muted" data-testid="transcript-none">${data.note}</p>`;
+  const t = rec.transcript;
+  return html`<section class="transcript" data-testid="transcript">
+    <h3>Transcript <span class="muted">${t.backend}${data.attempts.length > 1 ? ` · attempt ${rec.attempt} of ${data.attempts.length}` : ''}</span></h3>
+    ${t.system !== undefined ? html`<details><summary>system prompt</summary><pre>${t.system}</pre></details>` : ''}
+    <div class="t-prompt"><strong>prompt</strong><pre data-testid="t-prompt">${t.prompt}</pre></div>
+    ${t.turns.map(
+      (turn, i) => html`<div class="t-turn" data-turn=${i + 1}>
+        <strong>turn ${i + 1}</strong> <span class="muted">${turn.model ?? ''}${turn.outputTokens !== undefined ? ` · ${turn.outputTokens} out` : ''}</span>
+        ${turn.text ? html`<pre class="t-text">${turn.text}</pre>` : ''}
+        ${turn.toolCalls.map(
+          (call) => html`<div class=${call.isError ? 't-tool bad' : 't-tool'} data-tool=${call.name}>
+            <div><code>${call.name}</code>${call.isError ? html` <span class="bad">error</span>` : ''}</div>
+            <pre class="t-input">${asText(call.input)}</pre>
+            <pre class="t-output">${call.output ?? '(no result: the agent was stopped)'}</pre>
+          </div>`,
+        )}
+      </div>`,
+    )}
+    ${t.error ? html`<div class="t-error"><strong>error</strong><pre class="error">${t.error.code}: ${t.error.message}</pre></div>` : html`<div class="t-answer"><strong>answer</strong><pre data-testid="t-answer">${t.answer ?? ''}</pre></div>`}
+  </section>`;
 }
 
 const COLOURS = {
