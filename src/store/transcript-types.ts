@@ -1,7 +1,7 @@
 /**
  * @module Agent transcripts (schema v10): what one agent call said and did — its prompt, every model
  * turn, every tool call with its input and output, and its answer — for every backend, redacted
- * before it is stored and stored only when the run's content capture is on (docs/agents.md#transcripts).
+ * before it is stored and stored only when the run's content capture is on (docs/cli.md#agent-transcripts).
  */
 
 /** One tool call inside a model turn. `output` is null when no result came back (the agent was stopped). */

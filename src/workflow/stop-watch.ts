@@ -2,7 +2,7 @@
  * @module A driver's ear for stop requests from other processes (`drover stop`, the dashboard): it
  * polls the store's change mark (a constant-cost check) and reads the run's stop request only when
  * something was committed, so a request is noticed within one interval (200 ms by default, well
- * under the second promised in docs/cli.md#drover-stop).
+ * under the second promised in docs/cli.md#run-control).
  */
 import { type Fence, STOPPED_ERROR, type Store, type StoredError } from '../store/index.js';
 
