@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
 import { isPidAlive } from '../src/workflow/lease.js';
-import { ccScript, cli, gateway, lastJson, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
+import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -167,5 +167,60 @@ describe('drover resume --detach', { timeout: 60_000 }, () => {
     expect(await paidByLabel(store, 'ctl-2')).toMatchObject({ first: 1, second: 1 });
     expect(existsSync(d.log)).toBe(true);
     expect(readFileSync(d.log, 'utf8')).toContain('"runId":"ctl-2","status":"completed"');
+  });
+});
+
+describe('the dashboard API for run control', { timeout: 60_000 }, () => {
+  it('stop and bulk stop need the token and a foreign Origin is refused; bad bodies and unknown runs are named; a waiting run stops; resume of a driven run is 409', async () => {
+    const dir = tempDir();
+    const gw = await gateway(SCENARIO);
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const asks = ccScript(dir, `const go = await ask('Ship?'); return agent('say ' + go);`, 'asks.js');
+    const waiting = await cli(['run', asks, '--gateway', gw.url, '--run-id', 'api-wait', '--json'], { cwd: dir, env });
+    expect(waiting.code, waiting.stderr).toBe(EXIT.waiting);
+    const { startUiServer } = await import('../src/ui/index.js');
+    const ui = await startUiServer({ store });
+    onCleanup(() => ui.close());
+    const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(new URL(p, ui.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const token = { 'x-drover-token': ui.token };
+
+    expect((await post('/api/runs/api-wait/stop', {})).status).toBe(403);
+    expect((await post('/api/runs/stop', { runs: ['api-wait'] })).status).toBe(403);
+    expect((await post('/api/runs/api-wait/resume', {})).status).toBe(403);
+    expect((await post('/api/runs/api-wait/stop', {}, { ...token, origin: 'http://evil.example' })).status).toBe(403);
+    expect((await store.getRun('api-wait'))?.status).toBe('waiting');
+
+    const bad = await post('/api/runs/stop', { runs: 'api-wait' }, token);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toContain('body.runs');
+    expect((await post('/api/runs/stop', { runs: ['nope'] }, token)).status).toBe(404);
+
+    const stopped = await post('/api/runs/stop', { runs: ['api-wait'] }, token);
+    expect(stopped.status).toBe(200);
+    expect(await stopped.json()).toMatchObject({ runs: [{ runId: 'api-wait', outcome: 'stopped', status: 'stopped' }] });
+    const header = (await (await fetch(new URL('/api/runs/api-wait', ui.url))).json()) as {
+      status: string;
+      actions: Record<string, boolean>;
+    };
+    expect(header.status).toBe('stopped');
+    expect(header.actions).toMatchObject({ stop: false, resume: true });
+
+    // A run another process drives: resume is refused (409), stop is requested and the driver ends it.
+    const live = ccScript(dir, `return agent('held job');`, 'live.js');
+    const child = spawnCli(['run', live, '--gateway', gw.url, '--run-id', 'api-live', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held');
+    const busy = await post('/api/runs/api-live/resume', {}, token);
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as { error: { code: string } }).error.code).toBe('RUN_BUSY');
+    const asked = await post('/api/runs/api-live/stop', {}, token);
+    expect(await asked.json()).toMatchObject({ runId: 'api-live', outcome: 'requested', driver: { pid: child.pid } });
+    expect((await child.done).code).toBe(EXIT.interrupted);
+    expect((await store.getRun('api-live'))?.status).toBe('stopped');
   });
 });
