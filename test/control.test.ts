@@ -4,8 +4,10 @@
  * hold gates (a request arriving at a gate) and on process exits; never on time.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
+import { stopRun } from '../src/workflow/control.js';
 import { isPidAlive } from '../src/workflow/lease.js';
 import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
 
@@ -35,7 +37,8 @@ async function liveRun(runId: string) {
   const dir = tempDir();
   const gw = await gateway(SCENARIO);
   const { store, path } = tempStore(dir);
-  const env = { DROVER_STORE: path };
+  // Content capture on: the agents' transcripts are kept, one per attempt.
+  const env = { DROVER_STORE: path, DROVER_TRACE_CONTENT: '1' };
   const script = ccScript(dir, WORKFLOW, 'wf.js', 'controlled');
   const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', runId, '--json'], { cwd: dir, env });
   await gw.gates.arrived('held', 2);
@@ -98,6 +101,16 @@ describe('drover stop', { timeout: 60_000 }, () => {
     const after = await paidByLabel(store, 'ctl-1');
     expect(after.first).toBe(1);
     expect(after.second).toBe(1);
+
+    // A cut-off agent's transcript says it was stopped; the attempt that finished it has its answer.
+    const third = (await store.listCalls('ctl-1')).find((c) => c.label === 'third');
+    const attempts = await store.transcripts.forCall('ctl-1', third?.key as string);
+    expect(attempts.map((a) => [a.attempt, a.transcript.answer, a.transcript.error?.code ?? null])).toEqual([
+      [1, null, 'ABORTED'],
+      [2, 'finished third', null],
+    ]);
+    const first = (await store.listCalls('ctl-1')).find((c) => c.label === 'first');
+    expect((await store.transcripts.forCall('ctl-1', first?.key as string)).map((a) => a.transcript.answer)).toEqual(['echo first job']);
   });
 
   it('marks a run nobody drives `stopped` at once, refuses a finished or unknown run (exit 2), and says when it was stopped already', async () => {
@@ -135,6 +148,38 @@ describe('drover stop', { timeout: 60_000 }, () => {
     const resumed = await cli(['resume', 'waits', '--json'], { cwd: dir, env });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(lastJson(resumed.stdout).result).toBe('echo say yes');
+  });
+});
+
+describe('a stop request left behind', { timeout: 60_000 }, () => {
+  it('by a driver that died before honouring it is dropped when the next driver starts: the resume completes', async () => {
+    const dir = tempDir();
+    const gw = await gateway(SCENARIO);
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const asks = ccScript(dir, `const go = await ask('Ship?'); return agent('say ' + go);`, 'asks.js');
+    expect((await cli(['run', asks, '--gateway', gw.url, '--run-id', 'stale', '--json'], { cwd: dir, env })).code).toBe(EXIT.waiting);
+    // This test process plays a driver that is alive when the request arrives, then goes away.
+    const token = 'test-driver';
+    const held = await store.acquireRunLease({
+      runId: 'stale',
+      holder: { token, pid: process.pid, host: hostname() },
+      ttlMs: 60_000,
+      now: Date.now(),
+      isHolderGone: () => false,
+    });
+    expect(held.acquired).toBe(true);
+    const asked = await stopRun(store, 'stale');
+    expect(asked.outcome).toBe('requested');
+    expect(await store.control.stopRequestedAt('stale')).not.toBeNull();
+    await store.releaseRunLease('stale', token);
+
+    const [q] = await store.listQuestions('stale');
+    await store.answerQuestion('stale', q?.id as string, 'yes', Date.now());
+    const resumed = await cli(['resume', 'stale', '--json'], { cwd: dir, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(lastJson(resumed.stdout)).toMatchObject({ status: 'completed', result: 'echo say yes' });
+    expect(await store.control.stopRequestedAt('stale')).toBeNull();
   });
 });
 

@@ -34,29 +34,29 @@ export async function stopRun(store: Store, runId: string, options: StopOptions 
   if (outcome.kind === 'ended') return { runId, outcome: 'ended', status: outcome.status };
   if (outcome.kind !== 'requested') return { runId, outcome: outcome.kind, status: 'stopped' };
   const driver = { pid: outcome.driver.pid, host: outcome.driver.host };
+  const requested: StopResult = { runId, outcome: 'requested', status: 'running', driver };
   const deadline = Date.now() + (options.waitMs ?? 0);
   let mark = '';
-  for (;;) {
+  while (Date.now() < deadline) {
     const now = await store.changeMark();
     if (now !== mark) {
       mark = now;
       const run = await store.getRun(runId);
-      // The driver ended it (stopped, or it finished first), or died without ending it.
-      if (run && (run.status !== 'running' || !run.lease || run.lease.token !== outcome.driver.token || isHolderGone(run.lease))) {
-        if (run.status === 'running') {
-          // Its driver died before honouring the request: nobody drives it, so it is marked at once.
-          const again = await store.control.requestStop({ runId, now: Date.now(), isHolderGone });
-          if (again.kind !== 'requested')
-            return {
-              runId,
-              outcome: again.kind === 'ended' ? 'ended' : 'stopped',
-              status: again.kind === 'ended' ? again.status : 'stopped',
-              driver,
-            };
-        } else return { runId, outcome: run.status === 'stopped' ? 'stopped' : 'ended', status: run.status, driver };
+      if (!run) return requested;
+      if (run.status === 'stopped') return { runId, outcome: 'stopped', status: 'stopped', driver };
+      // It finished before the driver looked: nothing left to stop.
+      if (run.status !== 'running' && run.status !== 'waiting') return { runId, outcome: 'ended', status: run.status, driver };
+      const gone = !run.lease || run.lease.token !== outcome.driver.token || isHolderGone(run.lease);
+      if (gone) {
+        // Its driver went away without honouring the request (it died, or stopped to wait for an
+        // answer): nobody drives the run, so asking again marks it at once.
+        const again = await store.control.requestStop({ runId, now: Date.now(), isHolderGone });
+        if (again.kind === 'ended') return { runId, outcome: 'ended', status: again.status, driver };
+        if (again.kind !== 'requested') return { runId, outcome: 'stopped', status: 'stopped', driver };
+        return { ...requested, driver: { pid: again.driver.pid, host: again.driver.host } };
       }
     }
-    if (Date.now() >= deadline) return { runId, outcome: 'requested', status: 'running', driver };
     await new Promise((r) => setTimeout(r, 50));
   }
+  return requested;
 }
