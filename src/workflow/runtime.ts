@@ -423,7 +423,7 @@ export class WorkflowRuntime {
       }));
       // The span ends before the journal write, so it commits with the call's result and usage.
       this.deps.tracing.endAgent(span, call, outcome, usage, backendName);
-      await this.deps.transcripts?.record(call, backendName, { prompt, system: options.system }, outcome);
+      if (this.deps.transcripts?.on) await this.deps.transcripts.record(call, backendName, { prompt, system: options.system }, outcome);
       const outputTokens = usage.reduce((n, u) => n + u.outputTokens, 0);
       const inputTokens = usage.reduce((n, u) => n + u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens, 0);
       this.spentNow += outputTokens;
