@@ -130,6 +130,10 @@ describe('drover stop', { timeout: 60_000 }, () => {
     expect(stop.stdout).toContain('waits: stopped');
     expect((await store.getRun('waits'))?.status).toBe('stopped');
     expect((await store.getRun('waits'))?.error?.code).toBe('STOPPED');
+    const listed = await cli(['runs', '--status', 'stopped', '--json'], { cwd: dir, env });
+    expect(JSON.parse(listed.stdout).map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([['waits', 'stopped']]);
+    const status = await cli(['status', 'waits'], { cwd: dir, env });
+    expect(status.stdout).toContain('stopped on request (drover stop); drover resume continues it');
     const again = await cli(['stop', 'waits', '--json'], { cwd: dir, env });
     expect(again.code).toBe(0);
     expect(lastJson(again.stdout).outcome).toBe('already-stopped');
