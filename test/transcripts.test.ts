@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
 import type { AgentTranscript, TranscriptToolCall } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
-import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
+import { bareRun, ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 const SECRET = 'sk-ant-transcript0123456789abcdef';
 const PATCH = `*** Begin Patch\\n*** Update File: greet.js\\n@@\\n-export const greet = () => 'hello';\\n+export const greet = () => 'goodbye';\\n*** End Patch\\n`;
@@ -141,6 +141,31 @@ describe('agent transcripts', { timeout: 120_000 }, () => {
 
   it('codex (the real codex CLI): the same, from its JSON events', async () => {
     await expectFixTranscript('codex', { read: /^exec_command .*cat greet/, edit: /^apply_patch/, test: /^exec_command .*test\.sh/ });
+  });
+
+  it('numbers attempts of a call in the store, and runs prune deletes a run with its transcripts', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    await bareRun(store, 'kept', dir);
+    const transcript = (answer: string): AgentTranscript => ({ backend: 'builtin', prompt: 'p', turns: [], answer });
+    await store.transcripts.save({ runId: 'kept', callKey: 'agent:k', label: 'k', createdAt: 1, transcript: transcript('one') });
+    const second = await store.transcripts.save({
+      runId: 'kept',
+      callKey: 'agent:k',
+      label: 'k',
+      createdAt: 2,
+      transcript: transcript('two'),
+    });
+    expect(second.attempt).toBe(2);
+    expect((await store.transcripts.forCall('kept', 'agent:k')).map((t) => [t.attempt, t.transcript.answer])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+    expect(await store.transcripts.callsWithTranscripts('kept')).toEqual(new Map([['agent:k', 2]]));
+    await store.updateRun('kept', { status: 'completed' }, Date.now());
+    const pruned = await cli(['runs', 'prune', '--yes', '--json', '--store', path]);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(await store.transcripts.forCall('kept', 'agent:k')).toEqual([]);
   });
 
   it('keeps nothing without content capture, and drover agent says why (exit 2); an unknown agent is named', async () => {
