@@ -22,6 +22,7 @@ export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';
+export type * from './store/control-types.js';
 export {
   createStore,
   diagnoseStore,
@@ -30,6 +31,7 @@ export {
   STORE_CORRUPT_EXIT_CODE,
   StoreCorruptError,
 } from './store/index.js';
+export type * from './store/transcript-types.js';
 export type * from './store/types.js';
 export * from './tasks/index.js';
 export type { Stage, Thunk, WorkflowTasks } from './workflow/api.js';

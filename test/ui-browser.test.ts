@@ -26,6 +26,11 @@ rules:
     hold: 'held'
     usage: { input_tokens: 120, output_tokens: 12 }
     turns: [{ text: 'finished {{1}}' }]
+  - name: reader
+    match: { prompt: '^inspect file (\\S+)' }
+    turns:
+      - tool_use: { name: read_file, input: { path: '{{1}}' } }
+      - text: 'the file says <i>hi</i>'
   - name: echo
     match: { prompt: '^(.*)$' }
     usage: { input_tokens: 100, output_tokens: 10 }
@@ -101,7 +106,7 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     // No reload: the row arrives over the live stream.
     const row = page.locator('tr[data-run="live-1"]');
     await row.and(page.locator('[data-status="running"]')).waitFor();
-    expect(await row.locator('td').nth(1).innerText()).toBe('live-flow');
+    expect(await row.locator('td').nth(2).innerText()).toBe('live-flow');
     gw.gates.open('held');
     const done = await child.done;
     expect(done.code, done.stderr).toBe(0);
@@ -238,6 +243,94 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     });
     await page.locator('.wf-row[data-name="the last span"]').waitFor();
     expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
+  });
+
+  it("shows an agent's transcript in the drill-down — prompt, turns, tool call input and output, answer — as text, never HTML", async () => {
+    const { dir, gw, store, env, open } = await setup();
+    write(dir, 'notes.txt', 'first line\n<b id="injected">bold</b>\n');
+    const script = ccScript(dir, `return agent('inspect file notes.txt', { label: 'reader' });`, 'reader.js', 'reader');
+    const ran = await cli(['run', script, '--gateway', gw.url, '--run-id', 'talk', '--json'], {
+      cwd: dir,
+      env: { ...env, DROVER_TRACE_CONTENT: '1' },
+    });
+    expect(ran.code, ran.stderr).toBe(0);
+    const [call] = await store.listCalls('talk');
+    const page = await open(`#/run/talk/agents?call=${encodeURIComponent(call?.key as string)}`);
+    const t = page.locator('[data-testid=transcript]');
+    await t.waitFor();
+    expect(await t.locator('[data-testid=t-prompt]').innerText()).toBe('inspect file notes.txt');
+    const tool = t.locator('.t-tool[data-tool="read_file"]');
+    expect(await tool.locator('.t-input').innerText()).toContain('"path": "notes.txt"');
+    expect(await tool.locator('.t-output').innerText()).toContain('<b id="injected">bold</b>');
+    expect(await t.locator('[data-testid=t-answer]').innerText()).toBe('the file says <i>hi</i>');
+    expect(await t.locator('.t-turn').count()).toBe(2);
+    // Shown as text: no element came from the transcript's words.
+    expect(await page.locator('#injected, .transcript i').count()).toBe(0);
+  });
+
+  it('stops a live run from its page (refused without the token), then resumes it from the page: it completes with 0 re-paid calls', async () => {
+    const { dir, gw, store, env, open } = await setup();
+    const script = ccScript(
+      dir,
+      `phase('Work'); const a = await agent('first job', { label: 'first' }); const b = await agent('held second', { label: 'second' }); return [a, b];`,
+      'stoppable.js',
+      'stoppable',
+    );
+    const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', 'stop-me', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held');
+
+    // A page opened without the token cannot stop it.
+    const anonymous = await open('#/run/stop-me', false);
+    await anonymous.locator('[data-testid=run-header] [data-state="running"]').waitFor();
+    await anonymous.locator('button[data-action=stop]').click();
+    await anonymous.locator('[data-testid=action-error]', { hasText: 'token' }).waitFor();
+    expect(await store.control.stopRequestedAt('stop-me')).toBeNull();
+
+    const page = await open('#/run/stop-me');
+    const header = page.locator('[data-testid=run-header]');
+    await header.locator('[data-state="running"]').waitFor();
+    expect(await page.locator('button[data-action=resume]').isDisabled()).toBe(true);
+    await page.locator('button[data-action=stop]').click();
+    // The driving process ends the run `stopped`, and the page shows it live.
+    const ran = await child.done;
+    expect(ran.code, ran.stderr).toBe(EXIT.interrupted);
+    expect(lastJson(ran.stdout).status).toBe('stopped');
+    await header.locator('[data-state="stopped"]').waitFor();
+    const firstRequests = (await store.ledger.listByRun('stop-me')).length;
+    expect(firstRequests).toBe(2); // the finished agent's, and the cut-off one's
+
+    gw.gates.open('held');
+    await page.locator('button[data-action=resume]').click();
+    await page.locator('[data-testid=action-note]', { hasText: 'resumed by pid' }).waitFor();
+    await header.locator('[data-state="completed"]').waitFor();
+    const run = await store.getRun('stop-me');
+    expect(run?.result).toEqual(['echo first job', 'finished second']);
+    // 0 re-paid calls: the finished agent's request was not sent again; only the cut-off agent ran.
+    const calls = new Map((await store.listCalls('stop-me')).map((c) => [c.key, c.label]));
+    const rows = (await store.ledger.listByRun('stop-me')).map((r) => calls.get(r.callKey ?? ''));
+    expect(rows.filter((l) => l === 'first')).toHaveLength(1);
+    expect(rows.filter((l) => l === 'second')).toHaveLength(2);
+  });
+
+  it('stops several live runs at once from the runs list', async () => {
+    const { dir, gw, store, env, open } = await setup();
+    const script = ccScript(dir, `return agent('held work');`, 'held.js', 'bulk');
+    const children = ['bulk-1', 'bulk-2'].map((id) =>
+      spawnCli(['run', script, '--gateway', gw.url, '--run-id', id, '--json'], { cwd: dir, env }),
+    );
+    await gw.gates.arrived('held', 2);
+    const page = await open();
+    for (const id of ['bulk-1', 'bulk-2']) {
+      const row = page.locator(`tr[data-run="${id}"][data-status="running"]`);
+      await row.waitFor();
+      await row.locator('input[type=checkbox]').check();
+    }
+    await page.locator('[data-testid=bulk-stop]', { hasText: 'stop selected (2)' }).click();
+    for (const child of children) expect((await child.done).code).toBe(EXIT.interrupted);
+    await page.locator('tr[data-run="bulk-1"][data-status="stopped"]').waitFor();
+    await page.locator('tr[data-run="bulk-2"][data-status="stopped"]').waitFor();
+    expect((await store.getRun('bulk-1'))?.status).toBe('stopped');
+    expect((await store.getRun('bulk-2'))?.status).toBe('stopped');
   });
 
   it('draws a task list as a DAG with ready work marked, and shows a task with its history', async () => {

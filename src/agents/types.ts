@@ -1,5 +1,5 @@
 import type { Cap } from '../budget/caps-types.js';
-import type { UsageRecord } from '../store/index.js';
+import type { TranscriptTurn, UsageRecord } from '../store/index.js';
 
 /** The AgentBackend interface: what the workflow runtime asks of any agent. No I/O here. */
 
@@ -94,6 +94,11 @@ export interface AgentDetail {
   warnings?: string[];
   /** Tool calls with their timing (for spans; not stored on the call). */
   steps?: AgentStep[];
+  /**
+   * The model turns with their tool calls (inputs and outputs), for the transcript: not stored on the
+   * call; stored in the transcripts table, redacted, only when the run's content capture is on.
+   */
+  transcript?: TranscriptTurn[];
 }
 
 export interface WorktreeInfo {

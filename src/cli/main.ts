@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { register as registerAssert } from './commands/assert.js';
+import { register as registerControl } from './commands/control.js';
 import { register as registerCost } from './commands/cost.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGateway } from './commands/gateway.js';
@@ -31,6 +32,7 @@ const program = new Command()
 
 registerRun(program);
 registerInspect(program);
+registerControl(program);
 registerCost(program);
 registerTrace(program);
 registerAssert(program);

@@ -115,7 +115,8 @@ export function clearDamageMark(location: string): void {
  * Methods that only read, so they may run on a store known to be damaged (the rest are refused):
  * an unknown method counts as a write.
  */
-const READS = /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|nextTaskId$|checkHealth$|close$)/;
+const READS =
+  /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|stopRequestedAt$|forCall$|callsWithTranscripts$|nextTaskId$|checkHealth$|close$)/;
 
 /** A guarded store's shared state: set once damage is seen, by any of its methods. */
 interface GuardState {
@@ -153,7 +154,7 @@ function guard<T extends object>(target: T, location: string, state: GuardState,
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver);
       if (typeof prop !== 'string') return value;
-      if (prop === 'tasks' || prop === 'spans' || prop === 'ledger') {
+      if (prop === 'tasks' || prop === 'spans' || prop === 'ledger' || prop === 'control' || prop === 'transcripts') {
         if (typeof value !== 'object' || value === null) return value;
         if (!parts.has(prop)) parts.set(prop, guard(value, location, state, `${prop}.`));
         return parts.get(prop);

@@ -6,6 +6,7 @@ import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamage
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
+export type * from './control-types.js';
 export {
   clearDamageMark,
   type DamageMark,
@@ -22,11 +23,13 @@ export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 
 import { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 
+export { STOPPED_ERROR } from './sqlite/control-store.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 export { collapseRetries, duplicateSpanIds, encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
 export { SqliteStore, StoreSchemaError } from './sqlite/sqlite-store.js';
 export { TaskRuleError } from './task-errors.js';
 export type * from './task-types.js';
+export type * from './transcript-types.js';
 export type * from './types.js';
 
 export interface CreateStoreOptions {

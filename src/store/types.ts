@@ -1,13 +1,18 @@
 import type { RunCaps } from '../budget/caps.js';
+import type { ControlStore } from './control-types.js';
 import type { LedgerStore } from './ledger-types.js';
 import type { ReservationStore } from './reservation-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
+import type { TranscriptStore } from './transcript-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
-/** `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts). */
-export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded';
+/**
+ * `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts).
+ * `stopped`: stopped on request from outside its process (`drover stop`, the dashboard; schema v10); `drover resume` continues it.
+ */
+export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded' | 'stopped';
 export type ScriptForm = 'claude-code' | 'module';
 
 export interface StoredError {
@@ -247,6 +252,10 @@ export interface Store {
   readonly ledger: LedgerStore;
   /** Budget held by requests in flight, against caps (schema v8). */
   readonly reservations: ReservationStore;
+  /** Stop requests from outside the driving process (schema v10). */
+  readonly control: ControlStore;
+  /** Agent transcripts, kept as the run's content capture allows (schema v10). */
+  readonly transcripts: TranscriptStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

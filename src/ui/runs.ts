@@ -3,10 +3,12 @@
  * tree, one agent's drill-down and its call graph. Read-only; built on the store's public
  * interface and workflow/inspect.ts (`runState`, `describeRun`), so the page and `drover status` agree.
  */
+
 import { type LedgerEntry, priceUsage } from '../budget/index.js';
 import { NotFoundError } from '../core/index.js';
 import type { CallRecord, RunListing, Store, UsageRecord } from '../store/index.js';
 import { describeRun, type RunState, runState } from '../workflow/inspect.js';
+import { runActions } from './control.js';
 
 /** One row of the runs list. Times in ms since the epoch; spend in USD (null: nothing priced). */
 export interface RunRow {
@@ -351,8 +353,9 @@ export async function runHeader(store: Store, runId: string) {
     spendUsd: spend.usd,
     capUsd: d.settings.caps?.usd ?? null,
     capTokens: d.settings.caps?.tokens ?? d.settings.budgetTokens ?? null,
-    /** Stop, resume and fork from the page come with `drover stop` / `resume --detach`. */
-    actions: { stop: false, resume: false, fork: false },
+    /** What the page offers (control.ts): stop a live run, resume one nobody drives. */
+    actions: runActions(d.status),
+    stopRequestedAt: await store.control.stopRequestedAt(runId),
   };
 }
 

@@ -19,6 +19,7 @@ import { DroverError } from '../core/index.js';
 import { closeServer, listen, originGuard } from '../net/index.js';
 import type { Store } from '../store/index.js';
 import type { RunState } from '../workflow/inspect.js';
+import { resumeDetached, stopMany, stopOne, transcriptOf } from './control.js';
 import { runCost } from './cost.js';
 import { ChangeWatcher } from './events.js';
 import { callGraph } from './graph.js';
@@ -51,7 +52,15 @@ export interface UiServer {
 
 const COOKIE = 'drover_ui_token';
 /** The states a run is shown in (workflow/inspect.ts `RunState`). */
-const RUN_STATES = ['running', 'interrupted', 'waiting', 'completed', 'failed'] as const satisfies readonly RunState[];
+const RUN_STATES = [
+  'running',
+  'interrupted',
+  'waiting',
+  'completed',
+  'failed',
+  'budget_exceeded',
+  'stopped',
+] as const satisfies readonly RunState[];
 const ASSETS = join(dirname(fileURLToPath(import.meta.url)), 'assets');
 
 /** The page's own files, and the browser builds of its libraries, read once. */
@@ -105,6 +114,18 @@ const intParam = (c: Context, name: string): number | undefined => {
   return n;
 };
 
+/** A request's JSON body (at most 100,000 characters). Throws HttpError 400/413 naming what is wrong. */
+async function jsonBody(c: Context): Promise<unknown> {
+  if (!(c.req.header('content-type') ?? '').startsWith('application/json')) throw new HttpError(400, 'send the body as application/json');
+  const raw = await c.req.text();
+  if (raw.length > 100_000) throw new HttpError(413, 'body larger than 100,000 characters');
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: 400 | 403 | 404 | 413,
@@ -145,7 +166,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json({ error: { code: 'BAD_REQUEST', message: err.message } }, err.status);
     if (err instanceof DroverError) {
-      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'ALREADY_ANSWERED' ? 409 : err.exitCode === 2 ? 400 : 500;
+      const status =
+        err.code === 'NOT_FOUND' ? 404 : err.code === 'ALREADY_ANSWERED' || err.code === 'RUN_BUSY' ? 409 : err.exitCode === 2 ? 400 : 500;
       return c.json({ error: { code: err.code, message: err.message } }, status);
     }
     return c.json({ error: { code: 'INTERNAL', message: (err as Error).message } }, 500);
@@ -192,6 +214,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   api.get('/runs/:id', async (c) => c.json(await runHeader(store, c.req.param('id'))));
   api.get('/runs/:id/calls', async (c) => c.json(await callTree(store, c.req.param('id'))));
   api.get('/runs/:id/calls/:key', async (c) => c.json(await callDetail(store, c.req.param('id'), c.req.param('key'))));
+  api.get('/runs/:id/calls/:key/transcript', async (c) => c.json(await transcriptOf(store, c.req.param('id'), c.req.param('key'))));
   api.get('/runs/:id/graph', async (c) => c.json(await callGraph(store, c.req.param('id'))));
   api.get('/runs/:id/spans', async (c) => {
     const depth = intParam(c, 'depth');
@@ -229,6 +252,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (typeof text !== 'string' || text.length === 0) throw new HttpError(400, 'body.answer must be a non-empty string');
     return c.json(await answer(store, c.req.param('id'), c.req.param('qid'), text));
   });
+  api.post('/runs/stop', async (c) => c.json(await stopMany(store, ((await jsonBody(c)) as { runs?: unknown } | null)?.runs)));
+  api.post('/runs/:id/stop', async (c) => c.json(await stopOne(store, c.req.param('id'))));
+  api.post('/runs/:id/resume', async (c) => c.json(await resumeDetached(store, c.req.param('id'))));
   api.get('/tasks', async (c) => {
     const list = c.req.query('list') ?? options.taskList ?? (await store.tasks.listTaskLists())[0];
     if (!list) return c.json({ listId: null, lists: [], tasks: [], counts: {}, dag: { width: 0, height: 0, nodes: [], edges: [] } });

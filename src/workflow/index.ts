@@ -1,5 +1,9 @@
 export type { AgentOptions, AskOptions, Budget, ShOptions, WorkflowApi, WorkflowDefinition, WorkflowMeta } from './api.js';
 export { defineWorkflow, WORKFLOW_MARK } from './api.js';
+export type { StopOptions, StopResult } from './control.js';
+export { stopRun } from './control.js';
+export type { DetachedDriver, DetachOptions } from './detach.js';
+export { DetachedStartError, detachedLogPath, startDetached } from './detach.js';
 export type { CallState, ProgressEvent, ProgressListener } from './events.js';
 export { CallIdentity } from './identity.js';
 export type { AgentView, PhaseView, RunDescription, RunState } from './inspect.js';
@@ -12,3 +16,4 @@ export type { PlanEntry, RunPlan } from './plan.js';
 export { formatPlan, planFrom, planResume } from './plan.js';
 export type { ResumeOptions, RunSummary, RunWorkflowOptions } from './run.js';
 export { resumeRun, runWorkflow, scriptForResume } from './run.js';
+export { callTranscripts, findAgentCall, formatTranscript, NoTranscriptError } from './transcript-view.js';

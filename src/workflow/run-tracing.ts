@@ -4,6 +4,7 @@ import type { RunRecord, RunSettings, Store } from '../store/index.js';
 import { emptyHistory, type OtlpReceiver, RunTracer, readRunHistory, startOtlpReceiver, traceIdForRun } from '../telemetry/index.js';
 import type { Journal } from './journal.js';
 import { CallTracing } from './tracing.js';
+import { contentCaptureOn } from './transcripts.js';
 
 /** What `startTracing` reads of the drive options. */
 export interface TracingOptions {
@@ -54,7 +55,7 @@ export async function startTracing(
 ): Promise<{ tracer?: RunTracer; receiver?: OtlpReceiver; calls: CallTracing }> {
   const env = process.env;
   const on = options.tracing ?? !['0', 'false', 'off'].includes((env.DROVER_TRACING ?? '').toLowerCase());
-  const captureContent = options.traceContent ?? ['1', 'true', 'on'].includes((env.DROVER_TRACE_CONTENT ?? '').toLowerCase());
+  const captureContent = contentCaptureOn(options.traceContent, env);
   if (!on) return { calls: new CallTracing(undefined, { childOtlpEnv: {}, captureContent: false }) };
   const userEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
   const exportEndpoint = options.otlpEndpoint ?? userEndpoint;

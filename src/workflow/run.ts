@@ -36,6 +36,8 @@ import { watchRateLimits } from './rate-limit-watch.js';
 import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
+import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
+import { contentCaptureOn, TranscriptRecorder } from './transcripts.js';
 
 export interface SettingsOverrides {
   backend?: string;
@@ -389,6 +391,7 @@ async function driveRun(
   let journal: Journal | undefined;
   let tracer: RunTracer | undefined;
   let receiver: OtlpReceiver | undefined;
+  let stopWatch: StopWatch | undefined;
   try {
     await store.updateRun(
       run.id,
@@ -409,6 +412,8 @@ async function driveRun(
       },
       Date.now(),
     );
+    // A stop request from another process (drover stop, the dashboard) aborts the run like Ctrl-C; it ends `stopped`.
+    stopWatch = await StopWatch.start(store, fence, () => abort.abort(STOP_REASON));
     const emit = options.onEvent ?? (() => {});
     emit({ type: 'run', runId: run.id, name: loaded.meta.name, state, at: Date.now() });
     journal = await Journal.open(store, run.id, run.fromRunId, fence);
@@ -483,6 +488,7 @@ async function driveRun(
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
       storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
+      transcripts: new TranscriptRecorder(store, contentCaptureOn(options.traceContent), (m) => rt?.warn(m)),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),
@@ -496,7 +502,9 @@ async function driveRun(
         ? { status: 'completed' }
         : outcome.kind === 'waiting'
           ? { status: 'waiting' }
-          : { status: 'failed', error: toStoredError(outcome.error, loaded.path) },
+          : stopWatch.stopped
+            ? { status: 'stopped' }
+            : { status: 'failed', error: toStoredError(outcome.error, loaded.path) },
     );
     tracer = undefined;
     if (leaseLost || (outcome.kind === 'error' && outcome.error instanceof LeaseLostError)) throw new LeaseLostError(run.id);
@@ -544,6 +552,10 @@ async function driveRun(
       }));
       return await summarize(store, run.id, 'waiting', journal, startedAt, { questions });
     }
+    if (stopWatch.stopped) {
+      const end = await stoppedEnd(store, fence, now);
+      return await summarize(store, run.id, 'stopped', journal, startedAt, { error: end.error });
+    }
     const error = toStoredError(outcome.error, loaded.path);
     // A refusal the script did not catch (or a failure after a run-wide cap refused): the run ends budget_exceeded.
     const status: RunStatus = error.code === 'BUDGET_EXCEEDED' || budget.exceeded ? 'budget_exceeded' : 'failed';
@@ -566,6 +578,7 @@ async function driveRun(
   } finally {
     // Whatever the script left running (calls fired without await) is stopped; their rejections
     // are still trapped while they settle, so none reaches Node's default handler.
+    stopWatch?.close();
     abort.abort('the run ended');
     if (runtime) await drain(runtime, 5000);
     untrap();

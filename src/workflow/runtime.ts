@@ -47,6 +47,7 @@ import type { ScriptHost } from './sandbox.js';
 import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
 import type { CallSpan, CallTracing } from './tracing.js';
+import type { TranscriptRecorder } from './transcripts.js';
 import { finishWorktree, type PreparedWorktree, prepareWorktree } from './worktree.js';
 
 export { RunAbortedError, ScriptUsageError } from './errors.js';
@@ -101,6 +102,8 @@ export interface RuntimeDeps {
    * there is no second copy. Default true.
    */
   storeAgentUsage?: boolean;
+  /** Stores agent transcripts when the run's content capture is on (transcripts.ts). */
+  transcripts?: TranscriptRecorder;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
 }
 
@@ -420,6 +423,7 @@ export class WorkflowRuntime {
       }));
       // The span ends before the journal write, so it commits with the call's result and usage.
       this.deps.tracing.endAgent(span, call, outcome, usage, backendName);
+      if (this.deps.transcripts?.on) await this.deps.transcripts.record(call, backendName, { prompt, system: options.system }, outcome);
       const outputTokens = usage.reduce((n, u) => n + u.outputTokens, 0);
       const inputTokens = usage.reduce((n, u) => n + u.inputTokens, 0);
       const cacheTokens = usage.reduce((n, u) => n + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens, 0);
@@ -841,6 +845,6 @@ function safeStringify(value: unknown): string {
 
 /** Tool-call timings feed spans; the stored record keeps the counts. */
 function withoutSteps(detail: NonNullable<AgentOutcome['detail']>): Record<string, unknown> {
-  const { steps: _steps, ...rest } = detail;
+  const { steps: _steps, transcript: _transcript, ...rest } = detail;
   return rest;
 }

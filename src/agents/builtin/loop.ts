@@ -5,6 +5,7 @@ import { isBudgetRefusal } from '../../budget/refusal.js';
 import { errorMessage } from '../../core/index.js';
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
+import { TurnLog } from '../turn-log.js';
 import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, RequestUsage } from '../types.js';
 import { CODING_SYSTEM, STRUCTURED_SUFFIX, SUMMARY_REQUEST } from './prompt.js';
 import { ToolError, type ToolSpec, Workspace } from './tools/index.js';
@@ -65,7 +66,8 @@ export async function runAgentLoop(request: AgentRequest, settings: LoopSettings
 
 async function runLoop(request: AgentRequest, settings: LoopSettings, signal: AbortSignal): Promise<AgentOutcome> {
   const usage: RequestUsage[] = [];
-  const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0, steps: [] };
+  const log = new TurnLog();
+  const detail: AgentDetail = { turns: 0, toolCalls: 0, usageSource: 'provider', compactions: 0, steps: [], transcript: log.turns };
   let attempts = 0;
   const stopped = (): AgentFailure =>
     request.signal?.aborted
@@ -197,6 +199,8 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
       if (turn.text) request.onProgress?.({ type: 'text', text: turn.text });
       // Append, never rewrite: earlier turns stay a cacheable prefix.
       entries.push({ role: 'assistant', text: turn.text, calls: turn.calls });
+      log.turn({ text: turn.text, model: turn.model, outputTokens: turn.usage.outputTokens });
+      for (const c of turn.calls) log.call(c.id, c.name, c.input);
       if (turn.calls.length === 0) {
         if (!request.schema) return { ok: true, text: turn.text, model: turn.model, stopReason: turn.stopReason, usage, attempts, detail };
         schemaAnswers++;
@@ -229,6 +233,7 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
         }
         results.push(await runTool(call.name, call.input, call.id));
       }
+      for (const r of results) log.result(r.callId, r.output, r.isError);
       if (submitted) {
         return {
           ok: true,

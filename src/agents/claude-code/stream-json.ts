@@ -1,5 +1,7 @@
 import { anthropicUsage } from '../../budget/provider-usage.js';
+import type { TranscriptTurn } from '../../store/index.js';
 import type { CliReader } from '../cli/cli-agent.js';
+import { TurnLog, toolOutputText } from '../turn-log.js';
 import type { AgentFailure, AgentProgress, AgentStep, RequestUsage } from '../types.js';
 
 interface ResultLine {
@@ -26,6 +28,9 @@ export class StreamJsonReader implements CliReader {
   readonly steps: AgentStep[] = [];
   private readonly openTools = new Map<string, AgentStep>();
   private readonly byMessage = new Map<string, { model: string; usage: Usage }>();
+  /** The main agent's turns (a subagent's lines, with a parent_tool_use_id, are not in it). */
+  private readonly log = new TurnLog();
+  private readonly logged = new Set<string>();
 
   constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
 
@@ -41,8 +46,15 @@ export class StreamJsonReader implements CliReader {
         this.byMessage.set(message.id, { model: message.model ?? '', usage: message.usage });
       }
       if (message.model && message.model !== '<synthetic>') this.model = message.model;
+      const main = line.parent_tool_use_id == null;
+      if (main && (!message.id || !this.logged.has(message.id))) {
+        if (message.id) this.logged.add(message.id);
+        this.log.turn(message.model && message.model !== '<synthetic>' ? { model: message.model } : {});
+      }
       for (const block of message.content ?? []) {
         const b = block as { type?: string; name?: string; text?: string; input?: unknown };
+        if (main && b.type === 'tool_use') this.log.call((b as { id?: string }).id ?? null, b.name ?? 'tool', b.input);
+        if (main && b.type === 'text' && b.text) this.log.text(b.text);
         if (b.type === 'tool_use') {
           this.toolCalls++;
           const id = (b as { id?: string }).id ?? null;
@@ -61,7 +73,11 @@ export class StreamJsonReader implements CliReader {
         type?: string;
         tool_use_id?: string;
         is_error?: boolean;
+        content?: unknown;
       }[]) {
+        if (block.type === 'tool_result' && block.tool_use_id) {
+          this.log.result(block.tool_use_id, toolOutputText(block.content), block.is_error === true);
+        }
         const step = block.type === 'tool_result' && block.tool_use_id ? this.openTools.get(block.tool_use_id) : undefined;
         if (step) {
           step.endedAt = Date.now();
@@ -78,6 +94,11 @@ export class StreamJsonReader implements CliReader {
         ...(line.structured_output !== undefined ? { structured: line.structured_output } : {}),
       };
     }
+  }
+
+  /** The main agent's model turns with their tool calls' inputs and outputs. */
+  get transcript(): TranscriptTurn[] {
+    return this.log.turns;
   }
 
   answer(): { text: string; object?: unknown; model?: string } | { failure: AgentFailure } {

@@ -1,3 +1,4 @@
+import type { TranscriptTurn } from '../../store/index.js';
 import { SchemaDefinitionError, validateAgainst } from '../schema.js';
 import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, AgentStep, RequestUsage } from '../types.js';
 import { gatewayUsage } from './gateway-usage.js';
@@ -12,6 +13,8 @@ export interface CliReader {
   readonly turns: number;
   readonly toolCalls: number;
   readonly steps?: AgentStep[];
+  /** Model turns with tool inputs and outputs, for the call's transcript. */
+  readonly transcript?: TranscriptTurn[];
   /** The CLI's own usage report: the fallback when no drover gateway measured the requests. */
   reportedUsage(model: string): RequestUsage[];
   /** After a clean exit: the answer, or why there is none. */
@@ -74,6 +77,7 @@ export async function runCliAgent(request: AgentRequest, inv: CliInvocation): Pr
   const usage = measured ?? reader.reportedUsage(request.model);
   const detail: AgentDetail = { turns: reader.turns, toolCalls: reader.toolCalls, usageSource: measured ? 'gateway' : 'agent' };
   if (reader.steps) detail.steps = reader.steps;
+  if (reader.transcript) detail.transcript = reader.transcript;
   if (reader.sessionId) detail.sessionId = reader.sessionId;
   const attempts = Math.max(1, usage.length);
   const failed = (error: AgentFailure): AgentOutcome => ({ ok: false, error, usage, attempts, detail });

@@ -1,4 +1,6 @@
+import type { TranscriptTurn } from '../../store/index.js';
 import type { CliReader } from '../cli/cli-agent.js';
+import { TurnLog, toolOutputText } from '../turn-log.js';
 import type { AgentFailure, AgentProgress, AgentStep, RequestUsage } from '../types.js';
 
 /**
@@ -15,6 +17,24 @@ export class ExecJsonReader implements CliReader {
   readonly steps: AgentStep[] = [];
   private readonly started = new Map<string, number>();
   private usage: RequestUsage | undefined;
+  /**
+   * Codex reports items, not model requests: a transcript turn is the items that were in flight
+   * together (parallel tool calls, or one message); an item that starts after another completed
+   * (the model answered the result) starts a new turn.
+   */
+  private readonly log = new TurnLog();
+  private afterCompletion = true;
+
+  /** The agent's turns with its tool calls' inputs and outputs. */
+  get transcript(): TranscriptTurn[] {
+    return this.log.turns;
+  }
+
+  /** An item begins: a new turn when the last item event was a completion. */
+  private itemBegins(): void {
+    if (this.afterCompletion) this.log.turn();
+    this.afterCompletion = false;
+  }
 
   constructor(private readonly onProgress?: (p: AgentProgress) => void) {}
 
@@ -29,6 +49,7 @@ export class ExecJsonReader implements CliReader {
       case 'item.started': {
         const item = (line.item ?? {}) as Record<string, unknown>;
         if (typeof item.id === 'string') this.started.set(item.id, Date.now());
+        if (item.type !== 'reasoning') this.itemBegins();
         return;
       }
       case 'item.completed': {
@@ -51,6 +72,11 @@ export class ExecJsonReader implements CliReader {
             endedAt: now,
             ok: item.status === 'completed' && (item.exit_code === undefined || item.exit_code === 0),
           });
+        }
+        if (item.type !== 'reasoning') {
+          if (!(typeof item.id === 'string' && this.started.has(item.id))) this.itemBegins();
+          this.logItem(item);
+          this.afterCompletion = true;
         }
         if (item.type === 'agent_message' && typeof item.text === 'string') {
           this.finalText = item.text;
@@ -103,6 +129,36 @@ export class ExecJsonReader implements CliReader {
       case 'error':
         if (typeof line.message === 'string' && !this.failure) this.failure = line.message;
         return;
+    }
+  }
+
+  /** One completed item into the transcript: messages as turn text, commands, patches and MCP calls as tool calls. */
+  private logItem(item: Record<string, unknown>): void {
+    const id = typeof item.id === 'string' ? item.id : null;
+    const failed = item.status !== undefined && item.status !== 'completed';
+    if (item.type === 'agent_message' && typeof item.text === 'string') {
+      this.log.text(item.text);
+    } else if (item.type === 'command_execution') {
+      const exit = typeof item.exit_code === 'number' ? item.exit_code : null;
+      this.log.call(
+        id,
+        'exec_command',
+        { command: item.command },
+        {
+          text: `${toolOutputText(item.aggregated_output)}${exit !== null && exit !== 0 ? `\n[exit code ${exit}]` : ''}`,
+          isError: failed || (exit !== null && exit !== 0),
+        },
+      );
+    } else if (item.type === 'file_change') {
+      this.log.call(id, 'apply_patch', { changes: item.changes ?? [] }, { text: String(item.status ?? ''), isError: failed });
+    } else if (item.type === 'mcp_tool_call') {
+      const error = item.error as { message?: string } | null | undefined;
+      this.log.call(id, `${item.server ? `${String(item.server)}.` : ''}${String(item.tool ?? 'mcp')}`, item.arguments ?? {}, {
+        text: error?.message ?? toolOutputText(item.result),
+        isError: failed || Boolean(error),
+      });
+    } else if (item.type === 'web_search') {
+      this.log.call(id, 'web_search', { query: item.query }, { text: '', isError: false });
     }
   }
 

@@ -4,10 +4,15 @@ import type { RunStatus } from '../../store/types.js';
 import { action, int, oneOf } from '../action.js';
 
 /** Every state a run is shown in: a stored `RunStatus`, or `interrupted` (running, its driver gone; workflow/inspect.ts `RunState`). */
-export const RUN_STATUSES = ['running', 'interrupted', 'waiting', 'completed', 'failed', 'budget_exceeded'] as const satisfies readonly (
-  | RunStatus
-  | 'interrupted'
-)[];
+export const RUN_STATUSES = [
+  'running',
+  'interrupted',
+  'waiting',
+  'completed',
+  'failed',
+  'budget_exceeded',
+  'stopped',
+] as const satisfies readonly (RunStatus | 'interrupted')[];
 
 const handlers = () => import('../handlers/inspect.js');
 

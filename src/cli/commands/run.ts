@@ -57,6 +57,7 @@ export function register(program: Command): void {
       .command('resume <runId>')
       .description('continue a run: finished calls are reused, the rest runs')
       .option('--script <path>', 'continue with an edited script instead of the stored one')
-      .option('--plan', 'show which calls would be reused, moved or run (and why); run nothing'),
+      .option('--plan', 'show which calls would be reused, moved or run (and why); run nothing')
+      .option('--detach', 'drive the run in a background process (output to <store folder>/logs/<run>.log); print its run id and pid'),
   ).action(action<[string]>(async (runId, flags) => (await import('../handlers/run.js')).resumeCommand(runId, flags)));
 }

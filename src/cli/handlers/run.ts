@@ -43,6 +43,8 @@ export interface RunFlags extends GlobalFlags {
   plan?: boolean;
   /** Exit 1 when any call failed, even if the run completed. */
   strict?: boolean;
+  /** `resume --detach`: drive the run in a detached child process. */
+  detach?: boolean;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -122,7 +124,7 @@ async function drive(
     process.off('SIGTERM', onSignal);
   }
   if (json) {
-    if (summary.error?.code === 'INTERRUPTED') process.stderr.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
+    if (resumable(summary)) process.stderr.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
     printJson(summary);
   } else {
     const status =
@@ -142,7 +144,7 @@ async function drive(
       `${status} ${summary.runId} in ${formatDuration(summary.durationMs)}: ${c.total} calls (${counts}), ${summary.usage.inputTokens + summary.usage.cacheReadTokens + summary.usage.cacheWriteTokens} input / ${summary.usage.outputTokens} output tokens\n`,
     );
     if (summary.error) process.stdout.write(`${color.red('error')}: ${summary.error.message}\n`);
-    if (summary.error?.code === 'INTERRUPTED') process.stdout.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
+    if (resumable(summary)) process.stdout.write(`continue it with: ${resumeCommandLine(summary.runId, flags)}\n`);
     for (const q of summary.questions ?? []) {
       process.stdout.write(
         `question ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}\n  answer with: drover answer ${summary.runId} ${q.id} <text>, then drover resume ${summary.runId}\n`,
@@ -158,8 +160,11 @@ async function drive(
     return EXIT.ok;
   }
   if (summary.status === 'waiting') return EXIT.waiting;
-  return summary.error?.code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.failed;
+  return resumable(summary) ? EXIT.interrupted : EXIT.failed;
 }
+
+/** Cut off (Ctrl-C) or stopped on request (`drover stop`): exit 130, and `drover resume` continues it. */
+const resumable = (summary: RunSummary) => summary.error?.code === 'INTERRUPTED' || summary.status === 'stopped';
 
 /** `--plan`: what a resume or `run --from` would reuse and run, printed; nothing runs and nothing is written. */
 async function showPlan(flags: RunFlags, make: (plan: typeof import('../../workflow/plan.js'), store: Store) => Promise<RunPlan>) {
@@ -216,6 +221,10 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
 }
 
 export async function resumeCommand(runId: string, flags: RunFlags): Promise<number> {
+  if (flags.detach) {
+    if (flags.plan) throw new InputError('--detach and --plan do not go together: --plan runs nothing');
+    return (await import('./control.js')).resumeDetachedCommand(runId, flags);
+  }
   if (flags.plan) return showPlan(flags, (p, store) => p.planResume({ store, runId, ...(flags.script ? { script: flags.script } : {}) }));
   const { config, store } = openStore(flags, { mustExist: true });
   try {

@@ -245,6 +245,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // after result_json, so reading them there walks every page of a big result. Replaces runs_created.
   `DROP INDEX runs_created;
   CREATE INDEX runs_listing ON runs(created_at, id, status, name, updated_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at);`,
+  // v10: run control and agent transcripts. stop_requested_at: a stop asked from another process
+  // (drover stop, the dashboard), honoured by the run's driver (src/workflow/stop-watch.ts).
+  // transcripts: an agent call's prompt, turns, tool calls and answer, redacted, one row per attempt.
+  `ALTER TABLE runs ADD COLUMN stop_requested_at INTEGER;
+  CREATE TABLE transcripts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    call_key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    label TEXT,
+    created_at INTEGER NOT NULL,
+    transcript_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, call_key, attempt)
+  ) WITHOUT ROWID;`,
 ];
 
 /**

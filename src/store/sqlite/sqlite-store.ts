@@ -25,6 +25,7 @@ import type {
   UsageRecord,
   UsageTotals,
 } from '../types.js';
+import { SqliteControlStore, SqliteTranscriptStore } from './control-store.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteReservationStore } from './reservation-store.js';
@@ -114,6 +115,8 @@ export class SqliteStore implements Store {
   readonly spans: SqliteSpanStore;
   readonly ledger: SqliteLedgerStore;
   readonly reservations: SqliteReservationStore;
+  readonly control: SqliteControlStore;
+  readonly transcripts: SqliteTranscriptStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -137,6 +140,8 @@ export class SqliteStore implements Store {
     this.spans = new SqliteSpanStore(this.db);
     this.ledger = new SqliteLedgerStore(this.db);
     this.reservations = new SqliteReservationStore(this.db);
+    this.control = new SqliteControlStore(this.db);
+    this.transcripts = new SqliteTranscriptStore(this.db);
   }
 
   private migrate(): void {

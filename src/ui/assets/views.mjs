@@ -3,7 +3,7 @@ import { useState } from '/assets/vendor/hooks.mjs';
 import { asText, Badge, fmtMs, fmtTime, fmtTokens, fmtUsd, html, postJson, useJson } from './util.mjs';
 import { Waterfall } from './waterfall.mjs';
 
-const STATUSES = ['', 'running', 'interrupted', 'waiting', 'completed', 'failed'];
+const STATUSES = ['', 'running', 'interrupted', 'waiting', 'completed', 'failed', 'budget_exceeded', 'stopped'];
 
 export function RunsView() {
   const [status, setStatus] = useState('');
@@ -20,6 +20,25 @@ export function RunsView() {
   if (workflow) q.set('workflow', workflow);
   if (text) q.set('q', text);
   const { data, error } = useJson(`/api/runs?${q}`);
+  const [picked, setPicked] = useState(() => new Set());
+  const [bulk, setBulk] = useState({ busy: false, error: undefined, note: undefined });
+  const toggle = (id) =>
+    setPicked((s) => {
+      const n = new Set(s);
+      if (n.has(id)) n.delete(id);
+      else n.add(id);
+      return n;
+    });
+  const stopPicked = async () => {
+    setBulk({ busy: true });
+    try {
+      const out = await postJson('/api/runs/stop', { runs: [...picked] });
+      setPicked(new Set());
+      setBulk({ busy: false, note: out.runs.map((r) => `${r.runId}: ${r.outcome}`).join(', ') });
+    } catch (err) {
+      setBulk({ busy: false, error: err.message });
+    }
+  };
   return html`
     <section>
       <div class="toolbar">
@@ -32,13 +51,17 @@ export function RunsView() {
           ${(data?.workflows ?? []).map((w) => html`<option value=${w}>${w}</option>`)}
         </select>
         <input type="search" placeholder="filter text" aria-label="text" value=${text} onInput=${(e) => pick(setText, e.target.value)} />
+        <button data-testid="bulk-stop" disabled=${bulk.busy || picked.size === 0} onClick=${stopPicked}>stop selected${picked.size ? ` (${picked.size})` : ''}</button>
+        ${bulk.note ? html`<span class="muted" data-testid="bulk-note">${bulk.note}</span>` : ''}
+        ${bulk.error ? html`<span class="error">${bulk.error}</span>` : ''}
       </div>
       ${error ? html`<p class="error">${error}</p>` : ''}
       <table class="grid" data-testid="runs">
-        <thead><tr><th>status</th><th>workflow</th><th>run</th><th>started</th><th>duration</th><th>agents</th><th>tokens</th><th>spend</th></tr></thead>
+        <thead><tr><th></th><th>status</th><th>workflow</th><th>run</th><th>started</th><th>duration</th><th>agents</th><th>tokens</th><th>spend</th></tr></thead>
         <tbody>
           ${(data?.runs ?? []).map(
             (r) => html`<tr data-run=${r.id} data-status=${r.status}>
+              <td><input type="checkbox" aria-label=${`select ${r.id}`} checked=${picked.has(r.id)} onChange=${() => toggle(r.id)} /></td>
               <td><${Badge} state=${r.status} /></td>
               <td>${r.name}</td>
               <td><a href=${`#/run/${encodeURIComponent(r.id)}`} class="mono">${r.id}</a></td>
@@ -102,13 +125,38 @@ export function RunView({ id, tab, query }) {
         ${run.error ? html`<p class="error">${run.error.message}</p>` : ''}
         ${run.status === 'waiting' ? html`<p class="warn">waiting for a human: answer in the <a href="#/inbox">inbox</a>, then <code>drover resume ${run.id}</code> continues it</p>` : ''}
         ${run.status === 'interrupted' ? html`<p class="warn">its driver is gone: <code>drover resume ${run.id}</code> continues it</p>` : ''}
-        <div class="actions" title="stop, resume and fork from the page come with drover stop / resume --detach">
-          <button disabled>stop</button><button disabled>resume</button><button disabled>fork</button>
-        </div>
+        <${RunActions} run=${run} />
       </div>
       <nav class="tabs">${TABS.map(([t, label]) => html`<a href=${`${base}/${t}`} class=${t === tab ? 'tab on' : 'tab'}>${label}</a>`)}</nav>
       ${body}
     </section>`;
+}
+
+/** Stop and resume buttons: stop asks the run's driver to end it `stopped`; resume starts a detached `drover resume`. */
+function RunActions({ run }) {
+  const [state, setState] = useState({ busy: false, error: undefined, note: undefined });
+  const act = async (what) => {
+    setState({ busy: true });
+    try {
+      const out = await postJson(`/api/runs/${encodeURIComponent(run.id)}/${what}`, {});
+      setState({
+        busy: false,
+        note:
+          what === 'resume' ? `resumed by pid ${out.pid} (log: ${out.log})` : out.outcome === 'requested' ? 'stop requested' : out.outcome,
+      });
+    } catch (err) {
+      setState({ busy: false, error: err.message });
+    }
+  };
+  const a = run.actions ?? {};
+  return html`<div class="actions" data-testid="run-actions">
+    <button data-action="stop" disabled=${state.busy || !a.stop || run.stopRequestedAt} onClick=${() => act('stop')}>stop</button>
+    <button data-action="resume" disabled=${state.busy || !a.resume} onClick=${() => act('resume')}>resume</button>
+    <button data-action="fork" disabled title="fork with --from: drover run <script> --from ${run.id}">fork</button>
+    ${run.stopRequestedAt ? html`<span class="muted">stop requested</span>` : ''}
+    ${state.note ? html`<span class="muted" data-testid="action-note">${state.note}</span>` : ''}
+    ${state.error ? html`<span class="error" data-testid="action-error">${state.error}</span>` : ''}
+  </div>`;
 }
 
 function Agents({ id, selected, base }) {
@@ -179,8 +227,38 @@ function CallDrill({ id, callKey }) {
         </tbody>
       </table>
       ${data.requests[0]?.source === 'usage' ? html`<p class="muted">from the journal's usage rows, priced from the price table (no ledger rows for this run)</p>` : ''}
+      ${c.kind === 'agent' ? html`<${Transcript} id=${id} callKey=${callKey} />` : ''}
       ${data.detail ? html`<details><summary>detail</summary><pre>${asText(data.detail)}</pre></details>` : ''}
     </aside>`;
+}
+
+/** An agent's transcript: prompt, each turn with its tool calls (input, output), answer — all as text. */
+function Transcript({ id, callKey }) {
+  const { data, error } = useJson(`/api/runs/${encodeURIComponent(id)}/calls/${encodeURIComponent(callKey)}/transcript`);
+  if (error && !data) return html`<p class="error">${error}</p>`;
+  if (!data) return '';
+  const rec = data.attempts[data.attempts.length - 1];
+  if (!rec) return html`<h3>Transcript</h3><p class="muted" data-testid="transcript-none">${data.note}</p>`;
+  const t = rec.transcript;
+  return html`<section class="transcript" data-testid="transcript">
+    <h3>Transcript <span class="muted">${t.backend}${data.attempts.length > 1 ? ` · attempt ${rec.attempt} of ${data.attempts.length}` : ''}</span></h3>
+    ${t.system !== undefined ? html`<details><summary>system prompt</summary><pre>${t.system}</pre></details>` : ''}
+    <div class="t-prompt"><strong>prompt</strong><pre data-testid="t-prompt">${t.prompt}</pre></div>
+    ${t.turns.map(
+      (turn, i) => html`<div class="t-turn" data-turn=${i + 1}>
+        <strong>turn ${i + 1}</strong> <span class="muted">${turn.model ?? ''}${turn.outputTokens !== undefined ? ` · ${turn.outputTokens} out` : ''}</span>
+        ${turn.text ? html`<pre class="t-text">${turn.text}</pre>` : ''}
+        ${turn.toolCalls.map(
+          (call) => html`<div class=${call.isError ? 't-tool bad' : 't-tool'} data-tool=${call.name}>
+            <div><code>${call.name}</code>${call.isError ? html` <span class="bad">error</span>` : ''}</div>
+            <pre class="t-input">${asText(call.input)}</pre>
+            <pre class="t-output">${call.output ?? '(no result: the agent was stopped)'}</pre>
+          </div>`,
+        )}
+      </div>`,
+    )}
+    ${t.error ? html`<div class="t-error"><strong>error</strong><pre class="error">${t.error.code}: ${t.error.message}</pre></div>` : html`<div class="t-answer"><strong>answer</strong><pre data-testid="t-answer">${t.answer ?? ''}</pre></div>`}
+  </section>`;
 }
 
 const COLOURS = {
