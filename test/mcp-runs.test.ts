@@ -93,6 +93,14 @@ describe('drover mcp: run tools', () => {
     expect(good.isError).toBeFalsy();
     expect((await store.listPendingQuestions()).length).toBe(0);
 
+    // run_stop: a finished run has nothing to stop; a run waiting for an answer (no driver) stops at once.
+    expect((await call('run_stop', { runId: done.runId })).structuredContent).toMatchObject({ outcome: 'ended', status: 'completed' });
+    const another = await run(FANOUT, 'fanout');
+    const stopped = await call('run_stop', { runId: another.runId });
+    expect(stopped.structuredContent).toMatchObject({ outcome: 'stopped', status: 'stopped' });
+    expect((await store.getRun(another.runId))?.status).toBe('stopped');
+    expect(stopped.content[0]?.text).toContain(`drover resume ${another.runId}`);
+
     const missing = await call('run_status', { runId: 'no-such-run' });
     expect(missing.isError).toBe(true);
     expect(missing.content[0]?.text).toMatch(/no-such-run/);
@@ -111,7 +119,7 @@ describe('drover mcp: MCP Apps resources', () => {
     const meta = Object.fromEntries(tools.tools.map((t) => [t.name, t._meta]));
     expect(meta.run_status).toEqual({ ui: { resourceUri: 'ui://drover/run' } });
     expect(meta.TaskList).toEqual({ ui: { resourceUri: 'ui://drover/tasks/board' } });
-    for (const name of ['run_list', 'run_status', 'run_cost', 'run_answer']) expect(Object.keys(meta)).toContain(name);
+    for (const name of ['run_list', 'run_status', 'run_cost', 'run_answer', 'run_stop']) expect(Object.keys(meta)).toContain(name);
 
     const listed = await client.listResources();
     const uris = listed.resources.filter((r) => r.mimeType === 'text/html;profile=mcp-app').map((r) => r.uri);

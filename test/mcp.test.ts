@@ -21,6 +21,7 @@ async function exercise(client: Client, other: TaskBoard) {
     'run_cost',
     'run_list',
     'run_status',
+    'run_stop',
     'task_claim',
     'task_graph',
     'task_heartbeat',

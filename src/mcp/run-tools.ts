@@ -1,5 +1,5 @@
 /**
- * @module The MCP server's run tools — `run_list`, `run_status`, `run_cost`, `run_answer` — and
+ * @module The MCP server's run tools — `run_list`, `run_status`, `run_cost`, `run_answer`, `run_stop` — and
  * the MCP Apps resources that show a run and a task list inline (`ui://drover/run/<id>`,
  * `ui://drover/tasks/<list>`). Each tool reads the same views as the dashboard (src/ui), so the
  * page, `drover status` and an MCP client agree.
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Store } from '../store/index.js';
 import { answer, callTree, listInbox, listRunsPage, runCost, taskBoard } from '../ui/index.js';
 import { runHeader } from '../ui/runs.js';
+import { stopRun } from '../workflow/control.js';
 import { appHtml, MCP_APP_MIME, runAppUri, tasksAppUri } from './apps.js';
 import { guarded, ok } from './results.js';
 
@@ -118,6 +119,29 @@ export function registerRunTools(server: McpServer, store: Store): void {
       guarded(async () => {
         const q = await answer(store, runId, questionId, text);
         return ok(`answered ${questionId} of ${runId}; it continues with: ${q.resume}`, { question: q });
+      }),
+  );
+
+  server.registerTool(
+    'run_stop',
+    {
+      description:
+        'Stop a run (as `drover stop`): its driver ends it as stopped within a second, cancelling agents in flight; `drover resume` continues it without paying for finished calls again.',
+      inputSchema: {
+        runId: z.string().min(1),
+        waitMs: z.number().int().min(0).max(60_000).optional().describe('wait for the driver to end it (ms)'),
+      },
+    },
+    ({ runId, waitMs }) =>
+      guarded(async () => {
+        const r = await stopRun(store, runId, { waitMs: waitMs ?? 5000 });
+        const said = {
+          stopped: `run ${runId} is stopped; drover resume ${runId} continues it`,
+          requested: `asked run ${runId}'s driver${r.driver ? ` (pid ${r.driver.pid} on ${r.driver.host})` : ''} to stop; it has not ended the run yet`,
+          'already-stopped': `run ${runId} was already stopped`,
+          ended: `run ${runId} had already ended (${r.status}): nothing to stop`,
+        }[r.outcome];
+        return ok(said, { ...r });
       }),
   );
 
