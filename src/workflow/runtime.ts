@@ -12,6 +12,7 @@ import {
   WorkflowLimitError,
 } from '../core/index.js';
 import { attributionHeaders } from '../gateway/index.js';
+import { SandboxError, type SandboxSpec } from '../sandbox/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -102,6 +103,8 @@ export interface RuntimeDeps {
    */
   storeAgentUsage?: boolean;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
+  /** The run's OS sandbox for `sh` and agents' processes (nested workflows share it); absent: none. */
+  sandbox?: SandboxSpec;
 }
 
 function shortLabel(text: string): string {
@@ -369,6 +372,7 @@ export class WorkflowRuntime {
             session: null,
           }),
           ...(backendName === 'builtin' ? {} : { env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) } }),
+          ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
@@ -620,6 +624,7 @@ export class WorkflowRuntime {
             cwd: this.resolveCwd(options.cwd),
             signal: this.deps.signal,
             env: { ...span?.env, ...options.env },
+            ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
             ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
           }),
         );
@@ -628,6 +633,8 @@ export class WorkflowRuntime {
         this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
+        // A refused sandbox keeps its code (SANDBOX_UNAVAILABLE): the command did not run.
+        if (err instanceof SandboxError) throw err;
         throw new ScriptUsageError(`sh(): could not run "${label}": ${errorMessage(err)}`);
       }
       this.deps.tracing.end(span, call, result.exitCode === 0 ? null : { code: 'exit_code', message: `exit code ${result.exitCode}` }, {

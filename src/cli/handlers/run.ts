@@ -7,6 +7,7 @@ import type { ProgressListener } from '../../workflow/events.js';
 import type { RunPlan } from '../../workflow/plan.js';
 import type { RunSummary } from '../../workflow/run.js';
 import { resumeRun, runWorkflow } from '../../workflow/run.js';
+import { workspaceSandbox } from '../../workflow/run-sandbox.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatDuration, printJson } from '../output.js';
 import { plainProgress } from '../progress.js';
@@ -43,6 +44,8 @@ export interface RunFlags extends GlobalFlags {
   plan?: boolean;
   /** Exit 1 when any call failed, even if the run completed. */
   strict?: boolean;
+  /** `--sandbox`: the working directory writable, no network (docs/sandbox.md). */
+  sandbox?: boolean;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -88,6 +91,7 @@ function overrides(flags: RunFlags) {
     ...(flags.record !== undefined ? { record: flags.record } : {}),
     ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
+    ...(flags.sandbox ? { sandbox: workspaceSandbox() } : {}),
   };
 }
 
