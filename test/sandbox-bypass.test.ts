@@ -39,9 +39,16 @@ const CASES: { name: string; command: string; out?: (d: ReturnType<typeof sandbo
   { name: 'cd .. then a relative path', command: 'cd .. && echo x > outside/cd-up', out: (d) => join(d.outside, 'cd-up') },
   { name: 'relative ../ path', command: 'echo x > ../outside/rel', out: (d) => join(d.outside, 'rel') },
   { name: 'writing to $HOME', command: 'echo x > "$HOME/in-home"', out: (d) => join(d.home, 'in-home') },
-  { name: 'remounting / read-write first (root inside has no capabilities)', command: 'mount -o remount,rw / 2>/dev/null; echo x > "$OUT"' },
+  {
+    name: 'remounting / read-write first (root inside has no capabilities)',
+    command: 'mount -o remount,rw / 2>/dev/null; echo x > "$OUT"',
+  },
   { name: "drover's own store inside the workspace", command: 'echo x > .drover/forged', out: (d) => join(d.ws, '.drover', 'forged') },
-  { name: 'a git hook inside the workspace', command: 'echo x > .git/hooks/pre-commit', out: (d) => join(d.ws, '.git', 'hooks', 'pre-commit') },
+  {
+    name: 'a git hook inside the workspace',
+    command: 'echo x > .git/hooks/pre-commit',
+    out: (d) => join(d.ws, '.git', 'hooks', 'pre-commit'),
+  },
 ];
 
 describe('the OS sandbox holds every bypass class of string-matching deny rules (real bwrap, real processes)', () => {
@@ -133,7 +140,11 @@ describe('the OS sandbox holds every bypass class of string-matching deny rules 
       [link, /is a symbolic link to .*outside/],
       [join(dirs.base, 'missing'), /does not exist/],
     ] as const) {
-      const attempt = runShell('echo x > "$RAN"', { cwd: dirs.ws, env: { RAN: ran }, sandbox: { ...sandboxOf(dirs.ws), writablePaths: [path] } });
+      const attempt = runShell('echo x > "$RAN"', {
+        cwd: dirs.ws,
+        env: { RAN: ran },
+        sandbox: { ...sandboxOf(dirs.ws), writablePaths: [path] },
+      });
       await expect(attempt).rejects.toBeInstanceOf(SandboxError);
       await expect(attempt).rejects.toMatchObject({ code: 'SANDBOX_INVALID', exitCode: 2, message: expect.stringMatching(words) });
     }
