@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bwrapArgs, SandboxError, type SandboxSpec } from '../src/sandbox/index.js';
 import { runShell } from '../src/workflow/shell.js';
-import { onCleanup } from './helpers.js';
+import { onCleanup, waitFor } from './helpers.js';
 import { requireBwrap, sandboxDirs } from './sandbox-helpers.js';
 
 beforeAll(requireBwrap);
@@ -149,6 +149,24 @@ describe('the OS sandbox holds every bypass class of string-matching deny rules 
       await expect(attempt).rejects.toMatchObject({ code: 'SANDBOX_INVALID', exitCode: 2, message: expect.stringMatching(words) });
     }
     expect(existsSync(ran)).toBe(false);
+  });
+});
+
+describe('stopping a sandboxed step', () => {
+  it('an abort ends everything inside (the pid namespace dies with bwrap): the step returns, no process is left holding its output', async () => {
+    const dirs = sandboxDirs();
+    const started = join(dirs.ws, 'started');
+    const stop = new AbortController();
+    // Two sleepers that keep stdout open: runShell resolves only once every holder of the pipe is gone.
+    const step = runShell('sleep 300 & sleep 300 & echo up > started; wait', {
+      cwd: dirs.ws,
+      signal: stop.signal,
+      sandbox: sandboxOf(dirs.ws),
+    });
+    await waitFor(() => existsSync(started), 30_000, 'the sandboxed command to start');
+    stop.abort();
+    const result = await step;
+    expect(result.exitCode).toBe(137);
   });
 });
 
