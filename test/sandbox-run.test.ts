@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
-import { runWorkflow } from '../src/workflow/index.js';
+import { answerQuestion, resumeRun, runWorkflow } from '../src/workflow/index.js';
 import { workspaceSandbox } from '../src/workflow/run-sandbox.js';
 import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, onCleanup, tempStore, write } from './helpers.js';
 import { requireBwrap, sandboxDirs } from './sandbox-helpers.js';
@@ -164,5 +164,29 @@ describe('drover doctor: the sandbox line', () => {
     expect(denied.stdout).toMatch(
       /OS sandbox: unavailable: .*cannot create the sandbox's namespaces here \(bwrap: No permissions.*unprivileged user namespaces/,
     );
+  });
+});
+
+describe('a resumed run keeps its sandbox', () => {
+  it('sh after an answered ask, resumed (resumeRun) without a sandbox option, is still held; a run started without one writes', async () => {
+    const dirs = sandboxDirs();
+    const { store } = tempStore();
+    const script = ccScript(dirs.ws, `await ask('go on?'); return (await sh('echo x > ${dirs.outside}/after-resume')).stderr;`);
+    const answerAndResume = async (runId: string) => {
+      const [question] = await store.listQuestions(runId);
+      await answerQuestion(store, runId, question?.id as string, 'yes');
+      return resumeRun({ store, runId });
+    };
+
+    const first = await runWorkflow({ store, script, workdir: dirs.ws, sandbox: workspaceSandbox() });
+    expect(first.status).toBe('waiting');
+    const resumed = await answerAndResume(first.runId);
+    expect(resumed.status).toBe('completed');
+    expect(resumed.result).toMatch(/Read-only file system/);
+    expect(existsSync(join(dirs.outside, 'after-resume'))).toBe(false);
+
+    const free = await runWorkflow({ store, script, workdir: dirs.ws });
+    expect((await answerAndResume(free.runId)).status).toBe('completed');
+    expect(existsSync(join(dirs.outside, 'after-resume'))).toBe(true);
   });
 });
