@@ -23,6 +23,14 @@ export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';
 export {
+  SandboxError,
+  type SandboxErrorCode,
+  type SandboxMeta,
+  type SandboxSpec,
+  type SandboxStatus,
+  sandboxStatus,
+} from './sandbox/index.js';
+export {
   createStore,
   diagnoseStore,
   SQLITE_SCHEMA_VERSION,
