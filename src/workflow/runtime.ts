@@ -630,7 +630,7 @@ export class WorkflowRuntime {
         );
       } catch (err) {
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
-        this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
+        this.deps.tracing.end(span, call, { code: err instanceof SandboxError ? err.code : 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
         // A refused sandbox keeps its code (SANDBOX_UNAVAILABLE): the command did not run.
