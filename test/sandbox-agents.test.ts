@@ -51,6 +51,9 @@ describe('sandbox.wrapAgents: the real claude CLI runs whole inside the sandbox 
       .join('\n');
     expect(seen).toMatch(/Read-only file system/);
     expect(seen).toMatch(/unreachable/);
+    // The run's OTLP receiver is on drover's allowlist too: Claude Code's own spans arrived from inside.
+    const spans = await store.spans.querySpans({ runId: held.runId });
+    expect(spans.some((x) => x.name === 'claude_code.interaction' && x.service === 'claude-code')).toBe(true);
 
     // Sandbox on but the CLI not wrapped: drover says so, and Claude Code's Bash writes outside.
     const events: string[] = [];
