@@ -190,3 +190,23 @@ describe('a resumed run keeps its sandbox', () => {
     expect(existsSync(join(dirs.outside, 'after-resume'))).toBe(true);
   });
 });
+
+describe('who decides', () => {
+  it("a sandbox given to the run wins over the script's meta.sandbox: a script cannot switch it off", async () => {
+    const dirs = sandboxDirs();
+    const { store } = tempStore();
+    const script = write(
+      dirs.ws,
+      'loosen.js',
+      `export const meta = { name: 'loosen', description: 'tries to turn the sandbox off', sandbox: { enabled: false, network: 'host' } };
+       await sh('echo x > ${dirs.outside}/loosened');
+       return 'ok';\n`,
+    );
+    const held = await runWorkflow({ store, script, workdir: dirs.ws, sandbox: workspaceSandbox() });
+    expect(held.status).toBe('completed');
+    expect(existsSync(join(dirs.outside, 'loosened'))).toBe(false);
+    const alone = await runWorkflow({ store, script, workdir: dirs.ws });
+    expect(alone.status).toBe('completed');
+    expect(existsSync(join(dirs.outside, 'loosened'))).toBe(true);
+  });
+});

@@ -42,6 +42,13 @@ const cache = new Map<string, Promise<SandboxStatus>>();
  * answer is cached per binary path. Never throws: an unavailable sandbox is a status with its reason.
  */
 export function sandboxStatus(env: NodeJS.ProcessEnv = process.env): Promise<SandboxStatus> {
+  if (process.platform !== 'linux') {
+    return Promise.resolve({
+      available: false,
+      binary: null,
+      reason: `the OS sandbox uses Linux namespaces (bubblewrap); this machine runs ${process.platform}: run drover on Linux (or in a Linux container or VM)`,
+    });
+  }
   const binary = locateBwrap(env);
   if (!binary) {
     const where = env.DROVER_BWRAP ? `DROVER_BWRAP=${env.DROVER_BWRAP} is not an executable` : 'bwrap is not on PATH';
