@@ -108,7 +108,7 @@ describe('drover run --sandbox and meta.sandbox (the built CLI)', () => {
 });
 
 describe('fail closed: no bubblewrap, no process', () => {
-  it('sh and the builtin bash tool are refused with SANDBOX_UNAVAILABLE naming bubblewrap; without the sandbox they run', async () => {
+  it('sh and the builtin bash tool are refused with SANDBOX_UNAVAILABLE naming bubblewrap; a resume once it works runs them held; without the sandbox they run', async () => {
     const dirs = sandboxDirs();
     const storePath = join(dirs.base, 'drover.db');
     const env = { DROVER_STORE: storePath, DROVER_BWRAP: join(dirs.base, 'no-such-bwrap') };
@@ -134,6 +134,14 @@ describe('fail closed: no bubblewrap, no process', () => {
       ['agent', 'SANDBOX_UNAVAILABLE'],
       ['sh', 'SANDBOX_UNAVAILABLE'],
     ]);
+
+    // Once bubblewrap works, a resume runs the refused calls, still under the stored sandbox: nothing was lost.
+    const { DROVER_BWRAP: _gone, ...installed } = env;
+    const resumed = await cli(['resume', summary.runId as string, '--json'], { cwd: dirs.ws, env: installed });
+    expect(lastJson(resumed.stdout)).toMatchObject({ status: 'completed' });
+    expect(readFileSync(join(dirs.ws, 'agent-ran'), 'utf8')).toBe('ran\n');
+    expect(existsSync(join(dirs.outside, 'by-sh'))).toBe(false);
+    expect(existsSync(join(dirs.outside, 'by-agent'))).toBe(false);
 
     const free = await cli(['run', script, '--sim', join(dirs.ws, 'scenario.yaml'), '--json'], { cwd: dirs.ws, env });
     expect(lastJson(free.stdout).status).toBe('completed');
