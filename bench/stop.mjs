@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createStore } from '../dist/index.js';
 import { parseScenario, startSimGateway } from '../dist/gateway/index.js';
+import { createStore } from '../dist/index.js';
 import { CLI, median, percentile, tempDir } from './lib.mjs';
 
 const ROUNDS = 9;
@@ -20,7 +20,11 @@ export async function benchStop() {
       const script = join(dir, 'wf.js');
       writeFileSync(script, "export const meta = { name: 'stop-bench', description: 'one held agent' };\nreturn agent('held job');\n");
       const env = { ...process.env, DROVER_STORE: join(dir, 'drover.db'), CI: '1' };
-      const child = spawn(process.execPath, [CLI, 'run', script, '--gateway', gw.url, '--run-id', 'r', '--json'], { env, cwd: dir, stdio: 'ignore' });
+      const child = spawn(process.execPath, [CLI, 'run', script, '--gateway', gw.url, '--run-id', 'r', '--json'], {
+        env,
+        cwd: dir,
+        stdio: 'ignore',
+      });
       const exited = new Promise((r) => child.once('exit', r));
       await gw.gates.arrived('h', i + 1);
       const store = createStore(join(dir, 'drover.db'));
@@ -37,5 +41,10 @@ export async function benchStop() {
   }
   const sorted = [...ms].sort((a, b) => a - b);
   const p95 = percentile(sorted, 95);
-  return { rounds: ROUNDS, stopToStoppedMs: { median: median(ms), p95, max: sorted[sorted.length - 1] }, targetMs: 1000, pass: p95 <= 1000 };
+  return {
+    rounds: ROUNDS,
+    stopToStoppedMs: { median: median(ms), p95, max: sorted[sorted.length - 1] },
+    targetMs: 1000,
+    pass: p95 <= 1000,
+  };
 }

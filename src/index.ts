@@ -22,6 +22,14 @@ export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';
+export {
+  SandboxError,
+  type SandboxErrorCode,
+  type SandboxMeta,
+  type SandboxSpec,
+  type SandboxStatus,
+  sandboxStatus,
+} from './sandbox/index.js';
 export type * from './store/control-types.js';
 export {
   createStore,

@@ -1,4 +1,5 @@
 import type { Cap } from '../budget/caps-types.js';
+import type { SandboxSpec } from '../sandbox/index.js';
 import type { TranscriptTurn, UsageRecord } from '../store/index.js';
 
 /** The AgentBackend interface: what the workflow runtime asks of any agent. No I/O here. */
@@ -43,6 +44,11 @@ export interface AgentRequest {
    * `model` does not replace it. Otherwise the definition's model beats the run's.
    */
   modelFromCall?: boolean;
+  /**
+   * The run's OS sandbox: the builtin agent's `bash` tool runs inside it; the CLI backends run
+   * their whole process inside it only with `wrapAgents` (see docs/sandbox.md).
+   */
+  sandbox?: SandboxSpec;
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */

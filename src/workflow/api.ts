@@ -1,4 +1,5 @@
 import type { Effort, JsonSchema } from '../agents/index.js';
+import type { SandboxMeta } from '../sandbox/index.js';
 import type { TaskRecord, TaskStatus } from '../store/index.js';
 import type { ShellResult } from './shell.js';
 
@@ -111,6 +112,11 @@ export interface WorkflowMeta {
   whenToUse?: string;
   /** The script's caps (drover): run USD / output tokens, USD per agent call, per phase. See docs/budget.md. */
   budget?: { usd?: number; tokens?: number; perAgentUsd?: number; perPhase?: Record<string, { usd?: number; tokens?: number }> };
+  /**
+   * The OS sandbox the script asks for (drover): `true` = workspace writable, no network; or a spec
+   * with paths relative to the workdir. A sandbox given to the run (`--sandbox`, the policy) wins. See docs/sandbox.md.
+   */
+  sandbox?: SandboxMeta;
 }
 
 export const WORKFLOW_MARK = Symbol.for('drover.workflow');

@@ -16,4 +16,5 @@ export type { PlanEntry, RunPlan } from './plan.js';
 export { formatPlan, planFrom, planResume } from './plan.js';
 export type { ResumeOptions, RunSummary, RunWorkflowOptions } from './run.js';
 export { resumeRun, runWorkflow, scriptForResume } from './run.js';
+export { runSandboxSpec, workspaceSandbox } from './run-sandbox.js';
 export { callTranscripts, findAgentCall, formatTranscript, NoTranscriptError } from './transcript-view.js';

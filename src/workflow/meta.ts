@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SandboxMetaSchema } from '../sandbox/index.js';
 import type { WorkflowMeta } from './api.js';
 
 const usd = z.number().positive('must be a number of USD > 0').finite();
@@ -23,6 +24,7 @@ export const MetaSchema = z
       .optional(),
     whenToUse: z.string().optional(),
     budget: BudgetSchema.optional(),
+    sandbox: SandboxMetaSchema.optional(),
   })
   .passthrough();
 
@@ -32,6 +34,13 @@ export function checkMeta(value: unknown): { meta: WorkflowMeta } | { problem: s
   if (parsed.success) return { meta: parsed.data as WorkflowMeta };
   const issue = parsed.error.issues[0];
   const path = issue?.path.length ? `meta.${issue.path.join('.')}` : 'meta';
-  const message = issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
+  const missing = issue?.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
+  const message = missing ? 'is required' : (issue?.message ?? 'is invalid');
   return { problem: message.startsWith('meta.') ? message : `${path} ${message}` };
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let at = value;
+  for (const key of path) at = at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[key] : undefined;
+  return at;
 }

@@ -21,6 +21,7 @@ import {
   validateRunId,
 } from '../core/index.js';
 import { loadScenario, runCassetteMode } from '../gateway/index.js';
+import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
@@ -34,6 +35,7 @@ import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowS
 import { positionInStack } from './positions.js';
 import { watchRateLimits } from './rate-limit-watch.js';
 import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
+import { runSandboxSpec } from './run-sandbox.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
@@ -61,6 +63,12 @@ export interface SettingsOverrides {
   maxUsdPerAgent?: number;
   /** Task list for `tasks.*` (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch> of the workdir). */
   taskList?: string;
+  /**
+   * The OS sandbox for the run's processes (`sh`, the builtin agent's `bash`, nested workflows
+   * included): wins over the script's `meta.sandbox`; stored with the run, so a resume keeps it.
+   * See docs/sandbox.md.
+   */
+  sandbox?: SandboxSpec;
 }
 
 export interface DriveOptions {
@@ -137,6 +145,7 @@ export interface RunSummary {
 
 interface RunSettingsWithWorkdir extends RunSettings {
   workdir: string;
+  sandbox?: SandboxSpec;
 }
 
 const SIM_API_KEY = 'drover-sim';
@@ -181,6 +190,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
     ...cassettes,
   };
+  const sandbox = runSandboxSpec(options.sandbox, loaded.meta.sandbox, settings.workdir);
+  if (sandbox) settings.sandbox = sandbox;
   checkSettings(settings);
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   const run = await store.createRun(
@@ -224,6 +235,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(options.taskList !== undefined ? { taskList: resolveTaskListId({ explicit: options.taskList }) } : {}),
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
     ...cassetteSetting(options, switchEndpoint ? undefined : stored.cassettes),
+    ...(options.sandbox ? { sandbox: runSandboxSpec(options.sandbox, undefined, base.workdir) } : {}),
   };
   checkSettings(settings);
   if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
@@ -489,6 +501,7 @@ async function driveRun(
       tracing: tracing.calls,
       storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
       transcripts: new TranscriptRecorder(store, contentCaptureOn(options.traceContent), (m) => rt?.warn(m)),
+      ...(settings.sandbox ? { sandbox: settings.sandbox } : {}),
       ...(settings.taskList
         ? { taskBoard: new TaskBoard(store, settings.taskList, { name: `workflow:${loaded.meta.name}`, session: run.id }) }
         : {}),

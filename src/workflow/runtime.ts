@@ -12,6 +12,7 @@ import {
   WorkflowLimitError,
 } from '../core/index.js';
 import { attributionHeaders } from '../gateway/index.js';
+import { SandboxError, type SandboxSpec } from '../sandbox/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -105,6 +106,8 @@ export interface RuntimeDeps {
   /** Stores agent transcripts when the run's content capture is on (transcripts.ts). */
   transcripts?: TranscriptRecorder;
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
+  /** The run's OS sandbox for `sh` and agents' processes (nested workflows share it); absent: none. */
+  sandbox?: SandboxSpec;
 }
 
 function shortLabel(text: string): string {
@@ -372,6 +375,7 @@ export class WorkflowRuntime {
             session: null,
           }),
           ...(backendName === 'builtin' ? {} : { env: span ? span.env : { TRACEPARENT: traceparent(traceIdForRun(this.deps.runId)) } }),
+          ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
           ...(options.tools ? { tools: options.tools } : {}),
           ...(options.maxTurns ? { maxTurns: options.maxTurns } : {}),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
@@ -626,14 +630,17 @@ export class WorkflowRuntime {
             cwd: this.resolveCwd(options.cwd),
             signal: this.deps.signal,
             env: { ...span?.env, ...options.env },
+            ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
             ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
           }),
         );
       } catch (err) {
         const failed = { ...call, status: 'failed' as const, error: storedError(err), finishedAt: Date.now(), attempts: 1 };
-        this.deps.tracing.end(span, call, { code: 'SPAWN', message: errorMessage(err) });
+        this.deps.tracing.end(span, call, { code: err instanceof SandboxError ? err.code : 'SPAWN', message: errorMessage(err) });
         await this.deps.journal.finish(failed, []);
         this.emitCall('sh', failed, 'failed', { error: errorMessage(err) });
+        // A refused sandbox keeps its code (SANDBOX_UNAVAILABLE): the command did not run.
+        if (err instanceof SandboxError) throw err;
         throw new ScriptUsageError(`sh(): could not run "${label}": ${errorMessage(err)}`);
       }
       this.deps.tracing.end(span, call, result.exitCode === 0 ? null : { code: 'exit_code', message: `exit code ${result.exitCode}` }, {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { childEnv } from '../core/index.js';
+import { type SandboxSpec, sandboxCommand } from '../sandbox/index.js';
 
 export interface ShellResult {
   exitCode: number;
@@ -13,18 +14,32 @@ export interface ShellOptions {
   timeoutMs?: number;
   maxOutputBytes?: number;
   signal?: AbortSignal;
+  /** When enabled, the command runs inside bubblewrap (src/sandbox); refused when it cannot be. */
+  sandbox?: SandboxSpec;
 }
 
 const DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024;
 
 /**
  * Runs `command` with /bin/sh in its own process group, so a timeout or abort
- * ends the whole tree. A timeout exits 124 (as timeout(1) does).
+ * ends the whole tree. A timeout exits 124 (as timeout(1) does). With an enabled
+ * `sandbox`, /bin/sh runs inside bubblewrap (a timeout or abort kills bwrap, whose
+ * pid namespace then ends every process inside).
+ * @throws SandboxError (`SANDBOX_UNAVAILABLE`, `SANDBOX_INVALID`) when the spec asks for a sandbox
+ *   that cannot be made: the command is not run
  */
-export function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
+export async function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
+  const argv = ['/bin/sh', '-c', command];
+  const { file, args } = options.sandbox?.enabled
+    ? await sandboxCommand(options.sandbox, argv, options.cwd)
+    : { file: '/bin/sh', args: argv.slice(1) };
+  return spawnShell(file, args, options);
+}
+
+function spawnShell(file: string, args: string[], options: ShellOptions): Promise<ShellResult> {
   const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], {
+    const child = spawn(file, args, {
       cwd: options.cwd,
       // One rule for every process drover starts (sh steps and the builtin agent's bash tool): see childEnv.
       env: childEnv(options.env),

@@ -3,6 +3,7 @@ import { APIError as OpenAIAPIError } from 'openai';
 import { isQuotaExhausted, QuotaExhaustedError } from '../../budget/quota.js';
 import { isBudgetRefusal } from '../../budget/refusal.js';
 import { errorMessage } from '../../core/index.js';
+import { SandboxError } from '../../sandbox/index.js';
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, sleepUnlessAborted } from '../retry.js';
 import { SchemaDefinitionError, toToolInputSchema, validateAgainst } from '../schema.js';
 import { TurnLog } from '../turn-log.js';
@@ -279,8 +280,10 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
       isError = true;
     } else {
       try {
-        output = await tool.run(input, { workspace, signal });
+        output = await tool.run(input, { workspace, signal, ...(request.sandbox ? { sandbox: request.sandbox } : {}) });
       } catch (err) {
+        // Fail closed: a sandbox that cannot be made ends the agent with its code, the command unrun.
+        if (err instanceof SandboxError) throw new LoopFailure({ code: err.code, message: err.message });
         if (!(err instanceof ToolError) && signal.aborted) throw new LoopFailure(stopped());
         output = err instanceof ToolError ? err.message : `tool failed: ${errorMessage(err)}`;
         isError = true;

@@ -1,3 +1,4 @@
+import { SandboxError, sandboxAgentCommand, type WrappedAgent } from '../../sandbox/index.js';
 import type { TranscriptTurn } from '../../store/index.js';
 import { SchemaDefinitionError, validateAgainst } from '../schema.js';
 import type { AgentDetail, AgentFailure, AgentOutcome, AgentRequest, AgentStep, RequestUsage } from '../types.js';
@@ -58,11 +59,29 @@ export async function runCliAgent(request: AgentRequest, inv: CliInvocation): Pr
     };
   }
   const { args, env, dispose } = inv.prepare(binary);
+  const sandbox = request.sandbox?.enabled ? request.sandbox : undefined;
+  if (sandbox && !sandbox.wrapAgents) {
+    request.onProgress?.({
+      type: 'warning',
+      message: `the run's OS sandbox does not hold ${inv.cli}'s own tools (only its tool settings do); sandbox.wrapAgents runs the whole CLI inside it (docs/sandbox.md)`,
+    });
+  }
+  let wrapped: WrappedAgent | undefined;
+  if (sandbox?.wrapAgents) {
+    try {
+      wrapped = await sandboxAgentCommand(sandbox, { binary, args, cwd: request.cwd, env, gatewayUrl: inv.gatewayUrl });
+    } catch (err) {
+      dispose();
+      // Fail closed: no sandbox, no agent process.
+      if (err instanceof SandboxError) return { ok: false, error: { code: err.code, message: err.message }, usage: [], attempts: 0 };
+      throw err;
+    }
+  }
   let exit: CliExit;
   try {
     exit = await runJsonLines({
-      command: binary,
-      args,
+      command: wrapped ? wrapped.file : binary,
+      args: wrapped ? wrapped.args : args,
       cwd: request.cwd,
       env,
       ...(request.signal ? { signal: request.signal } : {}),
@@ -71,6 +90,7 @@ export async function runCliAgent(request: AgentRequest, inv: CliInvocation): Pr
     });
   } finally {
     dispose();
+    await wrapped?.dispose();
   }
   const reader = inv.reader;
   const measured = inv.gatewayUrl && request.callTag ? await gatewayUsage(inv.gatewayUrl, request.callTag) : null;

@@ -67,7 +67,9 @@ export class CodexBackend implements AgentBackend {
           '--json',
           '--skip-git-repo-check',
           '--sandbox',
-          'workspace-write',
+          // Inside drover's sandbox (wrapAgents) codex's own cannot nest (its bwrap needs a user
+          // namespace the outer one forbids): drover's mounts hold its commands instead.
+          request.sandbox?.enabled && request.sandbox.wrapAgents ? 'danger-full-access' : 'workspace-write',
           '--ephemeral',
           '-C',
           request.cwd,

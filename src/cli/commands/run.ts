@@ -38,6 +38,10 @@ const runOptions = (cmd: Command) =>
     .option('--record <dir>', "record the run's model traffic into cassettes (one file per request) while it runs")
     .option('--replay <dir>', 'answer every model request from recorded cassettes: no upstream, no key, $0')
     .option('--task-list <id>', 'task list for tasks.* (default: DROVER_TASK_LIST, CLAUDE_CODE_TASK_LIST_ID, else <repo>@<branch>)')
+    .option(
+      '--sandbox',
+      "run sh steps and the builtin agent's bash in an OS sandbox (bubblewrap): the working directory writable, no network",
+    )
     .option('--strict', 'exit 1 when any call failed, even if the run completed')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');
 

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { checkBackends } from '../../agents/availability.js';
+import { sandboxStatus } from '../../sandbox/index.js';
 import { diagnoseStore } from '../../store/index.js';
 import { type GlobalFlags, loadConfig } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
 
 /**
- * `drover doctor`: Node, the store (integrity, schema version) and the agent backends, in plain words.
+ * `drover doctor`: Node, the store (integrity, schema version), the agent backends and the OS sandbox (bubblewrap), in plain words.
  * Exit 1 when Node is too old or an existing store has a problem; a store that does not exist yet
  * is reported (commands that write create it) and is not a failure. A damaged store file gets the
  * `<store>.damaged` mark (writing commands then refuse it); a clean check removes the mark.
@@ -20,6 +21,8 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
     projectRoot: config.projectRoot,
     // The CLI backends are optional: a missing one is reported, not a failure.
     backends: await checkBackends(),
+    // Optional too: only runs that ask for a sandbox need it, and those are refused without it.
+    sandbox: await sandboxStatus(),
   };
   const ok = checks.node.ok && (health?.ok ?? true);
   if (flags.json) printJson({ ok, ...checks });
@@ -47,6 +50,12 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
     for (const b of checks.backends) {
       process.stdout.write(`  ${b.usable ? color.green('✓') : color.red('✗')} ${b.name}: ${b.detail}\n`);
     }
+    const sb = checks.sandbox;
+    process.stdout.write(
+      sb.available
+        ? `OS sandbox: ${color.green('available')} (bubblewrap ${sb.version} at ${sb.binary})\n`
+        : `OS sandbox: ${color.red('unavailable')}: ${sb.reason} (runs that ask for a sandbox are refused)\n`,
+    );
   }
   return ok ? EXIT.ok : EXIT.failed;
 }

@@ -7,6 +7,7 @@ import type { ProgressListener } from '../../workflow/events.js';
 import type { RunPlan } from '../../workflow/plan.js';
 import type { RunSummary } from '../../workflow/run.js';
 import { resumeRun, runWorkflow } from '../../workflow/run.js';
+import { workspaceSandbox } from '../../workflow/run-sandbox.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatDuration, printJson } from '../output.js';
 import { plainProgress } from '../progress.js';
@@ -45,6 +46,8 @@ export interface RunFlags extends GlobalFlags {
   strict?: boolean;
   /** `resume --detach`: drive the run in a detached child process. */
   detach?: boolean;
+  /** `--sandbox`: the working directory writable, no network (docs/sandbox.md). */
+  sandbox?: boolean;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -90,6 +93,7 @@ function overrides(flags: RunFlags) {
     ...(flags.record !== undefined ? { record: flags.record } : {}),
     ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),
+    ...(flags.sandbox ? { sandbox: workspaceSandbox() } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { childEnv } from '../../../core/index.js';
+import { sandboxCommand } from '../../../sandbox/index.js';
 import type { ToolSpec } from './tool.js';
 import { ToolError } from './workspace.js';
 
@@ -27,12 +28,17 @@ export const bashTool: ToolSpec = {
   name: 'bash',
   description: 'Run a bash command in the workspace directory. Returns exit code and combined output.',
   parameters: { type: 'object', properties: { command: { type: 'string' }, timeout_ms: { type: 'integer' } }, required: ['command'] },
-  run(input, { workspace, signal }) {
+  // With the run's sandbox, bash runs inside bubblewrap; a sandbox that cannot be made throws
+  // SandboxError (the loop ends the agent with its code): the command never runs unconfined.
+  async run(input, { workspace, signal, sandbox }) {
     const command = input.command;
     if (typeof command !== 'string' || command.trim() === '') throw new ToolError('command must be a non-empty string');
     const timeoutMs = Math.min(MAX_TIMEOUT_MS, Math.max(1, Number(input.timeout_ms ?? DEFAULT_TIMEOUT_MS)));
+    const { file, args } = sandbox?.enabled
+      ? await sandboxCommand(sandbox, ['bash', '-c', command], workspace.root)
+      : { file: 'bash', args: ['-c', command] };
     return new Promise((resolve) => {
-      const child = spawn('bash', ['-c', command], {
+      const child = spawn(file, args, {
         cwd: workspace.root,
         env: scrubbedEnv(process.env),
         stdio: ['ignore', 'pipe', 'pipe'],
