@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bwrapArgs, SandboxError, type SandboxSpec } from '../src/sandbox/index.js';
+import { locateBwrap } from '../src/sandbox/probe.js';
 import { runShell } from '../src/workflow/shell.js';
 import { onCleanup, waitFor } from './helpers.js';
 import { requireBwrap, sandboxDirs } from './sandbox-helpers.js';
@@ -114,7 +115,7 @@ describe('the OS sandbox holds every bypass class of string-matching deny rules 
     const args = bwrapArgs(sandboxOf(dirs.ws), argv, dirs.ws, dirs.home);
     expect(args.join(' ')).toContain(`--tmpfs ${join(dirs.home, '.ssh')}`);
     const { execFileSync } = await import('node:child_process');
-    const inside = execFileSync('bwrap', args, { encoding: 'utf8' });
+    const inside = execFileSync(locateBwrap() ?? 'bwrap', args, { encoding: 'utf8' });
     expect(inside).not.toContain('PRIVATE-KEY');
     expect(execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' })).toContain('PRIVATE-KEY');
   });
