@@ -111,6 +111,10 @@ export interface WorkflowMeta {
   whenToUse?: string;
   /** The script's caps (drover): run USD / output tokens, USD per agent call, per phase. See docs/budget.md. */
   budget?: { usd?: number; tokens?: number; perAgentUsd?: number; perPhase?: Record<string, { usd?: number; tokens?: number }> };
+  /** Governance tier (drover): `personal` (the default), `team-beta`, `internal` or `customer-facing`. See docs/governance.md. */
+  tier?: 'personal' | 'team-beta' | 'internal' | 'customer-facing';
+  /** Who owns the workflow (drover): a team or person, free text. */
+  owner?: string;
 }
 
 export const WORKFLOW_MARK = Symbol.for('drover.workflow');

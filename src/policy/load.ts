@@ -1,0 +1,89 @@
+/**
+ * @module Where policies come from: the shipped tiers (src/policy/tiers/*.cedar, copied to
+ * dist/policy/tiers by the build) and the project's `.drover/policy/` (`*.cedar` and `*.yaml` /
+ * `*.yml`, read in name order). A project policy with the `@id` of a shipped one replaces it;
+ * two project policies with one id are refused.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type LoadedPolicy, PolicyEngine, parsePolicyFile } from './engine.js';
+import { PolicyFileError } from './errors.js';
+import { compileYamlPolicy } from './yaml-form.js';
+
+/** The shipped tier files' directory. */
+export const SHIPPED_POLICY_DIR = fileURLToPath(new URL('./tiers/', import.meta.url));
+
+/** The project's policy directory under its root. */
+export const projectPolicyDir = (root: string) => join(root, '.drover', 'policy');
+
+export interface PolicyLoadOptions {
+  /** The project root: its `.drover/policy/` is read. Absent: the shipped tiers only. */
+  root?: string;
+  /** Another directory of shipped tiers (tests). */
+  shippedDir?: string;
+}
+
+/** What was loaded: the policies (by id) and the project files read. */
+export interface LoadedPolicies {
+  policies: LoadedPolicy[];
+  files: string[];
+}
+
+function listFiles(dir: string, exts: readonly string[]): string[] {
+  let names: string[];
+  try {
+    if (!statSync(dir).isDirectory()) return [];
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => exts.some((e) => n.endsWith(e)))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+/**
+ * Reads and validates every policy file: the shipped tiers, then the project's.
+ * @throws PolicyFileError (`POLICY_INVALID`, exit 2) for the first bad file, with file, line and the validator's message
+ */
+export function readPolicies(options: PolicyLoadOptions = {}): LoadedPolicies {
+  const byId = new Map<string, LoadedPolicy>();
+  const shippedDir = options.shippedDir ?? SHIPPED_POLICY_DIR;
+  const shipped = listFiles(shippedDir, ['.cedar']);
+  if (shipped.length === 0) throw new PolicyFileError(shippedDir, 1, 1, "drover's shipped tier policies are missing (a broken install?)");
+  for (const file of shipped) {
+    for (const p of parsePolicyFile(`(drover)/${relative(shippedDir, file)}`, readFileSync(file, 'utf8'))) byId.set(p.id, p);
+  }
+  const files: string[] = [];
+  if (options.root) {
+    const dir = projectPolicyDir(options.root);
+    const own = new Map<string, LoadedPolicy>();
+    for (const file of listFiles(dir, ['.cedar', '.yaml', '.yml'])) {
+      files.push(file);
+      const shown = relative(options.root, file) || file;
+      const text = readFileSync(file, 'utf8');
+      const policies = file.endsWith('.cedar') ? parsePolicyFile(shown, text) : compileYamlPolicy(shown, text);
+      for (const p of policies) {
+        const twice = own.get(p.id);
+        if (twice) {
+          throw new PolicyFileError(p.file, p.line, 1, `@id("${p.id}") is already declared at ${twice.file}:${twice.line}`);
+        }
+        own.set(p.id, p);
+        const replaced = byId.get(p.id);
+        byId.set(p.id, replaced ? { ...p, overrides: `${replaced.file}:${replaced.line}` } : p);
+      }
+    }
+  }
+  return { policies: [...byId.values()], files };
+}
+
+/**
+ * The engine for a project: its policies read, validated and preparsed.
+ * @throws PolicyFileError (`POLICY_INVALID`, exit 2) as {@link readPolicies}
+ */
+export function loadPolicyEngine(options: PolicyLoadOptions = {}): PolicyEngine & { files: string[] } {
+  const { policies, files } = readPolicies(options);
+  return Object.assign(new PolicyEngine(policies), { files });
+}
