@@ -85,55 +85,119 @@ function ensureSchema(): void {
   schemaReady = true;
 }
 
+/** Cedar text to load: a file, or the policies a YAML knob compiles to (`lineOf` maps offsets to the knob's line). */
+export interface PolicySource {
+  file: string;
+  text: string;
+  lineOf?: (offset: number) => { line: number; column: number };
+  /** Parsed but not validated again at load: drover's shipped tiers (validated by drover's own tests). */
+  trusted?: boolean;
+}
+
+/** `@name("value")` annotations at the head of one policy's text, and its effect. */
+function headOf(text: string): { annotations: Record<string, string>; effect: 'permit' | 'forbid' | null } {
+  const annotations: Record<string, string> = {};
+  const re = /\s*(?:\/\/[^\n]*\n\s*)*@([A-Za-z_][A-Za-z0-9_]*)(?:\s*\(\s*("(?:[^"\\]|\\.)*")\s*\))?/y;
+  let at = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let value = '';
+    try {
+      value = m[2] ? (JSON.parse(m[2]) as string) : '';
+    } catch {
+      value = (m[2] ?? '').slice(1, -1);
+    }
+    annotations[m[1] as string] = value;
+    at = re.lastIndex;
+  }
+  const effect = /^\s*(?:\/\/[^\n]*\n\s*)*(permit|forbid)\b/.exec(text.slice(at))?.[1] as 'permit' | 'forbid' | undefined;
+  return { annotations, effect: effect ?? null };
+}
+
 /**
- * Parses and validates one file of Cedar policies against drover's schema (strict mode).
- * `lineOf` maps a character offset of `text` to a line of `file` (YAML knobs compile to Cedar
- * text whose errors are reported at the knob's line).
+ * Parses and validates Cedar policies against drover's schema (strict mode), all sources in one
+ * pass of Cedar's parser and validator (each costs a schema parse), errors mapped back to the
+ * source, line and column they are in.
  * @throws PolicyFileError (`POLICY_INVALID`, exit 2) with file, line, column and Cedar's message;
- *   also for a policy without `@id("...")` or two policies with one id in the file
+ *   also for a policy without `@id("...")` or two policies with one id in one source file
  */
-export function parsePolicyFile(file: string, text: string, lineOf?: (offset: number) => { line: number; column: number }): LoadedPolicy[] {
-  const where = lineOf ?? ((offset: number) => lineColumn(text, offset));
-  const refuse = (offset: number, message: string): never => {
-    const at = where(offset);
-    throw new PolicyFileError(file, at.line, at.column, message);
+export function parsePolicySources(sources: readonly PolicySource[]): LoadedPolicy[] {
+  if (sources.length === 0) return [];
+  const all = joined(sources);
+  const { text: combined, locate } = all;
+  const refuse = (offset: number, message: string, where = all): never => {
+    const { source, pos } = where.locate(offset);
+    throw new PolicyFileError(source.file, pos.line, pos.column, message);
   };
-  const parts = cedar.policySetTextToParts(text);
+  const parts = cedar.policySetTextToParts(combined);
   if (parts.type !== 'success') {
     const d = describe(parts.errors);
     return refuse(d.offset, d.message);
   }
-  if (parts.policy_templates.length > 0) refuse(0, 'policy templates are not supported; write static policies');
-  const validation = cedar.validate({ schema: CEDAR_SCHEMA, policies: { staticPolicies: text }, validationSettings: { mode: 'strict' } });
-  if (validation.type !== 'success') {
-    const d = describe(validation.errors);
-    return refuse(d.offset, d.message);
-  }
-  const invalid = validation.validationErrors[0];
-  if (invalid) {
-    const d = describe([invalid.error]);
-    refuse(d.offset, d.message.replace(/^for policy `policy\d+`, /, ''));
+  if (parts.policy_templates.length > 0) refuse(combined.indexOf('?'), 'policy templates are not supported; write static policies');
+  const untrusted = sources.filter((s) => !s.trusted);
+  if (untrusted.length > 0) {
+    const checked = joined(untrusted);
+    const validation = cedar.validate({
+      schema: CEDAR_SCHEMA,
+      policies: { staticPolicies: checked.text },
+      validationSettings: { mode: 'strict' },
+    });
+    if (validation.type !== 'success') {
+      const d = describe(validation.errors);
+      return refuse(d.offset, d.message, checked);
+    }
+    const invalid = validation.validationErrors[0];
+    if (invalid) {
+      const d = describe([invalid.error]);
+      refuse(d.offset, d.message.replace(/^for policy `policy\d+`, /, ''), checked);
+    }
   }
   const out: LoadedPolicy[] = [];
   const seen = new Set<string>();
   let cursor = 0;
   for (const part of parts.policies) {
-    const found = text.indexOf(part, cursor);
+    const found = combined.indexOf(part, cursor);
     const offset = found >= 0 ? found : cursor;
     if (found >= 0) cursor = found + part.length;
-    const json = cedar.policyToJson(part);
-    if (json.type !== 'success') return refuse(offset, describe(json.errors).message);
-    const annotations = { ...(json.json.annotations ?? {}) } as Record<string, string>;
+    const { annotations, effect } = headOf(part);
     const id = annotations.id;
     if (!id || !/^[A-Za-z0-9_.:-]+$/.test(id)) {
       refuse(offset, 'every policy needs an @id("...") annotation (letters, digits, . _ : -): it is the rule id decisions name');
     }
     if (id === DEFAULT_DENY || id === ENGINE_ERROR) refuse(offset, `@id("${id}") is reserved`);
-    if (seen.has(id as string)) refuse(offset, `@id("${id}") is used twice in this file`);
-    seen.add(id as string);
-    out.push({ id: id as string, text: part, effect: json.json.effect, file, line: where(offset).line, annotations });
+    const { source, pos } = locate(offset);
+    const key = `${source.file}\u0000${id}`;
+    if (seen.has(key)) refuse(offset, `@id("${id}") is used twice in this file`);
+    seen.add(key);
+    out.push({ id: id as string, text: part, effect: effect ?? 'permit', file: source.file, line: pos.line, annotations });
   }
   return out;
+}
+
+/** Sources joined into one Cedar text, and where an offset of it lies. */
+function joined(sources: readonly PolicySource[]) {
+  const starts: number[] = [];
+  let text = '';
+  for (const s of sources) {
+    starts.push(text.length);
+    text += `${s.text}\n\n`;
+  }
+  const locate = (offset: number) => {
+    let i = starts.length - 1;
+    while (i > 0 && (starts[i] as number) > offset) i--;
+    const source = sources[i] as PolicySource;
+    const local = offset - (starts[i] as number);
+    return { source, local, pos: source.lineOf ? source.lineOf(local) : lineColumn(source.text, local) };
+  };
+  return { text, locate };
+}
+
+/**
+ * Parses and validates one file of Cedar policies ({@link parsePolicySources} for one source).
+ * @throws PolicyFileError as parsePolicySources
+ */
+export function parsePolicyFile(file: string, text: string, lineOf?: (offset: number) => { line: number; column: number }): LoadedPolicy[] {
+  return parsePolicySources([{ file, text, ...(lineOf ? { lineOf } : {}) }]);
 }
 
 /**

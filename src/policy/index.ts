@@ -14,8 +14,10 @@ export {
   PolicyEngine,
   type PolicyEntity,
   type PolicyRequest,
+  type PolicySource,
   type Principal,
   parsePolicyFile,
+  parsePolicySources,
 } from './engine.js';
 export { PolicyDeniedError, PolicyFileError } from './errors.js';
 export {
@@ -50,4 +52,4 @@ export {
   type SandboxSetting,
   WorkflowPolicy,
 } from './workflow-policy.js';
-export { compileYamlPolicy, type PolicyYaml, PolicyYamlSchema } from './yaml-form.js';
+export { compileYamlPolicy, type PolicyYaml, PolicyYamlSchema, yamlPolicySources } from './yaml-form.js';

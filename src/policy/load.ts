@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LoadedPolicy, PolicyEngine, parsePolicyFile } from './engine.js';
+import { type LoadedPolicy, PolicyEngine, type PolicySource, parsePolicySources } from './engine.js';
 import { PolicyFileError } from './errors.js';
-import { compileYamlPolicy } from './yaml-form.js';
+import { yamlPolicySources } from './yaml-form.js';
 
 /** The shipped tier files' directory. */
 export const SHIPPED_POLICY_DIR = fileURLToPath(new URL('./tiers/', import.meta.url));
@@ -49,32 +49,40 @@ function listFiles(dir: string, exts: readonly string[]): string[] {
  * @throws PolicyFileError (`POLICY_INVALID`, exit 2) for the first bad file, with file, line and the validator's message
  */
 export function readPolicies(options: PolicyLoadOptions = {}): LoadedPolicies {
-  const byId = new Map<string, LoadedPolicy>();
   const shippedDir = options.shippedDir ?? SHIPPED_POLICY_DIR;
   const shipped = listFiles(shippedDir, ['.cedar']);
   if (shipped.length === 0) throw new PolicyFileError(shippedDir, 1, 1, "drover's shipped tier policies are missing (a broken install?)");
-  for (const file of shipped) {
-    for (const p of parsePolicyFile(`(drover)/${relative(shippedDir, file)}`, readFileSync(file, 'utf8'))) byId.set(p.id, p);
-  }
+  const sources: PolicySource[] = shipped.map((file) => ({
+    file: `(drover)/${relative(shippedDir, file)}`,
+    text: readFileSync(file, 'utf8'),
+    // drover's own tiers: validated by its tests (test/policy-engine.test.ts), only parsed here.
+    trusted: options.shippedDir === undefined,
+  }));
+  const shippedFiles = new Set(sources.map((s) => s.file));
   const files: string[] = [];
   if (options.root) {
-    const dir = projectPolicyDir(options.root);
-    const own = new Map<string, LoadedPolicy>();
-    for (const file of listFiles(dir, ['.cedar', '.yaml', '.yml'])) {
+    for (const file of listFiles(projectPolicyDir(options.root), ['.cedar', '.yaml', '.yml'])) {
       files.push(file);
       const shown = relative(options.root, file) || file;
       const text = readFileSync(file, 'utf8');
-      const policies = file.endsWith('.cedar') ? parsePolicyFile(shown, text) : compileYamlPolicy(shown, text);
-      for (const p of policies) {
-        const twice = own.get(p.id);
-        if (twice) {
-          throw new PolicyFileError(p.file, p.line, 1, `@id("${p.id}") is already declared at ${twice.file}:${twice.line}`);
-        }
-        own.set(p.id, p);
-        const replaced = byId.get(p.id);
-        byId.set(p.id, replaced ? { ...p, overrides: `${replaced.file}:${replaced.line}` } : p);
-      }
+      sources.push(...(file.endsWith('.cedar') ? [{ file: shown, text }] : yamlPolicySources(shown, text)));
     }
+  }
+  // One pass of Cedar's parser and validator over every source (each pass parses the schema again).
+  const byId = new Map<string, LoadedPolicy>();
+  const own = new Map<string, LoadedPolicy>();
+  for (const p of parsePolicySources(sources)) {
+    if (shippedFiles.has(p.file)) {
+      byId.set(p.id, p);
+      continue;
+    }
+    const twice = own.get(p.id);
+    if (twice && twice.file !== p.file) {
+      throw new PolicyFileError(p.file, p.line, 1, `@id("${p.id}") is already declared at ${twice.file}:${twice.line}`);
+    }
+    own.set(p.id, p);
+    const replaced = byId.get(p.id);
+    byId.set(p.id, replaced ? { ...p, overrides: `${replaced.file}:${replaced.line}` } : p);
   }
   return { policies: [...byId.values()], files };
 }

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { parseYamlInput } from '../core/yaml-input.js';
 import { BACKEND_NAMES_FOR_POLICY } from './backends.js';
-import { type LoadedPolicy, parsePolicyFile } from './engine.js';
+import { type LoadedPolicy, type PolicySource, parsePolicySources } from './engine.js';
 import { PolicyFileError } from './errors.js';
 import { TIERS, type Tier, TOOL_KINDS } from './schema.js';
 
@@ -65,6 +65,14 @@ function placeCondition(places: readonly string[]): string {
  * @throws PolicyFileError (`POLICY_INVALID`, exit 2): bad YAML, an unknown knob, a bad value, with file:line:column
  */
 export function compileYamlPolicy(file: string, text: string): LoadedPolicy[] {
+  return parsePolicySources(yamlPolicySources(file, text));
+}
+
+/**
+ * The Cedar sources a YAML policy file compiles to, each reporting errors at its knob's line.
+ * @throws PolicyFileError (`POLICY_INVALID`, exit 2) for bad YAML, an unknown knob or a bad value
+ */
+export function yamlPolicySources(file: string, text: string): PolicySource[] {
   const fail = (message: string) => {
     const m = /^(.*):(\d+):(\d+): ([\s\S]*)$/.exec(message);
     return m ? new PolicyFileError(m[1] as string, Number(m[2]), Number(m[3]), m[4] as string) : new PolicyFileError(file, 1, 1, message);
@@ -75,10 +83,10 @@ export function compileYamlPolicy(file: string, text: string): LoadedPolicy[] {
     return { line: Number(m?.[1] ?? 1), column: Number(m?.[2] ?? 1) };
   };
   const tiers: Tier[] = data.tiers ?? (data.tier ? [data.tier] : []);
-  const out: LoadedPolicy[] = [];
+  const out: PolicySource[] = [];
   const emit = (key: string, cedarText: string) => {
     const pos = lineOf(key);
-    out.push(...parsePolicyFile(file, cedarText, () => pos));
+    out.push({ file, text: cedarText, lineOf: () => pos });
   };
   for (const tier of tiers) {
     const t = `principal.tier == ${str(tier)}`;

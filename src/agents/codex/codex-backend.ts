@@ -67,7 +67,8 @@ export class CodexBackend implements AgentBackend {
           '--json',
           '--skip-git-repo-check',
           '--sandbox',
-          'workspace-write',
+          // The policy (src/policy): no writes → Codex's read-only sandbox; its network follows the policy's.
+          request.policy && !request.policy.canWrite ? 'read-only' : 'workspace-write',
           '--ephemeral',
           '-C',
           request.cwd,
@@ -85,6 +86,9 @@ export class CodexBackend implements AgentBackend {
             '-c',
             'model_provider=drover',
           );
+        }
+        if (request.policy) {
+          args.push('-c', `sandbox_workspace_write.network_access=${request.policy.network === 'host'}`, '-c', 'approval_policy="never"');
         }
         if (request.system) args.push('-c', `developer_instructions=${toml(request.system)}`);
         // Codex knows minimal..xhigh; drover's `max` is its highest.
