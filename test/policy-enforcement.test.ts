@@ -197,7 +197,6 @@ return { named, plain };`,
     const codexArgs = JSON.parse(readFileSync(join(p.dir, 'argv-codex.json'), 'utf8')) as string[];
     expect(codexArgs[codexArgs.indexOf('--sandbox') + 1]).toBe('read-only');
     expect(codexArgs).toContain('sandbox_workspace_write.network_access=false');
-    expect(codexArgs).toContain('approval_policy="never"');
   });
 });
 

@@ -4,7 +4,8 @@
  * policies that decided it, and is fail-closed: an engine error, or a policy that errored while
  * being evaluated, denies.
  */
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { createRequire } from 'node:module';
+import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { PolicyFileError } from './errors.js';
 import { CEDAR_SCHEMA, type PolicyAction } from './schema.js';
 
@@ -57,6 +58,16 @@ export const DEFAULT_DENY = 'default-deny';
 /** The id of a deny because the engine failed (fail closed). */
 export const ENGINE_ERROR = 'engine-error';
 
+/**
+ * Cedar's wasm, compiled on first use (not at import): `drover run` first keeps WebAssembly on the
+ * baseline compiler (src/cli/handlers/run.ts), and `import 'drover'` does not pay for it.
+ */
+let wasm: typeof CedarWasm | undefined;
+const cedarApi = (): typeof CedarWasm => {
+  wasm ??= createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm;
+  return wasm;
+};
+
 const SCHEMA_NAME = 'drover';
 let schemaReady = false;
 let nextSetId = 0;
@@ -68,7 +79,7 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line: lines.length, column: (lines[lines.length - 1]?.length ?? 0) + 1 };
 }
 
-function describe(errors: cedar.DetailedError[]): { message: string; offset: number } {
+function describe(errors: CedarWasm.DetailedError[]): { message: string; offset: number } {
   const first = errors[0];
   const offset = first?.sourceLocations?.[0]?.start ?? 0;
   const label = first?.sourceLocations?.[0]?.label;
@@ -80,7 +91,7 @@ function describe(errors: cedar.DetailedError[]): { message: string; offset: num
 
 function ensureSchema(): void {
   if (schemaReady) return;
-  const answer = cedar.preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
+  const answer = cedarApi().preparseSchema(SCHEMA_NAME, CEDAR_SCHEMA);
   if (answer.type !== 'success') throw new Error(`drover's own Cedar schema does not parse: ${describe(answer.errors).message}`);
   schemaReady = true;
 }
@@ -128,7 +139,7 @@ export function parsePolicySources(sources: readonly PolicySource[]): LoadedPoli
     const { source, pos } = where.locate(offset);
     throw new PolicyFileError(source.file, pos.line, pos.column, message);
   };
-  const parts = cedar.policySetTextToParts(combined);
+  const parts = cedarApi().policySetTextToParts(combined);
   if (parts.type !== 'success') {
     const d = describe(parts.errors);
     return refuse(d.offset, d.message);
@@ -137,7 +148,7 @@ export function parsePolicySources(sources: readonly PolicySource[]): LoadedPoli
   const untrusted = sources.filter((s) => !s.trusted);
   if (untrusted.length > 0) {
     const checked = joined(untrusted);
-    const validation = cedar.validate({
+    const validation = cedarApi().validate({
       schema: CEDAR_SCHEMA,
       policies: { staticPolicies: checked.text },
       validationSettings: { mode: 'strict' },
@@ -220,7 +231,7 @@ export class PolicyEngine {
     this.setId = `drover-${nextSetId++}`;
     const staticPolicies: Record<string, string> = {};
     for (const p of policies) staticPolicies[p.id] = p.text;
-    const answer = cedar.preparsePolicySet(this.setId, { staticPolicies });
+    const answer = cedarApi().preparsePolicySet(this.setId, { staticPolicies });
     if (answer.type !== 'success') {
       const p = policies[0];
       throw new PolicyFileError(p?.file ?? '(policies)', p?.line ?? 1, 1, describe(answer.errors).message);
@@ -242,7 +253,7 @@ export class PolicyEngine {
   evaluate(request: PolicyRequest): Decision {
     const { principal, resource } = request;
     try {
-      const answer = cedar.statefulIsAuthorized({
+      const answer = cedarApi().statefulIsAuthorized({
         principal: { type: 'Workflow', id: principal.name },
         action: { type: 'Action', id: request.action },
         resource: { type: resource.type, id: resource.id },

@@ -5,14 +5,14 @@
  * two project policies with one id are refused.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type LoadedPolicy, PolicyEngine, type PolicySource, parsePolicySources } from './engine.js';
 import { PolicyFileError } from './errors.js';
 import { yamlPolicySources } from './yaml-form.js';
 
 /** The shipped tier files' directory. */
-export const SHIPPED_POLICY_DIR = fileURLToPath(new URL('./tiers/', import.meta.url));
+export const SHIPPED_POLICY_DIR = dirname(fileURLToPath(new URL('./tiers/base.cedar', import.meta.url)));
 
 /** The project's policy directory under its root. */
 export const projectPolicyDir = (root: string) => join(root, '.drover', 'policy');

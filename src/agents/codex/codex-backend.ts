@@ -87,9 +87,8 @@ export class CodexBackend implements AgentBackend {
             'model_provider=drover',
           );
         }
-        if (request.policy) {
-          args.push('-c', `sandbox_workspace_write.network_access=${request.policy.network === 'host'}`, '-c', 'approval_policy="never"');
-        }
+        // Codex's workspace-write sandbox has no network by default: said explicitly when the policy denies it.
+        if (request.policy?.network === 'none') args.push('-c', 'sandbox_workspace_write.network_access=false');
         if (request.system) args.push('-c', `developer_instructions=${toml(request.system)}`);
         // Codex knows minimal..xhigh; drover's `max` is its highest.
         if (request.effort) args.push('-c', `model_reasoning_effort=${toml(request.effort === 'max' ? 'xhigh' : request.effort)}`);
