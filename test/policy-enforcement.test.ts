@@ -139,6 +139,32 @@ return { caught, results };`,
   });
 });
 
+describe('caps and content', () => {
+  it("a tier's caps join the run's (the lower wins) and customer-facing captures no content even when asked", async () => {
+    const p = project('customer-facing', "try { return await agent('hello', { label: 'greet' }); } catch (e) { return e.code; }", {
+      'caps.yaml': 'tier: customer-facing\ncaps: { usd: 3, perAgentUsd: 0.5 }\napprovals: { agentResults: false }\n',
+    });
+    const gw = await gateway(SCENARIO);
+    const { store } = tempStore(tempDir());
+    const summary = await runWorkflow({
+      store,
+      script: p.script,
+      workdir: p.dir,
+      gateway: gw.url,
+      backoff: FAST_BACKOFF,
+      maxUsd: 10,
+      traceContent: true,
+    });
+    expect(summary).toMatchObject({ status: 'completed', result: 'hi' });
+    const run = await store.getRun(summary.runId);
+    expect(run?.settings.caps).toEqual({ usd: 3, perAgentUsd: 0.5 });
+    const spans = await store.spans.querySpans({ runId: summary.runId });
+    const agentSpan = spans.find((s) => s.name === 'invoke_agent greet');
+    expect(agentSpan).toBeDefined();
+    expect(Object.keys(agentSpan?.attributes ?? {}).filter((k) => k.includes('messages'))).toEqual([]);
+  });
+});
+
 describe('tools', () => {
   it('builtin: a named denied tool refuses the call; unnamed, the agent simply does not get it', async () => {
     const r = await run(

@@ -9,6 +9,7 @@ import {
   PolicyEngine,
   PolicyFileError,
   readPolicies,
+  SHIPPED_POLICY_DIR,
   WorkflowPolicy,
 } from '../src/policy/index.js';
 import { cli, tempDir, write } from './helpers.js';
@@ -81,6 +82,12 @@ describe('shipped tiers', () => {
     expect(e.approvals.agentResults).toEqual({ value: true, rules: ['customer-facing.approve-agent-results'] });
     expect(e.capture).toEqual({ value: 'off', rules: ['customer-facing.capture'] });
     expect(e.retentionDays.value).toBe(14);
+  });
+
+  it('validate in strict mode against the schema (they are only parsed when a run loads them)', () => {
+    const { policies } = readPolicies({ shippedDir: SHIPPED_POLICY_DIR });
+    expect(policies.length).toBeGreaterThan(30);
+    expect(new Set(policies.map((p) => p.id)).size).toBe(policies.length);
   });
 
   it('names the same backends as the agents module', () => {

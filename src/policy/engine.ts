@@ -165,11 +165,13 @@ export function parsePolicySources(sources: readonly PolicySource[]): LoadedPoli
   }
   const out: LoadedPolicy[] = [];
   const seen = new Set<string>();
-  let cursor = 0;
+  // Cedar does not return the parts in source order: each is found by its text (identical texts in turn).
+  const used = new Set<number>();
   for (const part of parts.policies) {
-    const found = combined.indexOf(part, cursor);
-    const offset = found >= 0 ? found : cursor;
-    if (found >= 0) cursor = found + part.length;
+    let found = combined.indexOf(part);
+    while (found >= 0 && used.has(found)) found = combined.indexOf(part, found + 1);
+    if (found >= 0) used.add(found);
+    const offset = Math.max(0, found);
     const { annotations, effect } = headOf(part);
     const id = annotations.id;
     if (!id || !/^[A-Za-z0-9_.:-]+$/.test(id)) {

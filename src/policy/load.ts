@@ -71,11 +71,11 @@ export function readPolicies(options: PolicyLoadOptions = {}): LoadedPolicies {
   // One pass of Cedar's parser and validator over every source (each pass parses the schema again).
   const byId = new Map<string, LoadedPolicy>();
   const own = new Map<string, LoadedPolicy>();
-  for (const p of parsePolicySources(sources)) {
-    if (shippedFiles.has(p.file)) {
-      byId.set(p.id, p);
-      continue;
-    }
+  const parsed = parsePolicySources(sources);
+  // Cedar returns the policies in no particular order: the shipped ones first, then the project's over them.
+  for (const p of parsed) if (shippedFiles.has(p.file)) byId.set(p.id, p);
+  for (const p of parsed) {
+    if (shippedFiles.has(p.file)) continue;
     const twice = own.get(p.id);
     if (twice && twice.file !== p.file) {
       throw new PolicyFileError(p.file, p.line, 1, `@id("${p.id}") is already declared at ${twice.file}:${twice.line}`);
