@@ -80,6 +80,19 @@ return { caught, results };`,
     expect(typeof r.events[0]?.callKey).toBe('string');
   });
 
+  it("a nested workflow's agents run under the calling workflow's policy", async () => {
+    const p = project('internal', "return await workflow('helper', {});");
+    write(
+      p.dir,
+      'helper.js',
+      "export const meta = { name: 'helper', description: 'no tier of its own' };\ntry { return await agent('x', { model: 'gpt-4o' }); } catch (e) { return e.code + ' ' + e.message; }\n",
+    );
+    const gw = await gateway(SCENARIO);
+    const { store } = tempStore(tempDir());
+    const summary = await runWorkflow({ store, script: p.script, workdir: p.dir, gateway: gw.url, backoff: FAST_BACKOFF });
+    expect(summary.result).toMatch(/^POLICY_DENIED policy denied useModel gpt-4o \(backend builtin\) \(rule default-deny\)/);
+  });
+
   it('a backend the project forbids is refused, and the same script runs under the personal tier', async () => {
     const policy = { 'team.yaml': 'tiers: [team-beta]\nbackends: [claude-code]\n' };
     const denied = await run('team-beta', "return await agent('hello')", policy);

@@ -56,6 +56,14 @@ describe('shipped tiers', () => {
     expect(write.outside).toMatchObject({ allowed: false, rules: ['default-deny'] });
     expect(write.secret).toMatchObject({ allowed: false, rules: ['base.deny-secret-files'] });
     expect(e.sandbox).toMatchObject({ enabled: true, network: 'host', writablePaths: ['/work/project'] });
+    expect(policyOf('team-beta').sandbox('/repo/.git/drover-worktrees/a').writablePaths).toEqual([
+      '/work/project',
+      '/repo/.git/drover-worktrees/a',
+    ]);
+    expect(policyOf('team-beta', project({ 'w.yaml': 'tier: team-beta\nwritable: [worktree]\n' })).sandbox('/wt')).toMatchObject({
+      writablePaths: ['/wt'],
+      rules: expect.arrayContaining(['team-beta.sandbox', 'team-beta.network', 'team-beta.write-only', 'team-beta.write']),
+    });
     expect(e.retentionDays.value).toBe(30);
   });
 

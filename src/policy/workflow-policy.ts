@@ -275,21 +275,23 @@ export class WorkflowPolicy {
   }
 
   /**
-   * The OS sandbox setting for sh and the bash tool: on unless a rule turns it off (fail closed:
-   * no rule = on), writable paths = the workspace when writes there are allowed (plus the
-   * agent's worktree, added where it runs), network from the `network` action.
+   * The OS sandbox setting for sh and the bash tool (for src/sandbox `runInSandbox`): on unless a
+   * rule turns it off (fail closed: no rule = on), writable paths = the workspace when writes there
+   * are allowed, plus `worktree` (an agent's, absolute) when given and allowed; network from the
+   * `network` action; `rules`: every rule id that set these.
    */
-  sandbox(): SandboxSetting {
+  sandbox(worktree?: string): SandboxSetting {
     const s = this.setting('sandbox');
     const modes = s.values.map((a) => a.sandbox);
     const enabled = modes.length === 0 || modes.includes('on');
     const net = this.network();
     const write = this.pathDecision('write', resolve(this.workdir, '.drover-policy-probe'));
+    const inWorktree = worktree ? this.pathDecision('write', resolve(worktree, '.drover-policy-probe'), worktree) : undefined;
     return {
       enabled,
-      writablePaths: write.allow ? [this.workdir] : [],
+      writablePaths: [...(write.allow ? [this.workdir] : []), ...(worktree && inWorktree?.allow ? [worktree] : [])],
       network: net.value,
-      rules: [...new Set([...(modes.length ? s.rules : [BUILT_IN]), ...net.rules, ...write.ruleIds])],
+      rules: [...new Set([...(modes.length ? s.rules : [BUILT_IN]), ...net.rules, ...write.ruleIds, ...(inWorktree?.ruleIds ?? [])])],
     };
   }
 
