@@ -231,6 +231,23 @@ describe('decisions', () => {
   });
 });
 
+describe('the decision cache', () => {
+  it('ignores attributes no policy names, and keeps those one does', () => {
+    const plain = policyOf('customer-facing');
+    expect(plain.resultApproval('a', 'builtin')).toEqual(plain.resultApproval('b', 'codex'));
+    const root = project({
+      'deploys.cedar': `@id("acme.approve-deploys")
+permit (principal, action == Action::"requireApproval", resource is AgentResult)
+when { resource.label like "deploy*" };
+`,
+    });
+    const p = policyOf('internal', root);
+    expect(p.resultApproval('tests', 'builtin')).toEqual({ allow: false, ruleIds: ['default-deny'] });
+    expect(p.resultApproval('deploy prod', 'builtin')).toEqual({ allow: true, ruleIds: ['acme.approve-deploys'] });
+    expect(p.resultApproval('tests', 'builtin').allow).toBe(false);
+  });
+});
+
 describe('drover policy check', () => {
   it('prints the effective policy with the rule of each line, and --json', async () => {
     const root = project({ 'team.yaml': 'tier: internal\nmodels: [claude-sonnet-5]\ncaps: { usd: 3 }\n' });

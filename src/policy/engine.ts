@@ -221,6 +221,8 @@ export class PolicyEngine {
   readonly policies: ReadonlyMap<string, LoadedPolicy>;
   private readonly setId: string;
   private readonly cache = new Map<string, Decision>();
+  /** Every identifier any policy's text contains: an attribute named by none cannot change a decision. */
+  private readonly words: ReadonlySet<string>;
   /** Cached decisions kept at most (the cache is dropped whole when full). */
   static readonly CACHE_LIMIT = 20_000;
 
@@ -231,6 +233,7 @@ export class PolicyEngine {
     ensureSchema();
     this.policies = new Map(policies.map((p) => [p.id, p]));
     this.setId = `drover-${nextSetId++}`;
+    this.words = new Set(policies.flatMap((p) => p.text.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []));
     const staticPolicies: Record<string, string> = {};
     for (const p of policies) staticPolicies[p.id] = p.text;
     const answer = cedarApi().preparsePolicySet(this.setId, { staticPolicies });
@@ -242,13 +245,24 @@ export class PolicyEngine {
 
   /** Cedar's answer, fail-closed. Never throws. */
   decide(request: PolicyRequest): Decision {
-    const key = cacheKey(request);
+    const key = this.cacheKey(request);
     const hit = this.cache.get(key);
     if (hit) return hit;
     const decision = this.evaluate(request);
     if (this.cache.size >= PolicyEngine.CACHE_LIMIT) this.cache.clear();
     this.cache.set(key, decision);
     return decision;
+  }
+
+  /**
+   * The cache key of a request: everything Cedar sees, except the resource's and context's
+   * attributes that no policy names (they cannot change the answer), so an agent result's label
+   * or a file's name does not split the cache when no rule reads it.
+   */
+  private cacheKey(r: PolicyRequest): string {
+    const p = r.principal;
+    const used = (o: Record<string, unknown> | undefined) => (o ? Object.entries(o).filter(([k]) => this.words.has(k)) : null);
+    return JSON.stringify([p.name, p.tier, p.owner, r.action, r.resource.type, r.resource.id, used(r.resource.attrs), used(r.context)]);
   }
 
   /** A decision without the cache (for the bench and tests of the cache). */
@@ -292,9 +306,4 @@ export class PolicyEngine {
       return { allow: false, ruleIds: [ENGINE_ERROR], error: err instanceof Error ? err.message : String(err) };
     }
   }
-}
-
-function cacheKey(r: PolicyRequest): string {
-  const p = r.principal;
-  return JSON.stringify([p.name, p.tier, p.owner, r.action, r.resource.type, r.resource.id, r.resource.attrs ?? null, r.context ?? null]);
 }

@@ -51,7 +51,7 @@ entity Path = { path: String, name: String };
 entity Command = { command: String };
 // A network destination ("*" = any host).
 entity Host;
-// An agent's result, before the workflow uses it.
+// An agent's result, before the workflow uses it (id "result"; match on its label and backend).
 entity AgentResult = { label: String, backend: String };
 // A setting whose value comes from the annotations of the permits that apply (settings.ts).
 entity Setting;

@@ -225,7 +225,8 @@ export class WorkflowPolicy {
 
   /** Does an agent's result need a human's approval before the workflow uses it? */
   resultApproval(label: string, backend: string): Decision {
-    return this.decide('requireApproval', { type: 'AgentResult', id: label, attrs: { label, backend } });
+    // One id for every result: rules read `resource.label` / `resource.backend`.
+    return this.decide('requireApproval', { type: 'AgentResult', id: 'result', attrs: { label, backend } });
   }
 
   /** Network for agents' and sh's processes: `host` when any host is allowed, else `none`. */
