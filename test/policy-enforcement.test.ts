@@ -178,6 +178,61 @@ describe('caps and content', () => {
   });
 });
 
+describe('models a CLI picks itself', () => {
+  it('the run gateway refuses the model, and agent() rejects with POLICY_DENIED naming the rule; denied at spawn on every backend', async () => {
+    const p = project(
+      'internal',
+      `const out = {};
+try { out.gateway = await agent('a', { backend: 'claude-code' }); } catch (e) { out.gateway = e.code + ' ' + e.message; }
+for (const backend of ['claude-code', 'codex']) {
+  try { await agent('b', { backend, model: 'gpt-4o' }); } catch (e) { out[backend] = e.code + ' ' + e.message; }
+}
+return out;`,
+    );
+    const bin = tempDir('drover-fake-cli-');
+    // A "claude" that asks drover's gateway for a model of its own choosing (as an agent definition or the CLI's own defaults may).
+    const claude = write(
+      bin,
+      'claude',
+      `#!/usr/bin/env node
+(async () => {
+  const headers = { 'content-type': 'application/json', 'x-api-key': process.env.ANTHROPIC_API_KEY || 'k' };
+  for (const line of (process.env.ANTHROPIC_CUSTOM_HEADERS || '').split('\\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  const res = await fetch(process.env.ANTHROPIC_BASE_URL.replace(/\\/$/, '') + '/v1/messages', {
+    method: 'POST', headers, body: JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+  });
+  const body = await res.json();
+  console.log(JSON.stringify({ type: 'result', subtype: 'error_during_execution', is_error: true, result: 'API Error: ' + res.status + ' ' + body.error.message, session_id: 's', num_turns: 1 }));
+})();
+`,
+    );
+    chmodSync(claude, 0o755);
+    const codex = write(bin, 'codex', '#!/bin/sh\necho codex must not start >&2\nexit 3\n');
+    chmodSync(codex, 0o755);
+    const scenario = write(p.dir, 's.yaml', SCENARIO);
+    const r = await cli(['run', p.script, '--sim', scenario, '--json'], {
+      cwd: p.dir,
+      env: { DROVER_CLAUDE_BIN: claude, DROVER_CODEX_BIN: codex, DROVER_STORE: join(p.dir, 'drover.db') },
+    });
+    const out = lastJson(r.stdout) as { status: string; runId: string; result: Record<string, string> };
+    expect(out.status).toBe('completed');
+    expect(out.result.gateway).toMatch(
+      /^POLICY_DENIED policy denied useModel claude-opus-4-1 \(backend claude-code\) \(rule default-deny\): refused by the gateway/,
+    );
+    expect(out.result['claude-code']).toMatch(
+      /^POLICY_DENIED policy denied useModel gpt-4o \(backend claude-code\) \(rule default-deny\)$/,
+    );
+    expect(out.result.codex).toMatch(/^POLICY_DENIED policy denied useModel gpt-4o \(backend codex\) \(rule default-deny\)$/);
+    const status = JSON.parse(
+      (await cli(['status', out.runId, '--json'], { cwd: p.dir, env: { DROVER_STORE: join(p.dir, 'drover.db') } })).stdout,
+    );
+    expect(status.policy.map((e: { where: string }) => e.where)).toEqual(['gateway', 'spawn', 'spawn']);
+  });
+});
+
 describe('tools', () => {
   it('builtin: a named denied tool refuses the call; unnamed, the agent simply does not get it', async () => {
     const r = await run(
