@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { ROOT } from './lib.mjs';
 import { benchListing } from './listing.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
+import { benchPolicy } from './policy.mjs';
 import { benchRateLimit } from './rate-limit.mjs';
 import { benchResume } from './resume.mjs';
 import { benchSandbox } from './sandbox.mjs';
@@ -42,6 +43,7 @@ const all = {
   listing: benchListing,
   stop: benchStop,
   sandbox: benchSandbox,
+  policy: benchPolicy,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

@@ -22,6 +22,7 @@ export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
 export * from './mcp/index.js';
+export * from './policy/index.js';
 export {
   SandboxError,
   type SandboxErrorCode,

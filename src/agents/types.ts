@@ -49,6 +49,33 @@ export interface AgentRequest {
    * their whole process inside it only with `wrapAgents` (see docs/sandbox.md).
    */
   sandbox?: SandboxSpec;
+  /**
+   * What the workflow's policy lets this agent use (src/policy, derived from one policy for every
+   * backend); absent: no policy applies (the backend's own defaults).
+   */
+  policy?: AgentPolicyLimits;
+}
+
+/**
+ * The policy's limits for one agent, in each backend's own terms. The builtin agent applies all of
+ * them itself; Claude Code gets `--allowedTools`/`--disallowedTools`; Codex gets its sandbox mode.
+ */
+export interface AgentPolicyLimits {
+  /** Whether the policy allows a tool of this backend, by its name (the agent gets no other). */
+  allowsTool: (name: string) => boolean;
+  /** The backend's tool names the policy denies (Claude Code's `--disallowedTools`). */
+  disallowedTools: string[];
+  /** Claude Code permission rules denying secret files (`Read(./.env)`...), when the policy denies them. */
+  disallowedPathRules: string[];
+  /** Whether files may be written at all (Codex: `workspace-write` or `read-only`). */
+  canWrite: boolean;
+  /** Network for the agent's commands (Codex: `sandbox_workspace_write.network_access`). */
+  network: 'none' | 'host';
+  /**
+   * The builtin agent's file tools ask this with a file's real path (symlinks resolved) before
+   * opening it: null = allowed, else the refusal (`policy denied ...`), returned to the model.
+   */
+  checkPath?: (op: 'read' | 'write', realPath: string) => string | null;
 }
 
 /** Exact usage of one model request, as the provider (or gateway) reported it: a usage row without its run. */

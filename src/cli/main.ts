@@ -13,6 +13,7 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGateway } from './commands/gateway.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMcp } from './commands/mcp.js';
+import { register as registerPolicy } from './commands/policy.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
@@ -41,5 +42,6 @@ registerDoctor(program);
 registerTasks(program);
 registerMcp(program);
 registerUi(program);
+registerPolicy(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

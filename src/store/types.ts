@@ -185,8 +185,11 @@ export interface QuestionRecord {
 export interface RunEvent {
   runId: string;
   ts: number;
-  /** `warning`: something drover ignored in a script (an unknown agent option...), `{ message }`. */
-  type: 'phase' | 'log' | 'warning';
+  /**
+   * `warning`: something drover ignored in a script (an unknown agent option...), `{ message }`.
+   * `policy`: an audit record of the policy (src/policy `PolicyAuditEvent`: a deny, an approval request, an approval).
+   */
+  type: 'phase' | 'log' | 'warning' | 'policy';
   data: Record<string, unknown>;
 }
 

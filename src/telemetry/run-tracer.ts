@@ -15,7 +15,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { StoredSpan } from '../store/index.js';
+import type { SpanEvent, StoredSpan } from '../store/index.js';
 import { DROVER, GENAI } from './genai.js';
 import { EXECUTION, type RunTraceHistory } from './run-history.js';
 import { callSpanIdForRun, executionSpanIdForRun, phaseSpanIdForRun, rootSpanIdForRun } from './run-span-ids.js';
@@ -78,7 +78,7 @@ function readableOf(s: StoredSpan, kind: SpanKind, resource: Resource, parent: R
     status: { code: s.statusCode, ...(s.statusMessage ? { message: s.statusMessage } : {}) },
     attributes: s.attributes as Attributes,
     links: [],
-    events: [],
+    events: s.events.map((e) => ({ name: e.name, time: hrTime(e.timeUs), attributes: e.attributes as Attributes })),
     ended: true,
     resource,
     instrumentationScope: { name: 'drover' },
@@ -245,7 +245,15 @@ export class RunTracer {
     name: string,
     parent: Context,
     attributes: Record<string, string | number | boolean>,
-    timing: { startMs: number; endMs: number; kind?: SpanKind; error?: { code: string; message: string } | null; spanId?: string },
+    timing: {
+      startMs: number;
+      endMs: number;
+      kind?: SpanKind;
+      error?: { code: string; message: string } | null;
+      spanId?: string;
+      /** Span events (policy audit records...). */
+      events?: SpanEvent[];
+    },
   ): void {
     this.record(name, parent, attributes, { ...timing, exported: true, replace: false });
   }
@@ -260,6 +268,7 @@ export class RunTracer {
       kind?: SpanKind;
       error?: { code: string; message: string } | null;
       spanId?: string;
+      events?: SpanEvent[];
       replace: boolean;
       exported: boolean;
     },
@@ -287,7 +296,7 @@ export class RunTracer {
       scope: 'drover',
       attributes: attrs,
       resource: this.resourceAttributes,
-      events: [],
+      events: timing.events ?? [],
       runId: this.options.runId,
     };
     this.options.sink(stored, timing.replace || this.history.stored.has(spanId));

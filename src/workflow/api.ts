@@ -117,6 +117,10 @@ export interface WorkflowMeta {
    * with paths relative to the workdir. A sandbox given to the run (`--sandbox`, the policy) wins. See docs/sandbox.md.
    */
   sandbox?: SandboxMeta;
+  /** Governance tier (drover): `personal` (the default), `team-beta`, `internal` or `customer-facing`. See docs/governance.md. */
+  tier?: 'personal' | 'team-beta' | 'internal' | 'customer-facing';
+  /** Who owns the workflow (drover): a team or person, free text. */
+  owner?: string;
 }
 
 export const WORKFLOW_MARK = Symbol.for('drover.workflow');

@@ -14,6 +14,7 @@ export type { LoadedWorkflow } from './loader.js';
 export { loadWorkflowFile, loadWorkflowSource } from './loader.js';
 export type { PlanEntry, RunPlan } from './plan.js';
 export { formatPlan, planFrom, planResume } from './plan.js';
+export { checkWorkflowPolicy, type PolicyCheckOptions } from './policy-check.js';
 export type { ResumeOptions, RunSummary, RunWorkflowOptions } from './run.js';
 export { resumeRun, runWorkflow, scriptForResume } from './run.js';
 export { runSandboxSpec, workspaceSandbox } from './run-sandbox.js';

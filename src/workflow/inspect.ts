@@ -1,4 +1,6 @@
+import { userInfo } from 'node:os';
 import { InputError, NotFoundError } from '../core/index.js';
+import type { PolicyAuditEvent } from '../policy/index.js';
 import type { QuestionRecord, RunRecord, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { VALUE_KINDS } from './identity.js';
 import { isHolderGone } from './lease.js';
@@ -52,6 +54,8 @@ export interface RunDescription {
   logs: { at: string; message: string }[];
   /** What drover accepted but ignored in the script (unknown agent options...), once each. */
   warnings: string[];
+  /** The policy's audit records, oldest first: denies, approval requests, approvals (who, what, which rules). */
+  policy: (PolicyAuditEvent & { at: string; where: string })[];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -146,6 +150,9 @@ export async function describeRun(store: Store, runId: string): Promise<RunDescr
     questions,
     logs: events.filter((e) => e.type === 'log').map((e) => ({ at: iso(e.ts), message: String(e.data.message) })),
     warnings: events.filter((e) => e.type === 'warning').map((e) => String(e.data.message)),
+    policy: events
+      .filter((e) => e.type === 'policy')
+      .map((e) => ({ ...(e.data as unknown as PolicyAuditEvent), where: String(e.data.at), at: iso(e.ts) })),
   };
 }
 
@@ -161,5 +168,34 @@ export async function answerQuestion(store: Store, runId: string, questionId: st
   if (question.choices && !question.choices.includes(answer)) {
     throw new InputError(`answer "${answer}" is not one of the choices: ${question.choices.map((c) => `"${c}"`).join(', ')}`);
   }
-  return store.answerQuestion(runId, questionId, answer, Date.now());
+  const answered = await store.answerQuestion(runId, questionId, answer, Date.now());
+  // An answer to one of the policy's approval questions is an audit record: who answered, for which rules.
+  const request = (await store.listEvents(runId)).find(
+    (e) => e.type === 'policy' && e.data.kind === 'approval_request' && e.data.questionId === questionId,
+  );
+  if (request) {
+    const asked = request.data as unknown as PolicyAuditEvent;
+    const approval: PolicyAuditEvent = {
+      kind: 'approval',
+      attempted: asked.attempted,
+      ruleIds: asked.ruleIds,
+      at: 'answer',
+      questionId,
+      answer,
+      by: approverName(),
+      ...(asked.callKey ? { callKey: asked.callKey } : {}),
+    };
+    await store.appendEvents([{ runId, ts: Date.now(), type: 'policy', data: { ...approval } }]);
+  }
+  return answered;
+}
+
+/** Who answers: DROVER_USER, else the OS user. */
+function approverName(): string {
+  if (process.env.DROVER_USER) return process.env.DROVER_USER;
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }

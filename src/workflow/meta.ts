@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SandboxMetaSchema } from '../sandbox/index.js';
+import { TIERS } from '../policy/schema.js';
 import type { WorkflowMeta } from './api.js';
 
 const usd = z.number().positive('must be a number of USD > 0').finite();
@@ -25,6 +26,13 @@ export const MetaSchema = z
     whenToUse: z.string().optional(),
     budget: BudgetSchema.optional(),
     sandbox: SandboxMetaSchema.optional(),
+    tier: z
+      .string({ error: `meta.tier must be a string: one of ${TIERS.join(', ')}` })
+      .refine((t) => (TIERS as readonly string[]).includes(t), {
+        error: (issue) => `meta.tier "${String(issue.input)}" is not a tier (one of ${TIERS.join(', ')})`,
+      })
+      .optional(),
+    owner: z.string().trim().min(1, 'meta.owner must be a non-empty string (a team or person)').optional(),
   })
   .passthrough();
 

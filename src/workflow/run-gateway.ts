@@ -13,7 +13,7 @@ import {
   startSimGateway,
   storeIdentity,
 } from '../gateway/index.js';
-import type { ReservationStage } from '../gateway/pipeline/types.js';
+import type { PolicyStage, ReservationStage } from '../gateway/pipeline/types.js';
 import type { LimitSnapshot } from '../gateway/rate-limit/limiter.js';
 import type { Store } from '../store/index.js';
 
@@ -36,6 +36,8 @@ export interface RunGatewayOptions {
   cassettes?: { mode: 'record' | 'replay'; dir: string };
   /** The run's caps: each request's worst case is held before it is forwarded (absent: no caps). */
   reservations?: ReservationStage;
+  /** The run's policy stage (run-policy.ts): a refused model is answered 403 before any reservation (absent: all allowed). */
+  policy?: PolicyStage;
   /** Environment for the default upstreams (ANTHROPIC_BASE_URL, OPENAI_BASE_URL); default process.env. */
   env?: Record<string, string | undefined>;
 }
@@ -84,6 +86,7 @@ export async function startRunGateway(options: RunGatewayOptions): Promise<RunGa
       runId: options.runId,
       workflow: options.workflow,
       ...(options.reservations ? { reservations: options.reservations } : {}),
+      ...(options.policy ? { policy: options.policy } : {}),
     });
     return {
       url: gateway.url,

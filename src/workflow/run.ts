@@ -22,6 +22,7 @@ import {
 } from '../core/index.js';
 import { loadScenario, runCassetteMode } from '../gateway/index.js';
 import type { SandboxSpec } from '../sandbox/index.js';
+import type { PolicyEngine } from '../policy/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
@@ -36,6 +37,7 @@ import { positionInStack } from './positions.js';
 import { watchRateLimits } from './rate-limit-watch.js';
 import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { runSandboxSpec } from './run-sandbox.js';
+import { loadRunPolicyEngine, RunPolicy } from './run-policy.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
@@ -171,6 +173,9 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const backend = options.backend ?? d.backend ?? 'builtin';
   const provider = options.provider ?? d.provider;
   const model = options.model ?? d.model;
+  // The project's policies, checked before the run exists: a bad policy file leaves no run behind.
+  const policyEngine = loadRunPolicyEngine(resolve(options.workdir ?? process.cwd()));
+  const tierCaps = new RunPolicy(policyEngine, loaded.meta, resolve(options.workdir ?? process.cwd())).policy.caps().value ?? undefined;
   const settings: RunSettingsWithWorkdir = {
     backend,
     ...(provider ? { provider } : {}),
@@ -184,7 +189,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ...(options.taskList ? { explicit: options.taskList } : {}),
     }),
     ...(options.budgetTokens !== undefined ? { budgetTokens: options.budgetTokens } : {}),
-    ...withCaps(mergeRunCaps(flagCaps(options), loaded.meta.budget)),
+    ...withCaps(mergeRunCaps(flagCaps(options), loaded.meta.budget, tierCaps)),
     ...(source
       ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
       : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
@@ -210,7 +215,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     },
     Date.now(),
   );
-  return driveRun(store, run, loaded, settings, 'started', options);
+  return driveRun(store, run, loaded, settings, 'started', options, false, policyEngine);
 }
 
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
@@ -238,8 +243,9 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(options.sandbox ? { sandbox: runSandboxSpec(options.sandbox, undefined, base.workdir) } : {}),
   };
   checkSettings(settings);
+  const policyEngine = loadRunPolicyEngine(settings.workdir);
   if (note) options.onEvent?.({ type: 'log', message: note, at: Date.now(), level: 'warning' });
-  return driveRun(store, run, loaded, settings, 'resumed', options, replaced);
+  return driveRun(store, run, loaded, settings, 'resumed', options, replaced, policyEngine);
 }
 
 /**
@@ -379,9 +385,12 @@ async function driveRun(
   settings: RunSettingsWithWorkdir,
   state: 'started' | 'resumed',
   options: DriveOptions,
-  scriptReplaced = false,
+  scriptReplaced: boolean,
+  policyEngine: PolicyEngine,
 ): Promise<RunSummary> {
   const startedAt = Date.now();
+  // The workflow's policy (its tier and owner from meta), enforced where agents act; nested workflows run under it too.
+  const runPolicy = new RunPolicy(policyEngine, loaded.meta, settings.workdir);
   const abort = new AbortController();
   // Every in-flight request listens on the run's signal; hundreds at once are expected.
   setMaxListeners(0, abort.signal);
@@ -437,7 +446,11 @@ async function driveRun(
         message: `${journal.legacyEntries} journal entries were written by an earlier drover (keyed by issue order): matched by those keys, and moved to structural keys as they are reused`,
       });
     }
-    const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, options);
+    const capture = runPolicy.policy.capture().value;
+    const tracing = await startTracing(store, run, loaded.meta.name, state, journal, settings, {
+      ...options,
+      ...(capture === 'off' ? { traceContent: false } : {}),
+    });
     tracer = tracing.tracer;
     receiver = tracing.receiver;
     // Every model request of the run goes through its own gateway: one ledger row each, attributed to run and call.
@@ -447,6 +460,7 @@ async function driveRun(
       workflow: loaded.meta.name,
       ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
       ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
+      policy: runPolicy.gatewayStage(),
       ...(settings.caps || options.dailyCaps
         ? {
             reservations: createReservationStage(store, capsResolver(settings.caps, options.dailyCaps), {
@@ -499,6 +513,7 @@ async function driveRun(
       budget,
       loadChild: loadChildWorkflow,
       tracing: tracing.calls,
+      policy: runPolicy,
       storeAgentUsage: !(options.usageFromLedger ?? USAGE_FROM_LEDGER),
       transcripts: new TranscriptRecorder(store, contentCaptureOn(options.traceContent), (m) => rt?.warn(m)),
       ...(settings.sandbox ? { sandbox: settings.sandbox } : {}),
@@ -507,6 +522,7 @@ async function driveRun(
         : {}),
     });
     runtime = rt;
+    runPolicy.onAudit((e) => rt?.policyEvent(e));
     const outcome = await settle(rt, loaded, abort, store, run, (fail) => {
       failScript = fail;
     });

@@ -13,6 +13,7 @@ import {
 } from '../core/index.js';
 import { attributionHeaders } from '../gateway/index.js';
 import { SandboxError, type SandboxSpec } from '../sandbox/index.js';
+import type { PolicyAuditEvent } from '../policy/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -44,6 +45,7 @@ import {
   TaskFilterSchema,
   TaskPatchSchema,
 } from './options.js';
+import { APPROVAL_CHOICES, type Approver, awaitApproval, policyRefusalOf, type RunPolicy } from './run-policy.js';
 import type { ScriptHost } from './sandbox.js';
 import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
@@ -108,6 +110,8 @@ export interface RuntimeDeps {
   loadChild(ref: unknown, fromDir: string): Promise<ChildWorkflow>;
   /** The run's OS sandbox for `sh` and agents' processes (nested workflows share it); absent: none. */
   sandbox?: SandboxSpec;
+  /** The workflow's policy (run-policy.ts): checked where agents act; absent: nothing is checked. */
+  policy?: RunPolicy;
 }
 
 function shortLabel(text: string): string {
@@ -334,11 +338,13 @@ export class WorkflowRuntime {
       const { hit } = begun;
       this.deps.tracing.reused('agent', `invoke_agent ${hit.label ?? 'agent'}`, hit);
       this.emitCall('agent', hit, 'reused');
-      return hit.result;
+      return hit.status === 'finished' ? this.approveResult(scope, hit, backendName) : hit.result;
     }
     const { call } = begun;
     const key = call.key;
+    const limitsFor = await this.policyGate(call, () => this.deps.policy?.checkAgent(backendName, model, options.tools, key));
     const backend = this.deps.backend(backendName);
+    let done: CallRecord;
     this.inflight++;
     const release = await this.agentSlots.acquire();
     try {
@@ -385,6 +391,7 @@ export class WorkflowRuntime {
           ...(options.agentType ? { agentType: options.agentType } : {}),
           ...(options.model ? { modelFromCall: true } : {}),
           ...(call.label ? { label: call.label } : {}),
+          ...(limitsFor ? { policy: limitsFor(worktree?.path) } : {}),
           onProgress: (p) => {
             if (p.type === 'warning') this.warn(`${call.label ?? 'agent'}: ${p.message}`);
             if (p.type === 'tool') {
@@ -463,11 +470,16 @@ export class WorkflowRuntime {
         const refusal = outcome.ok ? undefined : this.deps.budget.refusalOf(key, outcome.error);
         if (refusal) throw refusal;
       }
-      return finished.result;
+      // The run's gateway refused a request for the policy: agent() rejects with POLICY_DENIED.
+      const denied = outcome.ok || !this.deps.policy ? undefined : policyRefusalOf(outcome.error);
+      if (denied) throw denied;
+      done = finished;
     } finally {
       release();
       this.inflight--;
     }
+    // Outside the agent slot and the in-flight count: a run waiting only for approvals is `waiting`.
+    return this.approveResult(scope, done, backendName);
   }
 
   /** The usage rows the journal stores for an agent call: none when the ledger is the only copy. */
@@ -497,6 +509,52 @@ export class WorkflowRuntime {
   private resolveCwd(cwd: string | undefined): string {
     if (!cwd) return this.deps.workdir;
     return cwd.startsWith('/') ? cwd : `${this.deps.workdir}/${cwd}`;
+  }
+
+  /**
+   * Runs a policy check for a call about to execute: a PolicyDeniedError fails the call in the
+   * journal (a resume checks again) and rejects the script's call.
+   */
+  private async policyGate<T>(call: CallRecord, check: () => T): Promise<T> {
+    try {
+      return check();
+    } catch (err) {
+      const error = storedError(err);
+      await this.deps.journal.finish({ ...call, status: 'failed', error, finishedAt: Date.now() }, []);
+      this.emitCall(call.kind as 'agent', call, 'failed', { error: error.message });
+      throw err;
+    }
+  }
+
+  /** Durable approval questions for the policy, asked in the caller's branch. */
+  private approver(scope: Scope): Approver {
+    return (question, onCreated) => this.ask(scope, question, { choices: APPROVAL_CHOICES }, onCreated);
+  }
+
+  /** An agent's result, once a human approved it when the policy says its results need approval. */
+  private async approveResult(scope: Scope, call: CallRecord, backend: string): Promise<unknown> {
+    const policy = this.deps.policy;
+    const label = call.label ?? 'agent';
+    const needs = policy?.policy.resultApproval(label, backend);
+    if (!policy || !needs?.allow) return call.result;
+    const text = typeof call.result === 'string' ? call.result : JSON.stringify(call.result);
+    await awaitApproval(policy, this.approver(scope), {
+      attempted: `use of agent "${label}"'s result`,
+      ruleIds: needs.ruleIds,
+      at: 'result',
+      callKey: call.key,
+      detail: `result: ${text.length > 400 ? `${text.slice(0, 400)}…` : text}`,
+    });
+    return call.result;
+  }
+
+  /** An audit record of the policy: a `policy` run event (shown by `status`) and a span event in the trace. */
+  policyEvent(e: PolicyAuditEvent): void {
+    const at = Date.now();
+    this.pendingEvents.push({ runId: this.deps.runId, ts: at, type: 'policy', data: { ...e } });
+    this.deps.tracing.policyEvent(this.currentPhase, e);
+    const what = e.kind === 'deny' ? 'denied' : e.kind === 'approval_request' ? 'asks approval for' : 'approval of';
+    this.deps.emit({ type: 'log', message: `policy ${what} ${e.attempted} [${e.ruleIds.join(', ')}]`, at, level: 'warning' });
   }
 
   /** `parallel(thunks)`: a barrier that never rejects (a failed thunk yields null); each thunk is its own branch. */
@@ -607,6 +665,14 @@ export class WorkflowRuntime {
       timeoutMs: options.timeoutMs,
     };
     const label = redactSecrets(shortLabel(command));
+    if (this.deps.policy) {
+      // Denied commands never start; those the tier marks wait for a human's approval (this branch only).
+      this.deps.policy.checkCommand(command, label);
+      const needs = this.deps.policy.policy.commandApproval(command);
+      if (needs.allow) {
+        await awaitApproval(this.deps.policy, this.approver(scope), { attempted: `sh "${label}"`, ruleIds: needs.ruleIds, at: 'sh' });
+      }
+    }
     const begun = await this.begin('sh', scope, identity, stored, label, this.currentPhase);
     if ('hit' in begun) {
       this.deps.tracing.reused('sh', `sh ${label}`, begun.hit);
@@ -737,7 +803,8 @@ export class WorkflowRuntime {
     };
   }
 
-  async ask(scope: Scope, question: unknown, rawOptions?: unknown): Promise<string> {
+  /** `ask(question, options)`; `onCreated` (drover's own approvals) gets the id of a question asked anew. */
+  async ask(scope: Scope, question: unknown, rawOptions?: unknown, onCreated?: (questionId: string) => void): Promise<string> {
     this.checkNotAborted();
     if (typeof question !== 'string' || question.trim() === '') throw new ScriptUsageError('ask(): question must be a non-empty string');
     const options: AskOptions = checkOptions(AskOptionsSchema, rawOptions, 'ask()');
@@ -763,6 +830,7 @@ export class WorkflowRuntime {
     };
     await this.deps.store.createQuestion(record, this.deps.journal.fence);
     const earlier = this.deps.journal.entry(key);
+    if (!earlier) onCreated?.(id);
     if (!earlier) this.deps.journal.started(call);
     this.emitCall('ask', call, 'waiting');
     return new Promise<string>((resolve, reject) => {

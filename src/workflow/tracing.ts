@@ -3,6 +3,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { AgentOutcome } from '../agents/index.js';
 import { type PriceOverrides, priceUsage } from '../budget/prices.js';
 import { redactSecrets } from '../core/index.js';
+import type { PolicyAuditEvent } from '../policy/index.js';
 import type { CallRecord, UsageRecord } from '../store/index.js';
 import { DROVER, EXECUTION, GENAI, RunTracer } from '../telemetry/index.js';
 
@@ -171,6 +172,29 @@ export class CallTracing {
     // An earlier attempt (interrupted by a crash, or failed) moves under this one: the call appears once.
     this.tracer.supersede(call.key, cs.spanId);
     this.tracer.touchPhase(call.phase, endMs);
+  }
+
+  /**
+   * A policy audit record (src/policy `PolicyAuditEvent`) in the trace: a zero-length span
+   * `policy <kind>` under the current phase, carrying it as the span event `drover.policy.<kind>`
+   * with the rule ids, what was attempted and the call.
+   */
+  policyEvent(phase: string | null, e: PolicyAuditEvent): void {
+    if (!this.tracer) return;
+    const now = Date.now();
+    const attributes: Record<string, string> = {
+      'drover.policy.kind': e.kind,
+      'drover.policy.rule_ids': e.ruleIds.join(','),
+      'drover.policy.attempted': redactSecrets(e.attempted).slice(0, 1000),
+      'drover.policy.at': e.at,
+      ...(e.callKey ? { [DROVER.callKey]: e.callKey } : {}),
+      ...(e.questionId ? { 'drover.policy.question_id': e.questionId } : {}),
+    };
+    this.tracer.recordFinished(`policy ${e.kind}`, this.tracer.phaseContext(phase), attributes, {
+      startMs: now,
+      endMs: now,
+      events: [{ timeUs: now * 1000, name: `drover.policy.${e.kind}`, attributes }],
+    });
   }
 
   /**

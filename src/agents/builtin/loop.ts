@@ -77,7 +77,7 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
 
   let workspace: Workspace;
   try {
-    workspace = new Workspace(request.cwd);
+    workspace = new Workspace(request.cwd, request.policy?.checkPath);
   } catch (err) {
     return {
       ok: false,
@@ -88,7 +88,8 @@ async function runLoop(request: AgentRequest, settings: LoopSettings, signal: Ab
     };
   }
   const allowed = request.tools ? new Set(request.tools) : null;
-  const tools = settings.tools.filter((t) => !allowed || allowed.has(t.name));
+  const limits = request.policy;
+  const tools = settings.tools.filter((t) => (!allowed || allowed.has(t.name)) && (!limits || limits.allowsTool(t.name)));
   const definitions: ToolDefinition[] = tools.map(({ name, description, parameters }) => ({ name, description, parameters }));
   let wrapped = false;
   if (request.schema) {

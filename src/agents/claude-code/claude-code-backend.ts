@@ -64,11 +64,16 @@ export class ClaudeCodeBackend implements AgentBackend {
         const home = o.home ? null : isolatedHome('claude');
         if (home && request.agentType) copyUserAgents(o.userHome ?? homedir(), home.path);
         const definitionTools = definition?.tools?.filter((t) => !definition.disallowedTools?.includes(t));
-        const tools = request.tools ?? definitionTools ?? o.defaultTools ?? CLAUDE_DEFAULT_TOOLS;
+        const wanted = request.tools ?? definitionTools ?? o.defaultTools ?? CLAUDE_DEFAULT_TOOLS;
+        // The policy's tools (src/policy): only allowed ones are named, denied ones and secret files refused outright.
+        const limits = request.policy;
+        const tools = limits ? wanted.filter((t) => limits.allowsTool(t)) : wanted;
         const args = ['-p', request.prompt, '--output-format', 'stream-json', '--verbose', '--no-session-persistence'];
         if (!definitionModel) args.push('--model', request.model);
         if (request.agentType) args.push('--agent', request.agentType);
         if (tools.length) args.push('--allowedTools', tools.join(','));
+        const disallowed = limits ? [...limits.disallowedTools, ...limits.disallowedPathRules] : [];
+        if (disallowed.length) args.push('--disallowedTools', disallowed.join(','));
         if (request.schema) args.push('--json-schema', JSON.stringify(request.schema));
         if (request.system) args.push('--append-system-prompt', request.system);
         if (request.maxTurns) args.push('--max-turns', String(request.maxTurns));

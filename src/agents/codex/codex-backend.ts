@@ -68,8 +68,13 @@ export class CodexBackend implements AgentBackend {
           '--skip-git-repo-check',
           '--sandbox',
           // Inside drover's sandbox (wrapAgents) codex's own cannot nest (its bwrap needs a user
-          // namespace the outer one forbids): drover's mounts hold its commands instead.
-          request.sandbox?.enabled && request.sandbox.wrapAgents ? 'danger-full-access' : 'workspace-write',
+          // namespace the outer one forbids): drover's mounts hold its commands instead. Otherwise the
+          // policy (src/policy): no writes → Codex's read-only sandbox; its network follows the policy's.
+          request.sandbox?.enabled && request.sandbox.wrapAgents
+            ? 'danger-full-access'
+            : request.policy && !request.policy.canWrite
+              ? 'read-only'
+              : 'workspace-write',
           '--ephemeral',
           '-C',
           request.cwd,
@@ -88,6 +93,8 @@ export class CodexBackend implements AgentBackend {
             'model_provider=drover',
           );
         }
+        // Codex's workspace-write sandbox has no network by default: said explicitly when the policy denies it.
+        if (request.policy?.network === 'none') args.push('-c', 'sandbox_workspace_write.network_access=false');
         if (request.system) args.push('-c', `developer_instructions=${toml(request.system)}`);
         // Codex knows minimal..xhigh; drover's `max` is its highest.
         if (request.effort) args.push('-c', `model_reasoning_effort=${toml(request.effort === 'max' ? 'xhigh' : request.effort)}`);

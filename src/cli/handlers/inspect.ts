@@ -82,6 +82,13 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
       out.push(`${color.yellow('question')} ${q.id}: ${q.question}${q.choices ? ` [${q.choices.join(' | ')}]` : ''}`);
     }
     for (const w of d.warnings) out.push(`${color.yellow('warning')}: ${w}`);
+    for (const p of d.policy) {
+      const what = p.kind === 'deny' ? color.red('denied') : p.kind === 'approval_request' ? color.yellow('approval asked') : 'approval';
+      const answer = p.kind === 'approval' ? ` ${p.answer === 'approve' ? 'approved' : `answered "${p.answer}"`} by ${p.by}` : '';
+      out.push(
+        `${color.bold('policy')} ${what} ${p.attempted} [${p.ruleIds.join(', ')}]${answer}${p.questionId ? ` (${p.questionId})` : ''}`,
+      );
+    }
     if (d.status === 'interrupted') out.push(`its driver is gone: continue it with drover resume ${d.id}`);
     if (d.error) out.push(`${color.red('error')}: ${d.error.message}`);
     if (d.status === 'completed') out.push(`result: ${JSON.stringify(d.result)}`);

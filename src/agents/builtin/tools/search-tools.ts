@@ -15,10 +15,11 @@
  * worker guards all three with no new dependency and keeps JavaScript regex syntax.
  */
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { SearchJob, SearchReply } from './search.js';
 import type { ToolSpec } from './tool.js';
-import { ToolError } from './workspace.js';
+import { realTarget, ToolError, type Workspace } from './workspace.js';
 
 /** How long one glob or grep may run before it is stopped, in ms (from the moment the worker starts searching). */
 export const DEFAULT_SEARCH_TIME_LIMIT_MS = 30_000;
@@ -140,6 +141,31 @@ function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('search aborted');
 }
 
+/**
+ * Drops grep's matches in files the policy does not let the agent read (checked on each file's
+ * real path), saying how many were dropped.
+ */
+function withoutDenied(text: string, workspace: Workspace): string {
+  if (!workspace.guard || text === 'no matches') return text;
+  const verdicts = new Map<string, boolean>();
+  let dropped = 0;
+  const kept = text.split('\n').filter((line) => {
+    const m = /^(.+?):\d+: /.exec(line);
+    if (!m) return true;
+    const file = m[1] as string;
+    let ok = verdicts.get(file);
+    if (ok === undefined) {
+      ok = workspace.guard?.('read', realTarget(resolve(workspace.root, file)).real) === null;
+      verdicts.set(file, ok);
+    }
+    if (!ok) dropped++;
+    return ok;
+  });
+  if (dropped === 0) return text;
+  const note = `[${dropped} match${dropped > 1 ? 'es' : ''} in files the policy does not let this agent read were dropped]`;
+  return kept.length ? `${kept.join('\n')}\n${note}` : `no matches\n${note}`;
+}
+
 /** A glob pattern or filter must stay below the directory it is matched in. */
 function relativePattern(value: unknown, what: string): string {
   if (typeof value !== 'string' || value === '') throw new ToolError(`${what} must be a non-empty string`);
@@ -184,7 +210,7 @@ export function searchTools(options: SearchToolOptions = {}): { globTool: ToolSp
         pattern: input.pattern,
         glob,
       };
-      return searchInWorker(job, signal, options);
+      return withoutDenied(await searchInWorker(job, signal, options), workspace);
     },
   };
   return { globTool, grepTool };

@@ -50,9 +50,22 @@ export class Workspace {
   /** The root's real path: what every resolved path is compared with. */
   readonly realRoot: string;
 
-  constructor(root: string) {
+  /**
+   * @param guard the policy's check of a file's real path (AgentPolicyLimits.checkPath): null
+   *   allows, a string is the refusal, thrown as a ToolError before the file is opened
+   */
+  constructor(
+    root: string,
+    readonly guard?: (op: 'read' | 'write', realPath: string) => string | null,
+  ) {
     this.root = resolve(root);
     this.realRoot = realpathSync.native(this.root);
+  }
+
+  /** Refuses what the policy denies on the file's real path. */
+  private allow(op: 'read' | 'write', at: Located): void {
+    const refusal = this.guard?.(op, at.real);
+    if (refusal) throw new ToolError(refusal);
   }
 
   /**
@@ -86,6 +99,7 @@ export class Workspace {
   async openRead(path: unknown): Promise<{ handle: FileHandle; abs: string }> {
     const at = this.locate(path);
     if (!at.exists) throw new ToolError(`no such file: ${this.show(at.abs)}`);
+    this.allow('read', at);
     const handle = await this.openChecked(at, constants.O_RDONLY, false);
     return { handle, abs: at.abs };
   }
@@ -99,6 +113,9 @@ export class Workspace {
   async openWrite(path: unknown, create: boolean): Promise<{ handle: FileHandle; abs: string }> {
     let at = this.locate(path);
     if (!at.exists && !create) throw new ToolError(`no such file: ${this.show(at.abs)}`);
+    // Checked before any directory is made; an edit reads too, so both are asked.
+    this.allow('write', at);
+    if (at.exists) this.allow('read', at);
     if (!at.exists) {
       // The missing directories lie under the real path of an existing one: no link in between.
       await mkdir(dirname(at.real), { recursive: true }).catch((err: unknown) => {
