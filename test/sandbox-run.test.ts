@@ -218,3 +218,28 @@ describe('who decides', () => {
     expect(existsSync(join(dirs.outside, 'loosened'))).toBe(true);
   });
 });
+
+describe('the policy tier turns the sandbox on (src/policy → src/sandbox)', () => {
+  it('a team-beta workflow’s sh runs sandboxed (workspace writable, network per tier) with no flag; a personal one does not', async () => {
+    const dirs = sandboxDirs();
+    const body = `return (await sh('echo tier > ${dirs.outside}/by-tier; echo ran > tier-ran')).stderr;`;
+    const { store } = tempStore();
+    const beta = write(
+      dirs.ws,
+      'beta.js',
+      `export const meta = { name: 'beta', description: 'a team beta', tier: 'team-beta', owner: 'platform' };\n${body}\n`,
+    );
+    const held = await runWorkflow({ store, script: beta, workdir: dirs.ws, backoff: FAST_BACKOFF });
+    expect(held.status, JSON.stringify(held.error)).toBe('completed');
+    expect(existsSync(join(dirs.outside, 'by-tier'))).toBe(false);
+    expect(held.result).toMatch(/Read-only file system/);
+    expect(readFileSync(join(dirs.ws, 'tier-ran'), 'utf8')).toBe('ran\n');
+    expect((await store.getRun(held.runId))?.settings.sandbox).toMatchObject({ enabled: true, writablePaths: [dirs.ws] });
+
+    const personal = ccScript(dirs.ws, body, 'personal.js', 'personal');
+    const free = await runWorkflow({ store, script: personal, workdir: dirs.ws, backoff: FAST_BACKOFF });
+    expect(free.status).toBe('completed');
+    expect(readFileSync(join(dirs.outside, 'by-tier'), 'utf8')).toBe('tier\n');
+    expect((await store.getRun(free.runId))?.settings.sandbox).toBeUndefined();
+  });
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { SandboxMetaSchema } from '../sandbox/index.js';
 import { TIERS } from '../policy/schema.js';
+import { SandboxMetaSchema } from '../sandbox/index.js';
 import type { WorkflowMeta } from './api.js';
 
 const usd = z.number().positive('must be a number of USD > 0').finite();

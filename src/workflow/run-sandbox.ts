@@ -42,3 +42,13 @@ export function runSandboxSpec(given: SandboxSpec | undefined, meta: SandboxMeta
   if (spec) checkSandboxSpec(spec);
   return spec;
 }
+
+/**
+ * The policy's sandbox setting (src/policy `WorkflowPolicy.sandbox`) as a run's spec: when the
+ * tier turns it on, `sh` steps and the builtin `bash` tool run in it, writable where the policy
+ * lets agents write (the workspace, when it does), with the policy's network. Undefined when off.
+ */
+export function policySandbox(setting: { enabled: boolean; writablePaths: string[]; network: 'none' | 'host' }): SandboxSpec | undefined {
+  if (!setting.enabled) return undefined;
+  return { enabled: true, writablePaths: setting.writablePaths, network: setting.network };
+}

@@ -21,8 +21,8 @@ import {
   validateRunId,
 } from '../core/index.js';
 import { loadScenario, runCassetteMode } from '../gateway/index.js';
-import type { SandboxSpec } from '../sandbox/index.js';
 import type { PolicyEngine } from '../policy/index.js';
+import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
@@ -36,8 +36,8 @@ import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowS
 import { positionInStack } from './positions.js';
 import { watchRateLimits } from './rate-limit-watch.js';
 import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
-import { runSandboxSpec } from './run-sandbox.js';
 import { loadRunPolicyEngine, RunPolicy } from './run-policy.js';
+import { policySandbox, runSandboxSpec } from './run-sandbox.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
@@ -175,7 +175,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   const model = options.model ?? d.model;
   // The project's policies, checked before the run exists: a bad policy file leaves no run behind.
   const policyEngine = loadRunPolicyEngine(resolve(options.workdir ?? process.cwd()));
-  const tierCaps = new RunPolicy(policyEngine, loaded.meta, resolve(options.workdir ?? process.cwd())).policy.caps().value ?? undefined;
+  const startPolicy = new RunPolicy(policyEngine, loaded.meta, resolve(options.workdir ?? process.cwd())).policy;
+  const tierCaps = startPolicy.caps().value ?? undefined;
   const settings: RunSettingsWithWorkdir = {
     backend,
     ...(provider ? { provider } : {}),
@@ -195,7 +196,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
     ...cassettes,
   };
-  const sandbox = runSandboxSpec(options.sandbox, loaded.meta.sandbox, settings.workdir);
+  // A tier that sandboxes sh and the bash tool does so whatever the flags or the script say.
+  const sandbox = runSandboxSpec(policySandbox(startPolicy.sandbox()) ?? options.sandbox, loaded.meta.sandbox, settings.workdir);
   if (sandbox) settings.sandbox = sandbox;
   checkSettings(settings);
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');

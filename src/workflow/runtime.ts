@@ -12,8 +12,8 @@ import {
   WorkflowLimitError,
 } from '../core/index.js';
 import { attributionHeaders } from '../gateway/index.js';
-import { SandboxError, type SandboxSpec } from '../sandbox/index.js';
 import type { PolicyAuditEvent } from '../policy/index.js';
+import { SandboxError, type SandboxSpec } from '../sandbox/index.js';
 import type {
   CallKind,
   CallRecord,
