@@ -1,11 +1,13 @@
 // drover ui figures: the page's assets gzipped; the spans API on a 20,000-span trace (first read,
-// then folds and filters on the prepared trace); live-update latency in headless Chromium (a
+// then folds and filters on the prepared trace); the run page in headless Chromium (first paint,
+// waterfall interactive, time per scroll/collapse/filter: bench/ui-page.mjs); live-update latency in headless Chromium (a
 // task's status written by another connection → shown in an open page), when Chromium is there.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CLI, percentile, ROOT, tempDir } from './lib.mjs';
+import { pageFigures } from './ui-page.mjs';
 
 const { createStore } = await import(join(ROOT, 'dist', 'store', 'index.js'));
 const { traceIdForRun } = await import(join(ROOT, 'dist', 'telemetry', 'traceparent.js'));
@@ -160,7 +162,15 @@ export async function benchUi() {
       filter: await api('?filter=a999'),
       minMs: await api('?minMs=35'),
     };
-    return { assets: await assetsGzipped(ui.base), spansApi, live: await liveLatency(ui.url, store) };
+    // A fresh `drover ui` for the page: nothing of the trace prepared yet.
+    const fresh = await startUi(storePath);
+    let page;
+    try {
+      page = await pageFigures(fresh.url, 'big');
+    } finally {
+      fresh.stop();
+    }
+    return { assets: await assetsGzipped(ui.base), spansApi, page, live: await liveLatency(ui.url, store) };
   } finally {
     ui.stop();
     await store.close();
