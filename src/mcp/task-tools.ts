@@ -4,6 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { DroverError } from '../core/index.js';
+import { redactDeep, redactSecrets } from '../redact/index.js';
 import type { Store, TaskRecord } from '../store/index.js';
 import { openIds, TaskBoard, taskLine, toAsciiTree, toDot, toMermaid } from '../tasks/index.js';
 
@@ -16,8 +17,9 @@ export interface TaskServerOptions {
 
 const taskUri = (listId: string) => `drover://tasks/${encodeURIComponent(listId)}`;
 
+/** Every tool result: redacted (src/redact) — what the store holds already is, this covers the rest. */
 function ok(text: string, structured: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: 'text', text }], structuredContent: structured };
+  return { content: [{ type: 'text', text: redactSecrets(text) }], structuredContent: redactDeep(structured) };
 }
 
 /** Rule refusals (cycle, blocked, already claimed…) come back as tool errors, not protocol failures. */
@@ -25,7 +27,7 @@ async function guarded(fn: () => Promise<CallToolResult>): Promise<CallToolResul
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof DroverError) return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }] };
+    if (err instanceof DroverError) return { isError: true, content: [{ type: 'text', text: redactSecrets(`${err.code}: ${err.message}`) }] };
     throw err;
   }
 }
@@ -82,7 +84,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   server.registerTool('TaskGet', { description: 'Get a task by id.', inputSchema: { taskId: z.string().min(1) } }, ({ taskId }) =>
     guarded(async () => {
       const t = await board().get(taskId);
-      if (!t) return { isError: true, content: [{ type: 'text', text: `Task #${taskId} not found` }] };
+      if (!t) return { isError: true, content: [{ type: 'text', text: redactSecrets(`Task #${taskId} not found`) }] };
       return ok(`${taskLine(t)}\n${t.description}`, { task: t });
     }),
   );
@@ -211,7 +213,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     async (uri, variables) => {
       const listId = decodeURIComponent(String(variables.listId));
       const tasks = await options.store.tasks.listTasks(listId, Date.now());
-      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ listId, tasks }, null, 2) }] };
+      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(redactDeep({ listId, tasks }), null, 2) }] };
     },
   );
 

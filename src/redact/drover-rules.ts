@@ -89,9 +89,9 @@ export const DROVER_RULE_SPECS: readonly DroverRuleSpec[] = [
     id: 'drover/named-secret',
     // The anchor holds the connector and 20 value characters: `inputTokens: 1234` is not a candidate.
     anchor:
-      '(?:[Kk][Ee][Yy]|[Tt][Oo][Kk][Ee][Nn]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Pp][Aa][Ss][Ss][Ww]|[Cc][Rr][Ee][Dd][Ee][Nn][Tt][Ii][Aa][Ll])[A-Za-z0-9_]*["\']?\\s*(?:=>|:=|=|:)\\s*["\'`]?[A-Za-z0-9_\\-+/.~=]{20}',
+      '(?:[Kk][Ee][Yy]|[Tt][Oo][Kk][Ee][Nn]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Pp][Aa][Ss][Ss][Ww]|[Cc][Rr][Ee][Dd][Ee][Nn][Tt][Ii][Aa][Ll])[A-Za-z0-9_]*\\\\?["\'`]?\\s*(?:=>|:=|=|:)\\s*\\\\?["\'`]?[A-Za-z0-9_\\-+/.~=]{20}',
     pattern:
-      /(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|credential|access[_-]?key|private[_-]?key)[A-Za-z0-9_]*["']?\s*(?:=>|:=|=|:)\s*["'`]?([A-Za-z0-9_\-+/.~=]{20,400})/i,
+      /(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|credential|access[_-]?key|private[_-]?key)[A-Za-z0-9_]*\\?["'`]?\s*(?:=>|:=|=|:)\s*\\?["'`]?([A-Za-z0-9_\-+/.~=]{20,400})/i,
     accept: looksGenerated,
   },
 ];

@@ -151,6 +151,21 @@ class Scanner {
 
   scan(text: string): SecretFinding[] {
     this.current = [];
+    this.runRules(text);
+    // JSON and other escaped text (a request body, a span attribute holding JSON): `\nghp_…` has a letter
+    // before the key, which rules that look behind for a non-letter refuse. The same text with every
+    // escape sequence blanked (same length, so ranges hold) is scanned too.
+    if (text.includes('\\')) {
+      const view = text.replace(/\\(?:u[0-9a-fA-F]{4}|[\s\S])/g, (m) => ' '.repeat(m.length));
+      if (view !== text) this.runRules(view);
+    }
+    const found = this.current;
+    this.current = [];
+    this.text = '';
+    return found;
+  }
+
+  private runRules(text: string): void {
     this.text = text;
     const source = {
       content: text,
@@ -165,10 +180,6 @@ class Scanner {
       // Every scanner drover runs is synchronous (the preset's only async path is gcp's .p12 check, not run).
       if (out instanceof Promise) out.catch(() => {});
     }
-    const found = this.current;
-    this.current = [];
-    this.text = '';
-    return found;
   }
 }
 

@@ -5,4 +5,5 @@
  */
 export { findSecrets, mayHoldSecret, PREFILTER, type SecretFinding } from './engine.js';
 export { childEnv, isSecretName, refreshSecretEnv, secretEnvValues } from './env.js';
+export { redactEventStream } from './sse.js';
 export { mightNeedRedaction, REDACTED, redactDeep, redactedJson, redactJsonText, redactSecrets } from './redact.js';

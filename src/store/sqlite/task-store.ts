@@ -185,7 +185,9 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   private write(row: TaskRow): void {
-    this.s.update.run(SqliteTaskStore.redacted(row));
+    // In place: the record the caller gets back shows what was stored.
+    Object.assign(row, SqliteTaskStore.redacted(row));
+    this.s.update.run(row);
   }
 
   private writeState(row: TaskRow): void {
