@@ -5,9 +5,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { findSecrets, redactSecrets } from '../src/redact/index.js';
-import { CLI, ccScript, cli, lastJson, onCleanup, tempDir, write } from './helpers.js';
 // @ts-expect-error: a plain .mjs module shared with the bench (no type declarations)
 import { plantedEnvSecret, plantedSecrets, probes } from './fixtures/planted-secrets.mjs';
+import { CLI, ccScript, cli, lastJson, onCleanup, tempDir, write } from './helpers.js';
 
 interface Planted {
   family: string;

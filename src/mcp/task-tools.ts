@@ -27,7 +27,8 @@ async function guarded(fn: () => Promise<CallToolResult>): Promise<CallToolResul
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof DroverError) return { isError: true, content: [{ type: 'text', text: redactSecrets(`${err.code}: ${err.message}`) }] };
+    if (err instanceof DroverError)
+      return { isError: true, content: [{ type: 'text', text: redactSecrets(`${err.code}: ${err.message}`) }] };
     throw err;
   }
 }

@@ -3,7 +3,7 @@
  * preset (12.0.0) plus drover's own provider-key rules (engine.ts, drover-rules.ts); the values of
  * secret-named environment variables (env.ts). Retention per tier lives in retention.ts.
  */
-export { findSecrets, mayHoldSecret, PREFILTER, type SecretFinding } from './engine.js';
+export { findSecrets, findSecretsUnfiltered, mayHoldSecret, PREFILTER, type SecretFinding } from './engine.js';
 export { childEnv, isSecretName, refreshSecretEnv, secretEnvValues } from './env.js';
-export { redactEventStream } from './sse.js';
 export { mightNeedRedaction, REDACTED, redactDeep, redactedJson, redactJsonText, redactSecrets } from './redact.js';
+export { redactEventStream } from './sse.js';

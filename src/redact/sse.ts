@@ -12,8 +12,8 @@
  * treated the same way, keyed by its path, so an unknown wire errs towards redacting.
  */
 import { findSecrets } from './engine.js';
-import { REDACTED } from './redact.js';
 import { secretValuesOf } from './env.js';
+import { REDACTED } from './redact.js';
 
 interface Piece {
   event: number;

@@ -15,8 +15,8 @@
  */
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { redactEventStream, redactSecrets } from '../../redact/index.js';
 import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
+import { redactEventStream, redactSecrets } from '../../redact/index.js';
 
 /** Connection headers, and the length of a body that may be stored re-encoded. */
 const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'content-length']);
