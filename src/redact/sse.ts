@@ -34,7 +34,9 @@ interface Event {
 
 function leaves(v: unknown, path: (string | number)[], out: { path: (string | number)[]; value: string }[]): void {
   if (typeof v === 'string') out.push({ path, value: v });
-  else if (Array.isArray(v)) v.forEach((x, i) => leaves(x, [...path, i], out));
+  else if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) leaves(v[i], [...path, i], out);
+  }
   else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) leaves(x, [...path, k], out);
 }
 
@@ -76,7 +78,10 @@ export function redactEventStream(body: string, env: NodeJS.ProcessEnv = process
     for (const leaf of found) {
       const key = streamKey(data as Record<string, unknown>, leaf.path);
       let s = streams.get(key);
-      if (!s) streams.set(key, (s = { text: '', pieces: [] }));
+      if (!s) {
+        s = { text: '', pieces: [] };
+        streams.set(key, s);
+      }
       s.pieces.push({ event, path: leaf.path, value: leaf.value, at: s.text.length });
       s.text += leaf.value;
     }
