@@ -36,8 +36,7 @@ function leaves(v: unknown, path: (string | number)[], out: { path: (string | nu
   if (typeof v === 'string') out.push({ path, value: v });
   else if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) leaves(v[i], [...path, i], out);
-  }
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) leaves(x, [...path, k], out);
+  } else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) leaves(x, [...path, k], out);
 }
 
 function streamKey(data: Record<string, unknown>, path: (string | number)[]): string {
