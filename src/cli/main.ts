@@ -12,6 +12,7 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGateway } from './commands/gateway.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMcp } from './commands/mcp.js';
+import { register as registerRetention } from './commands/retention.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
@@ -39,5 +40,6 @@ registerDoctor(program);
 registerTasks(program);
 registerMcp(program);
 registerUi(program);
+registerRetention(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

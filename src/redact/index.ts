@@ -6,4 +6,15 @@
 export { findSecrets, findSecretsUnfiltered, mayHoldSecret, PREFILTER, type SecretFinding } from './engine.js';
 export { childEnv, isSecretName, refreshSecretEnv, secretEnvValues } from './env.js';
 export { mightNeedRedaction, REDACTED, redactDeep, redactedJson, redactJsonText, redactSecrets } from './redact.js';
+export {
+  DEFAULT_RETENTION,
+  expired,
+  type RetentionConfig,
+  type RetentionPolicy,
+  retentionFor,
+  retentionProblem,
+  TIERS,
+  type Tier,
+  tierOfRun,
+} from './retention.js';
 export { redactEventStream } from './sse.js';

@@ -1,6 +1,7 @@
 import type { RunCaps } from '../budget/caps.js';
 import type { LedgerStore } from './ledger-types.js';
 import type { ReservationStore } from './reservation-types.js';
+import type { RetentionStore } from './retention-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 
@@ -245,6 +246,8 @@ export interface Store {
   readonly ledger: LedgerStore;
   /** Budget held by requests in flight, against caps (schema v8). */
   readonly reservations: ReservationStore;
+  /** Retention and deletion, and the deletions log (src/store/retention-types.ts). */
+  readonly retention: RetentionStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

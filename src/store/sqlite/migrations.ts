@@ -245,6 +245,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // after result_json, so reading them there walks every page of a big result. Replaces runs_created.
   `DROP INDEX runs_created;
   CREATE INDEX runs_listing ON runs(created_at, id, status, name, updated_at, finished_at, lease_token, lease_pid, lease_host, lease_expires_at);`,
+  // deletions (reserved as v11 on the redact branch; renumbered at merge): what retention and
+  // `drover runs delete` removed — run id, kind, when, who (OS user), counts; never content — and when
+  // a run's content was dropped (src/store/sqlite/retention-store.ts).
+  `CREATE TABLE deletions (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    counts_json TEXT NOT NULL
+  );
+  CREATE INDEX deletions_run ON deletions(run_id);
+  ALTER TABLE runs ADD COLUMN content_dropped_at INTEGER;`,
 ];
 
 /**

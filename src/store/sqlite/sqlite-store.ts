@@ -28,6 +28,7 @@ import type {
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteReservationStore } from './reservation-store.js';
+import { SqliteRetentionStore } from './retention-store.js';
 import {
   type CallRow,
   callFromRow,
@@ -115,6 +116,7 @@ export class SqliteStore implements Store {
   readonly spans: SqliteSpanStore;
   readonly ledger: SqliteLedgerStore;
   readonly reservations: SqliteReservationStore;
+  readonly retention: SqliteRetentionStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -138,6 +140,7 @@ export class SqliteStore implements Store {
     this.spans = new SqliteSpanStore(this.db);
     this.ledger = new SqliteLedgerStore(this.db);
     this.reservations = new SqliteReservationStore(this.db);
+    this.retention = new SqliteRetentionStore(this.db);
   }
 
   private migrate(): void {
