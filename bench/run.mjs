@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,redact,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { benchListing } from './listing.mjs';
 import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
 import { benchRateLimit } from './rate-limit.mjs';
+import { benchRedact } from './redact.mjs';
 import { benchResume } from './resume.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchTasks } from './tasks.mjs';
@@ -38,6 +39,7 @@ const all = {
   gateway: benchGateway,
   caps: benchCaps,
   listing: benchListing,
+  redact: benchRedact,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

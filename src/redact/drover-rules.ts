@@ -19,10 +19,13 @@ export interface DroverRuleSpec {
   accept?: (secret: string) => boolean;
 }
 
-/** Mixed case with a digit, or long hex: how generated keys look (names and words do not). */
+/**
+ * Mixed case with a digit, or long hex: how generated keys look (names and words do not). Dotted
+ * identifiers (`usage.cacheWrite5mTokens`) are code, not keys.
+ */
 function looksGenerated(s: string): boolean {
   if (/^[a-f0-9]{32,}$/i.test(s)) return true;
-  if (s.length < 20) return false;
+  if (s.length < 20 || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(s)) return false;
   if (/^(?:your|my|the|some|example|placeholder|changeme|redacted|xxx)/i.test(s) || /(.)\1{5,}/.test(s)) return false;
   return /[a-z]/.test(s) && /[A-Z]/.test(s) && /[0-9]/.test(s);
 }

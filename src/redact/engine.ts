@@ -77,8 +77,16 @@ export const PRESET_OPTIONS: Readonly<Record<string, object>> = {
 
 interface LoadedRule {
   id: string;
+  /** The rule's own anchor: the rule runs only on text that matches it. */
+  anchor: RegExp;
   file: (source: SecretLintSourceCode) => void | Promise<void>;
 }
+
+/** Each rule's anchor source, by rule id. */
+const ANCHOR_OF: Readonly<Record<string, string>> = {
+  ...(Object.fromEntries(Object.entries(PRESET_ANCHORS).filter(([, a]) => a !== null)) as Record<string, string>),
+  ...Object.fromEntries(DROVER_RULE_SPECS.map((s) => [s.id, s.anchor])),
+};
 
 type Preset = { rules: SecretLintRuleCreator<object>[] };
 
@@ -127,7 +135,8 @@ class Scanner {
         ignore: () => {},
       };
       const handler = d.rule.create(context, d.options);
-      if (handler.file) this.rules.push({ id: d.id, file: handler.file.bind(handler) });
+      const anchor = new RegExp(ANCHOR_OF[d.id] as string);
+      if (handler.file) this.rules.push({ id: d.id, anchor, file: handler.file.bind(handler) });
     }
   }
 
@@ -140,7 +149,8 @@ class Scanner {
     const data = desc.message.data as Record<string, unknown> | undefined;
     if (!data) return;
     for (const v of Object.values(data)) {
-      if (typeof v !== 'string' || v.length < 8) continue;
+      // Only when the range is not the value itself (searching every report's value again is quadratic).
+      if (typeof v !== 'string' || v.length < 8 || this.text.slice(start, end).includes(v)) continue;
       for (let i = this.text.indexOf(v); i !== -1; i = this.text.indexOf(v, i + v.length)) {
         this.current.push({ ruleId: this.currentRule, start: i, end: i + v.length });
       }
@@ -175,6 +185,7 @@ class Scanner {
       hasBOM: false,
     } as unknown as SecretLintSourceCode;
     for (const r of this.rules) {
+      if (!r.anchor.test(text)) continue;
       this.currentRule = r.id;
       const out = r.file(source);
       // Every scanner drover runs is synchronous (the preset's only async path is gcp's .p12 check, not run).
