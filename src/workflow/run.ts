@@ -21,6 +21,7 @@ import {
   validateRunId,
 } from '../core/index.js';
 import { loadScenario, runCassetteMode } from '../gateway/index.js';
+import { refreshSecretEnv } from '../redact/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
@@ -142,6 +143,7 @@ const SIM_API_KEY = 'drover-sim';
 const MAX_ARGS_DEPTH = 100;
 
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
+  refreshSecretEnv(); // secret-named variables set in process before this run are redacted from its first write
   const { store } = options;
   // An empty --run-id is refused like any invalid one, never silently replaced.
   const runId = options.runId !== undefined ? validateRunId(options.runId) : newRunId();
@@ -200,6 +202,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
 }
 
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
+  refreshSecretEnv();
   const { store } = options;
   const run = await store.getRun(options.runId);
   if (!run) throw new NotFoundError(`run ${options.runId}`);
