@@ -13,10 +13,17 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
-/** The values of `env`'s secret-named variables (8 characters or more), longest first. */
+/**
+ * The values of `env`'s secret-named variables (8 characters or more), longest first, each also as it
+ * reads inside a JSON string when that differs (a value with a quote, backslash or control character).
+ */
 export function secretEnvValues(env: NodeJS.ProcessEnv): string[] {
   const values = new Set<string>();
-  for (const [name, value] of Object.entries(env)) if (value && value.length >= MIN_VALUE_LENGTH && isSecretName(name)) values.add(value);
+  for (const [name, value] of Object.entries(env)) {
+    if (!value || value.length < MIN_VALUE_LENGTH || !isSecretName(name)) continue;
+    values.add(value);
+    values.add(JSON.stringify(value).slice(1, -1));
+  }
   return [...values].sort((a, b) => b.length - a.length);
 }
 

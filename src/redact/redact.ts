@@ -90,7 +90,7 @@ export function redactedJson(value: unknown, env: NodeJS.ProcessEnv = process.en
 /** Whether `text` holds a candidate for any rule or a secret env value (JSON-escaped ones included). */
 export function mightNeedRedaction(text: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (mayHoldSecret(text)) return true;
-  for (const v of secretValuesOf(env)) if (text.includes(v) || text.includes(JSON.stringify(v).slice(1, -1))) return true;
+  for (const v of secretValuesOf(env)) if (text.includes(v)) return true;
   return false;
 }
 
