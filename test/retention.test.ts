@@ -111,6 +111,10 @@ describe('drover gc: retention per tier', () => {
     // status of a content-dropped run still answers (figures, structure).
     const status = await p.cli(['status', oldContent, '--json']);
     expect(status.code, status.stderr).toBe(0);
+    // Its calls have no results any more: resuming it, or reusing it with --from, is refused.
+    const resume = await p.cli(['resume', oldContent]);
+    expect(resume.code).toBe(2);
+    expect(resume.stderr).toContain('its content was dropped by retention');
     // A second gc has nothing left to do.
     const again = await p.cli(['gc', '--json']);
     expect((lastJson(again.stdout) as { runs: unknown[] }).runs).toEqual([]);

@@ -70,6 +70,8 @@ export interface RetentionStore {
     runId: string,
     options: { now: number; actor: string; kind: 'delete' | 'gc-run'; traceIdOf: (runId: string) => string; dryRun?: boolean },
   ): Promise<RemovedCounts>;
+  /** When retention dropped the run's content (ms since epoch), or null (never, or no such run). */
+  contentDroppedAt(runId: string): Promise<number | null>;
   /** The deletions log, newest first. */
   deletions(limit?: number): Promise<DeletionRecord[]>;
 }

@@ -142,6 +142,20 @@ const SIM_API_KEY = 'drover-sim';
 /** Deepest `args` accepted (levels of arrays and objects). */
 const MAX_ARGS_DEPTH = 100;
 
+/**
+ * A run whose content retention dropped (`drover gc`) has calls without results: reusing them would hand
+ * the script nulls. @throws InputError (`CONTENT_DROPPED`, exit 2).
+ */
+async function refuseDroppedContent(store: Store, runId: string): Promise<void> {
+  const at = await store.retention.contentDroppedAt(runId);
+  if (at !== null) {
+    throw new InputError(
+      `run ${runId}: its content was dropped by retention on ${new Date(at).toISOString()} (drover gc); its calls cannot be reused`,
+      'CONTENT_DROPPED',
+    );
+  }
+}
+
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
   refreshSecretEnv(); // secret-named variables set in process before this run are redacted from its first write
   const { store } = options;
@@ -155,6 +169,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   // (and the store is first touched after the script loaded, so a bad script leaves no store either).
   const loaded = await loadWorkflowFile(options.script);
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
+  if (options.fromRunId) await refuseDroppedContent(store, options.fromRunId);
   const source =
     options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
   const cassettes = cassetteSetting(options, undefined);
@@ -206,6 +221,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
   const { store } = options;
   const run = await store.getRun(options.runId);
   if (!run) throw new NotFoundError(`run ${options.runId}`);
+  await refuseDroppedContent(store, run.id);
   const { loaded, replaced, note } = await scriptForResume(run, options.script);
   const stored = run.settings as RunSettingsWithWorkdir;
   const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };

@@ -140,6 +140,10 @@ export class SqliteRetentionStore implements RetentionStore {
     return options.dryRun ? work() : db.transaction(work).immediate();
   }
 
+  async contentDroppedAt(runId: string): Promise<number | null> {
+    return (this.db.prepare('SELECT content_dropped_at FROM runs WHERE id = ?').pluck().get(runId) as number | null | undefined) ?? null;
+  }
+
   async deletions(limit = 1000): Promise<DeletionRecord[]> {
     const rows = this.db.prepare('SELECT id, run_id, kind, at, actor, counts_json FROM deletions ORDER BY id DESC LIMIT ?').all(limit) as {
       id: number;
