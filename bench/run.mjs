@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,redact,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { benchOrchestration } from './orchestration.mjs';
 import { benchOtlp } from './otlp.mjs';
 import { benchPolicy } from './policy.mjs';
 import { benchRateLimit } from './rate-limit.mjs';
+import { benchRedact } from './redact.mjs';
 import { benchResume } from './resume.mjs';
 import { benchSandbox } from './sandbox.mjs';
 import { benchStartup } from './startup.mjs';
@@ -44,6 +45,7 @@ const all = {
   stop: benchStop,
   sandbox: benchSandbox,
   policy: benchPolicy,
+  redact: benchRedact,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

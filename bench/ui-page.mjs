@@ -7,7 +7,6 @@ import { existsSync } from 'node:fs';
 const CHROMIUM = process.env.DROVER_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Waits in the page until `test()` holds, checking every animation frame; ms from `t0`. */
-const waitIn = (page, fn, arg) => page.evaluate(fn, arg);
 
 export async function pageFigures(url, runId) {
   if (!existsSync(CHROMIUM)) return { skipped: `no Chromium at ${CHROMIUM}` };
@@ -35,23 +34,33 @@ export async function pageFigures(url, runId) {
       return Math.round((await page.evaluate(() => performance.now())) - t0);
     };
     const scroll = await action(
-      () => page.locator('[data-testid="waterfall"]').evaluate((el) => {
-        el.scrollTop = el.scrollHeight / 2;
-        el.dispatchEvent(new Event('scroll'));
-      }),
+      () =>
+        page.locator('[data-testid="waterfall"]').evaluate((el) => {
+          el.scrollTop = el.scrollHeight / 2;
+          el.dispatchEvent(new Event('scroll'));
+        }),
       () => page.locator('[data-span][data-name="invoke_agent a500"]').waitFor({ timeout: 30_000 }),
     );
     const collapse = await action(
       () => page.locator('[data-testid="wf-depth"]').selectOption('1'),
-      () => page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('1001 of'), null, { timeout: 30_000 }),
+      () =>
+        page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('1001 of'), null, {
+          timeout: 30_000,
+        }),
     );
     const expand = await action(
       () => page.locator('[data-testid="wf-depth"]').selectOption(''),
-      () => page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('20001 of'), null, { timeout: 30_000 }),
+      () =>
+        page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('20001 of'), null, {
+          timeout: 30_000,
+        }),
     );
     const filter = await action(
       () => page.locator('[data-testid="wf-filter"]').fill('a999'),
-      () => page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('2 of'), null, { timeout: 30_000 }),
+      () =>
+        page.waitForFunction(() => document.querySelector('[data-testid="wf-count"]')?.textContent?.startsWith('2 of'), null, {
+          timeout: 30_000,
+        }),
     );
     return { ...load, actionsMs: { scrollToMiddle: scroll, collapseToDepth1: collapse, expandAll: expand, filter }, shown: await count() };
   } finally {

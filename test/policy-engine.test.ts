@@ -45,7 +45,7 @@ describe('shipped tiers', () => {
     expect(e.sandbox).toMatchObject({ enabled: false, network: 'host' });
     expect(e.approvals.commands.some((c) => c.allowed)).toBe(false);
     expect(e.capture).toEqual({ value: 'redacted', rules: ['personal.capture'] });
-    expect(e.retentionDays).toEqual({ value: 90, rules: ['personal.retention'] });
+    expect(e.retentionDays).toEqual({ value: 30, rules: ['personal.retention'] });
   });
 
   it('team-beta: any model, writes only in workspace or worktree, secret files denied, sandbox on with network', () => {

@@ -14,6 +14,7 @@ import { register as registerGateway } from './commands/gateway.js';
 import { register as registerInspect } from './commands/inspect.js';
 import { register as registerMcp } from './commands/mcp.js';
 import { register as registerPolicy } from './commands/policy.js';
+import { register as registerRetention } from './commands/retention.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
@@ -43,5 +44,6 @@ registerTasks(program);
 registerMcp(program);
 registerUi(program);
 registerPolicy(program);
+registerRetention(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pricesProblem } from '../budget/price-check.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import { InputError } from '../core/errors.js';
+import { type RetentionConfig, retentionProblem } from '../redact/retention.js';
 import { checkNumericEnv, envInt } from './env.js';
 
 export { checkNumericEnv, envInt, type IntEnvSpec, NUMERIC_ENV, type NumericEnvName } from './env.js';
@@ -31,6 +32,8 @@ export interface ConfigFile {
   budget?: BudgetConfig;
   /** Prices by exact model id, replacing the built-in sheet's (docs/budget.md). */
   prices?: PriceOverrides;
+  /** Retention per tier over drover's defaults (docs/redaction.md): `{ <tier>: { contentDays, runsDays, cassettesDays } }`. */
+  retention?: RetentionConfig;
 }
 
 /** Config `budget`: USD and output-token caps per UTC day. */
@@ -91,6 +94,7 @@ const CONFIG_KEYS: Record<keyof ConfigFile, Check> = {
   otlpEndpoint: url,
   budget,
   prices: () => undefined, // checked by pricesProblem, which names the nested key
+  retention: retentionProblem,
 };
 
 /** The first problem of a parsed config file as `[where, what]`, or undefined when it is valid. */
@@ -126,6 +130,8 @@ export interface Config {
   budget: BudgetConfig | undefined;
   /** `prices` of drover.config.json: model id → price, over the built-in sheet (empty when none). */
   prices: PriceOverrides;
+  /** `retention` of drover.config.json (undefined: drover's defaults per tier). */
+  retention: RetentionConfig | undefined;
 }
 
 export interface ConfigOverrides {
@@ -193,6 +199,7 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
     otlpEndpoint: file.otlpEndpoint,
     budget: file.budget,
     prices: file.prices ?? {},
+    retention: file.retention,
   };
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { redactDeep, redactSecrets } from '../redact/index.js';
 import type { Store, TaskRecord } from '../store/index.js';
 import { openIds, TaskBoard, taskLine, toAsciiTree, toDot, toMermaid } from '../tasks/index.js';
 import { tasksAppUri } from './apps.js';
@@ -69,7 +70,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   server.registerTool('TaskGet', { description: 'Get a task by id.', inputSchema: { taskId: z.string().min(1) } }, ({ taskId }) =>
     guarded(async () => {
       const t = await board().get(taskId);
-      if (!t) return { isError: true, content: [{ type: 'text', text: `Task #${taskId} not found` }] };
+      if (!t) return { isError: true, content: [{ type: 'text', text: redactSecrets(`Task #${taskId} not found`) }] };
       return ok(`${taskLine(t)}\n${t.description}`, { task: t });
     }),
   );
@@ -201,7 +202,7 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     async (uri, variables) => {
       const listId = decodeURIComponent(String(variables.listId));
       const tasks = await options.store.tasks.listTasks(listId, Date.now());
-      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ listId, tasks }, null, 2) }] };
+      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(redactDeep({ listId, tasks }), null, 2) }] };
     },
   );
 

@@ -154,7 +154,14 @@ function guard<T extends object>(target: T, location: string, state: GuardState,
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver);
       if (typeof prop !== 'string') return value;
-      if (prop === 'tasks' || prop === 'spans' || prop === 'ledger' || prop === 'control' || prop === 'transcripts') {
+      if (
+        prop === 'tasks' ||
+        prop === 'spans' ||
+        prop === 'ledger' ||
+        prop === 'control' ||
+        prop === 'transcripts' ||
+        prop === 'retention'
+      ) {
         if (typeof value !== 'object' || value === null) return value;
         if (!parts.has(prop)) parts.set(prop, guard(value, location, state, `${prop}.`));
         return parts.get(prop);

@@ -18,6 +18,7 @@ export {
 } from './corruption.js';
 export type * from './ledger-types.js';
 export type * from './reservation-types.js';
+export { CONTENT_ATTRIBUTES, type DeletionRecord, type RemovedCounts, type RetentionRun, type RetentionStore } from './retention-types.js';
 export type * from './span-types.js';
 export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 

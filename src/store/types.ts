@@ -2,6 +2,7 @@ import type { RunCaps } from '../budget/caps.js';
 import type { ControlStore } from './control-types.js';
 import type { LedgerStore } from './ledger-types.js';
 import type { ReservationStore } from './reservation-types.js';
+import type { RetentionStore } from './retention-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 import type { TranscriptStore } from './transcript-types.js';
@@ -45,6 +46,10 @@ export interface RunSettings {
   caps?: RunCaps;
   /** The task list `tasks.*` works on. */
   taskList?: string;
+  /** The workflow's governance tier (`meta.tier`) when it declared one: retention (`drover gc`) and the inventory read it. */
+  tier?: string;
+  /** The workflow's owner (`meta.owner`) when it declared one. */
+  owner?: string;
 }
 
 export interface LeaseInfo {
@@ -259,6 +264,8 @@ export interface Store {
   readonly control: ControlStore;
   /** Agent transcripts, kept as the run's content capture allows (schema v10). */
   readonly transcripts: TranscriptStore;
+  /** Retention and deletion, and the deletions log (src/store/retention-types.ts). */
+  readonly retention: RetentionStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

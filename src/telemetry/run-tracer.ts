@@ -15,6 +15,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { redactDeep, redactSecrets } from '../redact/index.js';
 import type { SpanEvent, StoredSpan } from '../store/index.js';
 import { DROVER, GENAI } from './genai.js';
 import { EXECUTION, type RunTraceHistory } from './run-history.js';
@@ -275,23 +276,24 @@ export class RunTracer {
   ): void {
     const parentCtx = trace.getSpanContext(parent);
     const spanId = timing.spanId ?? randomSpanId();
-    const attrs = {
+    // Redacted before either sink: the store redacts again, but the live OTLP export reads this copy.
+    const attrs = redactDeep({
       [DROVER.runId]: this.options.runId,
       ...attributes,
       [DROVER.execution]: this.history.execution,
       ...(timing.error ? { [GENAI.errorType]: timing.error.code } : {}),
-    };
+    });
     const kind = timing.kind ?? SpanKind.INTERNAL;
     const stored: StoredSpan = {
       traceId: this.traceId,
       spanId,
       parentSpanId: parentCtx?.spanId ?? null,
-      name,
+      name: redactSecrets(name),
       kind: kind + 1,
       startUs: Math.round(timing.startMs * 1000),
       endUs: Math.round(Math.max(timing.startMs, timing.endMs) * 1000),
       statusCode: timing.error ? 2 : 0,
-      statusMessage: timing.error ? timing.error.message.slice(0, 500) : null,
+      statusMessage: timing.error ? redactSecrets(timing.error.message.slice(0, 500)) : null,
       service: 'drover',
       scope: 'drover',
       attributes: attrs,

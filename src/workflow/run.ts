@@ -22,6 +22,7 @@ import {
 } from '../core/index.js';
 import { loadScenario, runCassetteMode } from '../gateway/index.js';
 import type { PolicyEngine } from '../policy/index.js';
+import { refreshSecretEnv } from '../redact/index.js';
 import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
@@ -155,7 +156,22 @@ const SIM_API_KEY = 'drover-sim';
 /** Deepest `args` accepted (levels of arrays and objects). */
 const MAX_ARGS_DEPTH = 100;
 
+/**
+ * A run whose content retention dropped (`drover gc`) has calls without results: reusing them would hand
+ * the script nulls. @throws InputError (`CONTENT_DROPPED`, exit 2).
+ */
+async function refuseDroppedContent(store: Store, runId: string): Promise<void> {
+  const at = await store.retention.contentDroppedAt(runId);
+  if (at !== null) {
+    throw new InputError(
+      `run ${runId}: its content was dropped by retention on ${new Date(at).toISOString()} (drover gc); its calls cannot be reused`,
+      'CONTENT_DROPPED',
+    );
+  }
+}
+
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
+  refreshSecretEnv(); // secret-named variables set in process before this run are redacted from its first write
   const { store } = options;
   // An empty --run-id is refused like any invalid one, never silently replaced.
   const runId = options.runId !== undefined ? validateRunId(options.runId) : newRunId();
@@ -167,6 +183,7 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
   // (and the store is first touched after the script loaded, so a bad script leaves no store either).
   const loaded = await loadWorkflowFile(options.script);
   if (options.fromRunId && !(await store.getRun(options.fromRunId))) throw new NotFoundError(`run ${options.fromRunId} (given to --from)`);
+  if (options.fromRunId) await refuseDroppedContent(store, options.fromRunId);
   const source =
     options.fromRunId && options.sim === undefined && options.gateway === undefined ? await store.getRun(options.fromRunId) : undefined;
   const cassettes = cassetteSetting(options, undefined);
@@ -195,6 +212,8 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       ? endpoint(source.settings.sim, source.settings.gateway ?? d.gateway)
       : endpoint(options.sim, options.gateway ?? (options.sim || options.replay !== undefined ? undefined : d.gateway))),
     ...cassettes,
+    ...(loaded.meta.tier ? { tier: loaded.meta.tier } : {}),
+    ...(loaded.meta.owner ? { owner: loaded.meta.owner } : {}),
   };
   // A tier that sandboxes sh and the bash tool does so whatever the flags or the script say.
   const sandbox = runSandboxSpec(policySandbox(startPolicy.sandbox()) ?? options.sandbox, loaded.meta.sandbox, settings.workdir);
@@ -221,9 +240,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
 }
 
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
+  refreshSecretEnv();
   const { store } = options;
   const run = await store.getRun(options.runId);
   if (!run) throw new NotFoundError(`run ${options.runId}`);
+  await refuseDroppedContent(store, run.id);
   const { loaded, replaced, note } = await scriptForResume(run, options.script);
   const stored = run.settings as RunSettingsWithWorkdir;
   const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };

@@ -36,6 +36,20 @@ export function register(program: Command): void {
     .option('--json', 'JSON output')
     .action(action<[]>(async (flags) => (await handlers()).pruneCommand(flags)));
 
+  runs
+    .command('delete <runId>')
+    .description("a deletion request: remove a run's data entirely (ledger figures kept, labels cleared) and record that it did")
+    .option('--yes', 'delete; without it, say what would be deleted')
+    .option('--json', 'JSON output')
+    .action(action<[string]>(async (runId, flags) => (await import('../handlers/retention.js')).runsDeleteCommand(runId, flags)));
+
+  runs
+    .command('deletions')
+    .description('the deletions log: which runs were deleted or lost their content, when and by whom')
+    .option('--limit <n>', 'how many, newest first', int('--limit'))
+    .option('--json', 'JSON output')
+    .action(action<[]>(async (flags) => (await import('../handlers/retention.js')).deletionsCommand(flags)));
+
   program
     .command('status <runId>')
     .description('a run with its phases, agents and questions')

@@ -3,6 +3,7 @@ import { toGolden } from '../../assert/golden.js';
 import { parseDuration } from '../../core/duration.js';
 import { InputError } from '../../core/errors.js';
 import { stringifyJson } from '../../core/json.js';
+import { mightNeedRedaction, redactDeep } from '../../redact/index.js';
 import type { StoredSpan } from '../../store/span-types.js';
 import { duplicateSpanIds } from '../../store/sqlite/span-store.js';
 import { spansToOtlpJson } from '../../telemetry/otlp/encode.js';
@@ -57,7 +58,11 @@ export async function traceExport(ref: string, flags: Flags): Promise<number> {
   if ((flags.format ?? 'otlp-json') !== 'otlp-json')
     throw new InputError(`--format: "${String(flags.format)}" is not supported (otlp-json)`);
   const spans = await spansOf(ref, flags);
-  process.stdout.write(`${JSON.stringify(spansToOtlpJson(spans), null, flags.pretty ? 2 : undefined)}\n`);
+  // Stored spans are redacted when written; a store written by an older drover may hold unredacted
+  // ones: the export is checked as one text and walked only when it might hold a secret.
+  const doc = spansToOtlpJson(spans);
+  const safe = mightNeedRedaction(JSON.stringify(doc)) ? redactDeep(doc) : doc;
+  process.stdout.write(`${JSON.stringify(safe, null, flags.pretty ? 2 : undefined)}\n`);
   return EXIT.ok;
 }
 

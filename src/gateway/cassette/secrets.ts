@@ -7,15 +7,16 @@
  *   cookie, set-cookie, anthropic-organization-id, openai-organization, openai-project, and any name
  *   containing api-key, secret, password, credential, authorization or cookie.
  * - Every kept header value, the request body and the response body are passed through
- *   src/core/redact.ts (key shapes such as `sk-ant-…`, bearer tokens, and the values of secret
+ *   src/redact (secretlint's recommended preset, drover's provider-key rules, and the values of secret
  *   environment variables) — byte-preserving everywhere else, so a body without a secret is stored
- *   exactly. A compressed response body (`content-encoding` gzip, deflate, br, zstd) is stored
+ *   exactly. A streamed answer (`text/event-stream`) is also scanned with its deltas joined
+ *   (src/redact/sse.ts): a key the model repeats arrives in pieces no single event holds. A compressed response body (`content-encoding` gzip, deflate, br, zstd) is stored
  *   decoded, without its `content-encoding`, so that it can be scanned.
  */
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { redactSecrets } from '../../core/redact.js';
 import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
+import { redactEventStream, redactSecrets } from '../../redact/index.js';
 
 /** Connection headers, and the length of a body that may be stored re-encoded. */
 const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'content-length']);
@@ -85,6 +86,19 @@ export function redactBody(
     list = [{ t: chunks[chunks.length - 1]?.t ?? 0, bytes: decode(encoding, whole) }];
     outHeaders = { ...headers };
     delete outHeaders['content-encoding'];
+  }
+  // A streamed answer carries a repeated key in pieces, one per delta event: joined, scanned and cut out
+  // before anything else touches it (a piece that looks like a key by itself would otherwise be redacted
+  // alone, leaving the rest of the key in the next event).
+  if ((outHeaders['content-type'] ?? '').includes('text/event-stream')) {
+    const raw = Buffer.concat(list.map((c) => c.bytes));
+    const text = raw.toString('utf8');
+    if (Buffer.from(text, 'utf8').equals(raw)) {
+      const out = redactEventStream(text, env);
+      if (out !== text) {
+        return { chunks: [{ t: list[list.length - 1]?.t ?? 0, bytes: redactBytes(Buffer.from(out, 'utf8'), env) }], headers: outHeaders };
+      }
+    }
   }
   const redacted = list.map((c) => ({ t: c.t, bytes: redactBytes(c.bytes, env) }));
   const whole = redactBytes(Buffer.concat(list.map((c) => c.bytes)), env);

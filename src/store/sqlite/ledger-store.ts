@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
 import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
+import { safeText } from './rows.js';
 
 interface LedgerRow {
   id: number;
@@ -67,15 +68,15 @@ export function ledgerParams(e: LedgerEntry): Omit<LedgerRow, 'id'> {
   return {
     run_id: e.runId,
     call_key: e.callKey,
-    agent_label: e.agentLabel,
-    phase: e.phase,
-    workflow: e.workflow,
-    session: e.session,
+    agent_label: safeText(e.agentLabel),
+    phase: safeText(e.phase),
+    workflow: safeText(e.workflow),
+    session: safeText(e.session),
     provider: e.provider,
     wire: e.wire,
     mode: e.mode,
     model: e.model,
-    request_id: e.requestId,
+    request_id: safeText(e.requestId),
     status: e.status,
     stop_reason: e.stopReason,
     input_tokens: e.inputTokens,

@@ -258,6 +258,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     transcript_json TEXT NOT NULL,
     PRIMARY KEY (run_id, call_key, attempt)
   ) WITHOUT ROWID;`,
+  // deletions (v11): what retention and
+  // `drover runs delete` removed — run id, kind, when, who (OS user), counts; never content — and when
+  // a run's content was dropped (src/store/sqlite/retention-store.ts).
+  `CREATE TABLE deletions (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    counts_json TEXT NOT NULL
+  );
+  CREATE INDEX deletions_run ON deletions(run_id);
+  ALTER TABLE runs ADD COLUMN content_dropped_at INTEGER;`,
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { redactedJson, redactSecrets } from '../../redact/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -67,6 +68,17 @@ export interface QuestionRow {
 }
 
 export const toJson = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+/**
+ * What every text and JSON column the store writes passes through: secrets redacted (src/redact) at the
+ * store's boundary, whatever the caller did before — so no writer can store one by forgetting.
+ */
+export const safeJson = (v: unknown): string | null => (v === undefined ? null : redactedJson(v));
+export function safeText(s: string): string;
+export function safeText(s: string | null): string | null;
+export function safeText(s: string | null | undefined): string | null | undefined;
+export function safeText(s: string | null | undefined): string | null | undefined {
+  return typeof s === 'string' ? redactSecrets(s) : s;
+}
 const fromJson = (v: string | null): unknown => (v === null ? null : JSON.parse(v));
 
 export function runFromRow(r: RunRow): RunRecord {
@@ -161,17 +173,17 @@ export function callParams(c: CallRecord) {
     run_id: c.runId,
     key: c.key,
     kind: c.kind,
-    label: c.label,
-    phase: c.phase,
+    label: safeText(c.label),
+    phase: safeText(c.phase),
     status: c.status,
-    inputs_json: toJson(c.inputs),
-    result_json: toJson(c.result),
-    error_json: toJson(c.error ?? undefined),
+    inputs_json: safeJson(c.inputs),
+    result_json: safeJson(c.result),
+    error_json: safeJson(c.error ?? undefined),
     attempts: c.attempts,
     started_at: c.startedAt,
     finished_at: c.finishedAt,
     reused_from: c.reusedFrom,
-    detail_json: c.detail ? toJson(c.detail) : null,
+    detail_json: c.detail ? safeJson(c.detail) : null,
     position_key: c.positionKey ?? null,
     content_key: c.contentKey ?? null,
   };

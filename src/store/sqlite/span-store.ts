@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { redactedJson, redactSecrets } from '../../redact/index.js';
 import type { EncodedSpanRow, SpanQuery, SpanStore, StoredSpan } from '../span-types.js';
 
 const COLUMNS =
@@ -90,7 +91,7 @@ function extraJson(sp: StoredSpan, startRem: number | null | undefined, endRem: 
     extra ??= {};
     extra[k] = v;
   }
-  return extra ? JSON.stringify(extra) : null;
+  return extra ? redactedJson(extra) : null;
 }
 
 /**
@@ -232,11 +233,15 @@ export function collapseRetries<T>(items: T[], idOf: (x: T) => string, content: 
 /** The index key of a trace: its first 52 bits, exact in a double. */
 export const traceKey = (traceId: string): number => Number.parseInt(traceId.slice(0, 13), 16);
 
-/** A span as the 20 values of its row, in COLUMNS order: cheap to hand between threads. */
+/**
+ * A span as the 20 values of its row, in COLUMNS order: cheap to hand between threads. Every text
+ * value is redacted here (src/redact) — drover's own spans and every span received over OTLP alike;
+ * `resourceJson` and `originJson`, when given, must already be redacted (`redactedJson`).
+ */
 export function encodeSpanRow(
   sp: StoredSpan,
-  resourceJson: string = JSON.stringify(sp.resource),
-  originJson: string | null = sp.origin ? JSON.stringify(sp.origin) : null,
+  resourceJson: string = redactedJson(sp.resource),
+  originJson: string | null = sp.origin ? redactedJson(sp.origin) : null,
 ): EncodedSpanRow {
   const startRem = nanosRem(sp.startUs, sp.startNanos);
   const endRem = nanosRem(sp.endUs, sp.endNanos);
@@ -245,18 +250,18 @@ export function encodeSpanRow(
     sp.traceId,
     sp.spanId,
     sp.parentSpanId,
-    sp.name,
+    redactSecrets(sp.name),
     sp.kind,
     sp.service,
     sp.scope,
     sp.startUs,
     sp.endUs,
     sp.statusCode,
-    sp.statusMessage,
+    sp.statusMessage === null ? null : redactSecrets(sp.statusMessage),
     sp.runId,
-    JSON.stringify(sp.attributes),
+    redactedJson(sp.attributes),
     resourceJson,
-    sp.events.length ? JSON.stringify(sp.events) : null,
+    sp.events.length ? redactedJson(sp.events) : null,
     extraJson(sp, startRem, endRem),
     originJson,
     startRem ?? null,
@@ -273,11 +278,11 @@ export function encodeSpanRows(spans: StoredSpan[]): EncodedSpanRow[] {
   return spans.map((s) => {
     if (s.resource !== last) {
       last = s.resource;
-      json = JSON.stringify(s.resource);
+      json = redactedJson(s.resource);
     }
     if (s.origin !== lastOrigin) {
       lastOrigin = s.origin;
-      originJson = s.origin ? JSON.stringify(s.origin) : null;
+      originJson = s.origin ? redactedJson(s.origin) : null;
     }
     return encodeSpanRow(s, json, originJson);
   });
@@ -334,7 +339,7 @@ export class SqliteSpanStore implements SpanStore {
 
   /** Inside an open transaction (the journal's): writes one span. */
   insertOne(sp: StoredSpan): void {
-    if (sp.resource !== this.lastResource.value) this.lastResource = { value: sp.resource, json: JSON.stringify(sp.resource) };
+    if (sp.resource !== this.lastResource.value) this.lastResource = { value: sp.resource, json: redactedJson(sp.resource) };
     this.s.insert.run(encodeSpanRow(sp, this.lastResource.json));
   }
 

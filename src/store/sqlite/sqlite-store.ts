@@ -29,6 +29,7 @@ import { SqliteControlStore, SqliteTranscriptStore } from './control-store.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteReservationStore } from './reservation-store.js';
+import { SqliteRetentionStore } from './retention-store.js';
 import {
   type CallRow,
   callFromRow,
@@ -40,7 +41,8 @@ import {
   questionFromRow,
   type RunRow,
   runFromRow,
-  toJson,
+  safeJson,
+  safeText,
 } from './rows.js';
 import { SqliteSpanStore, traceKey } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
@@ -117,6 +119,7 @@ export class SqliteStore implements Store {
   readonly reservations: SqliteReservationStore;
   readonly control: SqliteControlStore;
   readonly transcripts: SqliteTranscriptStore;
+  readonly retention: SqliteRetentionStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -142,6 +145,7 @@ export class SqliteStore implements Store {
     this.reservations = new SqliteReservationStore(this.db);
     this.control = new SqliteControlStore(this.db);
     this.transcripts = new SqliteTranscriptStore(this.db);
+    this.retention = new SqliteRetentionStore(this.db);
   }
 
   private migrate(): void {
@@ -229,14 +233,16 @@ export class SqliteStore implements Store {
   private insertRun(run: NewRun, now: number): void {
     this.stmts.insertRun.run({
       id: run.id,
-      name: run.name,
-      description: run.description,
+      name: safeText(run.name),
+      description: safeText(run.description),
       script_path: run.scriptPath,
-      script_source: run.scriptSource,
+      // A script with a secret written into it is stored redacted: only a resume whose script file is
+      // gone runs this copy (docs/redaction.md).
+      script_source: safeText(run.scriptSource),
       script_hash: run.scriptHash,
       script_form: run.scriptForm,
-      args_json: JSON.stringify(run.args ?? null),
-      settings_json: JSON.stringify(run.settings),
+      args_json: safeJson(run.args ?? null),
+      settings_json: safeJson(run.settings),
       from_run_id: run.fromRunId,
       now,
     });
@@ -276,15 +282,15 @@ export class SqliteStore implements Store {
     const params: Record<string, unknown> = { id, now };
     const map: Record<keyof RunPatch, [string, (v: unknown) => unknown]> = {
       status: ['status', (v) => v],
-      result: ['result_json', (v) => toJson(v)],
-      error: ['error_json', (v) => (v === null ? null : toJson(v))],
+      result: ['result_json', (v) => safeJson(v)],
+      error: ['error_json', (v) => (v === null ? null : safeJson(v))],
       finishedAt: ['finished_at', (v) => v],
-      settings: ['settings_json', (v) => JSON.stringify(v)],
+      settings: ['settings_json', (v) => safeJson(v)],
       scriptPath: ['script_path', (v) => v],
-      scriptSource: ['script_source', (v) => v],
+      scriptSource: ['script_source', (v) => safeText(v as string)],
       scriptHash: ['script_hash', (v) => v],
-      name: ['name', (v) => v],
-      description: ['description', (v) => v],
+      name: ['name', (v) => safeText(v as string)],
+      description: ['description', (v) => safeText(v as string)],
     };
     for (const [key, value] of Object.entries(patch) as [keyof RunPatch, unknown][]) {
       if (value === undefined) continue;
@@ -400,10 +406,10 @@ export class SqliteStore implements Store {
       run_id: q.runId,
       id: q.id,
       call_key: q.callKey,
-      question: q.question,
-      choices_json: toJson(q.choices ?? undefined),
+      question: safeText(q.question),
+      choices_json: safeJson(q.choices ?? undefined),
       status: q.status,
-      answer: q.answer,
+      answer: safeText(q.answer),
       created_at: q.createdAt,
       answered_at: q.answeredAt,
     });
@@ -423,7 +429,9 @@ export class SqliteStore implements Store {
       .transaction(() => {
         const row = this.stmts.getQuestion.get(runId, id) as QuestionRow | undefined;
         if (!row) throw new NotFoundError(`question ${id} of run ${runId}`);
-        if (this.stmts.answerQuestion.run(answer, now, runId, id).changes !== 1) {
+        // A human's answer is stored (and returned to the script) redacted, like every other value.
+        const stored = safeText(answer);
+        if (this.stmts.answerQuestion.run(stored, now, runId, id).changes !== 1) {
           throw new DroverError('ALREADY_ANSWERED', `question ${id} of run ${runId} was already answered`, { exitCode: 2 });
         }
         const callRow = this.stmts.getCall.get(runId, row.call_key) as CallRow | undefined;
@@ -444,7 +452,7 @@ export class SqliteStore implements Store {
               finishedAt: null,
               reusedFrom: null,
             };
-        this.stmts.upsertCall.run(callParams({ ...base, status: 'finished', result: answer, error: null, finishedAt: now }));
+        this.stmts.upsertCall.run(callParams({ ...base, status: 'finished', result: stored, error: null, finishedAt: now }));
         return questionFromRow(this.stmts.getQuestion.get(runId, id) as QuestionRow);
       })
       .immediate();
@@ -464,7 +472,7 @@ export class SqliteStore implements Store {
     if (events.length === 0) return;
     this.db.transaction(() => {
       this.checkFence(fence);
-      for (const e of events) this.stmts.insertEvent.run(e.runId, e.ts, e.type, JSON.stringify(e.data));
+      for (const e of events) this.stmts.insertEvent.run(e.runId, e.ts, e.type, safeJson(e.data) ?? 'null');
     })();
   }
 

@@ -15,6 +15,7 @@ import type {
   TaskStatus,
   TaskStore,
 } from '../task-types.js';
+import { safeJson, safeText } from './rows.js';
 
 interface TaskRow {
   list_id: string;
@@ -168,10 +169,24 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   private event(listId: string, taskId: string, kind: TaskEventKind, data: Record<string, unknown>, actor: Actor, now: number): void {
-    this.s.event.run(listId, taskId, now, actor.name, actor.session ?? null, kind, JSON.stringify(data));
+    this.s.event.run(listId, taskId, now, actor.name, actor.session ?? null, kind, safeJson(data));
+  }
+
+  /** A task row's free text as stored: secrets redacted (src/redact). */
+  private static redacted<T extends Pick<TaskRow, 'subject' | 'description' | 'active_form' | 'labels_json' | 'metadata_json'>>(row: T): T {
+    return {
+      ...row,
+      subject: safeText(row.subject),
+      description: safeText(row.description),
+      active_form: safeText(row.active_form),
+      labels_json: row.labels_json === '[]' ? row.labels_json : (safeJson(JSON.parse(row.labels_json)) ?? '[]'),
+      metadata_json: row.metadata_json === '{}' ? row.metadata_json : (safeJson(JSON.parse(row.metadata_json)) ?? '{}'),
+    };
   }
 
   private write(row: TaskRow): void {
+    // In place: the record the caller gets back shows what was stored.
+    Object.assign(row, SqliteTaskStore.redacted(row));
     this.s.update.run(row);
   }
 
@@ -347,21 +362,23 @@ export class SqliteTaskStore implements TaskStore {
       }
       if (isCountableId(id)) this.s.setHighWater.run(Number(id), listId);
       const status = input.status ?? 'pending';
-      this.s.insert.run({
-        list_id: listId,
-        id,
-        subject: input.subject,
-        description: input.description ?? '',
-        active_form: input.activeForm ?? null,
-        status: 'pending',
-        owner: input.owner ?? null,
-        priority: input.priority ?? 2,
-        labels_json: JSON.stringify(normalizeLabels(input.labels ?? [])),
-        metadata_json: JSON.stringify(input.metadata ?? {}),
-        lease_expires_at: null,
-        created_at: input.createdAt ?? now,
-        updated_at: now,
-      });
+      this.s.insert.run(
+        SqliteTaskStore.redacted({
+          list_id: listId,
+          id,
+          subject: input.subject,
+          description: input.description ?? '',
+          active_form: input.activeForm ?? null,
+          status: 'pending',
+          owner: input.owner ?? null,
+          priority: input.priority ?? 2,
+          labels_json: JSON.stringify(normalizeLabels(input.labels ?? [])),
+          metadata_json: JSON.stringify(input.metadata ?? {}),
+          lease_expires_at: null,
+          created_at: input.createdAt ?? now,
+          updated_at: now,
+        }),
+      );
       for (const blocker of input.blockedBy ?? []) this.addEdge(listId, id, blocker);
       for (const dependent of input.blocks ?? []) this.addEdge(listId, dependent, id);
       const row = this.row(listId, id);
