@@ -30,6 +30,11 @@ const record = (r: WorkflowRow): WorkflowRecord => ({
 export class SqliteWorkflowStore implements WorkflowStore {
   constructor(private readonly db: Database.Database) {}
 
+  /** The v12 tables exist (a damaged store opened read-only is not migrated: it reads as having no rows). */
+  private migrated(): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'workflows'").get() !== undefined;
+  }
+
   async summaries(): Promise<WorkflowRunSummary[]> {
     const rows = this.db
       .prepare(
@@ -75,11 +80,13 @@ export class SqliteWorkflowStore implements WorkflowStore {
   }
 
   async get(name: string): Promise<WorkflowRecord | undefined> {
+    if (!this.migrated()) return undefined;
     const row = this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow | undefined;
     return row ? record(row) : undefined;
   }
 
   async list(): Promise<WorkflowRecord[]> {
+    if (!this.migrated()) return [];
     return (this.db.prepare('SELECT * FROM workflows ORDER BY name').all() as WorkflowRow[]).map(record);
   }
 
@@ -127,6 +134,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
   }
 
   async events(name?: string): Promise<WorkflowEvent[]> {
+    if (!this.migrated()) return [];
     const rows = (
       name === undefined
         ? this.db.prepare('SELECT * FROM workflow_events ORDER BY id').all()
