@@ -2,7 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { cli, lastJson, tempDir, write } from './helpers.js';
+import { checkGate, promoteWorkflow, workflowInventory } from '../src/inventory/index.js';
+import { runWorkflow } from '../src/workflow/index.js';
+import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 const DAY = 86_400_000;
 
@@ -303,5 +305,60 @@ describe('drover workflows promote: the gates', () => {
     const refused = await p.drover(['workflows', 'promote', 'summarizer', '--tier', 'internal', '--json']);
     expect(refused.code).toBe(8);
     expect((lastJson(refused.stdout) as { gate: Gate }).gate.missing.map((m) => m.id)).toEqual(['approvals']);
+  });
+});
+
+describe('the inventory library (src/inventory)', () => {
+  it('sums spend in windows ending at `now`, checks a gate without recording it, and records promotions under the given actor', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, '.git'));
+    const gw = await gateway("rules:\n  - turns: [{ text: 'done' }]\n");
+    const { store } = tempStore(dir);
+    const script = write(
+      dir,
+      'wf.js',
+      "export const meta = { name: 'lib-wf', description: 'a test workflow', owner: 'me' };\nreturn await agent('go', { label: 'a' });\n",
+    );
+    const run = await runWorkflow({ store, script, gateway: gw.url, workdir: dir, backoff: FAST_BACKOFF });
+    expect(run.status).toBe('completed');
+    const cost = run.usage.costUsd as number;
+    expect(cost).toBeGreaterThan(0);
+
+    const today = await workflowInventory(store);
+    expect(today).toHaveLength(1);
+    expect(today[0]?.spend.last7d.usd).toBeCloseTo(cost, 9);
+    // Seen from 8 days later: outside the 7-day window, inside the 30-day one; 31 days later: in neither.
+    const later = await workflowInventory(store, { now: Date.now() + 8 * DAY });
+    expect(later[0]?.spend).toEqual({ last7d: { usd: 0, requests: 0 }, last30d: { usd: today[0]?.spend.last30d.usd, requests: 1 } });
+    const muchLater = await workflowInventory(store, { now: Date.now() + 31 * DAY });
+    expect(muchLater[0]?.spend.last30d).toEqual({ usd: 0, requests: 0 });
+
+    const gate = await checkGate(store, 'lib-wf', 'team-beta');
+    expect(gate).toMatchObject({ tier: 'team-beta', passed: true });
+    expect(await store.workflows.events()).toEqual([]);
+    const granted = await promoteWorkflow(store, 'lib-wf', 'team-beta', { actor: 'ci-bot', now: 1_800_000_000_000 });
+    expect(granted).toMatchObject({
+      granted: true,
+      from: 'personal',
+      to: 'team-beta',
+      workflow: { tier: 'team-beta', owner: 'me', promotedBy: 'ci-bot', promotedAt: 1_800_000_000_000 },
+    });
+    const refused = await promoteWorkflow(store, 'lib-wf', 'customer-facing', { actor: 'ci-bot' });
+    expect(refused.granted).toBe(false);
+    expect(refused.gate.missing.map((m) => m.id)).toEqual(['caps', 'evaluation']);
+    expect((await store.workflows.events('lib-wf')).map((e) => [e.kind, e.actor])).toEqual([
+      ['promote', 'ci-bot'],
+      ['refused', 'ci-bot'],
+    ]);
+    // A second script with another name is another workflow; a name with no run is not found.
+    await runWorkflow({
+      store,
+      script: ccScript(dir, "return await agent('x');", 'other.js', 'other-wf'),
+      gateway: gw.url,
+      workdir: dir,
+      backoff: FAST_BACKOFF,
+    });
+    expect((await workflowInventory(store)).map((e) => e.name)).toEqual(['lib-wf', 'other-wf']);
+    await expect(checkGate(store, 'ghost', 'internal')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

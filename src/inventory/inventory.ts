@@ -65,13 +65,18 @@ interface LatestSettings {
 
 const asTier = (t: unknown): Tier => (typeof t === 'string' && tierRank(t) >= 0 ? (t as Tier) : 'personal');
 
+/** Policy engines by project root, loaded once per listing. */
+type EngineCache = Map<string, ReturnType<typeof loadPolicyEngine>>;
+
 /** The approvals a tier's effective policy requires, for the workflow's project (its latest run's workdir). */
-function approvalsItem(summary: WorkflowRunSummary, tier: Tier): GateItem {
+function approvalsItem(summary: WorkflowRunSummary, tier: Tier, engines: EngineCache): GateItem {
   const s = (summary.latest.settings ?? {}) as LatestSettings;
   const workdir = typeof s.workdir === 'string' ? s.workdir : dirname(summary.latest.scriptPath);
   let engine: ReturnType<typeof loadPolicyEngine>;
   try {
-    engine = loadPolicyEngine({ root: findProjectRoot(workdir) });
+    const root = findProjectRoot(workdir);
+    engine = engines.get(root) ?? loadPolicyEngine({ root });
+    engines.set(root, engine);
   } catch (err) {
     if (!(err instanceof DroverError)) throw err;
     return { id: 'approvals', ok: false, detail: `the project's policy does not load: ${err.message}` };
@@ -150,7 +155,13 @@ async function evaluationItem(store: Store, name: string, record: WorkflowRecord
 }
 
 /** The gate of `tier` for a workflow, from its latest run, its stored row and the project's policy. */
-async function gateFor(store: Store, summary: WorkflowRunSummary, record: WorkflowRecord | undefined, tier: Tier): Promise<GateStatus> {
+async function gateFor(
+  store: Store,
+  summary: WorkflowRunSummary,
+  record: WorkflowRecord | undefined,
+  tier: Tier,
+  engines: EngineCache = new Map(),
+): Promise<GateStatus> {
   const gate = TIER_GATES[tier];
   const s = (summary.latest.settings ?? {}) as LatestSettings;
   const latest = `the latest run (${summary.latest.id})`;
@@ -176,7 +187,7 @@ async function gateFor(store: Store, summary: WorkflowRunSummary, record: Workfl
     );
   }
   if (gate.evaluationRuns > 0) items.push(await evaluationItem(store, summary.name, record, gate.evaluationRuns));
-  if (gate.approvals) items.push(approvalsItem(summary, tier));
+  if (gate.approvals) items.push(approvalsItem(summary, tier, engines));
   const missing = items.filter((i) => !i.ok);
   return { tier, passed: missing.length === 0, items, missing };
 }
@@ -208,6 +219,7 @@ export async function workflowInventory(store: Store, options: { now?: number } 
     );
   const [week, month] = [await spendIn(7), await spendIn(30)];
   const records = new Map((await store.workflows.list()).map((r) => [r.name, r]));
+  const engines: EngineCache = new Map();
   const out: WorkflowInventoryEntry[] = [];
   for (const summary of await store.workflows.summaries()) {
     const s = (summary.latest.settings ?? {}) as LatestSettings;
@@ -231,7 +243,7 @@ export async function workflowInventory(store: Store, options: { now?: number } 
       lastRun: { id: summary.latest.id, status: summary.latest.status, at: new Date(summary.latest.createdAt).toISOString() },
       policyDenials: summary.policyDenials,
       attached: { spec: record?.specPath ?? null, golden: record?.goldenPath ?? null },
-      gate: next ? await gateFor(store, summary, record, next) : null,
+      gate: next ? await gateFor(store, summary, record, next, engines) : null,
     });
   }
   return out;
