@@ -21,6 +21,7 @@ export * from './core/index.js';
 export { parseYamlInput } from './core/yaml-input.js';
 export type { RunningGateway, SimStats } from './gateway/index.js';
 export { loadScenario, parseScenario, ScenarioError, startSimGateway } from './gateway/index.js';
+export * from './inventory/index.js';
 export * from './mcp/index.js';
 export * from './policy/index.js';
 export {
@@ -42,6 +43,7 @@ export {
 } from './store/index.js';
 export type * from './store/transcript-types.js';
 export type * from './store/types.js';
+export type * from './store/workflow-types.js';
 export * from './tasks/index.js';
 export type { Stage, Thunk, WorkflowTasks } from './workflow/api.js';
 export * from './workflow/index.js';

@@ -19,6 +19,7 @@ import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
 import { register as registerUi } from './commands/ui.js';
+import { register as registerWorkflows } from './commands/workflows.js';
 import { EXIT, fail } from './output.js';
 
 const program = new Command()
@@ -45,5 +46,6 @@ registerMcp(program);
 registerUi(program);
 registerPolicy(program);
 registerRetention(program);
+registerWorkflows(program);
 
 program.parseAsync(process.argv).catch((err) => fail(err, false));

@@ -18,6 +18,7 @@ export function printJson(value: unknown): void {
 /**
  * Exit codes (docs/cli.md): 0 ok, 1 run failed, 2 bad input (flag errors too), 3 nothing ready to claim,
  * 4 waiting for an answer, 5 run busy, 6 task conflict, 7 store damaged (`StoreCorruptError`),
+ * 8 a promotion gate refused (`drover workflows promote`),
  * 70 internal error (`fail`), 130 interrupted.
  */
 export const EXIT = {
@@ -29,6 +30,7 @@ export const EXIT = {
   busy: 5,
   conflict: 6,
   storeCorrupt: 7,
+  gateRefused: 8,
   interrupted: 130,
 } as const;
 

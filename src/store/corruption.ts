@@ -160,7 +160,8 @@ function guard<T extends object>(target: T, location: string, state: GuardState,
         prop === 'ledger' ||
         prop === 'control' ||
         prop === 'transcripts' ||
-        prop === 'retention'
+        prop === 'retention' ||
+        prop === 'workflows'
       ) {
         if (typeof value !== 'object' || value === null) return value;
         if (!parts.has(prop)) parts.set(prop, guard(value, location, state, `${prop}.`));

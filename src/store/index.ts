@@ -32,6 +32,7 @@ export { TaskRuleError } from './task-errors.js';
 export type * from './task-types.js';
 export type * from './transcript-types.js';
 export type * from './types.js';
+export type * from './workflow-types.js';
 
 export interface CreateStoreOptions {
   synchronous?: SqliteSynchronous;

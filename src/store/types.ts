@@ -6,6 +6,7 @@ import type { RetentionStore } from './retention-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
 import type { TaskStore } from './task-types.js';
 import type { TranscriptStore } from './transcript-types.js';
+import type { WorkflowStore } from './workflow-types.js';
 
 /** Store records: plain data, no I/O. Times are epoch milliseconds. */
 
@@ -266,6 +267,8 @@ export interface Store {
   readonly transcripts: TranscriptStore;
   /** Retention and deletion, and the deletions log (src/store/retention-types.ts). */
   readonly retention: RetentionStore;
+  /** The workflow inventory: stored tiers, attached evaluations, the promotion audit log (schema v12). */
+  readonly workflows: WorkflowStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

@@ -271,6 +271,28 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX deletions_run ON deletions(run_id);
   ALTER TABLE runs ADD COLUMN content_dropped_at INTEGER;`,
+  // workflows (v12): the workflow inventory (src/inventory, src/store/sqlite/workflow-store.ts) — the tier
+  // a granted promotion recorded, the attached assert spec / golden trace paths — and its audit log
+  // (attach, promote, refused; who and when). runs_name serves the per-workflow listing.
+  `CREATE TABLE workflows (
+    name TEXT PRIMARY KEY,
+    tier TEXT,
+    owner TEXT,
+    spec_path TEXT,
+    golden_path TEXT,
+    promoted_at INTEGER,
+    promoted_by TEXT
+  ) WITHOUT ROWID;
+  CREATE TABLE workflow_events (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    details_json TEXT NOT NULL
+  );
+  CREATE INDEX workflow_events_name ON workflow_events(name, id);
+  CREATE INDEX runs_name ON runs(name, created_at);`,
 ];
 
 /**

@@ -46,6 +46,7 @@ import {
 } from './rows.js';
 import { SqliteSpanStore, traceKey } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
+import { SqliteWorkflowStore } from './workflow-store.js';
 
 export interface SqliteStoreOptions {
   synchronous?: SqliteSynchronous;
@@ -120,6 +121,7 @@ export class SqliteStore implements Store {
   readonly control: SqliteControlStore;
   readonly transcripts: SqliteTranscriptStore;
   readonly retention: SqliteRetentionStore;
+  readonly workflows: SqliteWorkflowStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -146,6 +148,7 @@ export class SqliteStore implements Store {
     this.control = new SqliteControlStore(this.db);
     this.transcripts = new SqliteTranscriptStore(this.db);
     this.retention = new SqliteRetentionStore(this.db);
+    this.workflows = new SqliteWorkflowStore(this.db);
   }
 
   private migrate(): void {
