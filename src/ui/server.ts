@@ -18,7 +18,7 @@ import { streamSSE } from 'hono/streaming';
 import { DroverError } from '../core/index.js';
 import { closeServer, listen, originGuard } from '../net/index.js';
 import type { Store } from '../store/index.js';
-import type { RunState } from '../workflow/inspect.js';
+import { RUN_STATES } from '../workflow/inspect.js';
 import { resumeDetached, stopMany, stopOne, transcriptOf } from './control.js';
 import { runCost } from './cost.js';
 import { ChangeWatcher } from './events.js';
@@ -51,16 +51,6 @@ export interface UiServer {
 }
 
 const COOKIE = 'drover_ui_token';
-/** The states a run is shown in (workflow/inspect.ts `RunState`). */
-const RUN_STATES = [
-  'running',
-  'interrupted',
-  'waiting',
-  'completed',
-  'failed',
-  'budget_exceeded',
-  'stopped',
-] as const satisfies readonly RunState[];
 const ASSETS = join(dirname(fileURLToPath(import.meta.url)), 'assets');
 
 /** The page's own files, and the browser builds of its libraries, read once. */

@@ -66,6 +66,17 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export type RunState = RunStatus | 'interrupted';
 
+/** Every state a run is shown in: a stored `RunStatus`, or `interrupted` (running, its driver gone) — for filters (CLI, dashboard, MCP). */
+export const RUN_STATES = [
+  'running',
+  'interrupted',
+  'waiting',
+  'completed',
+  'failed',
+  'budget_exceeded',
+  'stopped',
+] as const satisfies readonly RunState[];
+
 /** The state of `run` at `now` (ms). */
 export function runState(run: Pick<RunRecord, 'status' | 'lease'>, now = Date.now()): RunState {
   if (run.status !== 'running') return run.status;

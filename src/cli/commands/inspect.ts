@@ -3,16 +3,9 @@ import type { Command } from 'commander';
 import type { RunStatus } from '../../store/types.js';
 import { action, int, oneOf } from '../action.js';
 
-/** Every state a run is shown in: a stored `RunStatus`, or `interrupted` (running, its driver gone; workflow/inspect.ts `RunState`). */
-export const RUN_STATUSES = [
-  'running',
-  'interrupted',
-  'waiting',
-  'completed',
-  'failed',
-  'budget_exceeded',
-  'stopped',
-] as const satisfies readonly (RunStatus | 'interrupted')[];
+export { RUN_STATES as RUN_STATUSES } from '../../workflow/inspect.js';
+
+import { RUN_STATES as RUN_STATUSES } from '../../workflow/inspect.js';
 
 const handlers = () => import('../handlers/inspect.js');
 
