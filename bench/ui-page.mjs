@@ -17,6 +17,17 @@ export async function pageFigures(url, runId) {
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // The page's own clock when the first waterfall row is in the DOM (waterfallInteractiveMs below
+    // also counts Playwright's round-trips to notice it, tens to hundreds of ms on a busy machine).
+    await page.addInitScript(() => {
+      const seen = new MutationObserver(() => {
+        if (document.querySelector('[data-span]')) {
+          globalThis.firstRowsAt = performance.now();
+          seen.disconnect();
+        }
+      });
+      document.addEventListener('DOMContentLoaded', () => seen.observe(document.body, { childList: true, subtree: true }));
+    });
     // The token comes in the opened URL; the run's trace tab is the page under test.
     const target = new URL(url);
     target.hash = `#/run/${encodeURIComponent(runId)}/trace`;
@@ -24,7 +35,12 @@ export async function pageFigures(url, runId) {
     await page.locator('[data-span]').first().waitFor({ timeout: 30_000 });
     const load = await page.evaluate(() => {
       const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null;
-      return { firstContentfulPaintMs: fcp === null ? null : Math.round(fcp), waterfallInteractiveMs: Math.round(performance.now()) };
+      return {
+        firstContentfulPaintMs: fcp === null ? null : Math.round(fcp),
+        waterfallFirstRowsMs: globalThis.firstRowsAt === undefined ? null : Math.round(globalThis.firstRowsAt),
+        waterfallInteractiveMs: Math.round(performance.now()),
+        spansRequestsToOpen: performance.getEntriesByType('resource').filter((e) => e.name.includes('/spans')).length,
+      };
     });
     const count = () => page.locator('[data-testid="wf-count"]').textContent();
     const action = async (doIt, until) => {

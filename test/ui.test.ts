@@ -426,7 +426,7 @@ describe('drover ui: assets', () => {
         for (const m of body.matchAll(/(?:import|from)\s*["']([^"']+)["']/g))
           queue.push(new URL(m[1] as string, new URL(path, ui.url)).pathname);
     }
-    expect(seen.size).toBe(9); // the page, its stylesheet, 4 modules of its own, preact, hooks, htm
+    expect(seen.size).toBe(10); // the page, its stylesheet, 5 modules of its own (boot.mjs first), preact, hooks, htm
     expect(gzipped).toBeLessThanOrEqual(200 * 1024);
   });
 });
@@ -454,5 +454,29 @@ describe('drover ui: live updates', () => {
     await until(2);
     await reader.cancel();
     expect(changes()).toBe(2);
+  });
+
+  it("starts the stream with the store's mark that API answers carry, so a page reloads only what is older", async () => {
+    const { ui, path } = await setup();
+    const before = (await fetch(new URL('/api/runs', ui.url))).headers.get('x-drover-mark');
+    expect(before).toMatch(/\S/);
+    const res = await fetch(new URL('/api/events', ui.url));
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended before its first event');
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const first = JSON.parse((/data: (.*)/.exec(text) as RegExpExecArray)[1] as string) as { mark: string };
+    expect(first.mark).toBe(before);
+    // Another connection's write moves the mark the next answer carries.
+    const other: Store = createStore(path);
+    onCleanup(() => other.close());
+    await other.tasks.createTask('elsewhere', { subject: 'a write' }, { name: 't' }, Date.now());
+    const after = (await fetch(new URL('/api/runs', ui.url))).headers.get('x-drover-mark');
+    expect(after).not.toBe(before);
   });
 });

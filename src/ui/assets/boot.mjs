@@ -1,0 +1,10 @@
+// Loaded first and importing nothing: starts a run page's first reads (its header, and on the
+// trace tab the waterfall's first page) while the app's modules are still loading. The app's
+// getJson (util.mjs) takes each answer once, for the same URL, instead of fetching it again.
+const run = location.hash.match(/^#\/run\/([^/?]+)(?:\/([^/?]*))?/);
+if (run) {
+  const id = encodeURIComponent(decodeURIComponent(run[1]));
+  const urls = [`/api/runs/${id}`];
+  if (run[2] === 'trace') urls.push(`/api/runs/${id}/spans?offset=0&limit=200`);
+  globalThis.droverEarly = new Map(urls.map((u) => [u, fetch(u, { headers: { accept: 'application/json' } })]));
+}
