@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { traceIdForRun } from '../src/telemetry/traceparent.js';
-import { startUiServer, type UiServer } from '../src/ui/index.js';
+import { spanPage, startUiServer, type UiServer } from '../src/ui/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, onCleanup, tempDir, tempStore } from './helpers.js';
 
@@ -303,6 +303,34 @@ describe('drover ui: JSON API', () => {
 
     const paged = (await get(ui, `/api/runs/${s.runId}/spans?offset=2&limit=3`)).body as unknown as Page;
     expect(paged.rows.map((r) => r.name)).toEqual(all.rows.slice(2, 5).map((r) => r.name));
+  });
+
+  it('prepares a trace once for readers that arrive together (a fold, a filter and the first page), and answers each correctly', async () => {
+    const { run, store } = await setup();
+    const s = await run(`phase('Scan'); return parallel(['a', 'b', 'c'].map((x) => () => agent('look at ' + x, { label: 'look-' + x })));`);
+    const read = store.spans.querySpanOutlines.bind(store.spans);
+    let reads = 0;
+    store.spans.querySpanOutlines = async (traceId: string) => {
+      reads++;
+      return read(traceId);
+    };
+    const [all, d1, filtered] = await Promise.all([
+      spanPage(store, s.runId),
+      spanPage(store, s.runId, { depth: 1 }),
+      spanPage(store, s.runId, { filter: 'look-b' }),
+    ]);
+    expect(reads).toBe(1);
+    expect(all.total).toBe(all.spans);
+    expect(d1.rows.every((r) => r.depth <= 1)).toBe(true);
+    expect(d1.total).toBeLessThan(all.total);
+    expect(filtered.rows.filter((r) => r.match).map((r) => r.name)).toEqual(['invoke_agent look-b']);
+    // Paging through a fold cut once gives the same rows as one big page.
+    const paged = [
+      ...(await spanPage(store, s.runId, { limit: 3 })).rows,
+      ...(await spanPage(store, s.runId, { offset: 3, limit: 500 })).rows,
+    ];
+    expect(paged.map((r) => r.spanId)).toEqual(all.rows.map((r) => r.spanId));
+    expect(reads).toBe(1);
   });
 
   it('sees spans added to a trace it has already shown, whichever connection wrote them', async () => {
