@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from '/assets/vendor/hooks.mjs';
 import { asText, fmtUs, fmtUsd, getJson, html, useVersion } from './util.mjs';
 
 const ROW = 22;
-const PAGE = 200;
+const PAGE = 200; // boot.mjs asks for the first page early with this limit: keep them the same
 const VIEW = 560;
 
 export function Waterfall({ id }) {
