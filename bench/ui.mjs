@@ -48,7 +48,7 @@ async function assetsGzipped(base) {
 }
 
 /** 1,000 agents × (1 agent span + 19 chat/tool spans) under one workflow span. */
-async function bigTrace(store) {
+export async function bigTrace(store) {
   const now = Date.now();
   await store.createRun(
     {

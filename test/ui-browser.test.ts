@@ -192,6 +192,51 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     expect(await page.locator('.wf-row .folded').innerText()).toBe(`+${all - 1}`);
   });
 
+  it("opens a run's trace with one read of its header and one of its spans, and reads them again once after a write", async () => {
+    const { dir, env, store, url, open } = await setup();
+    const scenario = write(dir, 'sim.yaml', SCENARIO);
+    const run = await cli(['run', ccScript(dir, FANOUT), '--sim', scenario, '--run-id', 'once', '--json'], { cwd: dir, env });
+    expect(run.code, run.stderr).toBe(0);
+    const page = await open(); // trades the token for the cookie
+    await page.goto('about:blank');
+    const asked: string[] = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith('/api/runs/once')) asked.push(path);
+    });
+    // A fresh load of the run's trace tab: boot.mjs asks for both while the app's modules load.
+    await page.goto(new URL('/#/run/once/trace', url).href);
+    await page.locator('[data-testid=live]', { hasText: 'live' }).waitFor();
+    const count = page.locator('[data-testid=wf-count]');
+    await count.filter({ hasText: / of \d+ spans shown/ }).waitFor();
+    const spans = Number((await count.innerText()).split(' of ')[0]);
+    // Another connection adds a span: the live stream's event (after its first one) reloads the trace once.
+    const now = Date.now() * 1000;
+    await store.spans.insertSpans([
+      {
+        traceId: traceIdForRun('once'),
+        spanId: '00000000000000f1',
+        parentSpanId: null,
+        name: 'late span',
+        kind: 1,
+        startUs: now,
+        endUs: now + 10,
+        statusCode: 0,
+        statusMessage: null,
+        service: 'drover',
+        scope: null,
+        attributes: {},
+        resource: {},
+        events: [],
+        runId: 'once',
+      },
+    ]);
+    await count.filter({ hasText: `${spans + 1} of ${spans + 1} spans shown` }).waitFor();
+    await page.locator('.wf-row[data-name="late span"]').waitFor();
+    expect(asked.filter((p) => p === '/api/runs/once/spans')).toHaveLength(2);
+    expect(asked.filter((p) => p === '/api/runs/once')).toHaveLength(2);
+  });
+
   it('keeps only the rows in view in the page for a 3,000-span trace, loading pages as it scrolls', async () => {
     const { store, open } = await setup();
     const now = Date.now();

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { traceIdForRun } from '../src/telemetry/traceparent.js';
-import { startUiServer, type UiServer } from '../src/ui/index.js';
+import { spanPage, startUiServer, type UiServer } from '../src/ui/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, onCleanup, tempDir, tempStore } from './helpers.js';
 
@@ -305,6 +305,34 @@ describe('drover ui: JSON API', () => {
     expect(paged.rows.map((r) => r.name)).toEqual(all.rows.slice(2, 5).map((r) => r.name));
   });
 
+  it('prepares a trace once for readers that arrive together (a fold, a filter and the first page), and answers each correctly', async () => {
+    const { run, store } = await setup();
+    const s = await run(`phase('Scan'); return parallel(['a', 'b', 'c'].map((x) => () => agent('look at ' + x, { label: 'look-' + x })));`);
+    const read = store.spans.querySpanOutlines.bind(store.spans);
+    let reads = 0;
+    store.spans.querySpanOutlines = async (traceId: string) => {
+      reads++;
+      return read(traceId);
+    };
+    const [all, d1, filtered] = await Promise.all([
+      spanPage(store, s.runId),
+      spanPage(store, s.runId, { depth: 1 }),
+      spanPage(store, s.runId, { filter: 'look-b' }),
+    ]);
+    expect(reads).toBe(1);
+    expect(all.total).toBe(all.spans);
+    expect(d1.rows.every((r) => r.depth <= 1)).toBe(true);
+    expect(d1.total).toBeLessThan(all.total);
+    expect(filtered.rows.filter((r) => r.match).map((r) => r.name)).toEqual(['invoke_agent look-b']);
+    // Paging through a fold cut once gives the same rows as one big page.
+    const paged = [
+      ...(await spanPage(store, s.runId, { limit: 3 })).rows,
+      ...(await spanPage(store, s.runId, { offset: 3, limit: 500 })).rows,
+    ];
+    expect(paged.map((r) => r.spanId)).toEqual(all.rows.map((r) => r.spanId));
+    expect(reads).toBe(1);
+  });
+
   it('sees spans added to a trace it has already shown, whichever connection wrote them', async () => {
     const { run, ui, path, store } = await setup();
     const s = await run(FANOUT);
@@ -426,7 +454,7 @@ describe('drover ui: assets', () => {
         for (const m of body.matchAll(/(?:import|from)\s*["']([^"']+)["']/g))
           queue.push(new URL(m[1] as string, new URL(path, ui.url)).pathname);
     }
-    expect(seen.size).toBe(9); // the page, its stylesheet, 4 modules of its own, preact, hooks, htm
+    expect(seen.size).toBe(10); // the page, its stylesheet, 5 modules of its own (boot.mjs first), preact, hooks, htm
     expect(gzipped).toBeLessThanOrEqual(200 * 1024);
   });
 });
@@ -454,5 +482,29 @@ describe('drover ui: live updates', () => {
     await until(2);
     await reader.cancel();
     expect(changes()).toBe(2);
+  });
+
+  it("starts the stream with the store's mark that API answers carry, so a page reloads only what is older", async () => {
+    const { ui, path } = await setup();
+    const before = (await fetch(new URL('/api/runs', ui.url))).headers.get('x-drover-mark');
+    expect(before).toMatch(/\S/);
+    const res = await fetch(new URL('/api/events', ui.url));
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('stream ended before its first event');
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const first = JSON.parse((/data: (.*)/.exec(text) as RegExpExecArray)[1] as string) as { mark: string };
+    expect(first.mark).toBe(before);
+    // Another connection's write moves the mark the next answer carries.
+    const other: Store = createStore(path);
+    onCleanup(() => other.close());
+    await other.tasks.createTask('elsewhere', { subject: 'a write' }, { name: 't' }, Date.now());
+    const after = (await fetch(new URL('/api/runs', ui.url))).headers.get('x-drover-mark');
+    expect(after).not.toBe(before);
   });
 });

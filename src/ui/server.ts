@@ -25,7 +25,7 @@ import { ChangeWatcher } from './events.js';
 import { callGraph } from './graph.js';
 import { answer, listInbox } from './inbox.js';
 import { callDetail, callTree, listRunsPage, runEvents, runHeader, runScript } from './runs.js';
-import { spanDetail, spanPage } from './spans.js';
+import { spanDetail, spanPage, warmTrace } from './spans.js';
 import { taskBoard, taskHistory } from './tasks.js';
 
 export interface UiServerOptions {
@@ -62,7 +62,7 @@ function loadAssets(): Map<string, { body: string; type: string }> {
       : name.endsWith('.css')
         ? 'text/css; charset=utf-8'
         : 'text/html; charset=utf-8';
-  for (const name of ['index.html', 'app.mjs', 'style.css', 'views.mjs', 'waterfall.mjs', 'util.mjs']) {
+  for (const name of ['index.html', 'boot.mjs', 'app.mjs', 'style.css', 'views.mjs', 'waterfall.mjs', 'util.mjs']) {
     files.set(`/assets/${name}`, { body: readFileSync(join(ASSETS, name), 'utf8'), type: type(name) });
   }
   // ES module builds from node_modules; bare `preact` imports point at the served copy (no import map: the CSP allows no inline script).
@@ -181,6 +181,12 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   });
 
   const api = new Hono<{ Bindings: HttpBindings }>();
+  // The store's mark before each answer is read: the page uses it to tell whether the first
+  // live-update event means its data is already out of date (assets/util.mjs).
+  api.use('*', async (c, next) => {
+    c.header('x-drover-mark', await store.changeMark());
+    await next();
+  });
   api.get('/session', (c) =>
     c.json({ token: sameToken(getCookie(c, COOKIE), token), store: store.location, taskList: options.taskList ?? null }),
   );
@@ -201,7 +207,11 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       }),
     );
   });
-  api.get('/runs/:id', async (c) => c.json(await runHeader(store, c.req.param('id'))));
+  api.get('/runs/:id', async (c) => {
+    // The run page's first call: its waterfall's trace starts being prepared now, in the background.
+    warmTrace(store, c.req.param('id'));
+    return c.json(await runHeader(store, c.req.param('id')));
+  });
   api.get('/runs/:id/calls', async (c) => c.json(await callTree(store, c.req.param('id'))));
   api.get('/runs/:id/calls/:key', async (c) => c.json(await callDetail(store, c.req.param('id'), c.req.param('key'))));
   api.get('/runs/:id/calls/:key/transcript', async (c) => c.json(await transcriptOf(store, c.req.param('id'), c.req.param('key'))));
@@ -255,10 +265,19 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     streamSSE(c, async (stream) => {
       let id = 0;
       const send = (mark: string) => stream.writeSSE({ event: 'change', data: JSON.stringify({ mark }), id: String(++id) });
-      await send(watcher.mark);
+      // Subscribed before the first mark is read, so no change falls between them; a change seen
+      // before that first event is out is sent right after it.
+      let started = false;
+      let missed = false;
       const off = watcher.subscribe((mark) => {
-        void send(mark);
+        if (started) void send(mark);
+        else missed = true;
       });
+      // The store's mark now (not the watcher's last poll): the page compares it with the marks
+      // its first reads carried (x-drover-mark) and reloads only if they are older.
+      await send(await store.changeMark());
+      started = true;
+      if (missed) await send(watcher.mark);
       // Open until the client goes (or the server closes its connections); a comment every 15 s
       // keeps proxies from closing it. The timer is unref'd: an open page never holds the process.
       await new Promise<void>((resolve) => {
@@ -281,6 +300,11 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const port = await listen(server, options.port ?? 0, host);
   guard = originGuard(host, port);
   await watcher.start();
+  // The newest run is the one most often opened: its trace is prepared while the browser starts.
+  store.listRuns({ limit: 1 }).then(
+    ([newest]) => newest && warmTrace(store, newest.id),
+    () => {},
+  );
   const shown = host.includes(':') ? `[${host}]` : host;
   const url = `http://${shown}:${port}/`;
   return {

@@ -74,10 +74,20 @@ interface Prepared {
   critical: Uint8Array;
   /** Lower-cased name, service and key facts, for the filter (built on first use). */
   text?: string[];
+  /** The last few queries' rows (depth, duration fold, filter), so paging through one is O(page). */
+  views: Map<string, View>;
   startUs: number;
   endUs: number;
   maxDepth: number;
 }
+
+/** One query's rows over a prepared trace: shown spans in order, what each folds, which matched. */
+interface View {
+  shown: number[];
+  folded: number[];
+  match: Uint8Array;
+}
+const CACHED_VIEWS = 8;
 
 /** The last few runs' prepared traces, with the store's change mark and span count they were built at. */
 const cache = new Map<string, { store: Store; mark: string; count: number; prepared: Prepared }>();
@@ -91,10 +101,14 @@ async function runSpans(store: Store, runId: string): Promise<{ traceId: string;
   return { traceId, spans: await store.spans.querySpanOutlines(traceId) };
 }
 
+/** Preparations in flight, by run: concurrent readers (the warm-up and the page's first read) share one. */
+const inflight = new Map<string, { store: Store; mark: string; done: Promise<Prepared> }>();
+
 /**
  * The run's trace, prepared (outlines: attributes are read per page). Still O(spans), so the result is kept
  * while the store's change mark stays (nothing written) or, when it moved, while the trace's
- * span count stays (something else was written).
+ * span count stays (something else was written). Readers arriving while it is being prepared at the
+ * same mark wait for that preparation instead of starting their own.
  */
 async function preparedTrace(store: Store, runId: string): Promise<Prepared> {
   const mark = await store.changeMark();
@@ -107,12 +121,35 @@ async function preparedTrace(store: Store, runId: string): Promise<Prepared> {
       return hit.prepared;
     }
   }
-  const { traceId, spans } = await runSpans(store, runId);
-  const prepared = prepare(traceId, spans);
-  cache.delete(runId);
-  cache.set(runId, { store, mark, count: spans.length, prepared });
-  while (cache.size > CACHED_TRACES) cache.delete(cache.keys().next().value as string);
-  return prepared;
+  const running = inflight.get(runId);
+  if (running && running.store === store && running.mark === mark) return running.done;
+  const done = (async () => {
+    const { traceId, spans } = await runSpans(store, runId);
+    const prepared = prepare(traceId, spans);
+    cache.delete(runId);
+    cache.set(runId, { store, mark, count: spans.length, prepared });
+    while (cache.size > CACHED_TRACES) cache.delete(cache.keys().next().value as string);
+    return prepared;
+  })();
+  const entry = { store, mark, done };
+  inflight.set(runId, entry);
+  try {
+    return await done;
+  } finally {
+    if (inflight.get(runId) === entry) inflight.delete(runId);
+  }
+}
+
+/**
+ * Starts preparing the run's trace without waiting (fire and forget): the run page asks for its
+ * header first, so the waterfall's first page finds the trace prepared, or being prepared, by then.
+ * Never throws; an unknown run or a failed read is reported by the page's own spans request.
+ */
+export function warmTrace(store: Store, runId: string): void {
+  // After the current request's own reads: the header answers first, then the trace is read.
+  setImmediate(() => {
+    preparedTrace(store, runId).catch(() => {});
+  });
 }
 
 function prepare(traceId: string, spans: StoredSpan[]): Prepared {
@@ -186,7 +223,22 @@ function prepare(traceId: string, spans: StoredSpan[]): Prepared {
     const k = kids[v] as number[];
     subtreeEnd[v] = k.length === 0 ? j : (subtreeEnd[k[k.length - 1] as number] as number);
   }
-  return { traceId, spans, forest, kids, tops, pre, subtreeEnd, cost, priced, critical, startUs: n ? t0 : 0, endUs: n ? t1 : 0, maxDepth };
+  return {
+    traceId,
+    spans,
+    forest,
+    kids,
+    tops,
+    pre,
+    subtreeEnd,
+    cost,
+    priced,
+    critical,
+    views: new Map(),
+    startUs: n ? t0 : 0,
+    endUs: n ? t1 : 0,
+    maxDepth,
+  };
 }
 
 /**
@@ -196,7 +248,62 @@ function prepare(traceId: string, spans: StoredSpan[]): Prepared {
  */
 export async function spanPage(store: Store, runId: string, options: SpanQueryOptions = {}): Promise<SpanPage> {
   const t = await preparedTrace(store, runId);
-  const { spans, forest, kids, tops, pre, subtreeEnd, cost, priced, critical } = t;
+  const { spans, forest, kids, tops, cost, priced, critical } = t;
+  const n = spans.length;
+  const viewKey = JSON.stringify([options.depth ?? null, options.minUs ?? 0, options.filter?.trim().toLowerCase() ?? ''] as const);
+  let view = t.views.get(viewKey);
+  if (!view) {
+    view = await foldView(store, t, options);
+    t.views.set(viewKey, view);
+    while (t.views.size > CACHED_VIEWS) t.views.delete(t.views.keys().next().value as string);
+  }
+  const { shown, folded, match } = view;
+  const offset = Math.max(0, options.offset ?? 0);
+  const limit = Math.min(2000, Math.max(1, options.limit ?? 500));
+  const rows: SpanRow[] = [];
+  const onPage = shown.slice(offset, offset + limit);
+  const attrs = await store.spans.spanAttributes(onPage.map((v) => (spans[v] as StoredSpan).rowId ?? -1));
+  for (let r = offset; r < Math.min(shown.length, offset + limit); r++) {
+    const v = shown[r] as number;
+    const sp = spans[v] as StoredSpan;
+    const p = forest.parent(v);
+    const siblings = p >= 0 ? (kids[p] as number[]) : tops;
+    const at = siblings.indexOf(v);
+    const prevEnd =
+      at > 0 ? (spans[siblings[at - 1] as number] as StoredSpan).endUs : p >= 0 ? (spans[p] as StoredSpan).startUs : sp.startUs;
+    rows.push({
+      spanId: sp.spanId,
+      parentSpanId: sp.parentSpanId,
+      name: sp.name,
+      depth: forest.depth[v] as number,
+      startUs: sp.startUs,
+      durationUs: sp.endUs - sp.startUs,
+      status: sp.statusCode,
+      service: sp.service,
+      facts: keyFacts(withAttributes(sp, attrs)),
+      folded: folded[r] as number,
+      match: match[v] === 1,
+      costUsd: priced[v] ? (cost[v] as number) : null,
+      critical: critical[v] === 1,
+      gapUs: Math.max(0, sp.startUs - prevEnd),
+    });
+  }
+  return {
+    traceId: t.traceId,
+    spans: n,
+    total: shown.length,
+    offset,
+    limit,
+    startUs: t.startUs,
+    endUs: t.endUs,
+    maxDepth: t.maxDepth,
+    rows,
+  };
+}
+
+/** Which spans a query shows (pre-order), how many each folds away, and which matched the filter: O(spans). */
+async function foldView(store: Store, t: Prepared, options: SpanQueryOptions): Promise<View> {
+  const { spans, forest, pre, subtreeEnd } = t;
   const n = spans.length;
   // Filter: matches and their ancestors stay.
   const filter = options.filter?.trim().toLowerCase();
@@ -245,47 +352,7 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
     folded.push(0);
     j++;
   }
-  const offset = Math.max(0, options.offset ?? 0);
-  const limit = Math.min(2000, Math.max(1, options.limit ?? 500));
-  const rows: SpanRow[] = [];
-  const onPage = shown.slice(offset, offset + limit);
-  const attrs = await store.spans.spanAttributes(onPage.map((v) => (spans[v] as StoredSpan).rowId ?? -1));
-  for (let r = offset; r < Math.min(shown.length, offset + limit); r++) {
-    const v = shown[r] as number;
-    const sp = spans[v] as StoredSpan;
-    const p = forest.parent(v);
-    const siblings = p >= 0 ? (kids[p] as number[]) : tops;
-    const at = siblings.indexOf(v);
-    const prevEnd =
-      at > 0 ? (spans[siblings[at - 1] as number] as StoredSpan).endUs : p >= 0 ? (spans[p] as StoredSpan).startUs : sp.startUs;
-    rows.push({
-      spanId: sp.spanId,
-      parentSpanId: sp.parentSpanId,
-      name: sp.name,
-      depth: forest.depth[v] as number,
-      startUs: sp.startUs,
-      durationUs: sp.endUs - sp.startUs,
-      status: sp.statusCode,
-      service: sp.service,
-      facts: keyFacts(withAttributes(sp, attrs)),
-      folded: folded[r] as number,
-      match: match[v] === 1,
-      costUsd: priced[v] ? (cost[v] as number) : null,
-      critical: critical[v] === 1,
-      gapUs: Math.max(0, sp.startUs - prevEnd),
-    });
-  }
-  return {
-    traceId: t.traceId,
-    spans: n,
-    total: shown.length,
-    offset,
-    limit,
-    startUs: t.startUs,
-    endUs: t.endUs,
-    maxDepth: t.maxDepth,
-    rows,
-  };
+  return { shown, folded, match };
 }
 
 /** An outline with its attributes read (`spanAttributes`), for `keyFacts`. */

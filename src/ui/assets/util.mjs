@@ -7,9 +7,13 @@ import { h } from '/assets/vendor/preact.mjs';
 
 export const html = htm.bind(h);
 
-/** Fetches JSON; throws an Error with the API's message on a non-2xx answer. */
+/** Fetches JSON (or takes the answer boot.mjs already asked for); throws an Error with the API's message on a non-2xx answer. */
 export async function getJson(url) {
-  const res = await fetch(url, { headers: { accept: 'application/json' } });
+  const beforeLive = baseline === null;
+  const early = globalThis.droverEarly?.get(url);
+  globalThis.droverEarly?.delete(url);
+  const res = await (early ?? fetch(url, { headers: { accept: 'application/json' } }));
+  noteMark(beforeLive, res.headers.get('x-drover-mark'));
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
   return body;
@@ -24,14 +28,35 @@ export async function postJson(url, value) {
 }
 
 // One EventSource for the page: every store change bumps `version`; views re-read what they show.
+// The stream's first event carries the store's mark when it connected (the baseline). Every API
+// answer carries the mark read before its data (`x-drover-mark`): reads made before the baseline
+// came are re-done only if one of them saw an older mark, so opening a page loads its data once.
+// Later events (and the first one after a reconnect) always bump.
 const listeners = new Set();
 let version = 0;
 let source;
+let baseline = null;
+const early = [];
+function bump() {
+  version++;
+  for (const fn of listeners) fn(version);
+}
+function noteMark(beforeLive, mark) {
+  if (!beforeLive || mark === null) return;
+  if (baseline === null) early.push(mark);
+  else if (mark !== baseline) bump();
+}
 export function startLive(onState) {
   source = new EventSource('/api/events');
-  source.addEventListener('change', () => {
-    version++;
-    for (const fn of listeners) fn(version);
+  source.addEventListener('change', (e) => {
+    if (baseline !== null) return bump();
+    try {
+      baseline = String(JSON.parse(e.data).mark);
+    } catch {
+      baseline = '';
+    }
+    if (early.some((m) => m !== baseline)) bump();
+    early.length = 0;
   });
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);

@@ -100,7 +100,6 @@ export function RunView({ id, tab, query }) {
   const { data: run, error } = useJson(`/api/runs/${encodeURIComponent(id)}`);
   const base = `#/run/${encodeURIComponent(id)}`;
   if (error && !run) return html`<p class="error">${error}</p>`;
-  if (!run) return html`<p class="muted">loading…</p>`;
   let body;
   if (tab === 'graph') body = html`<${CallGraph} id=${id} />`;
   else if (tab === 'trace') body = html`<${Waterfall} id=${id} />`;
@@ -108,9 +107,12 @@ export function RunView({ id, tab, query }) {
   else if (tab === 'script') body = html`<${Script} id=${id} />`;
   else if (tab === 'logs') body = html`<${Logs} id=${id} />`;
   else body = html`<${Agents} id=${id} selected=${query.get('call')} base=${base} />`;
+  // The tab's own data is fetched alongside the header, not after it: the body renders at once.
   return html`
     <section>
-      <div class="runhead" data-testid="run-header">
+      ${
+        run
+          ? html`<div class="runhead" data-testid="run-header">
         <h1>${run.name} <${Badge} state=${run.status} /></h1>
         <div class="facts">
           <span class="mono">${run.id}</span>
@@ -126,7 +128,9 @@ export function RunView({ id, tab, query }) {
         ${run.status === 'waiting' ? html`<p class="warn">waiting for a human: answer in the <a href="#/inbox">inbox</a>, then <code>drover resume ${run.id}</code> continues it</p>` : ''}
         ${run.status === 'interrupted' ? html`<p class="warn">its driver is gone: <code>drover resume ${run.id}</code> continues it</p>` : ''}
         <${RunActions} run=${run} />
-      </div>
+      </div>`
+          : html`<div class="runhead"><p class="muted">loading…</p></div>`
+      }
       <nav class="tabs">${TABS.map(([t, label]) => html`<a href=${`${base}/${t}`} class=${t === tab ? 'tab on' : 'tab'}>${label}</a>`)}</nav>
       ${body}
     </section>`;

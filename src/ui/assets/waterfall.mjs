@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from '/assets/vendor/hooks.mjs';
 import { asText, fmtUs, fmtUsd, getJson, html, useVersion } from './util.mjs';
 
 const ROW = 22;
-const PAGE = 500;
+const PAGE = 200; // boot.mjs asks for the first page early with this limit: keep them the same
 const VIEW = 560;
 
 export function Waterfall({ id }) {
@@ -15,6 +15,8 @@ export function Waterfall({ id }) {
   const [scroll, setScroll] = useState(0);
   const [pages, setPages] = useState({ key: '', meta: undefined, rows: new Map(), error: undefined });
   const [picked, setPicked] = useState(null);
+  // Pages asked for (in flight or loaded) per query: an effect running on a render from before a
+  // page arrived must not ask for it again.
   const loading = useRef(new Set());
   const params = new URLSearchParams();
   if (depth !== '') params.set('depth', depth);
@@ -31,19 +33,22 @@ export function Waterfall({ id }) {
     try {
       const data = await getJson(`/api/runs/${encodeURIComponent(id)}/spans?${q}`);
       setPages((s) => {
-        if (s.key !== forKey) return s;
+        if (s.key !== forKey) {
+          loading.current.delete(tag);
+          return s;
+        }
         const rows = new Map(s.rows);
         rows.set(page, data.rows);
         return { ...s, meta: data, rows, error: undefined };
       });
     } catch (err) {
-      setPages((s) => ({ ...s, error: err.message }));
-    } finally {
       loading.current.delete(tag);
+      setPages((s) => ({ ...s, error: err.message }));
     }
   };
   // A new query (or a store change) starts over, keeping the old rows on screen until the new ones come.
   useEffect(() => {
+    loading.current = new Set();
     setPages((s) => ({ key, meta: s.meta, rows: new Map(), error: undefined, stale: s.rows }));
     load(Math.floor(scroll / ROW / PAGE), key);
   }, [key]);
