@@ -179,7 +179,7 @@ describe('drover run / resume as processes', () => {
   });
 
   it('a second process cannot drive a run that is being driven', async () => {
-    const { dir, gw, env, storePath } = await setup();
+    const { dir, gw, env } = await setup();
     // The first driver is held mid-agent by the gateway until the second process has been refused.
     const script = ccScript(dir, `return agent('held one');`);
     const child = spawnCli(['run', script, '--gateway', gw.url, '--run-id', 'busy', '--json'], { env });

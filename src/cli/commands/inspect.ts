@@ -1,6 +1,5 @@
 /** @module `drover runs`, `runs prune`, `status`, `answer`: flags here, the work in ../handlers/inspect.ts. */
 import type { Command } from 'commander';
-import type { RunStatus } from '../../store/types.js';
 import { action, int, oneOf } from '../action.js';
 
 export { RUN_STATES as RUN_STATUSES } from '../../workflow/inspect.js';
