@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -104,6 +104,27 @@ describe('the OS sandbox holds every bypass class of string-matching deny rules 
     const free = await runShell(command, { cwd: dirs.ws, env });
     expect(free.stdout).toContain('PRIVATE-KEY');
     expect(free.stdout).toContain('secret-value');
+  });
+
+  it('a program that lives under /tmp (a project cloned there) still runs: its folder stays visible, read-only; other /tmp folders do not', async () => {
+    const dirs = sandboxDirs();
+    const project = mkdtempSync('/tmp/drover-project-');
+    const neighbour = mkdtempSync('/tmp/drover-neighbour-');
+    onCleanup(() => rmSync(project, { recursive: true, force: true }));
+    onCleanup(() => rmSync(neighbour, { recursive: true, force: true }));
+    writeFileSync(join(neighbour, 'secret.txt'), 'not for you');
+    const prog = join(project, 'bin', 'prog.sh');
+    mkdirSync(join(project, 'bin'));
+    writeFileSync(
+      prog,
+      `#!/bin/sh\necho ran; cat ${neighbour}/secret.txt 2>/dev/null || echo hidden; echo x > ${project}/w 2>/dev/null || echo read-only\n`,
+      { mode: 0o755 },
+    );
+    const spec: SandboxSpec = { enabled: true, writablePaths: [dirs.ws], network: 'none' };
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(locateBwrap() ?? 'bwrap', bwrapArgs(spec, [prog], dirs.ws), { encoding: 'utf8' });
+    expect(out).toBe('ran\nhidden\nread-only\n');
+    expect(existsSync(join(project, 'w'))).toBe(false);
   });
 
   it('the default deny list hides ~/.ssh of the user drover runs as', async () => {

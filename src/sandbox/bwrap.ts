@@ -110,6 +110,9 @@ export function bwrapArgs(spec: SandboxSpec, argv: readonly string[], cwd: strin
     args.push('--ro-bind', '/', '/');
   }
   args.push('--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp');
+  // The private /tmp must not hide the program itself: a command (an agent CLI, a script) that lives
+  // under /tmp — a project cloned there, as CI does — keeps its top folder there, read-only.
+  for (const top of tmpFoldersOf(argv)) args.push('--ro-bind', top, top);
   if (spec.network === 'none' && !readable && lstatOrNull('/run')?.isDirectory()) args.push('--tmpfs', '/run');
   for (const path of readable ?? []) args.push('--ro-bind', path, path);
   for (const path of writable) args.push('--bind', path, path);
@@ -131,6 +134,20 @@ export function bwrapArgs(spec: SandboxSpec, argv: readonly string[], cwd: strin
   }
   args.push('--chdir', cwdReal, '--', ...argv);
   return args;
+}
+
+/** Top folders under /tmp (`/tmp/<name>`) holding an absolute path named in `argv`, links resolved. */
+function tmpFoldersOf(argv: readonly string[]): string[] {
+  const tops = new Set<string>();
+  for (const item of argv) {
+    if (!isAbsolute(item)) continue;
+    for (const path of [item, realpathOrNull(item)]) {
+      if (!path || !isInside('/tmp', path) || path === '/tmp') continue;
+      const top = join('/tmp', relative('/tmp', path).split(sep)[0] as string);
+      if (lstatOrNull(top)?.isDirectory()) tops.add(top);
+    }
+  }
+  return [...tops];
 }
 
 function realpathOrNull(path: string): string | null {
