@@ -222,4 +222,29 @@ describe('a run through the sim: the summary and status read the ledger', () => 
     expect(Math.abs(cost.totalUsd - summary.usage.costUsd)).toBeLessThan(USD);
     expect(cost.breakdown.map((l) => l.label)).toEqual(['a', 'b']);
   });
+
+  it('config price overrides price the ledger as they price the caps: a listed model re-priced, a model priced only in config', async () => {
+    const dir = tempDir();
+    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    write(
+      dir,
+      'drover.config.json',
+      JSON.stringify({ prices: { 'claude-sonnet-5': { input: 20, output: 100 }, 'my-local': { input: 1000, output: 1 } } }),
+    );
+    const scenario = write(dir, 'scenario.yaml', "rules:\n  - name: quick\n    turns: [{ text: 'ok' }]\n");
+    const script = ccScript(dir, "return await agent('one', { label: 'a' })");
+    for (const [model, input, output] of [
+      ['claude-sonnet-5', 20e-6, 100e-6],
+      ['my-local', 1000e-6, 1e-6],
+    ] as const) {
+      const run = await cli(['run', script, '--sim', scenario, '--model', model, '--json', '--max-usd', '50'], { cwd: dir, env });
+      expect(run.code, run.stderr).toBe(0);
+      const summary = lastJson(run.stdout) as {
+        usage: { inputTokens: number; outputTokens: number; costUsd: number; unpricedRequests: number };
+      };
+      expect(summary.usage.unpricedRequests).toBe(0);
+      expect(summary.usage.costUsd).toBeGreaterThan(0);
+      expect(Math.abs(summary.usage.costUsd - (summary.usage.inputTokens * input + summary.usage.outputTokens * output))).toBeLessThan(USD);
+    }
+  });
 });

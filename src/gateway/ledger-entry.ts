@@ -1,6 +1,6 @@
 /** @module One ledger row from a finished request: the provider's usage, an estimate, or nothing; priced. */
 import type { GatewayMode, LedgerEntry, TokenUsage } from '../budget/ledger-types.js';
-import { priceUsage } from '../budget/prices.js';
+import { type PriceOverrides, priceUsage } from '../budget/prices.js';
 import type { GatewayRequest } from './pipeline/types.js';
 import { estimateUsage, type PartialUsage, type WireMeter } from './usage/index.js';
 import { ZERO_USAGE } from './usage/meter.js';
@@ -18,9 +18,10 @@ export interface RequestEnd {
 /**
  * The row of a request that ended. Usage, in order: the provider's own (priced, or unpriced for
  * an unknown model); an estimate when a successful answer ended before its usage (`estimated`:
- * a cut stream, a hang-up); zero for refusals and errors (they cost nothing).
+ * a cut stream, a hang-up); zero for refusals and errors (they cost nothing). Priced with the
+ * price sheet and `prices` (drover.config.json overrides): the same prices the caps hold against.
  */
-export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: RequestEnd): LedgerEntry {
+export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: RequestEnd, prices?: PriceOverrides): LedgerEntry {
   const metered = end.meter?.finish() ?? null;
   let usage: TokenUsage = ZERO_USAGE;
   let seen: PartialUsage | null = null;
@@ -31,7 +32,7 @@ export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: Req
     usage = estimateUsage(request.body, seen);
     estimated = true;
   }
-  const price = priceUsage(request.model, usage);
+  const price = priceUsage(request.model, usage, prices);
   return {
     ...request.attribution,
     provider: request.provider,

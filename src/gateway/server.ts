@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import { errorMessage } from '../core/errors.js';
 import { BodyError, closeServer, HOP_BY_HOP_HEADERS, originGuard, readBody } from '../net/index.js';
 import { attributionOf } from './attribution.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   storeId?: string;
   /** Cap reservation; without it, nothing is reserved. */
   reservations?: ReservationStage;
+  /** Price overrides (drover.config.json `prices`) for ledger rows, as the reservation stage uses them. */
+  prices?: PriceOverrides;
   /** Policy hook; without it, every request is allowed. */
   policy?: PolicyStage;
   /** The run an in-process gateway serves: requests that name no run are attributed to it. */
@@ -249,7 +252,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const refuse = async (status: number, type: string, message: string) => {
       sendJson(res, status, wireError(request.wire, type, message, status));
       await settle(
-        ledgerEntry(request, mode, { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null }),
+        ledgerEntry(request, mode, { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null }, options.prices),
         undefined,
         false,
       );
@@ -293,7 +296,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ): Promise<void> {
     // The tokenizer (~100 ms to load) is needed only to estimate an answer that never reported usage.
     if (meter && sourceStatus !== null && sourceStatus >= 200 && sourceStatus < 300 && !meter.finish()) await loadTokenCounter();
-    return settle(ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }), hold, delegated);
+    return settle(ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }, options.prices), hold, delegated);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
 } from '../gateway/index.js';
 import type { PolicyStage, ReservationStage } from '../gateway/pipeline/types.js';
 import type { LimitSnapshot } from '../gateway/rate-limit/limiter.js';
+import type { PriceOverrides } from '../budget/prices.js';
 import type { Store } from '../store/index.js';
 
 /**
@@ -34,6 +35,8 @@ export interface RunGatewayOptions {
   gateway?: string;
   /** `--record` / `--replay`: record the traffic into cassettes, or answer from them (no upstream). */
   cassettes?: { mode: 'record' | 'replay'; dir: string };
+  /** Price overrides (drover.config.json `prices`): ledger rows are priced with them, as caps are. */
+  prices?: PriceOverrides;
   /** The run's caps: each request's worst case is held before it is forwarded (absent: no caps). */
   reservations?: ReservationStage;
   /** The run's policy stage (run-policy.ts): a refused model is answered 403 before any reservation (absent: all allowed). */
@@ -86,6 +89,7 @@ export async function startRunGateway(options: RunGatewayOptions): Promise<RunGa
       runId: options.runId,
       workflow: options.workflow,
       ...(options.reservations ? { reservations: options.reservations } : {}),
+      ...(options.prices ? { prices: options.prices } : {}),
       ...(options.policy ? { policy: options.policy } : {}),
     });
     return {

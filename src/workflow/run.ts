@@ -478,6 +478,7 @@ async function driveRun(
     receiver = tracing.receiver;
     // Every model request of the run goes through its own gateway: one ledger row each, attributed to run and call.
     const runGateway = await startRunGateway({
+      ...(options.prices ? { prices: options.prices } : {}),
       store,
       runId: run.id,
       workflow: loaded.meta.name,

@@ -37,6 +37,7 @@ export async function gatewayCommand(
       reservations: createReservationStage(store, storedCapsResolver(store, config.budget), {
         ...(config.prices ? { prices: config.prices } : {}),
       }),
+      ...(config.prices ? { prices: config.prices } : {}),
       port: flags.port,
       host: flags.host,
     });
