@@ -57,3 +57,21 @@ describe('secrets stay out of everything a run stores and exports', () => {
     }
   });
 });
+
+describe('what drover run prints', () => {
+  it('a key in a thrown error is redacted in the text and --json output, as in the store', async () => {
+    const dir = tempDir();
+    const key = `sk-ant-api03-${'Zq7'.repeat(30)}AA`;
+    const script = ccScript(dir, `throw new Error('boom with ${key}');`);
+    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    const text = await cli(['run', script], { cwd: dir, env });
+    expect(text.code).toBe(1);
+    expect(`${text.stdout}${text.stderr}`).toContain('boom with');
+    expect(`${text.stdout}${text.stderr}`).not.toContain(key);
+    const json = await cli(['run', script, '--json'], { cwd: dir, env });
+    const summary = lastJson(json.stdout) as { status: string; error: { message: string } };
+    expect(summary.status).toBe('failed');
+    expect(summary.error.message).toContain('[REDACTED]');
+    expect(`${json.stdout}${json.stderr}`).not.toContain(key);
+  });
+});

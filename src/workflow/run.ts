@@ -808,7 +808,8 @@ async function summarize(
       cacheHitRatio: totals.cacheHitRatio,
     },
     durationMs: Date.now() - startedAt,
-    ...(extra.error ? { error: extra.error } : {}),
-    ...(extra.questions ? { questions: extra.questions } : {}),
+    // What the caller prints (a CI log): redacted like the stored copy, so a key in a thrown error never shows.
+    ...(extra.error ? { error: redactDeep(extra.error) } : {}),
+    ...(extra.questions ? { questions: redactDeep(extra.questions) } : {}),
   };
 }
