@@ -254,7 +254,24 @@ describe('runs prune', () => {
     expect(removed.calls).toBe(before.calls * 2);
     expect(removed.usage).toBe(before.usage * 2);
     expect(removed.spans).toBe(before.spans * 2);
-    for (const id of ['bad-1', 'bad-2']) expect(rowsOf(path, id)).toEqual({ runs: 0, calls: 0, usage: 0, events: 0, spans: 0 });
+    // The ledger keeps its figures (spend stays counted, daily caps need it); everything else of the run is gone.
+    for (const id of ['bad-1', 'bad-2']) expect(rowsOf(path, id)).toEqual({ runs: 0, calls: 0, usage: before.usage, events: 0, spans: 0 });
+    expect(
+      count(path, "SELECT COUNT(*) AS n FROM ledger WHERE run_id = 'bad-1' AND (call_key IS NOT NULL OR agent_label IS NOT NULL)"),
+    ).toBe(0);
+    // Each pruned run is in the deletions log, with who did it.
+    const log = lastJson(
+      (await cli(['runs', 'deletions', '--json'], { cwd: dir, env: { ...env, DROVER_USER: 'pat' } })).stdout,
+    ) as unknown as {
+      runId: string;
+      kind: string;
+    }[];
+    expect(
+      log
+        .filter((d) => d.kind === 'prune')
+        .map((d) => d.runId)
+        .sort(),
+    ).toEqual(['bad-1', 'bad-2']);
     expect(rowsOf(path, 'good-1').runs).toBe(1);
     expect(rowsOf(path, 'good-1').spans).toBeGreaterThan(0);
     const left = JSON.parse((await cli(['runs', '--json'], { cwd: dir, env })).stdout);

@@ -146,7 +146,7 @@ describe('the ledger is the store table for usage', () => {
     await store.close();
   });
 
-  it("a rekey moves the call's ledger rows (gateway-written ones too); deleteRuns deletes the run's rows and only those", async () => {
+  it("a rekey moves the call's ledger rows (gateway-written ones too); deleteRuns keeps the run's rows' figures, names cleared, and logs it", async () => {
     const dir = tempDir();
     const { store } = tempStore(dir);
     await bareRun(store, 'r1', dir);
@@ -160,10 +160,15 @@ describe('the ledger is the store table for usage', () => {
     expect((await store.ledger.listByRun('r1')).map((r) => r.callKey)).toEqual(['agent:new', 'agent:new']);
     expect([...(await store.usageByCall('r1')).keys()]).toEqual(['agent:new']);
 
-    const removed = await store.deleteRuns(['r1'], Date.now());
+    const removed = await store.deleteRuns(['r1'], Date.now(), undefined, 'pat');
     expect(removed.usage).toBe(2);
-    expect(await store.ledger.listByRun('r1')).toEqual([]);
+    // Figures kept (spend stays counted), names cleared; the other run's rows untouched.
+    expect((await store.ledger.listByRun('r1')).map((r) => [r.callKey, r.agentLabel, r.costUsd === gw.costUsd])).toEqual([
+      [null, null, true],
+      [null, null, true],
+    ]);
     expect(await store.ledger.listByRun('r2')).toHaveLength(1);
+    expect((await store.retention.deletions()).map((d) => [d.runId, d.kind, d.actor])).toEqual([['r1', 'prune', 'pat']]);
     await store.close();
   });
 

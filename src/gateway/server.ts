@@ -296,7 +296,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ): Promise<void> {
     // The tokenizer (~100 ms to load) is needed only to estimate an answer that never reported usage.
     if (meter && sourceStatus !== null && sourceStatus >= 200 && sourceStatus < 300 && !meter.finish()) await loadTokenCounter();
-    return settle(ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }, options.prices), hold, delegated);
+    return settle(
+      ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }, options.prices),
+      hold,
+      delegated,
+    );
   }
 
   /**

@@ -4,10 +4,11 @@
  * spend over 7 and 30 days (the ledger), last run, policy denials and the gate for the next tier.
  * Also the gate checks themselves, attachments and promotions (`attach`, `promote`), each audited.
  */
-import { userInfo } from 'node:os';
+
 import { dirname, resolve } from 'node:path';
 import { diffGolden, evaluateSpec, loadGolden, loadSpec, toGolden } from '../assert/index.js';
 import { findProjectRoot } from '../config/index.js';
+import { actorName } from '../core/actor.js';
 import { DroverError, InputError, NotFoundError } from '../core/errors.js';
 import { effectivePolicy, loadPolicyEngine, TIERS, type Tier, WorkflowPolicy } from '../policy/index.js';
 import type { Store, WorkflowRecord, WorkflowRunSummary } from '../store/index.js';
@@ -46,15 +47,8 @@ export interface WorkflowInventoryEntry {
   gate: GateStatus | null;
 }
 
-/** Who an attachment or promotion is recorded under: DROVER_USER, else the OS user. */
-export function inventoryActor(): string {
-  if (process.env.DROVER_USER) return process.env.DROVER_USER;
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? 'unknown';
-  }
-}
+/** Who an attachment or promotion is recorded under (core/actor.ts). */
+export const inventoryActor = (): string => actorName();
 
 interface LatestSettings {
   tier?: unknown;

@@ -22,7 +22,7 @@ export interface DeletionRecord {
   id: number;
   runId: string;
   /** `delete`: `drover runs delete`; `gc-run`: retention removed the run; `gc-content`: retention dropped its content. */
-  kind: 'delete' | 'gc-run' | 'gc-content';
+  kind: 'delete' | 'gc-run' | 'gc-content' | 'prune';
   /** ms since epoch. */
   at: number;
   /** The OS user who ran the command. */

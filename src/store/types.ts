@@ -241,6 +241,7 @@ export interface DeletedRuns {
   /** Ids left alone: their lease was live (another process is driving them). */
   skipped: string[];
   calls: number;
+  /** Ledger rows kept with their figures (tokens, cost, model, workflow) but no longer naming a call, agent, phase or request. */
   usage: number;
   questions: number;
   events: number;
@@ -324,12 +325,14 @@ export interface Store {
   listEvents(runId: string): Promise<RunEvent[]>;
 
   /**
-   * Deletes runs and everything recorded for them — journal calls, usage rows, questions, events,
+   * Deletes runs and everything recorded for them — journal calls, questions, events, transcripts,
    * and every span of each trace the run's spans belong to (received ones too) plus the trace
-   * `traceIdOf(runId)` names, if given — in one transaction. A run whose lease is still live at
-   * `now` (ms since the epoch) is skipped, never deleted; unknown ids are ignored.
+   * `traceIdOf(runId)` names, if given — in one transaction, keeping their ledger rows' figures
+   * with the names cleared (spend stays counted, as daily caps need), and logging each deletion
+   * (kind `prune`, `actor`) in the deletions log. A run whose lease is still live at `now` (ms since
+   * the epoch) is skipped, never deleted; unknown ids are ignored.
    */
-  deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string): Promise<DeletedRuns>;
+  deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string, actor?: string): Promise<DeletedRuns>;
 
   checkHealth(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import { userInfo } from 'node:os';
+import { actorName } from '../core/actor.js';
 import { InputError, NotFoundError } from '../core/index.js';
 import type { PolicyAuditEvent } from '../policy/index.js';
 import type { QuestionRecord, RunRecord, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
@@ -193,20 +193,10 @@ export async function answerQuestion(store: Store, runId: string, questionId: st
       at: 'answer',
       questionId,
       answer,
-      by: approverName(),
+      by: actorName(),
       ...(asked.callKey ? { callKey: asked.callKey } : {}),
     };
     await store.appendEvents([{ runId, ts: Date.now(), type: 'policy', data: { ...approval } }]);
   }
   return answered;
-}
-
-/** Who answers: DROVER_USER, else the OS user. */
-function approverName(): string {
-  if (process.env.DROVER_USER) return process.env.DROVER_USER;
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }

@@ -4,6 +4,8 @@
  * (builtin, claude-code, codex) send their model requests through drover and each request becomes
  * one ledger row in the store, attributed to the run and the agent call.
  */
+
+import type { PriceOverrides } from '../budget/prices.js';
 import {
   type Gateway,
   ProxySource,
@@ -15,7 +17,6 @@ import {
 } from '../gateway/index.js';
 import type { PolicyStage, ReservationStage } from '../gateway/pipeline/types.js';
 import type { LimitSnapshot } from '../gateway/rate-limit/limiter.js';
-import type { PriceOverrides } from '../budget/prices.js';
 import type { Store } from '../store/index.js';
 
 /**

@@ -1,3 +1,4 @@
+import { actorName } from '../../core/actor.js';
 import { parseDuration } from '../../core/duration.js';
 import type { RunListing, RunStatus, UsageTotals } from '../../store/types.js';
 import { traceIdForRun } from '../../telemetry/traceparent.js';
@@ -150,13 +151,14 @@ export async function pruneCommand(flags: GlobalFlags & { status?: RunState; old
       matching.map((r) => r.id),
       Date.now(),
       traceIdForRun,
+      actorName(),
     );
     const skipped = [...live.map((r) => r.id), ...removed.skipped];
     if (flags.json) printJson({ ...removed, skipped });
     else {
       const n = removed.runs.length;
       const out = [
-        `deleted ${n} run${n === 1 ? '' : 's'}${what ? ` (${what})` : ''}: ${removed.calls} calls, ${removed.usage} usage rows, ${removed.questions} questions, ${removed.events} events, ${removed.spans} spans`,
+        `deleted ${n} run${n === 1 ? '' : 's'}${what ? ` (${what})` : ''}: ${removed.calls} calls, ${removed.questions} questions, ${removed.events} events, ${removed.spans} spans; ${removed.usage} ledger rows kept as figures (drover runs deletions logs it)`,
       ];
       for (const id of removed.runs) out.push(`  ${id}`);
       for (const id of skipped) out.push(color.dim(`kept ${id}: a live process is driving it`));

@@ -3,23 +3,15 @@
  * the work behind ../commands/retention.ts. Policies: src/redact/retention.ts; store side:
  * src/store/sqlite/retention-store.ts.
  */
+
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { actorName } from '../../core/actor.js';
 import { expired, retentionFor, type Tier, tierOfRun } from '../../redact/retention.js';
 import type { RemovedCounts } from '../../store/retention-types.js';
 import { traceIdForRun } from '../../telemetry/traceparent.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
-
-/** Who a deletion is recorded under: the OS user. */
-function actor(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? process.env.USERNAME ?? 'unknown';
-  }
-}
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const countsText = (c: RemovedCounts) =>
@@ -56,7 +48,7 @@ export async function gcCommand(flags: GlobalFlags & { dryRun?: boolean }): Prom
   const { store, config } = openStore(flags, { mustExist: true });
   try {
     const now = Date.now();
-    const who = actor();
+    const who = actorName();
     const actions: GcRunAction[] = [];
     const skipped: string[] = [];
     /** Recording dirs with the shortest cassette retention of the runs that recorded into them. */
@@ -140,7 +132,7 @@ export async function runsDeleteCommand(runId: string, flags: GlobalFlags & { ye
   try {
     const counts = await store.retention.deleteRun(runId, {
       now: Date.now(),
-      actor: actor(),
+      actor: actorName(),
       kind: 'delete',
       traceIdOf: traceIdForRun,
       dryRun: !flags.yes,

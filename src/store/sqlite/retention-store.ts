@@ -47,7 +47,8 @@ export class SqliteRetentionStore implements RetentionStore {
     return [...ids];
   }
 
-  private record(runId: string, kind: DeletionRecord['kind'], now: number, actor: string, counts: RemovedCounts): void {
+  /** Logs one deletion (inside the caller's transaction): what was removed, never content. */
+  record(runId: string, kind: DeletionRecord['kind'], now: number, actor: string, counts: RemovedCounts): void {
     this.db
       .prepare('INSERT INTO deletions (run_id, kind, at, actor, counts_json) VALUES (?, ?, ?, ?, ?)')
       .run(runId, kind, now, actor, JSON.stringify(counts));

@@ -484,7 +484,7 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ runId: r.run_id, ts: r.ts, type: r.type, data: JSON.parse(r.data_json) }));
   }
 
-  async deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string): Promise<DeletedRuns> {
+  async deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string, actor = 'unknown'): Promise<DeletedRuns> {
     const db = this.db;
     const del = (sql: string, ...params: unknown[]) => db.prepare(sql).run(...params).changes;
     return db
@@ -503,12 +503,31 @@ export class SqliteStore implements Store {
           if (traceIdOf) traces.add(traceIdOf(id));
           for (const t of traces) out.spans += del('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
           out.spans += del('DELETE FROM spans WHERE run_id = ?', id);
-          out.calls += del('DELETE FROM calls WHERE run_id = ?', id);
-          out.usage += del('DELETE FROM ledger WHERE run_id = ?', id);
-          out.questions += del('DELETE FROM questions WHERE run_id = ?', id);
-          out.events += del('DELETE FROM events WHERE run_id = ?', id);
+          const calls = del('DELETE FROM calls WHERE run_id = ?', id);
+          // The ledger is the truth about money (daily caps count today's rows): figures stay, names go — as runs delete does.
+          const ledger = del(
+            'UPDATE ledger SET call_key = NULL, agent_label = NULL, phase = NULL, session = NULL, request_id = NULL WHERE run_id = ?',
+            id,
+          );
+          const questions = del('DELETE FROM questions WHERE run_id = ?', id);
+          const events = del('DELETE FROM events WHERE run_id = ?', id);
+          const transcripts = del('DELETE FROM transcripts WHERE run_id = ?', id);
+          del('DELETE FROM reservations WHERE run_id = ?', id);
           del('DELETE FROM runs WHERE id = ?', id);
+          out.calls += calls;
+          out.usage += ledger;
+          out.questions += questions;
+          out.events += events;
           out.runs.push(id);
+          this.retention.record(id, 'prune', now, actor, {
+            calls,
+            spans: 0,
+            events,
+            questions,
+            ledgerAnonymised: ledger,
+            transcripts,
+            runs: 1,
+          });
         }
         return out;
       })
