@@ -379,3 +379,22 @@ describe('ledger writes: one transaction per turn of the event loop', () => {
     }
   });
 });
+
+describe('ledger groups by agent', () => {
+  it('requests no call claims are grouped by their agent label, not lumped into one line', async () => {
+    const { store } = tempStore();
+    const none = { callKey: null, runId: 'sdk-run' };
+    await Promise.all([
+      store.ledger.record(entry(0.1, { ...none, agentLabel: 'anthropic-stream' })),
+      store.ledger.record(entry(0.2, { ...none, agentLabel: 'openai' })),
+      store.ledger.record(entry(0.3, { ...none, agentLabel: 'openai' })),
+      store.ledger.record(entry(0.4, { runId: 'sdk-run', callKey: 'agent:k', agentLabel: 'openai' })),
+    ]);
+    const groups = await store.ledger.sumsByRun('sdk-run', 'agent');
+    expect(groups.map((g) => [g.label, g.requests])).toEqual([
+      ['anthropic-stream', 1],
+      ['openai', 2],
+      ['openai', 1],
+    ]);
+  });
+});

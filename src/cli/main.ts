@@ -48,4 +48,9 @@ registerPolicy(program);
 registerRetention(program);
 registerWorkflows(program);
 
+// A reader that stops early (`drover runs | head -1`) closes the pipe: that ends the command quietly, as for any CLI.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+});
 program.parseAsync(process.argv).catch((err) => fail(err, false));

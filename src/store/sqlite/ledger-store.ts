@@ -135,7 +135,8 @@ export const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) 
 
 const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
   phase: { key: 'phase', label: 'phase' },
-  agent: { key: 'call_key', label: 'MAX(agent_label)' },
+  // Requests no call claims (an SDK client naming only a run) are grouped by their agent label, not lumped together.
+  agent: { key: "COALESCE(call_key, 'label:' || agent_label)", label: 'MAX(agent_label)' },
   model: { key: 'model', label: 'model' },
 };
 
