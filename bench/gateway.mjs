@@ -3,7 +3,8 @@
 //
 // Two loads, each at BENCH_GATEWAY_STREAMS (200) concurrent streams:
 // - `longStreams`: long-lived answers like a model's (20 events 50 ms apart, ~1 s each), 200 kept
-//   open for BENCH_GATEWAY_SECONDS per round (a new one starts when one ends) — the issue's figure:
+//   open for BENCH_GATEWAY_SECONDS per round (starts staggered over one stream's length, a new one
+//   when one ends) — the issue's figure:
 //   the time to first byte the proxy adds while 200 streams are open through it;
 // - `saturated`: answers with no pacing at all, as fast as the machine goes — the throughput ratio
 //   when client, proxy and upstream compete for the same cores (on 2 cores the proxy's own CPU
@@ -20,6 +21,8 @@ const CONCURRENCY = Number(process.env.BENCH_GATEWAY_STREAMS ?? 200);
 const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 5);
 const INTERVAL_MS = 50;
 const SUSTAIN_S = Number(process.env.BENCH_GATEWAY_SECONDS ?? 4);
+/** About how long one long stream lasts (20 events, INTERVAL_MS apart). */
+const STREAM_MS = 20 * INTERVAL_MS;
 
 const SCENARIO = `
 rules:
@@ -119,7 +122,10 @@ async function sustain(url, payload, seconds) {
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: CONCURRENCY }, async (_, i) => {
+      // Staggered starts over one stream's length: a fleet's agents are not in step (all 200 in
+      // step would send each event tick as one burst of 200 writes, which no real traffic does).
+      await new Promise((r) => setTimeout(r, (i * STREAM_MS) / CONCURRENCY));
       while (performance.now() < until) {
         const r = await stream(url, payload);
         if (r.status !== 200) throw new Error(`a request failed: HTTP ${r.status}`);

@@ -13,6 +13,8 @@ import {
   recordingSource,
   replaySource,
 } from '../src/gateway/cassette/index.js';
+import { startGateway } from '../src/gateway/server.js';
+import { ProxySource } from '../src/gateway/sources/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, cli, gateway, lastJson, runClaude, tempDir, tempStore, write } from './helpers.js';
 import { forwardSource, type Served, serveSource } from './source-harness.js';
@@ -114,6 +116,41 @@ return out;`,
 });
 
 describe('cassettes: the real claude CLI', () => {
+  it('a Chat stream whose client did not ask for usage: replay sends the bytes the client got when recorded (no usage chunk)', async () => {
+    const dir = tempDir();
+    const tapes = join(dir, 'cassettes', 'chat');
+    const sim = await gateway(SCENARIO);
+    const body = JSON.stringify({ model: 'gpt-sim', stream: true, messages: [{ role: 'user', content: 'echo hello there' }] });
+    const read = async (url: string) => {
+      const res = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+        body,
+      });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    // drover's own gateway (its pipeline applies the client filter), in record then replay mode.
+    const recorder = await startGateway({
+      mode: 'record',
+      source: recordingSource(new ProxySource({ openai: sim.url, anthropic: sim.url, env: {} }), tapes),
+    });
+    const recorded = await read(recorder.url);
+    await recorder.close();
+    await sim.close();
+    // The cassette keeps the usage chunk drover asked for (to meter it); the client never saw it.
+    const [tape] = cassettes(tapes);
+    const stored = (tape?.cassette.response.chunks ?? [])
+      .map((c) => ('utf8' in c ? c.utf8 : Buffer.from(c.b64, 'base64').toString()))
+      .join('');
+    expect(stored).toMatch(/"choices":\s*\[\]/);
+    expect(recorded).not.toMatch(/"choices":\s*\[\]/);
+    expect(recorded).toContain('echo: hello there');
+    const player = await startGateway({ mode: 'replay', source: replaySource(tapes) });
+    expect(await read(player.url)).toBe(recorded);
+    await player.close();
+  });
+
   it('records a tool-using session and replays it with the upstream stopped and no key', async () => {
     const dir = tempDir();
     write(dir, 'notes.txt', 'the secret word is heliotrope\n');

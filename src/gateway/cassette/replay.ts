@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LedgerWire } from '../../budget/ledger-types.js';
 import { InputError } from '../../core/errors.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
+import { asksNoUsage, UsageChunkFilter } from '../sources/proxy.js';
 import { type Cassette, CassetteSchema, loadBytes } from './format.js';
 import { describeKey, diffKeys, keyHash, matchKey, withoutToolOutputs } from './match.js';
 
@@ -103,6 +104,8 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
         status: cassette.response.status,
         headers: { ...cassette.response.headers, [CASSETTE_HEADER]: basename(file), ...how },
         body: body(),
+        // The cassette holds the usage chunk the proxy asked for; the client gets what it got then.
+        ...(asksNoUsage(request) && cassette.response.status === 200 ? { clientFilter: new UsageChunkFilter() } : {}),
       };
     },
   };

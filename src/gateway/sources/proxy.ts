@@ -108,7 +108,7 @@ export class ProxySource implements AnswerSource {
     const headers = this.forwardHeaders(request, droverUpstream);
     let body = request.rawBody;
     let clientFilter: ChunkFilter | undefined;
-    if (request.wire === 'chat' && request.stream && !includesUsage(request.body)) {
+    if (asksNoUsage(request)) {
       // Ask for the usage chunk the client did not ask for, and keep it from the client.
       const so = request.body.stream_options;
       const options = so && typeof so === 'object' && !Array.isArray(so) ? so : {};
@@ -180,6 +180,15 @@ function upstreamUrl(flag: string, value: string): URL {
     throw new InputError(`${flag}: "${value}" is not an http(s) URL (example: https://api.anthropic.com)`);
   }
   return url;
+}
+
+/**
+ * A streamed Chat Completions request without `stream_options.include_usage`: drover asks the
+ * provider for the usage chunk anyway (to meter it) and keeps it from the client — when proxying,
+ * and when replaying a cassette recorded that way, so the client gets the same bytes both times.
+ */
+export function asksNoUsage(request: Pick<GatewayRequest, 'wire' | 'stream' | 'body'>): boolean {
+  return request.wire === 'chat' && request.stream && !includesUsage(request.body);
 }
 
 function includesUsage(body: Record<string, unknown>): boolean {
