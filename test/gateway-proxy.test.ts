@@ -531,6 +531,15 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
     const badUrl = await cli(['gateway', '--mode', 'proxy', '--upstream-openai', 'ftp://x', '--store', join(dir, 'y.db')]);
     expect(badUrl.code).toBe(2);
     expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL/);
+    // Options another mode reads are refused, not ignored; a port past 65535 is named.
+    const stray = await cli(['gateway', '--mode', 'proxy', '--scenario', 'x.yaml', '--store', join(dir, 'z.db')]);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toMatch(/--scenario is for --mode sim \(this is --mode proxy\)/);
+    const strayTapes = await cli(['gateway', '--mode', 'sim', '--cassettes', 'tapes', '--store', join(dir, 'z.db')]);
+    expect(strayTapes.stderr).toMatch(/--cassettes is for --mode record or replay/);
+    const port = await cli(['gateway', '--mode', 'proxy', '--port', '99999']);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toMatch(/--port must be a whole number from 0 to 65535/);
   });
 });
 

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--cassettes <dir>', 'cassette directory for record (written) and replay (read) modes')
     .option('--upstream-anthropic <url>', 'Anthropic API base URL (proxy, record)', 'https://api.anthropic.com')
     .option('--upstream-openai <url>', 'OpenAI API base URL (proxy, record)', 'https://api.openai.com')
-    .option('--port <port>', 'port (0 picks a free one)', int('--port', 0), 8787)
+    .option('--port <port>', 'port (0 picks a free one)', int('--port', 0, 65535), 8787)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--json', 'print the address as JSON')
     .action(action<[]>(async (flags) => (await import('../handlers/gateway.js')).gatewayCommand(flags as never)));

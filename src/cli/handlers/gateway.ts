@@ -1,6 +1,7 @@
 import type { GatewayMode } from '../../budget/ledger-types.js';
 import { createReservationStage } from '../../budget/reservations.js';
 import { storedCapsResolver } from '../../budget/stored-caps.js';
+import { InputError } from '../../core/errors.js';
 import { storeIdentity } from '../../gateway/identity.js';
 import { startGateway } from '../../gateway/server.js';
 import { sourceFor } from '../../gateway/sources/index.js';
@@ -19,6 +20,11 @@ export async function gatewayCommand(
     host: string;
   },
 ): Promise<number> {
+  // An option another mode reads would be silently ignored: refuse it, naming the mode that takes it.
+  if (flags.scenario !== undefined && flags.mode !== 'sim') throw new InputError(`--scenario is for --mode sim (this is --mode ${flags.mode})`);
+  if (flags.cassettes !== undefined && flags.mode !== 'record' && flags.mode !== 'replay') {
+    throw new InputError(`--cassettes is for --mode record or replay (this is --mode ${flags.mode})`);
+  }
   // The source first: a bad scenario or URL is refused (exit 2) before the store is created.
   const { source, flush } = sourceFor(flags.mode, {
     upstreamAnthropic: flags.upstreamAnthropic,
