@@ -21,7 +21,8 @@ export async function gatewayCommand(
   },
 ): Promise<number> {
   // An option another mode reads would be silently ignored: refuse it, naming the mode that takes it.
-  if (flags.scenario !== undefined && flags.mode !== 'sim') throw new InputError(`--scenario is for --mode sim (this is --mode ${flags.mode})`);
+  if (flags.scenario !== undefined && flags.mode !== 'sim')
+    throw new InputError(`--scenario is for --mode sim (this is --mode ${flags.mode})`);
   if (flags.cassettes !== undefined && flags.mode !== 'record' && flags.mode !== 'replay') {
     throw new InputError(`--cassettes is for --mode record or replay (this is --mode ${flags.mode})`);
   }
