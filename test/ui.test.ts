@@ -508,3 +508,23 @@ describe('drover ui: live updates', () => {
     expect(after).not.toBe(before);
   });
 });
+
+describe('drover ui: found by a new user', () => {
+  it('phases set per call are shown in the order they began; resuming a completed run is refused (400 NOT_RESUMABLE)', async () => {
+    const { run, ui } = await setup();
+    const s = await run(
+      `phase('Collect');
+await agent('first', { label: 'c1' });
+await agent('then verify', { label: 'v1', phase: 'Verify' });
+phase('Summarize');
+return await agent('last', { label: 's1' });`,
+      'phased',
+    );
+    expect(s.status).toBe('completed');
+    const tree = (await get(ui, `/api/runs/${s.runId}/calls`)).body as unknown as { phases: { title: string | null }[] };
+    expect(tree.phases.map((p) => p.title)).toEqual(['Collect', 'Verify', 'Summarize']);
+    const res = await post(ui, `/api/runs/${s.runId}/resume`, {}, { 'x-drover-token': ui.token, origin: ui.url.replace(/\/$/, '') });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_RESUMABLE');
+  });
+});

@@ -3,7 +3,7 @@
  * The page calls them through `POST /api/runs/:id/stop`, `POST /api/runs/stop` and
  * `POST /api/runs/:id/resume` (token required, like every state-changing request: server.ts).
  */
-import { InputError } from '../core/index.js';
+import { InputError, NotFoundError } from '../core/index.js';
 import type { Store, TranscriptRecord } from '../store/index.js';
 import { type StopResult, stopRun } from '../workflow/control.js';
 import { type DetachedDriver, startDetached } from '../workflow/detach.js';
@@ -45,7 +45,13 @@ export async function stopMany(store: Store, ids: unknown): Promise<{ runs: Stop
  * Resumes a run in a detached `drover resume` process on the same store (the UI process's working
  * directory and environment); resolves once that process drives the run.
  */
-export function resumeDetached(store: Store, runId: string): Promise<DetachedDriver> {
+export async function resumeDetached(store: Store, runId: string): Promise<DetachedDriver> {
+  const run = await store.getRun(runId);
+  if (!run) throw new NotFoundError(`run ${runId}`);
+  // A completed run has nothing left to do (a running one is refused by startDetached: RUN_BUSY).
+  if (run.status === 'completed') {
+    throw new InputError(`run ${runId} is completed: nothing to resume (fork it with drover run <script> --from ${runId})`, 'NOT_RESUMABLE');
+  }
   return startDetached({ store, runId, argv: ['resume', runId] });
 }
 

@@ -290,9 +290,13 @@ export async function callTree(store: Store, runId: string, now = Date.now()): P
   const byCall = new Map<string, RequestRow[]>();
   for (const r of requests) if (r.callKey) byCall.set(r.callKey, [...(byCall.get(r.callKey) ?? []), r]);
   const events = await store.listEvents(runId);
-  const order: (string | null)[] = [];
-  for (const e of events) if (e.type === 'phase' && !order.includes(String(e.data.title))) order.push(String(e.data.title));
-  for (const c of calls) if (!order.includes(c.phase)) order.push(c.phase);
+  // Phases in the order they began: a `phase()` event or a call naming the phase, whichever came first
+  // (a phase set only per call — `agent(…, { phase })` — began with its first call).
+  const began = new Map<string | null, number>();
+  const begin = (title: string | null, at: number) => began.set(title, Math.min(began.get(title) ?? at, at));
+  for (const e of events) if (e.type === 'phase') begin(String(e.data.title), e.ts);
+  for (const c of calls) begin(c.phase, c.startedAt);
+  const order = [...began.entries()].sort((a, b) => a[1] - b[1]).map(([title]) => title);
   const phases = order.map((title) => {
     const mine = calls.filter((c) => c.phase === title).map((c) => callNode(c, status, byCall.get(c.key) ?? [], now));
     let cost: number | null = null;

@@ -116,8 +116,10 @@ export function fmtMs(ms) {
   if (ms === null || ms === undefined) return '—';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const m = Math.floor(ms / 60_000);
-  return m < 60 ? `${m}m ${Math.round((ms % 60_000) / 1000)}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+  // Whole seconds first, so 179.6 s is 3m 0s, never 2m 60s.
+  const s = Math.round(ms / 1000);
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 export const fmtUs = (us) => (us < 1000 ? `${us} µs` : fmtMs(us / 1000));
 export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '—');

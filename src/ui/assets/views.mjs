@@ -157,7 +157,7 @@ function RunActions({ run }) {
     <button data-action="stop" disabled=${state.busy || !a.stop || run.stopRequestedAt} onClick=${() => act('stop')}>stop</button>
     <button data-action="resume" disabled=${state.busy || !a.resume} onClick=${() => act('resume')}>resume</button>
     <button data-action="fork" disabled title="fork with --from: drover run <script> --from ${run.id}">fork</button>
-    ${run.stopRequestedAt ? html`<span class="muted">stop requested</span>` : ''}
+    ${run.stopRequestedAt && (run.status === 'running' || run.status === 'waiting') ? html`<span class="muted">stop requested</span>` : ''}
     ${state.note ? html`<span class="muted" data-testid="action-note">${state.note}</span>` : ''}
     ${state.error ? html`<span class="error" data-testid="action-error">${state.error}</span>` : ''}
   </div>`;
@@ -401,7 +401,7 @@ export function InboxView() {
   const { data, error } = useJson('/api/questions');
   return html`<section>
     <h1>Inbox</h1>
-    <p class="muted">Questions runs are waiting on. An answer is stored at once; the run continues with <code>drover resume &lt;run&gt;</code> (this page does not drive runs yet).</p>
+    <p class="muted">Questions runs are waiting on. An answer is stored at once; the run continues when it is resumed — its page's <b>resume</b> button, or <code>drover resume RUN</code> in a terminal.</p>
     ${error ? html`<p class="error">${error}</p>` : ''}
     ${data && data.length === 0 ? html`<p class="muted">nothing is waiting for a human</p>` : ''}
     <ul class="inbox" data-testid="inbox">${(data ?? []).map((q) => html`<${Question} key=${`${q.runId}/${q.id}`} q=${q} />`)}</ul>
