@@ -50,7 +50,10 @@ export async function resumeDetached(store: Store, runId: string): Promise<Detac
   if (!run) throw new NotFoundError(`run ${runId}`);
   // A completed run has nothing left to do (a running one is refused by startDetached: RUN_BUSY).
   if (run.status === 'completed') {
-    throw new InputError(`run ${runId} is completed: nothing to resume (fork it with drover run <script> --from ${runId})`, 'NOT_RESUMABLE');
+    throw new InputError(
+      `run ${runId} is completed: nothing to resume (fork it with drover run <script> --from ${runId})`,
+      'NOT_RESUMABLE',
+    );
   }
   return startDetached({ store, runId, argv: ['resume', runId] });
 }
