@@ -10,7 +10,7 @@ import { createStore } from '../src/store/index.js';
 import type { RunRecord } from '../src/store/types.js';
 import type { SyncReport } from '../src/tasks/claude-bridge.js';
 import { traceIdForRun } from '../src/telemetry/traceparent.js';
-import { CLI, ccScript, cli, lastJson, onCleanup, spawnCli, tempDir, waitFor, write } from './helpers.js';
+import { bareRun, CLI, ccScript, cli, lastJson, onCleanup, spawnCli, tempDir, waitFor, write } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -404,7 +404,7 @@ describe('a reader that stops early', () => {
     const dir = tempDir();
     const path = join(dir, 'drover.db');
     const store = createStore(path);
-    for (let i = 0; i < 1500; i++) await bareRunNamed(store, `run-${String(i).padStart(4, '0')}-${'x'.repeat(40)}`, dir);
+    for (let i = 0; i < 1500; i++) await bareRun(store, `run-${String(i).padStart(4, '0')}-${'x'.repeat(40)}`, dir);
     await store.close();
     const { execFileSync } = await import('node:child_process');
     // sh reports drover's own exit status through PIPESTATUS-free means: `; echo $?` after a subshell.
@@ -418,21 +418,3 @@ describe('a reader that stops early', () => {
     expect(out.trim()).toBe('0');
   });
 });
-
-async function bareRunNamed(store: ReturnType<typeof createStore>, id: string, dir: string): Promise<void> {
-  await store.createRun(
-    {
-      id,
-      name: id,
-      description: 'a bare run',
-      scriptPath: join(dir, 'wf.js'),
-      scriptSource: '',
-      scriptHash: '',
-      scriptForm: 'claude-code',
-      args: null,
-      settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1 },
-      fromRunId: null,
-    },
-    Date.now(),
-  );
-}

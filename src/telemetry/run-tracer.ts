@@ -20,6 +20,18 @@ import type { SpanEvent, StoredSpan } from '../store/index.js';
 import { DROVER, GENAI } from './genai.js';
 import { EXECUTION, type RunTraceHistory } from './run-history.js';
 import { callSpanIdForRun, executionSpanIdForRun, phaseSpanIdForRun, rootSpanIdForRun } from './run-span-ids.js';
+
+/** When a span ran (ms since the epoch) and what else it carries; the span id when it is derived. */
+interface SpanTiming {
+  startMs: number;
+  endMs: number;
+  kind?: SpanKind;
+  error?: { code: string; message: string } | null;
+  spanId?: string;
+  /** Span events (policy audit records...). */
+  events?: SpanEvent[];
+}
+
 import { traceIdForRun } from './traceparent.js';
 
 export { rootSpanIdForRun };
@@ -242,20 +254,7 @@ export class RunTracer {
    * reported), written straight to the sink — and the exporter — without a live SDK
    * span: a 1,000-agent run makes thousands of these.
    */
-  recordFinished(
-    name: string,
-    parent: Context,
-    attributes: Record<string, string | number | boolean>,
-    timing: {
-      startMs: number;
-      endMs: number;
-      kind?: SpanKind;
-      error?: { code: string; message: string } | null;
-      spanId?: string;
-      /** Span events (policy audit records...). */
-      events?: SpanEvent[];
-    },
-  ): void {
+  recordFinished(name: string, parent: Context, attributes: Record<string, string | number | boolean>, timing: SpanTiming): void {
     this.record(name, parent, attributes, { ...timing, exported: true, replace: false });
   }
 
@@ -263,16 +262,7 @@ export class RunTracer {
     name: string,
     parent: Context,
     attributes: Record<string, string | number | boolean>,
-    timing: {
-      startMs: number;
-      endMs: number;
-      kind?: SpanKind;
-      error?: { code: string; message: string } | null;
-      spanId?: string;
-      events?: SpanEvent[];
-      replace: boolean;
-      exported: boolean;
-    },
+    timing: SpanTiming & { replace: boolean; exported: boolean },
   ): void {
     const parentCtx = trace.getSpanContext(parent);
     const spanId = timing.spanId ?? randomSpanId();
