@@ -362,6 +362,15 @@ describe('drover ui: JSON API', () => {
     const after = (await get(ui, `/api/runs/${s.runId}/spans`)).body as unknown as Page;
     expect(after.spans).toBe(before.spans + 1);
     expect(after.rows.map((r) => r.name)).toContain('late from another process');
+    // A parent whose recorded end is before a child's (a live run's root is written at its end) is
+    // drawn to that child and marked open — never shorter than what runs under it.
+    type Row = { name: string; spanId: string; startUs: number; durationUs: number; open: boolean };
+    const rows = after.rows as unknown as Row[];
+    const top = rows[0] as Row;
+    const child = rows.find((r) => r.name === 'late from another process') as Row;
+    expect(top.open).toBe(true);
+    expect(top.startUs + top.durationUs).toBe(child.startUs + child.durationUs);
+    expect(child.open).toBe(false);
     await store.spans.insertSpans([late('00000000000000a2', 'late from this connection')]);
     const again = (await get(ui, `/api/runs/${s.runId}/spans?filter=late`)).body as unknown as Page;
     expect(again.rows.map((r) => r.name)).toEqual([

@@ -132,7 +132,8 @@ export interface SpanStore {
   querySpans(query: SpanQuery): Promise<StoredSpan[]>;
   /**
    * A trace's spans for a waterfall, in start order: ids (`rowId` included), names, times, status
-   * and service, with one attribute, `drover.cost.usd`; resource and events empty. About half the
+   * code and service, with one attribute, `drover.cost.usd`; scope, status message and run id null,
+   * resource and events empty (a span's whole record: `getSpan`). About half the
    * CPU of `querySpans` on a 20,000-span trace: the attributes text stays unread
    * (`spanAttributes` reads it for the rows a page shows).
    */

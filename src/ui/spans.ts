@@ -38,6 +38,8 @@ export interface SpanRow {
   match: boolean;
   /** `drover.cost.usd` of this span and everything under it; null when none is priced. */
   costUsd: number | null;
+  /** Its recorded end is before a descendant's (not written yet: a live run's workflow or phase): `durationUs` reaches that descendant. */
+  open: boolean;
   /** On the critical path: the chain of latest-ending children from the root. */
   critical: boolean;
   /** Idle time before this span starts after its previous sibling (or parent) started work, µs: queue and retry gaps. */
@@ -70,6 +72,8 @@ interface Prepared {
   /** Position in `pre` of the last span of each span's subtree. */
   subtreeEnd: Int32Array;
   cost: Float64Array;
+  /** Each span's end or its latest descendant's, whichever is later (µs): a live run's open spans reach their children. */
+  reach: Float64Array;
   priced: Uint8Array;
   critical: Uint8Array;
   /** Lower-cased name, service and key facts, for the filter (built on first use). */
@@ -195,6 +199,15 @@ function prepare(traceId: string, spans: StoredSpan[]): Prepared {
       priced[p] = 1;
     }
   }
+  // A span whose end is not written yet (a live run's workflow and phases are written when they end,
+  // with their start time as a placeholder end) is drawn to its latest descendant, never shorter.
+  const reach = new Float64Array(n);
+  for (let j = pre.length - 1; j >= 0; j--) {
+    const v = pre[j] as number;
+    reach[v] = Math.max(reach[v] as number, (spans[v] as StoredSpan).endUs);
+    const p = forest.parent(v);
+    if (p >= 0 && (reach[v] as number) > (reach[p] as number)) reach[p] = reach[v] as number;
+  }
   // Critical path: from each top, follow the child that ends last.
   const critical = new Uint8Array(n);
   for (const t of tops) {
@@ -232,6 +245,7 @@ function prepare(traceId: string, spans: StoredSpan[]): Prepared {
     pre,
     subtreeEnd,
     cost,
+    reach,
     priced,
     critical,
     views: new Map(),
@@ -277,7 +291,8 @@ export async function spanPage(store: Store, runId: string, options: SpanQueryOp
       name: sp.name,
       depth: forest.depth[v] as number,
       startUs: sp.startUs,
-      durationUs: sp.endUs - sp.startUs,
+      durationUs: (t.reach[v] as number) - sp.startUs,
+      open: (t.reach[v] as number) > sp.endUs,
       status: sp.statusCode,
       service: sp.service,
       facts: keyFacts(withAttributes(sp, attrs)),
@@ -339,7 +354,7 @@ async function foldView(store: Store, t: Prepared, options: SpanQueryOptions): P
     }
     while (stack.length > 0 && (forest.depth[shown[stack[stack.length - 1] as number] as number] as number) >= depth) stack.pop();
     const sp = spans[v] as StoredSpan;
-    if (depth > depthLimit || (depth > 0 && sp.endUs - sp.startUs < minUs)) {
+    if (depth > depthLimit || (depth > 0 && (t.reach[v] as number) - sp.startUs < minUs)) {
       let count = 0;
       for (let q = j; q <= end; q++) if (keep[pre[q] as number]) count++;
       const owner = stack[stack.length - 1];

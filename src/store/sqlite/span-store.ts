@@ -8,28 +8,13 @@ const COLUMNS =
 const READ_COLUMNS = `${COLUMNS}, id`;
 
 /**
- * An outline read: ids, names, times, status and service, the row id, and one attribute —
+ * An outline read: ids, names, times, status code and service, the row id, and one attribute —
  * `drover.cost.usd`, which a waterfall rolls up over every span. Text columns (attributes,
  * resource, events) are most of a read's cost, so an outline leaves them in the file.
  */
-const OUTLINE_COLUMNS = `trace_id, span_id, parent_span_id, name, kind, service, scope, start_us, end_us, status_code, status_message, run_id,
+const OUTLINE_COLUMNS = `span_id, parent_span_id, name, kind, service, start_us, end_us, status_code,
   attributes_json ->> '$."drover.cost.usd"', id`;
-type OutlineRow = [
-  string,
-  string,
-  string | null,
-  string,
-  number,
-  string | null,
-  string | null,
-  number,
-  number,
-  number,
-  string | null,
-  string | null,
-  unknown,
-  number,
-];
+type OutlineRow = [string, string | null, string, number, string | null, number, number, number, unknown, number];
 
 /** A row read in raw (array) mode, in COLUMNS order. */
 type RawRow = [
@@ -379,30 +364,31 @@ export class SqliteSpanStore implements SpanStore {
   }
 
   async querySpanOutlines(traceId: string): Promise<StoredSpan[]> {
-    // Retries collapse on id and the outline's own values (an outline has no attributes to compare).
+    // One trace: every row has its id, so none is read (a 32-character string per span); retries
+    // collapse on the span id and the outline's own values (an outline has no attributes to compare).
     const rows = collapseRetries(
       this.s.outlineByTrace.all(traceKey(traceId), traceId) as OutlineRow[],
-      (r) => `${r[0]}/${r[1]}`,
-      (r) => JSON.stringify(r.slice(2, 13)),
+      (r) => r[0],
+      (r) => JSON.stringify(r.slice(1, 9)),
     );
     return rows.map(
       (r): StoredSpan => ({
-        traceId: r[0],
-        spanId: r[1],
-        parentSpanId: r[2],
-        name: r[3],
-        kind: r[4],
-        service: r[5],
-        scope: r[6],
-        startUs: r[7],
-        endUs: r[8],
-        statusCode: r[9],
-        statusMessage: r[10],
-        runId: r[11],
-        attributes: typeof r[12] === 'number' ? { 'drover.cost.usd': r[12] } : ({} as StoredSpan['attributes']),
+        traceId,
+        spanId: r[0],
+        parentSpanId: r[1],
+        name: r[2],
+        kind: r[3],
+        service: r[4],
+        scope: null,
+        startUs: r[5],
+        endUs: r[6],
+        statusCode: r[7],
+        statusMessage: null,
+        runId: null,
+        attributes: typeof r[8] === 'number' ? { 'drover.cost.usd': r[8] } : ({} as StoredSpan['attributes']),
         resource: {},
         events: [],
-        rowId: r[13],
+        rowId: r[9],
       }),
     );
   }

@@ -87,7 +87,7 @@ export function Waterfall({ id }) {
               <span class="wf-name" style=${`padding-left:${Math.min(r.depth, 16) * 12}px`} title=${r.name}>${r.name}${r.folded ? html` <span class="folded">+${r.folded}</span>` : ''}</span>
               <span class="wf-track">
                 ${r.gapUs > 0 ? html`<span class="wf-gap" style=${`left:${((r.startUs - r.gapUs - meta.startUs) / span) * 100}%;width:${(r.gapUs / span) * 100}%`}></span>` : ''}
-                <span class="wf-bar" style=${`left:${((r.startUs - meta.startUs) / span) * 100}%;width:${Math.max(0.2, (r.durationUs / span) * 100)}%`}></span>
+                <span class=${r.open ? 'wf-bar open' : 'wf-bar'} title=${r.open ? 'not ended yet: drawn to its latest child' : ''} style=${`left:${((r.startUs - meta.startUs) / span) * 100}%;width:${Math.max(0.2, (r.durationUs / span) * 100)}%`}></span>
               </span>
               <span class="wf-dur">${fmtUs(r.durationUs)}</span>
               <span class="wf-facts">${r.costUsd !== null ? fmtUsd(r.costUsd) : ''} ${r.facts.join(' · ')}</span>
