@@ -41,10 +41,35 @@ export class SqliteRetentionStore implements RetentionStore {
   }
 
   /** The trace ids of a run: the one drover gives it and any its spans name. */
-  private traces(runId: string, traceIdOf: (runId: string) => string): string[] {
+  private traces(runId: string, traceIdOf?: (runId: string) => string): string[] {
     const ids = new Set((this.db.prepare('SELECT DISTINCT trace_id FROM spans WHERE run_id = ?').pluck().all(runId) as string[]) ?? []);
-    ids.add(traceIdOf(runId));
+    if (traceIdOf) ids.add(traceIdOf(runId));
     return [...ids];
+  }
+
+  /**
+   * Removes run `runId` inside the caller's transaction — every span of its traces (and of the trace
+   * `traceIdOf` names), calls, events, questions, transcripts, reservations and the run row — keeping
+   * its ledger rows' figures with their names cleared (the ledger is the truth about money: daily
+   * caps count today's rows). Shared by `deleteRun` (delete, gc) and `Store.deleteRuns` (prune).
+   */
+  removeRunRows(runId: string, traceIdOf?: (runId: string) => string): RemovedCounts {
+    const change = (sql: string, ...params: unknown[]) => this.db.prepare(sql).run(...params).changes;
+    const counts = { ...ZERO, runs: 1 };
+    for (const t of this.traces(runId, traceIdOf))
+      counts.spans += change('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
+    counts.spans += change('DELETE FROM spans WHERE run_id = ?', runId);
+    counts.calls = change('DELETE FROM calls WHERE run_id = ?', runId);
+    counts.events = change('DELETE FROM events WHERE run_id = ?', runId);
+    counts.questions = change('DELETE FROM questions WHERE run_id = ?', runId);
+    counts.transcripts = change('DELETE FROM transcripts WHERE run_id = ?', runId);
+    counts.ledgerAnonymised = change(
+      'UPDATE ledger SET call_key = NULL, agent_label = NULL, phase = NULL, session = NULL, request_id = NULL WHERE run_id = ?',
+      runId,
+    );
+    change('DELETE FROM reservations WHERE run_id = ?', runId);
+    change('DELETE FROM runs WHERE id = ?', runId);
+    return counts;
   }
 
   /** Logs one deletion (inside the caller's transaction): what was removed, never content. */
@@ -112,34 +137,21 @@ export class SqliteRetentionStore implements RetentionStore {
         .prepare(sql)
         .pluck()
         .get(...params) as number;
-    const change = (sql: string, ...params: unknown[]) => db.prepare(sql).run(...params).changes;
     const work = (): RemovedCounts => {
       this.lease(runId, options.now);
-      const traces = this.traces(runId, options.traceIdOf);
-      const counts = { ...ZERO, runs: 1 };
       if (options.dryRun) {
-        for (const t of traces) counts.spans += count('SELECT COUNT(*) FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
+        const counts = { ...ZERO, runs: 1 };
+        for (const t of this.traces(runId, options.traceIdOf))
+          counts.spans += count('SELECT COUNT(*) FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
         counts.calls = count('SELECT COUNT(*) FROM calls WHERE run_id = ?', runId);
         counts.events = count('SELECT COUNT(*) FROM events WHERE run_id = ?', runId);
         counts.questions = count('SELECT COUNT(*) FROM questions WHERE run_id = ?', runId);
         counts.ledgerAnonymised = count('SELECT COUNT(*) FROM ledger WHERE run_id = ?', runId);
         return counts;
       }
-      for (const t of traces) counts.spans += change('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
-      counts.spans += change('DELETE FROM spans WHERE run_id = ?', runId);
-      counts.calls = change('DELETE FROM calls WHERE run_id = ?', runId);
-      counts.events = change('DELETE FROM events WHERE run_id = ?', runId);
-      counts.questions = change('DELETE FROM questions WHERE run_id = ?', runId);
-      counts.transcripts = change('DELETE FROM transcripts WHERE run_id = ?', runId);
-      // The ledger is the truth about money (daily caps count today's rows): figures stay, names go.
-      counts.ledgerAnonymised = change(
-        'UPDATE ledger SET call_key = NULL, agent_label = NULL, phase = NULL, session = NULL, request_id = NULL WHERE run_id = ?',
-        runId,
-      );
-      change('DELETE FROM reservations WHERE run_id = ?', runId);
-      change('DELETE FROM runs WHERE id = ?', runId);
-      this.record(runId, options.kind, options.now, options.actor, counts);
-      return counts;
+      const removed = this.removeRunRows(runId, options.traceIdOf);
+      this.record(runId, options.kind, options.now, options.actor, removed);
+      return removed;
     };
     return options.dryRun ? work() : db.transaction(work).immediate();
   }

@@ -44,7 +44,7 @@ import {
   safeJson,
   safeText,
 } from './rows.js';
-import { SqliteSpanStore, traceKey } from './span-store.js';
+import { SqliteSpanStore } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
 import { SqliteWorkflowStore } from './workflow-store.js';
 
@@ -485,9 +485,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteRuns(ids: readonly string[], now: number, traceIdOf?: (runId: string) => string, actor = 'unknown'): Promise<DeletedRuns> {
-    const db = this.db;
-    const del = (sql: string, ...params: unknown[]) => db.prepare(sql).run(...params).changes;
-    return db
+    return this.db
       .transaction((): DeletedRuns => {
         const out: DeletedRuns = { runs: [], skipped: [], calls: 0, usage: 0, questions: 0, events: 0, spans: 0 };
         for (const id of ids) {
@@ -497,37 +495,15 @@ export class SqliteStore implements Store {
             out.skipped.push(id);
             continue;
           }
-          const traces = new Set(
-            (db.prepare('SELECT DISTINCT trace_id AS t FROM spans WHERE run_id = ?').all(id) as { t: string }[]).map((r) => r.t),
-          );
-          if (traceIdOf) traces.add(traceIdOf(id));
-          for (const t of traces) out.spans += del('DELETE FROM spans WHERE trace_key = ? AND trace_id = ?', traceKey(t), t);
-          out.spans += del('DELETE FROM spans WHERE run_id = ?', id);
-          const calls = del('DELETE FROM calls WHERE run_id = ?', id);
-          // The ledger is the truth about money (daily caps count today's rows): figures stay, names go — as runs delete does.
-          const ledger = del(
-            'UPDATE ledger SET call_key = NULL, agent_label = NULL, phase = NULL, session = NULL, request_id = NULL WHERE run_id = ?',
-            id,
-          );
-          const questions = del('DELETE FROM questions WHERE run_id = ?', id);
-          const events = del('DELETE FROM events WHERE run_id = ?', id);
-          const transcripts = del('DELETE FROM transcripts WHERE run_id = ?', id);
-          del('DELETE FROM reservations WHERE run_id = ?', id);
-          del('DELETE FROM runs WHERE id = ?', id);
-          out.calls += calls;
-          out.usage += ledger;
-          out.questions += questions;
-          out.events += events;
+          // The same removal as drover runs delete (retention-store.ts): ledger figures kept, logged.
+          const removed = this.retention.removeRunRows(id, traceIdOf);
+          this.retention.record(id, 'prune', now, actor, removed);
+          out.spans += removed.spans;
+          out.calls += removed.calls;
+          out.usage += removed.ledgerAnonymised;
+          out.questions += removed.questions;
+          out.events += removed.events;
           out.runs.push(id);
-          this.retention.record(id, 'prune', now, actor, {
-            calls,
-            spans: 0,
-            events,
-            questions,
-            ledgerAnonymised: ledger,
-            transcripts,
-            runs: 1,
-          });
         }
         return out;
       })
