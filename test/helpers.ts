@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, inject } from 'vitest';
 import { parseScenario } from '../src/gateway/scenario.js';
 import { type RunningGateway, startSimGateway } from '../src/gateway/sim-server.js';
 import { createStore } from '../src/store/index.js';
@@ -37,8 +37,25 @@ export async function gateway(yaml: string): Promise<RunningGateway> {
   return gw;
 }
 
+let schemas = 0;
+/**
+ * A URL of a fresh, empty schema on the test run's PostgreSQL server (test/pg-global.ts): every
+ * call names a new schema, so tests never see each other's rows.
+ */
+export function pgStoreUrl(): string {
+  const schema = `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 8)}`;
+  return `${inject('pgUrl')}?schema=${schema}`;
+}
+
+/** True when this test file runs in the PostgreSQL conformance project (vitest.config.ts). */
+export const ON_POSTGRES = process.env.DROVER_TEST_STORE === 'postgres';
+
+/**
+ * A new store: an SQLite file in `dir`, or — in the PostgreSQL conformance project — a fresh schema
+ * on the test server. `path` is what `--store` takes for either.
+ */
 export function tempStore(dir = tempDir()): { store: Store; path: string } {
-  const path = join(dir, 'drover.db');
+  const path = ON_POSTGRES ? pgStoreUrl() : join(dir, 'drover.db');
   const store = createStore(path);
   onCleanup(() => store.close());
   return { store, path };

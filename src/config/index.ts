@@ -4,6 +4,7 @@ import { pricesProblem } from '../budget/price-check.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import { InputError } from '../core/errors.js';
 import { type RetentionConfig, retentionProblem } from '../redact/retention.js';
+import { isPostgresUrl } from '../store/location.js';
 import { checkNumericEnv, envInt } from './env.js';
 
 export { checkNumericEnv, envInt, type IntEnvSpec, NUMERIC_ENV, type NumericEnvName } from './env.js';
@@ -173,8 +174,9 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
   const projectRoot = findProjectRoot(cwd);
   const file = readConfigFile(projectRoot);
   const storeSetting = overrides.store ?? env.DROVER_STORE ?? file.store;
+  // A PostgreSQL URL is the location itself; a file path is resolved like any other.
   const storePath = storeSetting
-    ? isAbsolute(storeSetting)
+    ? isAbsolute(storeSetting) || isPostgresUrl(storeSetting)
       ? storeSetting
       : resolve(overrides.store || env.DROVER_STORE ? cwd : projectRoot, storeSetting)
     : join(projectRoot, '.drover', 'drover.db');

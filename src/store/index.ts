@@ -3,6 +3,8 @@ import Database from 'better-sqlite3';
 import type { PriceOverrides } from '../budget/prices.js';
 import type { SqliteSynchronous } from '../config/index.js';
 import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamageMark, StoreCorruptError } from './corruption.js';
+import { isPostgresUrl } from './location.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
@@ -24,6 +26,9 @@ export { SPAN_KIND_NAMES, STATUS_NAMES } from './span-types.js';
 
 import { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 
+export { isPostgresUrl, redactUrl } from './location.js';
+export { PG_SCHEMA_VERSION } from './postgres/migrations.js';
+export { PgSchemaError, PostgresStore } from './postgres/postgres-store.js';
 export { STOPPED_ERROR } from './sqlite/control-store.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 export { collapseRetries, duplicateSpanIds, encodeSpanRow, encodeSpanRows } from './sqlite/span-store.js';
@@ -53,6 +58,7 @@ export interface CreateStoreOptions {
  * writing at once (also `StoreCorruptError`), and opened read-only for `access: 'read'`.
  */
 export function createStore(location: string, options: CreateStoreOptions = {}): Store {
+  if (isPostgresUrl(location)) return new PostgresStore(location, options.prices ? { prices: options.prices } : {});
   const damaged = readDamageMark(location);
   if (damaged && options.access !== 'read') throw new StoreCorruptError(location, damaged.finding, { refused: true });
   const prices = options.prices ? { prices: options.prices } : {};

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
 import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
-import { safeText } from './rows.js';
+import { safeText } from '../rows.js';
 
 interface LedgerRow {
   id: number;

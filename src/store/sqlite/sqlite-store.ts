@@ -1,10 +1,24 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type PriceOverrides, priceUsage, providerOfModel } from '../../budget/prices.js';
+import type { PriceOverrides } from '../../budget/prices.js';
 import type { SqliteSynchronous } from '../../config/index.js';
 import { DroverError, LeaseLostError, NotFoundError } from '../../core/index.js';
 import { isCorruptionError } from '../corruption.js';
+import {
+  type CallRow,
+  callFromRow,
+  callParams,
+  LISTING_COLUMNS,
+  type ListingRow,
+  listingFromRow,
+  type QuestionRow,
+  questionFromRow,
+  type RunRow,
+  runFromRow,
+  safeJson,
+  safeText,
+} from '../rows.js';
 import type { StoredSpan } from '../span-types.js';
 import type {
   CallRecord,
@@ -25,25 +39,12 @@ import type {
   UsageRecord,
   UsageTotals,
 } from '../types.js';
+import { reportedParams, totalsFromRow } from '../usage-rows.js';
 import { SqliteControlStore, SqliteTranscriptStore } from './control-store.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteReservationStore } from './reservation-store.js';
 import { SqliteRetentionStore } from './retention-store.js';
-import {
-  type CallRow,
-  callFromRow,
-  callParams,
-  LISTING_COLUMNS,
-  type ListingRow,
-  listingFromRow,
-  type QuestionRow,
-  questionFromRow,
-  type RunRow,
-  runFromRow,
-  safeJson,
-  safeText,
-} from './rows.js';
 import { SqliteSpanStore } from './span-store.js';
 import { SqliteTaskStore } from './task-store.js';
 import { SqliteWorkflowStore } from './workflow-store.js';
@@ -74,40 +75,6 @@ const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status,
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
   COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens,
   SUM(cost_usd) AS costUsd, COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests`;
-
-/** Totals of a run's (or a call's) ledger rows, with the cache-hit ratio. */
-function totalsFromRow(r: Omit<UsageTotals, 'cacheHitRatio'>): UsageTotals {
-  const prompt = r.inputTokens + r.cacheReadTokens + r.cacheWriteTokens;
-  return { ...r, costUsd: r.requests === 0 ? 0 : r.costUsd, cacheHitRatio: prompt > 0 ? r.cacheReadTokens / prompt : null };
-}
-
-/**
- * A usage row the runtime reports (no gateway saw the request) as ledger parameters: mode
- * `reported`, status 200, label/phase from the call and workflow from the run (looked up by the
- * insert), priced now.
- */
-function reportedParams(u: UsageRecord, prices: PriceOverrides | undefined) {
-  const provider = providerOfModel(u.model, prices);
-  const usage = { ...u, reasoningTokens: 0, serverToolUses: {} };
-  const { costUsd, priceFlag } = priceUsage(u.model, usage, prices);
-  return {
-    run_id: u.runId,
-    call_key: u.callKey,
-    provider,
-    wire: provider === 'anthropic' ? 'anthropic' : 'responses',
-    model: u.model,
-    request_id: u.requestId,
-    stop_reason: u.stopReason,
-    input_tokens: u.inputTokens,
-    cache_read_tokens: u.cacheReadTokens,
-    cache_write_5m_tokens: u.cacheWrite5mTokens,
-    cache_write_1h_tokens: u.cacheWrite1hTokens,
-    output_tokens: u.outputTokens,
-    cost_usd: costUsd,
-    price_flag: priceFlag,
-    at: u.createdAt,
-  };
-}
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { safeJson, safeText } from '../rows.js';
 import { TaskRuleError } from '../task-errors.js';
 import type {
   Actor,
@@ -15,7 +16,6 @@ import type {
   TaskStatus,
   TaskStore,
 } from '../task-types.js';
-import { safeJson, safeText } from './rows.js';
 
 interface TaskRow {
   list_id: string;

@@ -1,4 +1,4 @@
-import { redactedJson, redactSecrets } from '../../redact/index.js';
+import { redactedJson, redactSecrets } from '../redact/index.js';
 import type {
   CallKind,
   CallRecord,
@@ -9,7 +9,7 @@ import type {
   RunStatus,
   ScriptForm,
   StoredError,
-} from '../types.js';
+} from './types.js';
 
 /** Row shapes as SQLite returns them, and their mapping to records. */
 

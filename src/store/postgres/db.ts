@@ -1,0 +1,154 @@
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+import { DroverError } from '../../core/index.js';
+
+export { isPostgresUrl, redactUrl } from '../location.js';
+
+// Loaded on first use: commands on an SQLite store never pay for loading node-postgres.
+const require = createRequire(import.meta.url);
+let pgModule: typeof pg | undefined;
+function loadPg(): typeof pg {
+  pgModule ??= require('pg') as typeof pg;
+  return pgModule;
+}
+
+/**
+ * A connection pool to one PostgreSQL database, with the few helpers every PostgreSQL sub-store
+ * uses: `query` on any pooled connection, `tx` for a transaction on one connection.
+ *
+ * Column values come back as the SQLite store returns them, so both stores share row mapping
+ * (src/store/rows.ts): BIGINT (epoch ms, ids, token counts) and NUMERIC (sums) as JS numbers —
+ * drover's integers stay far below 2^53 — and JSON kept as TEXT columns.
+ */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return loadPg().types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export interface PgDbOptions {
+  /** Pool size; default 10. */
+  max?: number;
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/** PostgreSQL's error codes drover reacts to (https://www.postgresql.org/docs/15/errcodes-appendix.html). */
+export const PG_UNIQUE_VIOLATION = '23505';
+export const PG_SERIALIZATION_FAILURE = '40001';
+export const PG_DEADLOCK_DETECTED = '40P01';
+
+/**
+ * Splits drover's `schema` parameter off a PostgreSQL URL (`postgres://u@h/db?schema=team_a`): the
+ * store's tables live in that schema (created when missing) instead of `public`, so several stores
+ * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
+ */
+export function splitSchema(url: string): { url: string; schema: string | null } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema');
+  if (schema === null) return { url, schema: null };
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new DroverError(
+      'BAD_STORE',
+      `store URL: schema "${schema}" must be letters, digits and _ (at most 63), not starting with a digit`,
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  parsed.searchParams.delete('schema');
+  return { url: parsed.toString(), schema };
+}
+
+export class PgDb {
+  readonly pool: pg.Pool;
+  /** The schema the store's tables live in (`?schema=` of the URL), or null for the server's default (`public`). */
+  readonly schema: string | null;
+  /** Set by the store: what every query waits for first (connecting and migrating). */
+  private ready: Promise<void> = Promise.resolve();
+
+  constructor(url: string, options: PgDbOptions = {}) {
+    const { url: connectionString, schema } = splitSchema(url);
+    this.schema = schema;
+    this.pool = new (loadPg().Pool)({
+      connectionString,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      max: options.max ?? 10,
+      types,
+      application_name: options.applicationName ?? 'drover',
+    });
+    // An idle pooled connection the server dropped must not crash the process; the next query reconnects.
+    this.pool.on('error', () => {});
+  }
+
+  /**
+   * Runs `init` (the store's migration) once, before any query of this pool; a failure is what every
+   * later query rejects with.
+   */
+  initialise(init: (pool: pg.Pool) => Promise<void>): Promise<void> {
+    this.ready = init(this.pool);
+    // Seen by whoever queries first; not an unhandled rejection when nobody does.
+    this.ready.catch(() => {});
+    return this.ready;
+  }
+
+  /** One statement on any pooled connection; rows typed by the caller. */
+  async query<R extends object = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<pg.QueryResult<R>> {
+    await this.ready;
+    return this.pool.query<R>(text, params as unknown[]);
+  }
+
+  async rows<R extends object = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<R[]> {
+    return (await this.query<R>(text, params)).rows;
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection (READ COMMITTED unless `isolation` says otherwise);
+   * commits when it resolves, rolls back when it throws. A serialization failure or deadlock (which
+   * SERIALIZABLE transactions and racing row locks can raise) is retried up to `retries` times (default 5).
+   */
+  async tx<T>(
+    fn: (client: Queryable) => Promise<T>,
+    options: { isolation?: 'serializable' | 'repeatable read'; retries?: number } = {},
+  ): Promise<T> {
+    const retries = options.retries ?? 5;
+    await this.ready;
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query(options.isolation ? `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}` : 'BEGIN');
+        const q: Queryable = {
+          query: <R extends object>(text: string, params: readonly unknown[] = []) =>
+            client.query<R & pg.QueryResultRow>(text, params as unknown[]),
+        };
+        const out = await fn(q);
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        const code = (err as { code?: string }).code;
+        if ((code === PG_SERIALIZATION_FAILURE || code === PG_DEADLOCK_DETECTED) && attempt < retries) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** `$1, $2, …` for `n` parameters starting at `from` (1-based). */
+export function placeholders(n: number, from = 1): string {
+  return Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
+}
