@@ -95,7 +95,14 @@ describe(`store conformance (${ON_POSTGRES ? 'postgres' : 'sqlite'})`, () => {
     expect(calls.map((c) => c.key).sort()).toEqual(['agent:a', 'agent:b']);
     expect(calls.find((c) => c.key === 'agent:a')).toMatchObject({ label: 'label-agent:a', result: { ok: 'agent:a' }, attempts: 1 });
     const totals = await store.usageTotals('r');
-    expect(totals).toMatchObject({ requests: 2, inputTokens: 1007, outputTokens: 53, cacheReadTokens: 200, cacheWriteTokens: 20, unpricedRequests: 0 });
+    expect(totals).toMatchObject({
+      requests: 2,
+      inputTokens: 1007,
+      outputTokens: 53,
+      cacheReadTokens: 200,
+      cacheWriteTokens: 20,
+      unpricedRequests: 0,
+    });
     expect(totals.costUsd).toBeGreaterThan(0);
     expect(totals.cacheHitRatio).toBeCloseTo(200 / (1007 + 200 + 20), 10);
     await store.recordCalls([call('r', 'agent:c')], [], [], [{ from: 'agent:a', to: 'agent:c' }]);
@@ -113,7 +120,11 @@ describe(`store conformance (${ON_POSTGRES ? 'postgres' : 'sqlite'})`, () => {
     ]);
     // An upsert overwrites the entry.
     await store.recordCalls([call('r', 'agent:b', { status: 'failed', error: { code: 'X', message: 'boom' }, attempts: 3 })]);
-    expect((await store.listCalls('r')).find((c) => c.key === 'agent:b')).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'X' } });
+    expect((await store.listCalls('r')).find((c) => c.key === 'agent:b')).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error: { code: 'X' },
+    });
   });
 
   it('fenced writes are refused once another token holds the lease, and nothing of them lands', async () => {
@@ -175,6 +186,103 @@ describe(`store conformance (${ON_POSTGRES ? 'postgres' : 'sqlite'})`, () => {
       [2, 'phase'],
       [1, 'log'],
     ]);
+  });
+
+  it('run queue: pooled runs are queued; claims are atomic, oldest first, by pool, labels, backends and exclusions', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    const queued = async (id: string, pool: string, labels?: string[], backend = 'builtin') =>
+      store.createRun(
+        {
+          id,
+          name: id,
+          description: '',
+          scriptPath: `${dir}/wf.js`,
+          scriptSource: '',
+          scriptHash: '',
+          scriptForm: 'claude-code',
+          args: null,
+          settings: { backend, model: 'm', concurrency: 1, maxAgents: 1, pool, ...(labels ? { labels } : {}) },
+          fromRunId: null,
+          pool,
+        },
+        Date.now(),
+      );
+    expect((await queued('q1', 'workers')).status).toBe('queued');
+    await queued('q2', 'workers', ['gpu']);
+    await queued('q3', 'workers', undefined, 'codex');
+    await queued('q4', 'other');
+    await queued('q5', 'workers');
+    const claim = (token: string, over: Partial<Parameters<Store['queue']['claimRun']>[0]> = {}) =>
+      store.queue.claimRun({
+        pool: 'workers',
+        holder: { token, pid: process.pid, host: hostname() },
+        ttlMs: 60_000,
+        now: Date.now(),
+        labels: [],
+        isHolderGone: () => false,
+        backends: ['builtin'],
+        ...over,
+      });
+    // Eight racing claimers, three runs this worker kind may take (q1, q5; q2 needs gpu, q3 is codex, q4 another pool).
+    const got = await Promise.all(Array.from({ length: 8 }, (_, i) => claim(`w${i}`)));
+    const won = got.filter((g) => g !== null).map((g) => g?.run.id);
+    expect(won.sort()).toEqual(['q1', 'q5']);
+    for (const g of got.filter((x) => x !== null)) {
+      expect(g?.run).toMatchObject({ status: 'running', lease: { token: expect.any(String) } });
+      expect(g?.tookOverFrom).toBeNull();
+      expect((await store.getRun(g?.run.id as string))?.lease?.token).toBe(g?.run.lease?.token);
+    }
+    expect(await claim('x')).toBeNull();
+    expect((await claim('gpu', { labels: ['gpu', 'ssd'], exclude: new Set(['nothing']) }))?.run.id).toBe('q2');
+    expect(await claim('codex', { backends: ['builtin'] })).toBeNull();
+    expect((await claim('codex', { backends: ['codex'] }))?.run.id).toBe('q3');
+    // A lapsed lease is taken over, naming the old holder; a live one is not.
+    const q1 = got.find((g) => g?.run.id === 'q1');
+    expect(await claim('late', { now: Date.now() + 1000 })).toBeNull();
+    const over = await claim('late', { now: Date.now() + 120_000 });
+    expect(over?.run.id).toBe('q1');
+    expect(over?.tookOverFrom?.token).toBe(q1?.run.lease?.token);
+    // Only the holder can hand a run back; then it is queued again and claimable at once.
+    expect(await store.queue.requeue('q1', 'not-me', Date.now())).toBe(false);
+    expect(await store.queue.requeue('q1', 'late', Date.now())).toBe(true);
+    expect(await store.getRun('q1')).toMatchObject({ status: 'queued', lease: null });
+    expect((await claim('again'))?.run.id).toBe('q1');
+    expect((await claim('x', { pool: 'other' }))?.run.id).toBe('q4');
+  });
+
+  // SQLite has no notifications (its workers look every --poll ms); PostgreSQL wakes waiting workers on every machine.
+  it.runIf(ON_POSTGRES)('a worker waiting for work wakes on the NOTIFY of a queued run, not on its poll interval', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    await bareRun(store, 'warm', dir); // connected and migrated before the wait starts
+    const started = Date.now();
+    let woke = false;
+    const waiting = store.queue.waitForWork('workers', 600_000).then(() => {
+      woke = true;
+    });
+    // The LISTEN is in place once the wait's connection answers: another wait on the same channel proves it.
+    await store.queue.waitForWork('elsewhere', 1);
+    expect(woke).toBe(false);
+    await store.createRun(
+      {
+        id: 'pooled',
+        name: 'pooled',
+        description: '',
+        scriptPath: `${dir}/wf.js`,
+        scriptSource: '',
+        scriptHash: '',
+        scriptForm: 'claude-code',
+        args: null,
+        settings: { backend: 'builtin', model: 'm', concurrency: 1, maxAgents: 1, pool: 'workers' },
+        fromRunId: null,
+        pool: 'workers',
+      },
+      Date.now(),
+    );
+    await waiting;
+    expect(woke).toBe(true);
+    expect(Date.now() - started).toBeLessThan(600_000);
   });
 
   it('a secret in a stored value is redacted at the store boundary', async () => {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { type Config, resolveConfig } from '../config/index.js';
 import { DroverError } from '../core/errors.js';
 import { createStore } from '../store/index.js';
+import { isPostgresUrl, redactUrl } from '../store/location.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalFlags {
@@ -54,7 +55,10 @@ export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): {
   const config = loadConfig(flags);
   const mustExist = options.mustExist || options.readOnly;
   const open = () => {
-    if (mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
+    // A PostgreSQL store is a server: whether it is there is what the first query finds out.
+    if (mustExist && config.storePath !== ':memory:' && !isPostgresUrl(config.storePath) && !existsSync(config.storePath)) {
+      throw new NoStoreError(config.storePath);
+    }
     return createStore(config.storePath, {
       synchronous: config.synchronous,
       prices: config.prices,
@@ -67,7 +71,7 @@ export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): {
 /** A store opened by `open` on first use; `close` before that opens nothing. */
 function lazyStore(location: string, open: () => Store): Store {
   let store: Store | undefined;
-  return new Proxy({ kind: 'sqlite', location } as Store, {
+  return new Proxy({ kind: isPostgresUrl(location) ? 'postgres' : 'sqlite', location: redactUrl(location) } as Store, {
     get(stub, prop) {
       if (prop === 'location' || prop === 'kind') return Reflect.get(stub, prop);
       if (prop === 'then') return undefined; // not a promise: `await` must not open it

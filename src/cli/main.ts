@@ -19,6 +19,7 @@ import { register as registerRun } from './commands/run.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
 import { register as registerUi } from './commands/ui.js';
+import { register as registerWorker } from './commands/worker.js';
 import { register as registerWorkflows } from './commands/workflows.js';
 import { EXIT, fail } from './output.js';
 
@@ -47,6 +48,7 @@ registerUi(program);
 registerPolicy(program);
 registerRetention(program);
 registerWorkflows(program);
+registerWorker(program);
 
 // A reader that stops early (`drover runs | head -1`) closes the pipe: that ends the command quietly, as for any CLI.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -19,6 +19,7 @@ export {
   StoreCorruptError,
 } from './corruption.js';
 export type * from './ledger-types.js';
+export { CLAIM_CANDIDATES, isClaimable, type RunClaim, type RunClaimRequest, type RunQueue } from './queue-types.js';
 export type * from './reservation-types.js';
 export { CONTENT_ATTRIBUTES, type DeletionRecord, type RemovedCounts, type RetentionRun, type RetentionStore } from './retention-types.js';
 export type * from './span-types.js';

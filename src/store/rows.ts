@@ -34,6 +34,7 @@ export interface RunRow {
   lease_pid: number | null;
   lease_host: string | null;
   lease_expires_at: number | null;
+  pool?: string | null;
 }
 
 export interface CallRow {
@@ -103,6 +104,7 @@ export function runFromRow(r: RunRow): RunRecord {
       r.lease_token === null
         ? null
         : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 },
+    pool: r.pool ?? null,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { RunCaps } from '../budget/caps.js';
 import type { ControlStore } from './control-types.js';
 import type { LedgerStore } from './ledger-types.js';
+import type { RunQueue } from './queue-types.js';
 import type { ReservationStore } from './reservation-types.js';
 import type { RetentionStore } from './retention-types.js';
 import type { SpanStore, StoredSpan } from './span-types.js';
@@ -13,8 +14,9 @@ import type { WorkflowStore } from './workflow-types.js';
 /**
  * `budget_exceeded`: a cap refused a request the run needed (see src/budget/reservations.ts).
  * `stopped`: stopped on request from outside its process (`drover stop`, the dashboard; schema v10); `drover resume` continues it.
+ * `queued`: waiting for a `drover worker` of its pool to take it (schema v13; src/worker).
  */
-export type RunStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded' | 'stopped';
+export type RunStatus = 'queued' | 'running' | 'waiting' | 'completed' | 'failed' | 'budget_exceeded' | 'stopped';
 export type ScriptForm = 'claude-code' | 'module';
 
 export interface StoredError {
@@ -51,6 +53,12 @@ export interface RunSettings {
   tier?: string;
   /** The workflow's owner (`meta.owner`) when it declared one. */
   owner?: string;
+  /** The worker pool driving the run (a copy of `RunRecord.pool`, so listings see it without reading the row's end). */
+  pool?: string;
+  /** Labels a worker must have to drive this queued run (`drover run --queue --labels`). */
+  labels?: string[];
+  /** The git repository and commit of the workdir when the run was queued: where a worker on another machine checks it out. */
+  repo?: { root: string; commit: string; remote?: string };
 }
 
 export interface LeaseInfo {
@@ -78,6 +86,12 @@ export interface RunRecord {
   updatedAt: number;
   finishedAt: number | null;
   lease: LeaseInfo | null;
+  /**
+   * The worker pool that drives the run (`drover run --queue [pool]`, `drover submit`), or null for a
+   * run its own process drives. A pooled run is `queued` until a worker claims it, and is claimed
+   * again by another worker when its driver's lease lapses (schema v13).
+   */
+  pool: string | null;
 }
 
 /**
@@ -98,7 +112,10 @@ export interface RunListing {
   resultBytes: number;
 }
 
-export type NewRun = Omit<RunRecord, 'status' | 'result' | 'error' | 'createdAt' | 'updatedAt' | 'finishedAt' | 'lease'>;
+/** A run to create: `running` (its creator drives it), or `queued` for its pool's workers when `pool` is set. */
+export type NewRun = Omit<RunRecord, 'status' | 'result' | 'error' | 'createdAt' | 'updatedAt' | 'finishedAt' | 'lease' | 'pool'> & {
+  pool?: string | null;
+};
 
 export interface RunPatch {
   status?: RunStatus;
@@ -270,6 +287,8 @@ export interface Store {
   readonly retention: RetentionStore;
   /** The workflow inventory: stored tiers, attached evaluations, the promotion audit log (schema v12). */
   readonly workflows: WorkflowStore;
+  /** The run queue of `drover worker` processes (schema v13; src/worker). */
+  readonly queue: RunQueue;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

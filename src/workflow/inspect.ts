@@ -62,12 +62,14 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * A run's state as people should see it: a `running` run whose driver is gone (dead process on
- * this host, or a lease that expired or was released) is `interrupted` — `drover resume` continues it.
+ * this host, or a lease that expired or was released) is `interrupted` — `drover resume` continues it —
+ * or, for a pooled run, `queued` again (a worker takes it over).
  */
 export type RunState = RunStatus | 'interrupted';
 
 /** Every state a run is shown in: a stored `RunStatus`, or `interrupted` (running, its driver gone) — for filters (CLI, dashboard, MCP). */
 export const RUN_STATES = [
+  'queued',
   'running',
   'interrupted',
   'waiting',
@@ -78,10 +80,11 @@ export const RUN_STATES = [
 ] as const satisfies readonly RunState[];
 
 /** The state of `run` at `now` (ms). */
-export function runState(run: Pick<RunRecord, 'status' | 'lease'>, now = Date.now()): RunState {
+export function runState(run: Pick<RunRecord, 'status' | 'lease'> & { settings?: { pool?: string } }, now = Date.now()): RunState {
   if (run.status !== 'running') return run.status;
   const lease = run.lease;
-  if (!lease || lease.expiresAt <= now || isHolderGone(lease)) return 'interrupted';
+  // A pooled run whose driver is gone waits for another worker to take it over: queued, not interrupted.
+  if (!lease || lease.expiresAt <= now || isHolderGone(lease)) return run.settings?.pool ? 'queued' : 'interrupted';
   return 'running';
 }
 

@@ -26,7 +26,7 @@ export function isHolderGone(lease: LeaseInfo): boolean {
  * process took it over after we looked dead) calls `onLost` so the run stops.
  */
 export class RunLease {
-  readonly token = newToken();
+  readonly token: string;
   private timer: NodeJS.Timeout | undefined;
   tookOverFrom: LeaseInfo | null = null;
 
@@ -34,7 +34,11 @@ export class RunLease {
     private readonly store: Store,
     readonly runId: string,
     private readonly ttlMs = envInt('DROVER_LEASE_TTL_MS'),
-  ) {}
+    /** A token the caller already holds the run's lease with (a worker's claim); default: a new one. */
+    token?: string,
+  ) {
+    this.token = token ?? newToken();
+  }
 
   async acquire(onLost: () => void): Promise<void> {
     const result = await this.store.acquireRunLease({

@@ -27,6 +27,7 @@ import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
+import { gitCommitOf } from '../worker/workspace.js';
 import { capsResolver, RunBudget } from './budget.js';
 import { RunAbortedError, RunSetupError } from './errors.js';
 import type { ProgressListener } from './events.js';
@@ -94,6 +95,12 @@ export interface DriveOptions {
   prices?: PriceOverrides;
   /** Per-call usage from the ledger only: no usage rows of the agents' own (default: run-gateway.ts `USAGE_FROM_LEDGER`). */
   usageFromLedger?: boolean;
+  /** The lease token to drive under: a worker's claim already gave the run this lease (src/worker). */
+  leaseToken?: string;
+  /** Lease length, ms (default DROVER_LEASE_TTL_MS); heartbeats renew it every third of it. */
+  leaseTtlMs?: number;
+  /** Working directory to use instead of the stored one (a worker's checkout of the run's commit); not stored. */
+  workdirOverride?: string;
 }
 
 export interface RunWorkflowOptions extends SettingsOverrides, DriveOptions {
@@ -171,6 +178,47 @@ async function refuseDroppedContent(store: Store, runId: string): Promise<void> 
 }
 
 export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSummary> {
+  const { run, loaded, settings, policyEngine } = await createRunRecord(options);
+  return driveRun(options.store, run, loaded, settings, 'started', options, false, policyEngine);
+}
+
+/** What `drover run --queue` / `drover submit` adds: the pool whose workers drive the run, and the labels they need. */
+export interface QueueRunOptions extends RunWorkflowOptions {
+  /** Worker pool (default `workers`). */
+  pool?: string;
+  /** Labels a worker must have to take the run (`drover worker --labels`). */
+  labels?: string[];
+}
+
+/**
+ * Checks and stores a run for `drover worker` processes to drive (status `queued`), exactly as
+ * `runWorkflow` would start it (same settings, caps, policy and sandbox), plus the git commit of
+ * its working directory so a worker on another machine can check it out (src/worker/workspace.ts).
+ * @throws InputError (exit 2) for a bad pool or label name, and everything runWorkflow throws before a run exists
+ */
+export async function queueRun(options: QueueRunOptions): Promise<RunRecord> {
+  const pool = checkPoolName(options.pool ?? DEFAULT_POOL, '--queue');
+  const labels = (options.labels ?? []).map((l) => checkPoolName(l, '--labels'));
+  const { run } = await createRunRecord(options, { pool, labels });
+  return run;
+}
+
+/** The pool of `drover run --queue` and `drover worker` when none is named. */
+export const DEFAULT_POOL = 'workers';
+
+/** A pool or label name: letters, digits, `.`, `_`, `-` (1–64). @throws InputError naming the flag */
+export function checkPoolName(name: string, flag: string): string {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new InputError(`${flag}: "${name}" must be 1–64 letters, digits, ".", "_" or "-"`);
+  }
+  return name;
+}
+
+/** The run's record, created after everything is checked (a bad script, flag or policy leaves no run behind). */
+async function createRunRecord(
+  options: RunWorkflowOptions,
+  queue?: { pool: string; labels: string[] },
+): Promise<{ run: RunRecord; loaded: LoadedWorkflow; settings: RunSettingsWithWorkdir; policyEngine: PolicyEngine }> {
   refreshSecretEnv(); // secret-named variables set in process before this run are redacted from its first write
   const { store } = options;
   // An empty --run-id is refused like any invalid one, never silently replaced.
@@ -214,10 +262,16 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
     ...cassettes,
     ...(loaded.meta.tier ? { tier: loaded.meta.tier } : {}),
     ...(loaded.meta.owner ? { owner: loaded.meta.owner } : {}),
+    ...(queue ? { pool: queue.pool } : {}),
+    ...(queue && queue.labels.length > 0 ? { labels: queue.labels } : {}),
   };
   // A tier that sandboxes sh and the bash tool does so whatever the flags or the script say.
   const sandbox = runSandboxSpec(policySandbox(startPolicy.sandbox()) ?? options.sandbox, loaded.meta.sandbox, settings.workdir);
   if (sandbox) settings.sandbox = sandbox;
+  if (queue) {
+    const repo = gitCommitOf(settings.workdir);
+    if (repo) settings.repo = repo;
+  }
   checkSettings(settings);
   if (await store.getRun(runId)) throw new InputError(`run ${runId} already exists; use drover resume ${runId}`, 'RUN_EXISTS');
   const run = await store.createRun(
@@ -233,10 +287,11 @@ export async function runWorkflow(options: RunWorkflowOptions): Promise<RunSumma
       args: redactDeep(options.args ?? null),
       settings,
       fromRunId: options.fromRunId ?? null,
+      ...(queue ? { pool: queue.pool } : {}),
     },
     Date.now(),
   );
-  return driveRun(store, run, loaded, settings, 'started', options, false, policyEngine);
+  return { run, loaded, settings, policyEngine };
 }
 
 export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
@@ -247,7 +302,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
   await refuseDroppedContent(store, run.id);
   const { loaded, replaced, note } = await scriptForResume(run, options.script);
   const stored = run.settings as RunSettingsWithWorkdir;
-  const base: RunSettingsWithWorkdir = { ...stored, workdir: stored.workdir ?? process.cwd() };
+  const base: RunSettingsWithWorkdir = { ...stored, workdir: options.workdirOverride ?? stored.workdir ?? process.cwd() };
   const switchEndpoint = options.gateway !== undefined || options.sim !== undefined;
   const { gateway: _g, sim: _s, ...rest } = base;
   const settings: RunSettingsWithWorkdir = {
@@ -420,7 +475,7 @@ async function driveRun(
   const onOuterAbort = () => abort.abort(options.signal?.reason ?? 'interrupted');
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let leaseLost = false;
-  const lease = new RunLease(store, run.id);
+  const lease = new RunLease(store, run.id, options.leaseTtlMs, options.leaseToken);
   await lease.acquire(() => {
     leaseLost = true;
     abort.abort('another process took over this run');
@@ -443,7 +498,8 @@ async function driveRun(
         status: 'running',
         error: null,
         finishedAt: null,
-        settings,
+        // A worker's checkout is this drive's alone: the run keeps the directory it was started in.
+        settings: options.workdirOverride ? { ...settings, workdir: (run.settings as RunSettingsWithWorkdir).workdir } : settings,
         ...(scriptReplaced
           ? {
               scriptPath: loaded.path,

@@ -53,8 +53,24 @@ export function register(program: Command): void {
       .option('--args-json <json>', 'value the script sees as `args`')
       .option('--run-id <id>', 'choose the run id')
       .option('--from <runId>', 'reuse the finished calls of an earlier run')
-      .option('--plan', 'with --from: show which calls would be reused, moved or run (and why); run nothing'),
+      .option('--plan', 'with --from: show which calls would be reused, moved or run (and why); run nothing')
+      .option('--queue [pool]', 'store the run for `drover worker` processes of the pool (default: workers) to drive; print its id')
+      .option('--labels <list>', 'with --queue: labels a worker must have to take the run (comma-separated)'),
   ).action(action<[string]>(async (script, flags) => (await import('../handlers/run.js')).runCommand(script, flags)));
+
+  runOptions(
+    program
+      .command('submit <script>')
+      .description('queue a run for `drover worker` processes (same as run --queue); print its id')
+      .option('--args-json <json>', 'value the script sees as `args`')
+      .option('--run-id <id>', 'choose the run id')
+      .option('--pool <name>', 'worker pool (default: workers)')
+      .option('--labels <list>', 'labels a worker must have to take the run (comma-separated)'),
+  ).action(
+    action<[string]>(async (script, flags) =>
+      (await import('../handlers/run.js')).runCommand(script, { ...flags, queue: (flags as { pool?: string }).pool ?? true }),
+    ),
+  );
 
   runOptions(
     program

@@ -1,12 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 import type { ProviderName } from '../../agents/builtin/builtin-backend.js';
 import type { PriceOverrides } from '../../budget/prices.js';
+import type { Config } from '../../config/index.js';
 import { InputError } from '../../core/errors.js';
 import type { Store } from '../../store/types.js';
 import type { ProgressListener } from '../../workflow/events.js';
 import type { RunPlan } from '../../workflow/plan.js';
 import type { RunSummary } from '../../workflow/run.js';
-import { resumeRun, runWorkflow } from '../../workflow/run.js';
+import { queueRun, resumeRun, runWorkflow } from '../../workflow/run.js';
 import { workspaceSandbox } from '../../workflow/run-sandbox.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatDuration, printJson } from '../output.js';
@@ -48,6 +49,10 @@ export interface RunFlags extends GlobalFlags {
   detach?: boolean;
   /** `--sandbox`: the working directory writable, no network (docs/sandbox.md). */
   sandbox?: boolean;
+  /** `--queue [pool]`: store the run for workers instead of driving it (true: the default pool). */
+  queue?: string | boolean;
+  /** `--labels a,b`: what a worker needs to take the queued run. */
+  labels?: string;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -65,6 +70,17 @@ function tracingOptions(config: {
     ...(config.otlpEndpoint && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
       ? { otlpEndpoint: config.otlpEndpoint }
       : {}),
+  };
+}
+
+/** What a new run takes from the config when a flag does not say. */
+function runDefaults(config: Config) {
+  return {
+    backend: config.backend,
+    ...(config.provider ? { provider: config.provider } : {}),
+    model: config.model,
+    ...(config.concurrency ? { concurrency: config.concurrency } : {}),
+    ...(config.gateway ? { gateway: config.gateway } : {}),
   };
 }
 
@@ -194,11 +210,32 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
     const args = parseArgsJson(flags.argsJson);
     return showPlan(flags, (p, store) => p.planFrom({ store, script, fromRunId, ...(args !== undefined ? { args } : {}) }));
   }
+  if (flags.labels !== undefined && flags.queue === undefined)
+    throw new InputError('--labels goes with --queue (labels a worker needs to take the run)');
   // Opened on first use: runWorkflow checks the script, the flags and the endpoint first, so a
   // refused run leaves no store behind (with --from, the store must already exist).
   const { config, store } = openStore(flags, { lazy: true, mustExist: flags.from !== undefined });
   try {
     const args = parseArgsJson(flags.argsJson);
+    if (flags.queue !== undefined) {
+      const run = await queueRun({
+        store,
+        script,
+        ...(args !== undefined ? { args } : {}),
+        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
+        ...(flags.from ? { fromRunId: flags.from } : {}),
+        ...overrides(flags),
+        ...(typeof flags.queue === 'string' ? { pool: flags.queue } : {}),
+        ...(flags.labels !== undefined ? { labels: flags.labels.split(',').map((l) => l.trim()) } : {}),
+        defaults: runDefaults(config),
+      });
+      if (flags.json) printJson({ runId: run.id, status: run.status, pool: run.pool });
+      else
+        process.stdout.write(
+          `${run.id} queued for pool ${run.pool} (drover worker --pool ${run.pool} drives it; drover status ${run.id})\n`,
+        );
+      return EXIT.ok;
+    }
     return await drive(flags, (common) =>
       runWorkflow({
         store,
@@ -208,13 +245,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
         ...(flags.from ? { fromRunId: flags.from } : {}),
         ...overrides(flags),
         ...(config.budget ? { dailyCaps: config.budget } : {}),
-        defaults: {
-          backend: config.backend,
-          ...(config.provider ? { provider: config.provider } : {}),
-          model: config.model,
-          ...(config.concurrency ? { concurrency: config.concurrency } : {}),
-          ...(config.gateway ? { gateway: config.gateway } : {}),
-        },
+        defaults: runDefaults(config),
         ...tracingOptions(config),
         ...common,
       }),

@@ -72,12 +72,14 @@ export class PgDb {
   readonly pool: pg.Pool;
   /** The schema the store's tables live in (`?schema=` of the URL), or null for the server's default (`public`). */
   readonly schema: string | null;
+  private readonly clientConfig: pg.ClientConfig;
   /** Set by the store: what every query waits for first (connecting and migrating). */
   private ready: Promise<void> = Promise.resolve();
 
   constructor(url: string, options: PgDbOptions = {}) {
     const { url: connectionString, schema } = splitSchema(url);
     this.schema = schema;
+    this.clientConfig = { connectionString, types, application_name: options.applicationName ?? 'drover' };
     this.pool = new (loadPg().Pool)({
       connectionString,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
@@ -141,6 +143,15 @@ export class PgDb {
         client.release();
       }
     }
+  }
+
+  /** A connection of its own, outside the pool (LISTEN holds one for as long as the store is open). */
+  async connectDedicated(): Promise<pg.Client> {
+    await this.ready;
+    const client = new (loadPg().Client)({ ...this.clientConfig });
+    await client.connect();
+    if (this.schema) await client.query(`SET search_path TO ${this.schema}`);
+    return client;
   }
 
   async close(): Promise<void> {

@@ -32,8 +32,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     lease_host TEXT,
     lease_expires_at BIGINT,
     stop_requested_at BIGINT,
-    content_dropped_at BIGINT
+    content_dropped_at BIGINT,
+    pool TEXT
   );
+  CREATE INDEX runs_pool ON runs (pool, created_at) WHERE pool IS NOT NULL;
   CREATE INDEX runs_listing ON runs (created_at DESC, id DESC);
   CREATE INDEX runs_name ON runs (name, created_at);
   CREATE TABLE calls (

@@ -39,6 +39,8 @@ import { PgControlStore, PgTranscriptStore } from './control-store.js';
 import { isPostgresUrl, PG_UNIQUE_VIOLATION, PgDb, type Queryable, redactUrl } from './db.js';
 import { PgLedgerStore } from './ledger-store.js';
 import { migratePg, PG_SCHEMA_VERSION, readSchemaVersion } from './migrations.js';
+import { PgNotifier } from './notify.js';
+import { PgRunQueue } from './queue-store.js';
 import { PgReservationStore } from './reservation-store.js';
 import { PgRetentionStore } from './retention-store.js';
 import { PgSpanStore } from './span-store.js';
@@ -130,6 +132,9 @@ export class PostgresStore implements Store {
   readonly transcripts: PgTranscriptStore;
   readonly retention: PgRetentionStore;
   readonly workflows: PgWorkflowStore;
+  readonly queue: PgRunQueue;
+  /** LISTEN/NOTIFY of this store (one dedicated connection, opened by the first wait). */
+  readonly notifier: PgNotifier;
   private readonly prices: PriceOverrides | undefined;
   private closed = false;
 
@@ -161,27 +166,34 @@ export class PostgresStore implements Store {
     this.transcripts = new PgTranscriptStore(this.db);
     this.retention = new PgRetentionStore(this.db);
     this.workflows = new PgWorkflowStore(this.db);
+    this.notifier = new PgNotifier(this.db);
+    this.queue = new PgRunQueue(this.db, this.notifier);
   }
 
   async createRun(run: NewRun, now: number): Promise<RunRecord> {
     try {
-      await this.db.query(
-        `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, from_run_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $11)`,
-        [
-          run.id,
-          safeText(run.name),
-          safeText(run.description),
-          run.scriptPath,
-          safeText(run.scriptSource),
-          run.scriptHash,
-          run.scriptForm,
-          safeJson(run.args ?? null),
-          safeJson(run.settings),
-          run.fromRunId,
-          now,
-        ],
-      );
+      await this.db.tx(async (q) => {
+        await q.query(
+          `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, from_run_id, created_at, updated_at, pool)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $11, $13)`,
+          [
+            run.id,
+            safeText(run.name),
+            safeText(run.description),
+            run.scriptPath,
+            safeText(run.scriptSource),
+            run.scriptHash,
+            run.scriptForm,
+            safeJson(run.args ?? null),
+            safeJson(run.settings),
+            run.fromRunId,
+            now,
+            run.pool ? 'queued' : 'running',
+            run.pool ?? null,
+          ],
+        );
+        if (run.pool) await this.queue.announce(q, run.pool);
+      });
     } catch (err) {
       if ((err as { code?: string }).code === PG_UNIQUE_VIOLATION) {
         throw new DroverError('RUN_EXISTS', `run ${run.id} already exists; use drover resume ${run.id}`, { exitCode: 2 });
@@ -468,6 +480,7 @@ export class PostgresStore implements Store {
     this.closed = true;
     await this.ledger.flush();
     await this.tasks.close();
+    await this.notifier.close();
     await this.db.close();
   }
 }

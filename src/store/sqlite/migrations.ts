@@ -293,6 +293,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX workflow_events_name ON workflow_events(name, id);
   CREATE INDEX runs_name ON runs(name, created_at);`,
+  // v13: the run queue — a run with a pool is driven by `drover worker` processes (src/worker).
+  `ALTER TABLE runs ADD COLUMN pool TEXT;
+  CREATE INDEX runs_pool ON runs(pool, created_at) WHERE pool IS NOT NULL;`,
 ];
 
 /**

@@ -43,6 +43,7 @@ import { reportedParams, totalsFromRow } from '../usage-rows.js';
 import { SqliteControlStore, SqliteTranscriptStore } from './control-store.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
+import { SqliteRunQueue } from './queue-store.js';
 import { SqliteReservationStore } from './reservation-store.js';
 import { SqliteRetentionStore } from './retention-store.js';
 import { SqliteSpanStore } from './span-store.js';
@@ -89,6 +90,7 @@ export class SqliteStore implements Store {
   readonly transcripts: SqliteTranscriptStore;
   readonly retention: SqliteRetentionStore;
   readonly workflows: SqliteWorkflowStore;
+  readonly queue: SqliteRunQueue;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -116,6 +118,7 @@ export class SqliteStore implements Store {
     this.transcripts = new SqliteTranscriptStore(this.db);
     this.retention = new SqliteRetentionStore(this.db);
     this.workflows = new SqliteWorkflowStore(this.db);
+    this.queue = new SqliteRunQueue(this.db);
   }
 
   private migrate(): void {
@@ -143,8 +146,8 @@ export class SqliteStore implements Store {
     const db = this.db;
     return {
       insertRun:
-        db.prepare(`INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, from_run_id, created_at, updated_at)
-        VALUES (@id, @name, @description, @script_path, @script_source, @script_hash, @script_form, @args_json, @settings_json, 'running', @from_run_id, @now, @now)`),
+        db.prepare(`INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, from_run_id, created_at, updated_at, pool)
+        VALUES (@id, @name, @description, @script_path, @script_source, @script_hash, @script_form, @args_json, @settings_json, @status, @from_run_id, @now, @now, @pool)`),
       getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
       setLease: db.prepare(
         'UPDATE runs SET lease_token = @token, lease_pid = @pid, lease_host = @host, lease_expires_at = @expiresAt WHERE id = @runId',
@@ -214,6 +217,8 @@ export class SqliteStore implements Store {
       args_json: safeJson(run.args ?? null),
       settings_json: safeJson(run.settings),
       from_run_id: run.fromRunId,
+      status: run.pool ? 'queued' : 'running',
+      pool: run.pool ?? null,
       now,
     });
   }

@@ -1,0 +1,99 @@
+import type pg from 'pg';
+import type { PgDb, Queryable } from './db.js';
+
+/**
+ * LISTEN/NOTIFY for one store: a dedicated connection (lazily opened on the first wait) that
+ * listens on the channels waiters ask for, and wakes every waiter of a channel when a NOTIFY
+ * arrives from any connection on any machine. A lost connection only makes waiters fall back to
+ * their timeout (they poll); the next wait opens a new one.
+ */
+export class PgNotifier {
+  private client: Promise<pg.Client> | undefined;
+  private readonly listening = new Map<string, Promise<unknown>>();
+  private readonly waiters = new Map<string, Set<(payload: string) => void>>();
+  private closed = false;
+
+  constructor(private readonly db: PgDb) {}
+
+  /** A channel name of this store (its schema in it): `prefix` + schema, at most 63 bytes. */
+  channel(prefix: string): string {
+    return `${prefix}_${this.db.schema ?? 'public'}`.slice(0, 63);
+  }
+
+  /** Sends `payload` on `channel` when the transaction of `q` commits (at once outside one). */
+  async notify(q: Queryable, channel: string, payload: string): Promise<void> {
+    await q.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  /**
+   * Resolves on the next NOTIFY on `channel` whose payload `accept` takes (default: any), after
+   * `timeoutMs`, or when `signal` aborts — whichever comes first. Never rejects.
+   */
+  async wait(channel: string, timeoutMs: number, signal?: AbortSignal, accept: (payload: string) => boolean = () => true): Promise<void> {
+    if (signal?.aborted || this.closed) return;
+    let wake: (payload: string) => void = () => {};
+    const woken = new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, timeoutMs);
+      const onAbort = () => finish();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      function finish() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }
+      wake = (payload) => {
+        if (accept(payload)) finish();
+      };
+    });
+    const set = this.waiters.get(channel) ?? new Set<(payload: string) => void>();
+    this.waiters.set(channel, set);
+    set.add(wake);
+    try {
+      await this.listen(channel).catch(() => {});
+      await woken;
+    } finally {
+      set.delete(wake);
+    }
+  }
+
+  /** Resolves once the LISTEN is in place (every waiter of the channel waits for the same one). */
+  private async listen(channel: string): Promise<void> {
+    const client = await this.connect();
+    let listening = this.listening.get(channel);
+    if (!listening) {
+      listening = client.query(`LISTEN "${channel.replaceAll('"', '""')}"`);
+      this.listening.set(channel, listening);
+      listening.catch(() => this.listening.delete(channel));
+    }
+    await listening;
+  }
+
+  private connect(): Promise<pg.Client> {
+    this.client ??= (async () => {
+      const client = await this.db.connectDedicated();
+      client.on('notification', (n) => {
+        for (const w of [...(this.waiters.get(n.channel) ?? [])]) w(n.payload ?? '');
+      });
+      client.on('error', () => {
+        // Waiters keep their timeouts; the next wait listens again on a new connection.
+        this.client = undefined;
+        this.listening.clear();
+        client.end().catch(() => {});
+      });
+      return client;
+    })();
+    const pending = this.client;
+    pending.catch(() => {
+      if (this.client === pending) this.client = undefined;
+    });
+    return pending;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const w of set) w('');
+    const client = this.client;
+    this.client = undefined;
+    if (client) await (await client.catch(() => undefined))?.end().catch(() => {});
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * @module Where a worker drives a run: the run's own working directory when this machine has it
+ * (same machine, or a shared path), else a detached git worktree of the worker's checkout
+ * (`drover worker --checkout <dir>`) at the commit recorded when the run was queued.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { DroverError } from '../core/index.js';
+import type { RunRecord } from '../store/index.js';
+
+/** A run this worker cannot drive here (code `NO_WORKSPACE`): no such directory, no checkout, or a commit it cannot reach. */
+export class WorkspaceError extends DroverError {
+  constructor(message: string) {
+    super('NO_WORKSPACE', message, { exitCode: 2 });
+  }
+}
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+function tryGit(cwd: string, args: string[]): string | undefined {
+  try {
+    return git(cwd, args) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The repository root, HEAD commit and `origin` URL of `dir`; undefined outside git or before the first commit. */
+export function gitCommitOf(dir: string): { root: string; commit: string; remote?: string } | undefined {
+  const root = tryGit(dir, ['rev-parse', '--show-toplevel']);
+  const commit = root ? tryGit(root, ['rev-parse', 'HEAD']) : undefined;
+  if (!root || !commit) return undefined;
+  const remote = tryGit(root, ['remote', 'get-url', 'origin']);
+  return { root, commit, ...(remote ? { remote } : {}) };
+}
+
+export interface Workspace {
+  /** Where the run's agents and sh steps work. */
+  workdir: string;
+  /** `stored`: the run's own directory; `worktree`: a checkout of its commit made for this drive. */
+  kind: 'stored' | 'worktree';
+}
+
+/**
+ * The directory to drive `run` in on this machine.
+ * @throws WorkspaceError when the run's directory is not here and the worker has no checkout, or the checkout cannot reach the commit
+ */
+export function workspaceFor(run: RunRecord, checkout: string | undefined, worktrees: string): Workspace {
+  const settings = run.settings as { workdir?: string; repo?: { root: string; commit: string; remote?: string } };
+  if (settings.workdir && existsSync(settings.workdir)) return { workdir: settings.workdir, kind: 'stored' };
+  const repo = settings.repo;
+  if (!repo) {
+    throw new WorkspaceError(
+      `run ${run.id}: its working directory ${settings.workdir ?? '(none)'} is not on this machine, and it was queued outside a git repository`,
+    );
+  }
+  if (!checkout) {
+    throw new WorkspaceError(
+      `run ${run.id}: its working directory ${settings.workdir} is not on this machine; start the worker with --checkout <a clone of ${repo.remote ?? repo.root}>`,
+    );
+  }
+  const top = tryGit(checkout, ['rev-parse', '--show-toplevel']);
+  if (!top) throw new WorkspaceError(`--checkout ${checkout} is not a git repository`);
+  if (!tryGit(top, ['cat-file', '-e', `${repo.commit}^{commit}`])) {
+    // The commit may be on the remote only.
+    tryGit(top, ['fetch', '--quiet', 'origin', repo.commit]);
+    if (!tryGit(top, ['cat-file', '-e', `${repo.commit}^{commit}`])) {
+      throw new WorkspaceError(`run ${run.id}: commit ${repo.commit} is not in ${top} and could not be fetched from its origin`);
+    }
+  }
+  mkdirSync(worktrees, { recursive: true });
+  const path = join(worktrees, `${run.id}-${repo.commit.slice(0, 12)}`);
+  if (!existsSync(path)) {
+    try {
+      git(top, ['worktree', 'add', '--quiet', '--detach', path, repo.commit]);
+    } catch (err) {
+      throw new WorkspaceError(`run ${run.id}: git worktree add at ${repo.commit} failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  // The run worked in a folder of the repository: the same folder of the checkout.
+  const inside = settings.workdir ? relative(repo.root, settings.workdir) : '';
+  const workdir = inside && !inside.startsWith('..') ? resolve(path, inside) : path;
+  return { workdir, kind: 'worktree' };
+}
