@@ -221,3 +221,109 @@ describe('drover worker', { timeout: 120_000 }, () => {
     expect(JSON.parse(runs.stdout.trim() || '[]')).toEqual([]);
   });
 });
+
+describe('agent calls on workers (drover run --agents-on)', { timeout: 120_000 }, () => {
+  const PARALLEL = `
+phase('Fan out');
+const answers = await parallel(['a', 'b', 'c', 'd', 'e'].map((x) => () => agent('task ' + x, { label: x })));
+const last = await agent('held finale', { label: 'finale' });
+return [...answers, last];
+`;
+
+  it('every agent call runs on a worker; the driver journals their outcomes; the ledger has one row per request', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const gw = await meteringGateway(store);
+    gw.gates.open('held');
+    const script = ccScript(dir, PARALLEL, 'wf.js', 'fan-out');
+    const workers = [spawnWorker(['--name', 'w1'], dir, env), spawnWorker(['--name', 'w2'], dir, env)];
+    const ran = await cli(['run', script, '--gateway', gw.url, '--agents-on', 'workers', '--run-id', 'fan', '--json'], { cwd: dir, env });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(lastJson(ran.stdout)).toMatchObject({
+      status: 'completed',
+      result: ['echo task a', 'echo task b', 'echo task c', 'echo task d', 'echo task e', 'finished finale'],
+    });
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.child.done));
+    const done = workers.flatMap((w) => w.seen()).filter((e) => e.type === 'job-done');
+    expect(done).toHaveLength(6);
+    const jobs = await store.jobs.listByRun('fan');
+    expect(jobs.map((j) => [j.status, j.claims])).toEqual(Array.from({ length: 6 }, () => ['finished', 1]));
+    const calls = (await store.listCalls('fan')).filter((c) => c.kind === 'agent');
+    expect(calls.every((c) => c.status === 'finished')).toBe(true);
+    expect(new Set(jobs.map((j) => j.callKey))).toEqual(new Set(calls.map((c) => c.key)));
+    const ledger = await store.ledger.listByRun('fan');
+    expect(ledger).toHaveLength(gw.stats().log.length);
+    expect(new Set(ledger.map((r) => r.callKey))).toEqual(new Set(calls.map((c) => c.key)));
+  });
+
+  it('kill -9 of a worker holding a call: another worker takes the job over; the call completes once', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const gw = await meteringGateway(store);
+    const script = ccScript(dir, WORKFLOW, 'wf.js', 'job-takeover');
+    const doomed = spawnWorker(['--name', 'doomed', '--concurrency', '1'], dir, env);
+    const driver = spawnCli(['run', script, '--gateway', gw.url, '--agents-on', 'workers', '--run-id', 'jt', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held', 1);
+    doomed.child.kill('SIGKILL');
+    await doomed.child.done;
+    const heir = spawnWorker(['--name', 'heir'], dir, env);
+    await gw.gates.arrived('held', 2);
+    gw.gates.open('held');
+    const ran = await driver.done;
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(lastJson(ran.stdout)).toMatchObject({ status: 'completed', result: ['echo first job', 'finished second'] });
+    heir.child.kill('SIGTERM');
+    await heir.child.done;
+    const taken = heir.seen().find((e) => e.type === 'job-claimed');
+    expect(taken).toMatchObject({ runId: 'jt', claims: 2 });
+    const jobs = await store.jobs.listByRun('jt');
+    expect(jobs.map((j) => j.claims).sort()).toEqual([1, 2]);
+    const served = gw.stats().log;
+    expect(served.filter((l) => l.rule === 'echo')).toHaveLength(1);
+    expect(served.filter((l) => l.rule === 'held')).toHaveLength(2);
+    const ledger = await waitFor(
+      async () => {
+        const rows = await store.ledger.listByRun('jt');
+        return rows.length === served.length ? rows : undefined;
+      },
+      20_000,
+      'a ledger row per request served',
+    );
+    const completed = ledger.filter((r) => r.status === 200 && r.stopReason !== null);
+    expect(completed.map((r) => r.callKey).sort()).toEqual([...new Set(completed.map((r) => r.callKey))].sort());
+    expect(completed).toHaveLength(2);
+  });
+
+  it('a driver killed while a worker runs its call: resumed, it takes the job outcome — the agent is not run again', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const gw = await meteringGateway(store);
+    const script = ccScript(dir, WORKFLOW, 'wf.js', 'driver-crash');
+    const worker = spawnWorker(['--name', 'steady'], dir, env);
+    const driver = spawnCli(['run', script, '--gateway', gw.url, '--agents-on', 'workers', '--run-id', 'dc', '--json'], { cwd: dir, env });
+    await gw.gates.arrived('held', 1);
+    driver.kill('SIGKILL');
+    await driver.done;
+    gw.gates.open('held');
+    await waitFor(
+      () => worker.seen().filter((e) => e.type === 'job-done').length === 2 || undefined,
+      60_000,
+      'the worker to finish both jobs',
+    );
+    const resumed = await cli(['resume', 'dc', '--json'], { cwd: dir, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(lastJson(resumed.stdout)).toMatchObject({ status: 'completed', result: ['echo first job', 'finished second'] });
+    worker.child.kill('SIGTERM');
+    await worker.child.done;
+    expect(gw.stats().log.filter((l) => l.rule === 'held')).toHaveLength(1);
+    expect(worker.seen().filter((e) => e.type === 'job-claimed')).toHaveLength(2);
+    expect((await store.jobs.listByRun('dc')).map((j) => [j.status, j.claims])).toEqual([
+      ['finished', 1],
+      ['finished', 1],
+    ]);
+  });
+});

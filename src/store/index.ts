@@ -18,6 +18,8 @@ export {
   STORE_CORRUPT_EXIT_CODE,
   StoreCorruptError,
 } from './corruption.js';
+export type * from './job-types.js';
+export { jobFits } from './job-types.js';
 export type * from './ledger-types.js';
 export { CLAIM_CANDIDATES, isClaimable, type RunClaim, type RunClaimRequest, type RunQueue } from './queue-types.js';
 export type * from './reservation-types.js';

@@ -1,5 +1,6 @@
 import type { RunCaps } from '../budget/caps.js';
 import type { ControlStore } from './control-types.js';
+import type { AgentJobStore } from './job-types.js';
 import type { LedgerStore } from './ledger-types.js';
 import type { RunQueue } from './queue-types.js';
 import type { ReservationStore } from './reservation-types.js';
@@ -55,6 +56,8 @@ export interface RunSettings {
   owner?: string;
   /** The worker pool driving the run (a copy of `RunRecord.pool`, so listings see it without reading the row's end). */
   pool?: string;
+  /** Agent calls run on this worker pool (`drover run --agents-on <pool>`) unless a call names its own `pool`. */
+  agentPool?: string;
   /** Labels a worker must have to drive this queued run (`drover run --queue --labels`). */
   labels?: string[];
   /** The git repository and commit of the workdir when the run was queued: where a worker on another machine checks it out. */
@@ -289,6 +292,8 @@ export interface Store {
   readonly workflows: WorkflowStore;
   /** The run queue of `drover worker` processes (schema v13; src/worker). */
   readonly queue: RunQueue;
+  /** Agent calls dispatched to workers (schema v14; src/worker). */
+  readonly jobs: AgentJobStore;
 
   createRun(run: NewRun, now: number): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;

@@ -12,10 +12,11 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, newToken } from '../core/index.js';
-import type { RunClaim, Store } from '../store/index.js';
+import type { AgentJob, RunClaim, Store } from '../store/index.js';
 import { isHolderGone } from '../workflow/lease.js';
 import { DEFAULT_POOL, type DriveOptions, type RunSummary, resumeRun } from '../workflow/run.js';
-import { WorkspaceError, workspaceFor } from './workspace.js';
+import { JobRunner } from './job-runner.js';
+import { runWorkspaceSource, WorkspaceError, workspaceFor } from './workspace.js';
 
 /** A worker's lease on a run, unless `--lease-ttl` says otherwise: a dead worker's runs move within this. */
 export const WORKER_LEASE_TTL_MS = 10_000;
@@ -28,8 +29,10 @@ export interface WorkerOptions {
   name?: string;
   /** Default `workers`. */
   pool?: string;
-  /** Runs driven at once (default 1). */
+  /** Agent calls (jobs) run at once (default 4). */
   concurrency?: number;
+  /** Runs driven at once (default 1). */
+  runs?: number;
   /** The worker's labels: it takes runs that need a subset of them. */
   labels?: string[];
   /** Backends it runs (default: any). */
@@ -47,9 +50,12 @@ export interface WorkerOptions {
   /** Aborting it shuts the worker down: runs in progress go back to the queue. */
   signal?: AbortSignal;
   onEvent?: (event: WorkerEvent) => void;
-  /** What each drive gets (API key, caps of the day, prices, backoff). */
+  /** What each drive and agent job gets (API key, caps of the day, prices, backoff). */
   drive?: Omit<DriveOptions, 'signal' | 'leaseToken' | 'leaseTtlMs' | 'workdirOverride' | 'onEvent'>;
 }
+
+/** Agent jobs a worker runs at once unless `--concurrency` says otherwise. */
+export const WORKER_JOB_CONCURRENCY = 4;
 
 /** What a worker reports, one per thing that happened. Times are epoch ms. */
 export type WorkerEvent =
@@ -59,6 +65,10 @@ export type WorkerEvent =
   | { type: 'requeued'; worker: string; runId: string; reason: string; at: number }
   | { type: 'refused'; worker: string; runId: string; code: string; message: string; at: number }
   | { type: 'lost'; worker: string; runId: string; message: string; at: number }
+  | { type: 'job-claimed'; worker: string; runId: string; callKey: string; jobId: number; claims: number; at: number }
+  | { type: 'job-done'; worker: string; runId: string; callKey: string; jobId: number; at: number }
+  | { type: 'job-lost'; worker: string; runId: string; callKey: string; jobId: number; at: number }
+  | { type: 'job-requeued'; worker: string; runId: string; callKey: string; jobId: number; at: number }
   | { type: 'stopped'; worker: string; at: number };
 
 /** What a worker did, when it stops. */
@@ -70,6 +80,8 @@ export interface WorkerReport {
   requeued: string[];
   /** Runs whose lease it lost to another worker mid-drive (its writes were refused from then on). */
   lost: string[];
+  /** Agent jobs it ran to a stored outcome, and those whose outcome was refused (taken over or cancelled). */
+  jobs: { done: number; lost: number; requeued: number };
 }
 
 /**
@@ -80,11 +92,31 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const { store } = options;
   const worker = options.name ?? `${hostname()}:${process.pid}`;
   const pool = options.pool ?? DEFAULT_POOL;
-  const concurrency = options.concurrency ?? 1;
+  const jobSlots = options.concurrency ?? WORKER_JOB_CONCURRENCY;
+  const runSlots = options.runs ?? 1;
   const ttlMs = options.leaseTtlMs ?? WORKER_LEASE_TTL_MS;
   const pollMs = options.pollMs ?? WORKER_POLL_MS;
   const emit = options.onEvent ?? (() => {});
-  const report: WorkerReport = { worker, finished: {}, requeued: [], lost: [] };
+  const report: WorkerReport = { worker, finished: {}, requeued: [], lost: [], jobs: { done: 0, lost: 0, requeued: 0 } };
+  const worktrees = options.worktrees ?? (options.checkout ? join(options.checkout, '.git', 'drover-worker') : '');
+  const runner = new JobRunner({ store, checkout: options.checkout, worktrees, services: options.drive ?? {} });
+  const jobs = new Map<string, { job: AgentJob; done: Promise<void>; abort: AbortController }>();
+  // One heartbeat renews every job lease this worker holds; a lease it no longer holds stops its agent.
+  const heartbeat = setInterval(
+    () => {
+      const tokens = [...jobs.keys()];
+      if (tokens.length === 0) return;
+      store.jobs.renew(tokens, Date.now() + ttlMs).then(
+        (held) => {
+          const still = new Set(held);
+          for (const t of tokens) if (!still.has(t)) jobs.get(t)?.abort.abort('the job was taken over or cancelled');
+        },
+        () => {},
+      );
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
+  heartbeat.unref();
   const refused = new Set<string>();
   const active = new Map<string, { token: string; done: Promise<void>; abort: AbortController }>();
   const stop = new AbortController();
@@ -93,8 +125,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   if (options.signal?.aborted) stop.abort();
   emit({ type: 'started', worker, pool, at: Date.now() });
 
-  // Shutdown: every run in progress back to the queue first (lease revoked), then its drive stopped.
+  // Shutdown: every run and job in progress back to the queue first (lease revoked), then stopped.
   const shutdown = async () => {
+    await Promise.all(
+      [...jobs].map(async ([token, j]) => {
+        if (await store.jobs.requeue(j.job.id, token, Date.now()).catch(() => false)) {
+          report.jobs.requeued++;
+          emit({ type: 'job-requeued', worker, runId: j.job.runId, callKey: j.job.callKey, jobId: j.job.id, at: Date.now() });
+        }
+        j.abort.abort('worker shutting down');
+      }),
+    );
     await Promise.all(
       [...active].map(async ([runId, a]) => {
         const back = await store.queue.requeue(runId, a.token, Date.now()).catch(() => false);
@@ -105,7 +146,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         a.abort.abort('worker shutting down');
       }),
     );
-    await Promise.allSettled([...active.values()].map((a) => a.done));
+    await Promise.allSettled([...active.values(), ...jobs.values()].map((a) => a.done));
   };
   stop.signal.addEventListener('abort', () => void shutdown(), { once: true });
 
@@ -115,8 +156,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     const done = (async () => {
       let workdir: string;
       try {
-        const worktrees = options.worktrees ?? (options.checkout ? join(options.checkout, '.git', 'drover-worker') : '');
-        workdir = workspaceFor(claim.run, options.checkout, worktrees).workdir;
+        workdir = workspaceFor(runWorkspaceSource(claim.run), options.checkout, worktrees).workdir;
       } catch (err) {
         const code = err instanceof WorkspaceError ? err.code : 'NO_WORKSPACE';
         refused.add(runId);
@@ -148,15 +188,35 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     active.set(runId, { token, done, abort });
   };
 
-  while (!stop.signal.aborted) {
-    if (active.size >= concurrency) {
-      await Promise.race([...active.values()].map((a) => a.done));
-      continue;
-    }
+  const runJob = (job: AgentJob) => {
+    const token = job.lease?.token as string;
+    const abort = new AbortController();
+    emit({ type: 'job-claimed', worker, runId: job.runId, callKey: job.callKey, jobId: job.id, claims: job.claims, at: Date.now() });
+    const done = runner
+      .run(job, token, abort.signal)
+      .then((end) => {
+        if (end === 'completed') report.jobs.done++;
+        else if (!stop.signal.aborted) report.jobs.lost++;
+        if (end === 'completed' || !stop.signal.aborted) {
+          emit({
+            type: end === 'completed' ? 'job-done' : 'job-lost',
+            worker,
+            runId: job.runId,
+            callKey: job.callKey,
+            jobId: job.id,
+            at: Date.now(),
+          });
+        }
+      })
+      .finally(() => jobs.delete(token));
+    jobs.set(token, { job, done, abort });
+  };
+
+  const claimRun = async (): Promise<boolean> => {
+    if (active.size >= runSlots) return false;
     const token = newToken();
-    let claim: RunClaim | null = null;
-    try {
-      claim = await store.queue.claimRun({
+    const claim = await store.queue
+      .claimRun({
         pool,
         holder: { token, pid: process.pid, host: hostname() },
         ttlMs,
@@ -165,22 +225,63 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         isHolderGone,
         ...(options.backends ? { backends: options.backends } : {}),
         exclude: refused,
-      });
-    } catch {
-      claim = null;
-    }
+      })
+      .catch(() => null);
+    if (!claim) return false;
     if (stop.signal.aborted) {
-      if (claim) await store.queue.requeue(claim.run.id, token, Date.now()).catch(() => false);
-      break;
+      await store.queue.requeue(claim.run.id, token, Date.now()).catch(() => false);
+      return false;
     }
-    if (claim) {
-      drive(claim, token);
-      continue;
+    drive(claim, token);
+    return true;
+  };
+
+  const claimJobs = async (): Promise<boolean> => {
+    const free = jobSlots - jobs.size;
+    if (free <= 0) return false;
+    const claimed = await store.jobs
+      .claim({
+        pool,
+        worker,
+        host: hostname(),
+        pid: process.pid,
+        labels: options.labels ?? [],
+        ...(options.backends ? { backends: options.backends } : {}),
+        limit: free,
+        ttlMs,
+        now: Date.now(),
+        isHolderGone: (lease) => isHolderGone({ token: lease.token, pid: lease.pid, host: lease.host, expiresAt: lease.expiresAt }),
+        newToken,
+      })
+      .catch(() => []);
+    if (stop.signal.aborted) {
+      for (const job of claimed) await store.jobs.requeue(job.id, job.lease?.token as string, Date.now()).catch(() => false);
+      return false;
     }
-    if (options.once && active.size === 0) break;
-    await Promise.race([store.queue.waitForWork(pool, pollMs, stop.signal), ...[...active.values()].map((a) => a.done)]);
+    for (const job of claimed) runJob(job);
+    return claimed.length > 0;
+  };
+
+  while (!stop.signal.aborted) {
+    const tookRun = await claimRun();
+    const tookJobs = await claimJobs();
+    if (tookRun || tookJobs) continue;
+    if (options.once && active.size === 0 && jobs.size === 0) break;
+    // Sleep until work is announced, a slot frees up, or the poll interval passes.
+    const round = new AbortController();
+    const endRound = () => round.abort();
+    stop.signal.addEventListener('abort', endRound, { once: true });
+    await Promise.race([
+      store.queue.waitForWork(pool, pollMs, round.signal),
+      store.jobs.waitForWork(pool, pollMs, round.signal),
+      ...[...active.values(), ...jobs.values()].map((a) => a.done),
+    ]);
+    round.abort();
+    stop.signal.removeEventListener('abort', endRound);
   }
-  await Promise.allSettled([...active.values()].map((a) => a.done));
+  await Promise.allSettled([...active.values(), ...jobs.values()].map((a) => a.done));
+  clearInterval(heartbeat);
+  await runner.close();
   options.signal?.removeEventListener('abort', onStop);
   emit({ type: 'stopped', worker, at: Date.now() });
   return report;

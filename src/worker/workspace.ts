@@ -44,22 +44,33 @@ export interface Workspace {
   kind: 'stored' | 'worktree';
 }
 
+/** What a workspace is made from: the run (or job) id, its directory where it was started, and the git commit of that directory. */
+export interface WorkspaceSource {
+  id: string;
+  workdir?: string | undefined;
+  repo?: { root: string; commit: string; remote?: string } | undefined;
+}
+
+/** A run's workspace source: its stored settings. */
+export function runWorkspaceSource(run: RunRecord): WorkspaceSource {
+  return { id: run.id, workdir: (run.settings as { workdir?: string }).workdir, repo: run.settings.repo };
+}
+
 /**
- * The directory to drive `run` in on this machine.
- * @throws WorkspaceError when the run's directory is not here and the worker has no checkout, or the checkout cannot reach the commit
+ * The directory to work in on this machine for `source` (a run, or an agent job of one).
+ * @throws WorkspaceError when the directory is not here and the worker has no checkout, or the checkout cannot reach the commit
  */
-export function workspaceFor(run: RunRecord, checkout: string | undefined, worktrees: string): Workspace {
-  const settings = run.settings as { workdir?: string; repo?: { root: string; commit: string; remote?: string } };
-  if (settings.workdir && existsSync(settings.workdir)) return { workdir: settings.workdir, kind: 'stored' };
-  const repo = settings.repo;
+export function workspaceFor(source: WorkspaceSource, checkout: string | undefined, worktrees: string): Workspace {
+  if (source.workdir && existsSync(source.workdir)) return { workdir: source.workdir, kind: 'stored' };
+  const repo = source.repo;
   if (!repo) {
     throw new WorkspaceError(
-      `run ${run.id}: its working directory ${settings.workdir ?? '(none)'} is not on this machine, and it was queued outside a git repository`,
+      `run ${source.id}: its working directory ${source.workdir ?? '(none)'} is not on this machine, and it was queued outside a git repository`,
     );
   }
   if (!checkout) {
     throw new WorkspaceError(
-      `run ${run.id}: its working directory ${settings.workdir} is not on this machine; start the worker with --checkout <a clone of ${repo.remote ?? repo.root}>`,
+      `run ${source.id}: its working directory ${source.workdir} is not on this machine; start the worker with --checkout <a clone of ${repo.remote ?? repo.root}>`,
     );
   }
   const top = tryGit(checkout, ['rev-parse', '--show-toplevel']);
@@ -68,20 +79,20 @@ export function workspaceFor(run: RunRecord, checkout: string | undefined, workt
     // The commit may be on the remote only.
     tryGit(top, ['fetch', '--quiet', 'origin', repo.commit]);
     if (!tryGit(top, ['cat-file', '-e', `${repo.commit}^{commit}`])) {
-      throw new WorkspaceError(`run ${run.id}: commit ${repo.commit} is not in ${top} and could not be fetched from its origin`);
+      throw new WorkspaceError(`run ${source.id}: commit ${repo.commit} is not in ${top} and could not be fetched from its origin`);
     }
   }
   mkdirSync(worktrees, { recursive: true });
-  const path = join(worktrees, `${run.id}-${repo.commit.slice(0, 12)}`);
+  const path = join(worktrees, `${source.id}-${repo.commit.slice(0, 12)}`);
   if (!existsSync(path)) {
     try {
       git(top, ['worktree', 'add', '--quiet', '--detach', path, repo.commit]);
     } catch (err) {
-      throw new WorkspaceError(`run ${run.id}: git worktree add at ${repo.commit} failed: ${(err as Error).message.split('\n')[0]}`);
+      throw new WorkspaceError(`run ${source.id}: git worktree add at ${repo.commit} failed: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   // The run worked in a folder of the repository: the same folder of the checkout.
-  const inside = settings.workdir ? relative(repo.root, settings.workdir) : '';
+  const inside = source.workdir ? relative(repo.root, source.workdir) : '';
   const workdir = inside && !inside.startsWith('..') ? resolve(path, inside) : path;
   return { workdir, kind: 'worktree' };
 }

@@ -22,6 +22,8 @@ export interface AgentOptions {
   maxTurns?: number;
   /** Wall-clock limit of this agent call. */
   timeoutMs?: number;
+  /** Run this call on a `drover worker` of the pool instead of in the driving process (docs/scale.md); not part of the call's identity. */
+  pool?: string;
 }
 
 export interface ShOptions {

@@ -27,6 +27,7 @@ const DROVER_AGENT_OPTIONS: Record<string, z.ZodType> = {
   tools: z.array(z.string().min(1)),
   maxTurns: z.number().int().positive(),
   timeoutMs: z.number().int().positive(),
+  pool: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a worker pool name: 1–64 letters, digits, ".", "_" or "-"'),
 };
 
 export interface Parsed<T> {

@@ -2,8 +2,8 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AgentBackend, BackoffPolicy } from '../agents/index.js';
-import { BACKEND_NAMES, createBackend, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
-import { createReservationStage, type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
+import { BACKEND_NAMES, defaultModelFor, PROVIDERS, type ProviderName } from '../agents/index.js';
+import { type DailyCaps, mergeRunCaps, type RunCaps } from '../budget/index.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import {
   DroverError,
@@ -27,9 +27,10 @@ import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
+import { PooledBackend } from '../worker/pooled-backend.js';
 import { gitCommitOf } from '../worker/workspace.js';
-import { capsResolver, RunBudget } from './budget.js';
-import { RunAbortedError, RunSetupError } from './errors.js';
+import { RunBudget } from './budget.js';
+import { RunAbortedError } from './errors.js';
 import type { ProgressListener } from './events.js';
 import { Journal } from './journal.js';
 import { RunLease } from './lease.js';
@@ -37,9 +38,10 @@ import { DEFAULT_MAX_AGENTS, defaultConcurrency, maxResultBytes } from './limits
 import { type LoadedWorkflow, loadChildWorkflow, loadWorkflowFile, loadWorkflowSource } from './loader.js';
 import { positionInStack } from './positions.js';
 import { watchRateLimits } from './rate-limit-watch.js';
-import { type RunGateway, startRunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
+import { type RunGateway, USAGE_FROM_LEDGER } from './run-gateway.js';
 import { loadRunPolicyEngine, RunPolicy } from './run-policy.js';
 import { policySandbox, runSandboxSpec } from './run-sandbox.js';
+import { localBackend, openRunGateway } from './run-services.js';
 import { startTracing } from './run-tracing.js';
 import { WorkflowRuntime } from './runtime.js';
 import { STOP_REASON, StopWatch, stoppedEnd } from './stop-watch.js';
@@ -73,6 +75,8 @@ export interface SettingsOverrides {
    * See docs/sandbox.md.
    */
   sandbox?: SandboxSpec;
+  /** `--agents-on <pool>`: every agent call runs on a `drover worker` of the pool (a call's own `pool` wins); stored with the run. */
+  agentsOn?: string;
 }
 
 export interface DriveOptions {
@@ -157,8 +161,6 @@ interface RunSettingsWithWorkdir extends RunSettings {
   workdir: string;
   sandbox?: SandboxSpec;
 }
-
-const SIM_API_KEY = 'drover-sim';
 
 /** Deepest `args` accepted (levels of arrays and objects). */
 const MAX_ARGS_DEPTH = 100;
@@ -264,6 +266,7 @@ async function createRunRecord(
     ...(loaded.meta.owner ? { owner: loaded.meta.owner } : {}),
     ...(queue ? { pool: queue.pool } : {}),
     ...(queue && queue.labels.length > 0 ? { labels: queue.labels } : {}),
+    ...(options.agentsOn !== undefined ? { agentPool: checkPoolName(options.agentsOn, '--agents-on') } : {}),
   };
   // A tier that sandboxes sh and the bash tool does so whatever the flags or the script say.
   const sandbox = runSandboxSpec(policySandbox(startPolicy.sandbox()) ?? options.sandbox, loaded.meta.sandbox, settings.workdir);
@@ -319,6 +322,7 @@ export async function resumeRun(options: ResumeOptions): Promise<RunSummary> {
     ...(switchEndpoint ? endpoint(options.sim, options.gateway) : {}),
     ...cassetteSetting(options, switchEndpoint ? undefined : stored.cassettes),
     ...(options.sandbox ? { sandbox: runSandboxSpec(options.sandbox, undefined, base.workdir) } : {}),
+    ...(options.agentsOn !== undefined ? { agentPool: checkPoolName(options.agentsOn, '--agents-on') } : {}),
   };
   checkSettings(settings);
   const policyEngine = loadRunPolicyEngine(settings.workdir);
@@ -533,22 +537,7 @@ async function driveRun(
     tracer = tracing.tracer;
     receiver = tracing.receiver;
     // Every model request of the run goes through its own gateway: one ledger row each, attributed to run and call.
-    const runGateway = await startRunGateway({
-      ...(options.prices ? { prices: options.prices } : {}),
-      store,
-      runId: run.id,
-      workflow: loaded.meta.name,
-      ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
-      ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
-      policy: runPolicy.gatewayStage(),
-      ...(settings.caps || options.dailyCaps
-        ? {
-            reservations: createReservationStage(store, capsResolver(settings.caps, options.dailyCaps), {
-              ...(options.prices ? { prices: options.prices } : {}),
-            }),
-          }
-        : {}),
-    });
+    const runGateway = await openRunGateway({ store, runId: run.id, workflow: loaded.meta.name, settings, policy: runPolicy, options });
     gateway = runGateway;
     stopLimitWatch = watchRateLimits(runGateway.limits, emit);
     const backends = new Map<string, AgentBackend>();
@@ -572,17 +561,25 @@ async function driveRun(
       journal,
       settings,
       workdir: settings.workdir,
-      backend: (name) => {
+      backend: (name, pool) => {
+        if (pool) {
+          const key = `${name}@${pool}`;
+          let pooled = backends.get(key);
+          if (!pooled) {
+            pooled = new PooledBackend(name, {
+              store,
+              runId: run.id,
+              runWorkdir: settings.workdir,
+              pool,
+              ...(settings.labels ? { labels: settings.labels } : {}),
+            });
+            backends.set(key, pooled);
+          }
+          return pooled;
+        }
         let b = backends.get(name);
         if (!b) {
-          b = createBackend(name, {
-            gatewayUrl: runGateway.url,
-            apiKey:
-              settings.sim || settings.cassettes?.mode === 'replay' ? SIM_API_KEY : modelEndpoint(name, settings, options.apiKey).apiKey,
-            ...(settings.provider ? { provider: settings.provider } : {}),
-            ...(options.backoff ? { backoff: options.backoff } : {}),
-            ...(options.cliRetries !== undefined ? { cliRetries: options.cliRetries } : {}),
-          });
+          b = localBackend(name, settings, runGateway.url, options);
           backends.set(name, b);
         }
         return b;
@@ -697,28 +694,6 @@ async function driveRun(
     await gateway?.close();
     await receiver?.close();
   }
-}
-
-/**
- * Where agents of backend `name` would send model requests when the run has no sim gateway (the
- * run's gateway forwards to it), and with which key. Asked only when an agent needs it: a script of `sh` calls needs no endpoint.
- * @throws RunSetupError (`NO_ENDPOINT`) naming what was looked for
- */
-function modelEndpoint(name: string, settings: RunSettings, explicitKey: string | undefined): { gatewayUrl: string; apiKey: string } {
-  const openai = name === 'codex' || (settings.provider !== undefined && settings.provider !== 'anthropic');
-  const gatewayUrl =
-    settings.gateway ??
-    (openai
-      ? (process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1')
-      : (process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com'));
-  const apiKey = explicitKey ?? (openai ? process.env.OPENAI_API_KEY : process.env.ANTHROPIC_API_KEY) ?? '';
-  if (apiKey) return { gatewayUrl, apiKey };
-  if (settings.gateway) return { gatewayUrl, apiKey: SIM_API_KEY };
-  throw new RunSetupError(
-    'NO_ENDPOINT',
-    `no model endpoint for the ${name} agent: pass --gateway <url> or --sim <scenario>, or set ${openai ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY'} (it would call ${gatewayUrl})`,
-    { exitCode: 2 },
-  );
 }
 
 type Outcome = { kind: 'done'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'waiting' };

@@ -51,7 +51,7 @@ import { Semaphore } from './semaphore.js';
 import { runShell, type ShellResult } from './shell.js';
 import type { CallSpan, CallTracing } from './tracing.js';
 import type { TranscriptRecorder } from './transcripts.js';
-import { finishWorktree, type PreparedWorktree, prepareWorktree } from './worktree.js';
+import { type PreparedWorktree, prepareWorktree, settleWorktree } from './worktree.js';
 
 export { RunAbortedError, ScriptUsageError } from './errors.js';
 
@@ -86,7 +86,8 @@ export interface RuntimeDeps {
   journal: Journal;
   settings: RunSettings;
   workdir: string;
-  backend(name: string): AgentBackend;
+  /** The backend for `name`; with `pool`, one whose agents run on that pool's workers (src/worker/pooled-backend.ts). */
+  backend(name: string, pool?: string): AgentBackend;
   emit: ProgressListener;
   signal: AbortSignal;
   /** Output tokens the run spent in earlier executions. */
@@ -343,7 +344,9 @@ export class WorkflowRuntime {
     const { call } = begun;
     const key = call.key;
     const limitsFor = await this.policyGate(call, () => this.deps.policy?.checkAgent(backendName, model, options.tools, key));
-    const backend = this.deps.backend(backendName);
+    const backend = this.deps.backend(backendName, options.pool ?? settings.agentPool);
+    // A worker's agent makes its worktree in the worker's own checkout.
+    const remote = (backend as { remote?: boolean }).remote === true;
     let done: CallRecord;
     this.inflight++;
     const release = await this.agentSlots.acquire();
@@ -365,8 +368,9 @@ export class WorkflowRuntime {
       const span: CallSpan | null = this.deps.tracing.startAgent(call, { backend: backendName, model, prompt });
       try {
         const cwd = this.resolveCwd(options.cwd);
-        if (options.isolation === 'worktree') worktree = await prepareWorktree(cwd, this.deps.runId, key);
+        if (options.isolation === 'worktree' && !remote) worktree = await prepareWorktree(cwd, this.deps.runId, key);
         outcome = await backend.run({
+          ...(remote && options.isolation ? { isolation: options.isolation } : {}),
           prompt,
           model,
           cwd: worktree ? worktree.cwd : cwd,
@@ -417,7 +421,7 @@ export class WorkflowRuntime {
             }
           },
         });
-        if (worktree) outcome = await this.settleWorktree(worktree, outcome, call.label ?? 'agent');
+        if (worktree) outcome = await settleWorktree(worktree, outcome, call.label ?? 'agent');
       } catch (err) {
         outcome = {
           ok: false,
@@ -498,14 +502,6 @@ export class WorkflowRuntime {
   }
 
   /** Commits the agent's changes on its branch; a text result says where they are, as Claude Code's does. */
-  private async settleWorktree(wt: PreparedWorktree, outcome: AgentOutcome, label: string): Promise<AgentOutcome> {
-    const info = await finishWorktree(wt, `drover: ${label}`);
-    const detail = { ...outcome.detail, worktree: info };
-    if (!outcome.ok) return { ...outcome, detail };
-    const note = info.changed ? `\n\n[worktree: changes on branch ${info.branch} at commit ${info.commit} (${info.path})]` : '';
-    return { ...outcome, detail, text: outcome.object === undefined ? `${outcome.text}${note}` : outcome.text };
-  }
-
   private resolveCwd(cwd: string | undefined): string {
     if (!cwd) return this.deps.workdir;
     return cwd.startsWith('/') ? cwd : `${this.deps.workdir}/${cwd}`;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { WorktreeInfo } from '../agents/index.js';
+import type { AgentOutcome, WorktreeInfo } from '../agents/index.js';
 import { DroverError } from '../core/index.js';
 
 const run = promisify(execFile);
@@ -75,4 +75,16 @@ export async function finishWorktree(wt: PreparedWorktree, message: string): Pro
     await git(top, ['branch', '-D', wt.branch]);
   }
   return { path: wt.path, branch: wt.branch, commit: changed ? head : null, changed, kept: changed };
+}
+
+/**
+ * Finishes an agent's worktree (its changes committed on its branch) and says where they are: in
+ * the outcome's `detail.worktree`, and, for a text answer, in a note after the text.
+ */
+export async function settleWorktree(wt: PreparedWorktree, outcome: AgentOutcome, label: string): Promise<AgentOutcome> {
+  const info = await finishWorktree(wt, `drover: ${label}`);
+  const detail = { ...outcome.detail, worktree: info };
+  if (!outcome.ok) return { ...outcome, detail };
+  const note = info.changed ? `\n\n[worktree: changes on branch ${info.branch} at commit ${info.commit} (${info.path})]` : '';
+  return { ...outcome, detail, text: outcome.object === undefined ? `${outcome.text}${note}` : outcome.text };
 }

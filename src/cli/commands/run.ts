@@ -42,6 +42,7 @@ const runOptions = (cmd: Command) =>
       '--sandbox',
       "run sh steps and the builtin agent's bash in an OS sandbox (bubblewrap): the working directory writable, no network",
     )
+    .option('--agents-on <pool>', 'run every agent call on a `drover worker` of this pool (docs/scale.md)')
     .option('--strict', 'exit 1 when any call failed, even if the run completed')
     .option('--json', 'plain progress on stderr; the last stdout line is one JSON summary');
 

@@ -5,10 +5,13 @@ import { action, int } from '../action.js';
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('take queued runs of a pool from the store and drive them (drover run --queue, drover submit); SIGTERM hands them back')
+    .description(
+      'take queued runs and dispatched agent calls of a pool from the store and run them (drover run --queue, --agents-on); SIGTERM hands them back',
+    )
     .option('--name <name>', 'name in leases and events (default: <host>:<pid>)')
     .option('--pool <name>', 'pool to take runs from (default: workers)')
-    .option('--concurrency <n>', 'runs driven at once (default 1)', int('--concurrency', 1, 256))
+    .option('--concurrency <n>', 'agent calls run at once (default 4)', int('--concurrency', 1, 256))
+    .option('--runs <n>', 'runs driven at once (default 1)', int('--runs', 1, 256))
     .option('--labels <list>', "this worker's labels: it takes runs that need a subset of them (comma-separated)")
     .option('--backends <list>', 'agent backends this worker runs (comma-separated; default: any)')
     .option('--checkout <dir>', "a clone of the runs' repository, for runs whose directory is not on this machine")

@@ -53,6 +53,8 @@ export interface RunFlags extends GlobalFlags {
   queue?: string | boolean;
   /** `--labels a,b`: what a worker needs to take the queued run. */
   labels?: string;
+  /** `--agents-on <pool>`: the run's agent calls run on that pool's workers. */
+  agentsOn?: string;
 }
 
 /** Tracing settings from the config file; the environment (DROVER_TRACING, OTEL_EXPORTER_OTLP_*) wins over it. */
@@ -106,6 +108,7 @@ function overrides(flags: RunFlags) {
     ...(flags.maxUsdPerAgent !== undefined ? { maxUsdPerAgent: flags.maxUsdPerAgent } : {}),
     ...(flags.gateway || flags.baseUrl ? { gateway: flags.gateway ?? flags.baseUrl } : {}),
     ...(flags.sim ? { sim: flags.sim } : {}),
+    ...(flags.agentsOn !== undefined ? { agentsOn: flags.agentsOn } : {}),
     ...(flags.record !== undefined ? { record: flags.record } : {}),
     ...(flags.replay !== undefined ? { replay: flags.replay } : {}),
     ...(flags.taskList ? { taskList: flags.taskList } : {}),

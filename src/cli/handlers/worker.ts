@@ -9,6 +9,7 @@ export interface WorkerFlags extends GlobalFlags {
   name?: string;
   pool?: string;
   concurrency?: number;
+  runs?: number;
   labels?: string;
   backends?: string;
   checkout?: string;
@@ -40,6 +41,14 @@ function describe(e: WorkerEvent): string {
       return `${e.runId}: not taken here — ${e.message}`;
     case 'lost':
       return `${e.runId}: lost to another worker — ${e.message}`;
+    case 'job-claimed':
+      return `${e.runId} ${e.callKey}: running the agent${e.claims > 1 ? ` (claim ${e.claims}: taken over)` : ''}`;
+    case 'job-done':
+      return `${e.runId} ${e.callKey}: agent done`;
+    case 'job-lost':
+      return `${e.runId} ${e.callKey}: agent's outcome refused (the job was taken over or cancelled)`;
+    case 'job-requeued':
+      return `${e.runId} ${e.callKey}: agent job back in the queue`;
     case 'stopped':
       return `worker ${e.worker} stopped`;
   }
@@ -71,6 +80,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
       pool,
       ...(flags.name ? { name: flags.name } : {}),
       ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+      ...(flags.runs ? { runs: flags.runs } : {}),
       ...(labels ? { labels } : {}),
       ...(backends ? { backends } : {}),
       ...(flags.checkout ? { checkout: flags.checkout } : {}),

@@ -37,6 +37,7 @@ import type {
 import { reportedParams, totalsFromRow } from '../usage-rows.js';
 import { PgControlStore, PgTranscriptStore } from './control-store.js';
 import { isPostgresUrl, PG_UNIQUE_VIOLATION, PgDb, type Queryable, redactUrl } from './db.js';
+import { PgJobStore } from './job-store.js';
 import { PgLedgerStore } from './ledger-store.js';
 import { migratePg, PG_SCHEMA_VERSION, readSchemaVersion } from './migrations.js';
 import { PgNotifier } from './notify.js';
@@ -133,6 +134,7 @@ export class PostgresStore implements Store {
   readonly retention: PgRetentionStore;
   readonly workflows: PgWorkflowStore;
   readonly queue: PgRunQueue;
+  readonly jobs: PgJobStore;
   /** LISTEN/NOTIFY of this store (one dedicated connection, opened by the first wait). */
   readonly notifier: PgNotifier;
   private readonly prices: PriceOverrides | undefined;
@@ -168,6 +170,7 @@ export class PostgresStore implements Store {
     this.workflows = new PgWorkflowStore(this.db);
     this.notifier = new PgNotifier(this.db);
     this.queue = new PgRunQueue(this.db, this.notifier);
+    this.jobs = new PgJobStore(this.db, this.notifier);
   }
 
   async createRun(run: NewRun, now: number): Promise<RunRecord> {

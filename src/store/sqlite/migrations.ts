@@ -296,6 +296,30 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // v13: the run queue — a run with a pool is driven by `drover worker` processes (src/worker).
   `ALTER TABLE runs ADD COLUMN pool TEXT;
   CREATE INDEX runs_pool ON runs(pool, created_at) WHERE pool IS NOT NULL;`,
+  // v14: agent calls dispatched to workers (src/store/job-types.ts).
+  `CREATE TABLE agent_jobs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    call_key TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    labels_json TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    request_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    claims INTEGER NOT NULL DEFAULT 0,
+    lease_token TEXT,
+    lease_worker TEXT,
+    lease_host TEXT,
+    lease_pid INTEGER,
+    lease_expires_at INTEGER,
+    outcome_json TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    UNIQUE (run_id, call_key)
+  );
+  CREATE INDEX agent_jobs_claim ON agent_jobs(pool, run_id, id) WHERE status IN ('queued', 'running');
+  CREATE INDEX agent_jobs_lease ON agent_jobs(lease_token) WHERE lease_token IS NOT NULL;`,
 ];
 
 /**

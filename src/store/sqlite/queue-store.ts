@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { CLAIM_CANDIDATES, isClaimable, type RunClaim, type RunClaimRequest, type RunQueue } from '../queue-types.js';
 import { type RunRow, runFromRow } from '../rows.js';
+import { sleepUnlessAborted } from './job-store.js';
 
 /** The run queue on SQLite: claims in an IMMEDIATE transaction (one writer at a time); waiting polls. */
 export class SqliteRunQueue implements RunQueue {
@@ -46,16 +47,7 @@ export class SqliteRunQueue implements RunQueue {
     return this.back.run(now, runId, token).changes === 1;
   }
 
-  async waitForWork(_pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+  waitForWork(_pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return sleepUnlessAborted(timeoutMs, signal);
   }
 }

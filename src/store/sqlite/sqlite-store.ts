@@ -41,6 +41,7 @@ import type {
 } from '../types.js';
 import { reportedParams, totalsFromRow } from '../usage-rows.js';
 import { SqliteControlStore, SqliteTranscriptStore } from './control-store.js';
+import { SqliteJobStore } from './job-store.js';
 import { SqliteLedgerStore } from './ledger-store.js';
 import { SQLITE_MIGRATIONS, SQLITE_POST_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 import { SqliteRunQueue } from './queue-store.js';
@@ -91,6 +92,7 @@ export class SqliteStore implements Store {
   readonly retention: SqliteRetentionStore;
   readonly workflows: SqliteWorkflowStore;
   readonly queue: SqliteRunQueue;
+  readonly jobs: SqliteJobStore;
   private readonly prices: PriceOverrides | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -119,6 +121,7 @@ export class SqliteStore implements Store {
     this.retention = new SqliteRetentionStore(this.db);
     this.workflows = new SqliteWorkflowStore(this.db);
     this.queue = new SqliteRunQueue(this.db);
+    this.jobs = new SqliteJobStore(this.db);
   }
 
   private migrate(): void {
