@@ -15,6 +15,7 @@ const STORE_CONFORMANCE = [
   'test/control.test.ts',
   'test/inventory.test.ts',
   'test/transcripts.test.ts',
+  'test/caps-processes.test.ts',
 ];
 
 export default defineConfig({
