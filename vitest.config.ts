@@ -16,6 +16,8 @@ const STORE_CONFORMANCE = [
   'test/inventory.test.ts',
   'test/transcripts.test.ts',
   'test/caps-processes.test.ts',
+  'test/ledger-exactness.test.ts',
+  'test/run-ledger.test.ts',
 ];
 
 export default defineConfig({
