@@ -342,4 +342,12 @@ describe('ledger sums (the same figures, groups and order on every store)', () =
     ]);
     expect(await store.ledger.sumsByRun('nope', 'phase')).toEqual([]);
   });
+
+  it('USD sums are compensated as SQLite sums them, to the last bit: 0.1 + 0.2 + 0.3 is 0.6 (plain addition: 0.6000000000000001)', async () => {
+    const { store } = tempStore();
+    for (const costUsd of [0.1, 0.2, 0.3]) await store.ledger.record(row({ runId: 'r3', workflow: 'w', costUsd, endedAt: 5 }));
+    expect(0.1 + 0.2 + 0.3).not.toBe(0.6);
+    expect((await store.ledger.sumsByRun('r3', 'model'))[0]?.costUsd).toBe(0.6);
+    expect((await store.ledger.sumsInWindow({ since: 0, until: 10 }, 'workflow'))[0]?.costUsd).toBe(0.6);
+  });
 });

@@ -51,10 +51,14 @@ export async function insertLedgerEntry(q: Queryable, entry: LedgerEntry): Promi
   return (await insertLedgerRows(q, [ledgerParams(entry)]))[0] as number;
 }
 
-/** Sums every group query selects (after its key and label); the same figures as SQLite's LEDGER_SUMS. */
+/**
+ * Sums every group query selects (after its key and label); the same figures as SQLite's LEDGER_SUMS.
+ * USD with `drover_sum` (schema v1): SQLite's compensated summation, where PostgreSQL's SUM(float8)
+ * adds plainly and differs from SQLite in the last bits of most sums of many rows.
+ */
 const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS "inputTokens", COALESCE(SUM(cache_read_tokens),0) AS "cacheReadTokens",
   COALESCE(SUM(cache_write_5m_tokens),0) AS "cacheWrite5mTokens", COALESCE(SUM(cache_write_1h_tokens),0) AS "cacheWrite1hTokens",
-  COALESCE(SUM(output_tokens),0) AS "outputTokens", COALESCE(SUM(reasoning_tokens),0) AS "reasoningTokens", SUM(cost_usd) AS "costUsd",
+  COALESCE(SUM(output_tokens),0) AS "outputTokens", COALESCE(SUM(reasoning_tokens),0) AS "reasoningTokens", drover_sum(cost_usd) AS "costUsd",
   COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests", COUNT(*) FILTER (WHERE price_flag = 'estimated') AS "estimatedRequests"`;
 
 const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
