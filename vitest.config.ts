@@ -15,6 +15,9 @@ const STORE_CONFORMANCE = [
   'test/control.test.ts',
   'test/inventory.test.ts',
   'test/transcripts.test.ts',
+  'test/caps-processes.test.ts',
+  'test/ledger-exactness.test.ts',
+  'test/run-ledger.test.ts',
 ];
 
 export default defineConfig({

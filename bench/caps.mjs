@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { capsFor, createReservationStage } from '../dist/budget/index.js';
 import { startGateway } from '../dist/gateway/index.js';
 import { createStore } from '../dist/store/index.js';
+import { startPgServer } from '../scripts/pg-server.mjs';
 import { tempDir } from './lib.mjs';
 
 const RUNS = 20;
@@ -88,8 +89,9 @@ async function oneRun(store, gateway, run, random) {
   return { spentUsd: ledgerUsd, capStateUsd: state.spentUsd, overUsd: Math.max(0, ledgerUsd - CAP_USD), held, refused, rows: rows.length };
 }
 
-export async function benchCaps() {
-  const store = createStore(join(tempDir(), 'caps.db'));
+/** The cap-accuracy figure on one store (an SQLite file path or a PostgreSQL URL). */
+async function capsOn(location) {
+  const store = createStore(location);
   const random = rng(12);
   const reservations = createReservationStage(store, (req) => capsFor({ usd: CAP_USD }, undefined, req.attribution, req.receivedAt));
   const gateway = await startGateway({ mode: 'proxy', source: randomCostUpstream(random), ledger: store.ledger, reservations });
@@ -105,7 +107,6 @@ export async function benchCaps() {
   const sum = (k) => runs.reduce((n, r) => n + r[k], 0);
   const overTotal = sum('overUsd');
   return {
-    figure: `cap accuracy: ${REQUESTS} requests × ${RUNS} runs over HTTP through the gateway, concurrency ${CONCURRENCY}, run cap ${CAP_USD} USD`,
     spendAboveCapUsd: { total: overTotal, worstRun: Math.max(...runs.map((r) => r.overUsd)), goal: 0 },
     spentUsd: { min: Math.min(...runs.map((r) => r.spentUsd)), max: Math.max(...runs.map((r) => r.spentUsd)) },
     // The caps' own view equals the ledger's sum (no hold left behind).
@@ -114,6 +115,24 @@ export async function benchCaps() {
     perRun: runs.map((r) => ({ spentUsd: Number(r.spentUsd.toFixed(6)), answered: r.held, refused: r.refused })),
     msPerRequest: ms / (RUNS * REQUESTS),
     pass: overTotal === 0,
+  };
+}
+
+/** The figure on SQLite (top-level fields, as before) and, side by side in the same run, on a throwaway PostgreSQL server. */
+export async function benchCaps() {
+  const sqlite = await capsOn(join(tempDir(), 'caps.db'));
+  const server = await startPgServer({ durable: true });
+  let postgres;
+  try {
+    postgres = await capsOn(`${server.url}?schema=bench_caps`);
+  } finally {
+    await server.stop();
+  }
+  return {
+    figure: `cap accuracy: ${REQUESTS} requests × ${RUNS} runs over HTTP through the gateway, concurrency ${CONCURRENCY}, run cap ${CAP_USD} USD (SQLite; postgres: the same on PostgreSQL)`,
+    ...sqlite,
+    postgres,
+    pass: sqlite.pass && postgres.pass,
   };
 }
 

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createStore, priceUsage } from '../dist/index.js';
+import { startPgServer } from '../scripts/pg-server.mjs';
 import { CLI, ROOT, tempDir } from './lib.mjs';
 
 export async function benchLedger() {
@@ -66,6 +67,7 @@ export async function benchLedger() {
     else maxRequestDiff = Math.max(maxRequestDiff, Math.abs(got.costUsd - c.expectedUsd));
   });
   const totalDiff = Math.abs(total.totalUsd - fixture.expected.totalUsd);
+  const writes = await writeRates();
   return {
     figure: 'ledger exactness on the usage-shape fixture (drover cost vs hand arithmetic)',
     cases: fixture.cases.length,
@@ -76,6 +78,65 @@ export async function benchLedger() {
     unpricedRequests: total.unpricedRequests,
     estimatedRequests: total.estimatedRequests,
     flagsMatch,
-    pass: totalDiff < 1e-9 && maxRequestDiff < 1e-9 && flagsMatch,
+    writes,
+    pass: totalDiff < 1e-9 && maxRequestDiff < 1e-9 && flagsMatch && writes.sqlite.rows === WRITES && writes.postgres.rows === WRITES,
   };
+}
+
+const WRITES = 20_000;
+const WRITERS = 200;
+
+/** Rows/s of `ledger.record` with 200 writers each awaiting its row (a gateway ending many requests per turn). */
+async function writeRate(location) {
+  const store = createStore(location);
+  const row = (i) => ({
+    runId: 'w',
+    callKey: `c${i % 50}`,
+    agentLabel: 'a',
+    phase: 'p',
+    workflow: 'w',
+    session: null,
+    provider: 'anthropic',
+    wire: 'anthropic',
+    mode: 'proxy',
+    model: 'claude-sonnet-5',
+    requestId: `q${i}`,
+    status: 200,
+    stopReason: 'end_turn',
+    inputTokens: 100,
+    cacheReadTokens: 0,
+    cacheWrite5mTokens: 0,
+    cacheWrite1hTokens: 0,
+    outputTokens: 10,
+    reasoningTokens: 0,
+    serverToolUses: {},
+    costUsd: 0.001,
+    priceFlag: 'priced',
+    startedAt: Date.now(),
+    endedAt: Date.now(),
+    ttfbMs: 1,
+  });
+  await store.ledger.listByRun('w'); // connected and migrated before the clock starts
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WRITERS }, async () => {
+      while (next < WRITES) await store.ledger.record(row(next++));
+    }),
+  );
+  const ms = performance.now() - started;
+  const rows = (await store.ledger.listByRun('w')).length;
+  await store.close();
+  return { rowsPerSec: Math.round(WRITES / (ms / 1000)), rows };
+}
+
+/** Ledger writes side by side: an SQLite file and a throwaway PostgreSQL server (fsync on). */
+async function writeRates() {
+  const sqlite = await writeRate(join(tempDir(), 'writes.db'));
+  const server = await startPgServer({ durable: true });
+  try {
+    return { figure: `${WRITES} rows, ${WRITERS} writers`, sqlite, postgres: await writeRate(`${server.url}?schema=bench_writes`) };
+  } finally {
+    await server.stop();
+  }
 }

@@ -355,6 +355,44 @@ describe('caps from limits', () => {
   });
 });
 
+describe('holds racing on separate connections', () => {
+  it('two stores on one database, 40 holds at once against shared caps given in either order: exactly as many as fit are held', async () => {
+    const { store, path } = tempStore();
+    const other = createStore(path);
+    try {
+      const day: Cap = { scope: 'store-day', key: '2026-12-01', limitUsd: 1 };
+      const run = runCap(100);
+      // Each holds 0.1 against the day's 1 USD; the caps come in both orders (no lock-order deadlock).
+      const hold = (s: typeof store, i: number) =>
+        s.reservations.holdIf(
+          {
+            id: `h${i}`,
+            caps: i % 2 ? [day, run] : [run, day],
+            usd: 0.1,
+            tokens: 1,
+            runId: 'r1',
+            callKey: null,
+            model: 'claude-sonnet-5',
+            createdAt: 0,
+            expiresAt: Number.MAX_SAFE_INTEGER,
+          },
+          1,
+          (states) =>
+            states.every((st) => st.spentUsd + st.reservedUsd + 0.1 <= (st.cap.limitUsd ?? Number.POSITIVE_INFINITY) + 1e-9)
+              ? { hold: true }
+              : { hold: false, why: 'full' },
+        );
+      const verdicts = await Promise.all(Array.from({ length: 40 }, (_, i) => hold(i % 2 ? other : store, i)));
+      expect(verdicts.filter((v) => v.hold)).toHaveLength(10);
+      const [dayState, runState] = await store.reservations.capStates([day, run], 1);
+      expect(dayState?.reservedUsd).toBeCloseTo(1, 9);
+      expect(runState?.reservedUsd).toBeCloseTo(1, 9);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('ledger writes: one transaction per turn of the event loop', () => {
   it('rows recorded together share a batch; a bad row rejects only itself; close() commits what waits', async () => {
     const { store, path } = tempStore();

@@ -5,11 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
 import { stopRun } from '../src/workflow/control.js';
 import { isPidAlive } from '../src/workflow/lease.js';
-import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
+import { ccScript, cli, gateway, lastJson, ON_POSTGRES, onCleanup, spawnCli, tempDir, tempStore, waitFor } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -189,18 +190,28 @@ describe('a stop request left behind', { timeout: 60_000 }, () => {
 
 describe('drover resume --detach', { timeout: 60_000 }, () => {
   it('starts the driver as a detached process, prints the run id and its pid, exits 0; the run completes with 0 re-paid calls', async () => {
-    const { dir, gw, store, env, child } = await liveRun('ctl-2');
+    const { dir, gw, store, path, env, child } = await liveRun('ctl-2');
     const stop = await cli(['stop', 'ctl-2'], { cwd: dir, env });
     expect(stop.code, stop.stderr).toBe(0);
     expect((await child.done).code).toBe(EXIT.interrupted);
 
-    const detached = await cli(['resume', 'ctl-2', '--detach', '--json'], { cwd: dir, env });
+    // On PostgreSQL a URL with a password (the test server trusts any): the child must get it, but not in its arguments.
+    const secret = 'pw-not-in-argv-7c1';
+    const withPassword = ON_POSTGRES ? { ...env, DROVER_STORE: path.replace('://drover@', `://drover:${secret}@`) } : env;
+    const detached = await cli(['resume', 'ctl-2', '--detach', '--json'], { cwd: dir, env: withPassword });
     expect(detached.code, detached.stderr).toBe(0);
     const d = lastJson(detached.stdout) as { runId: string; pid: number; log: string; state: string };
     expect(d.runId).toBe('ctl-2');
     expect(d.state).toBe('driving');
     expect(Number.isInteger(d.pid) && d.pid !== child.pid).toBe(true);
     expect((await store.getRun('ctl-2'))?.lease?.pid).toBe(d.pid);
+    // The log sits beside the store file; a PostgreSQL store has none: under the working directory's .drover.
+    expect(d.log).toBe(ON_POSTGRES ? join(dir, '.drover', 'logs', 'ctl-2.log') : join(dirname(path), 'logs', 'ctl-2.log'));
+    if (ON_POSTGRES) {
+      expect(withPassword.DROVER_STORE).toContain(secret);
+      expect(readFileSync(`/proc/${d.pid}/cmdline`, 'utf8')).not.toContain(secret);
+      expect(readFileSync(`/proc/${d.pid}/environ`, 'utf8')).toContain(secret);
+    }
     // While another process drives it, a detached resume is refused before anything starts.
     const busy = await cli(['resume', 'ctl-2', '--detach'], { cwd: dir, env });
     expect(busy.code).toBe(EXIT.busy);

@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry, PriceFlag, TokenUsage } from '../src/budget/index.js';
 import { priceUsage } from '../src/budget/index.js';
-import { bareRun, ccScript, cli, lastJson, ROOT, tempDir, tempStore, write } from './helpers.js';
+import { createStore } from '../src/store/index.js';
+import { bareRun, ccScript, cli, lastJson, ON_POSTGRES, pgStoreUrl, ROOT, tempDir, tempStore, write } from './helpers.js';
+
+/** Where a CLI-only test keeps its store: a file in `dir`, or a fresh schema in the PostgreSQL project. */
+const storePath = (dir: string) => (ON_POSTGRES ? pgStoreUrl() : join(dir, 'drover.db'));
 
 /** The fixture set: every usage shape, its cost worked out by hand (test/fixtures/usage/usage-shapes.json). */
 interface UsageCase {
@@ -178,7 +182,7 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     expect(badSince.code).toBe(2);
     expect(badSince.stderr).toMatch(/--since/);
     // A run id only the ledger knows (a standalone gateway's x-drover-run) is still reported.
-    const { store } = tempStore(dir);
+    const store = createStore(env.DROVER_STORE);
     await store.ledger.record({ ...rowOf(FIXTURE.cases[0] as UsageCase, 'gateway-only', 0) });
     await store.close();
     const ledgerOnly = lastJson((await cli(['cost', 'gateway-only', '--json'], { cwd: dir, env })).stdout) as { totalUsd: number };
@@ -200,7 +204,7 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
 describe('a run through the sim: the summary and status read the ledger', () => {
   it("drover run --json reports usage.costUsd equal to its requests' tokens at the sheet's rates (claude-sonnet-5: 2 / 10)", async () => {
     const dir = tempDir();
-    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    const env = { DROVER_STORE: storePath(dir) };
     const scenario = write(dir, 'scenario.yaml', "rules:\n  - name: quick\n    turns: [{ text: 'ok' }]\n");
     const script = ccScript(dir, "await agent('one', { label: 'a' }); return await agent('two', { label: 'b' })");
     const run = await cli(['run', script, '--sim', scenario, '--model', 'claude-sonnet-5', '--run-id', 'sim-1', '--json'], {
@@ -225,7 +229,7 @@ describe('a run through the sim: the summary and status read the ledger', () => 
 
   it('config price overrides price the ledger as they price the caps: a listed model re-priced, a model priced only in config', async () => {
     const dir = tempDir();
-    const env = { DROVER_STORE: join(dir, 'drover.db') };
+    const env = { DROVER_STORE: storePath(dir) };
     write(
       dir,
       'drover.config.json',

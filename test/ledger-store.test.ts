@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { priceOf, pricesProblem, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
+import { type LedgerEntry, priceOf, pricesProblem, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
 import { type CallRecord, createStore, type UsageRecord } from '../src/store/index.js';
 import { describeRun } from '../src/workflow/inspect.js';
 import { bareRun, ROOT, tempDir, tempStore } from './helpers.js';
@@ -216,5 +216,138 @@ describe('the ledger is the store table for usage', () => {
     const after = new Database(path, { readonly: true });
     expect(after.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'usage'").get()).toEqual({ n: 0 });
     after.close();
+  });
+});
+
+const row = (over: Partial<LedgerEntry>): LedgerEntry => ({
+  runId: 'r1',
+  callKey: null,
+  agentLabel: null,
+  phase: null,
+  workflow: null,
+  session: null,
+  provider: 'anthropic',
+  wire: 'anthropic',
+  mode: 'proxy',
+  model: 'claude-sonnet-5',
+  requestId: null,
+  status: 200,
+  stopReason: 'end_turn',
+  inputTokens: 1,
+  cacheReadTokens: 0,
+  cacheWrite5mTokens: 0,
+  cacheWrite1hTokens: 0,
+  outputTokens: 1,
+  reasoningTokens: 0,
+  serverToolUses: {},
+  costUsd: 0.25,
+  priceFlag: 'priced',
+  startedAt: 0,
+  endedAt: 0,
+  ttfbMs: null,
+  ...over,
+});
+
+describe('ledger sums (the same figures, groups and order on every store)', () => {
+  // Around the UTC midnight that starts 2026-12-01.
+  const midnight = Date.UTC(2026, 11, 1);
+
+  it('sumsInWindow: UTC days from epoch ms, [since, until), keys in byte order with the rows that have none first', async () => {
+    const { store } = tempStore();
+    await Promise.all([
+      store.ledger.record(row({ workflow: 'a', endedAt: midnight - 1, inputTokens: 3, cacheReadTokens: 2, costUsd: 0.5 })),
+      store.ledger.record(
+        row({ workflow: 'B', endedAt: midnight, outputTokens: 7, reasoningTokens: 4, costUsd: null, priceFlag: 'unpriced' }),
+      ),
+      store.ledger.record(row({ workflow: null, endedAt: midnight + 999, cacheWrite5mTokens: 5, cacheWrite1hTokens: 6 })),
+      store.ledger.record(row({ workflow: 'a', endedAt: midnight + 1000, model: 'gpt-5', priceFlag: 'estimated', costUsd: 0.125 })),
+      // Outside the window on either side.
+      store.ledger.record(row({ workflow: 'a', endedAt: midnight - 86_400_001 })),
+      store.ledger.record(row({ workflow: 'a', endedAt: midnight + 86_400_000 })),
+    ]);
+    const window = { since: midnight - 86_400_000, until: midnight + 86_400_000 };
+    const byDay = await store.ledger.sumsInWindow(window, 'day');
+    expect(byDay).toEqual([
+      {
+        key: '2026-11-30',
+        label: '2026-11-30',
+        requests: 1,
+        inputTokens: 3,
+        cacheReadTokens: 2,
+        cacheWrite5mTokens: 0,
+        cacheWrite1hTokens: 0,
+        outputTokens: 1,
+        reasoningTokens: 0,
+        costUsd: 0.5,
+        unpricedRequests: 0,
+        estimatedRequests: 0,
+      },
+      {
+        key: '2026-12-01',
+        label: '2026-12-01',
+        requests: 3,
+        inputTokens: 3,
+        cacheReadTokens: 0,
+        cacheWrite5mTokens: 5,
+        cacheWrite1hTokens: 6,
+        outputTokens: 9,
+        reasoningTokens: 4,
+        costUsd: 0.375,
+        unpricedRequests: 1,
+        estimatedRequests: 1,
+      },
+    ]);
+    // Byte order: 'B' (0x42) before 'a' (0x61), whatever the database's locale; no workflow first.
+    const byWorkflow = await store.ledger.sumsInWindow(window, 'workflow');
+    expect(byWorkflow.map((g) => [g.key, g.label, g.requests, g.costUsd])).toEqual([
+      [null, null, 1, 0.25],
+      ['B', 'B', 1, null],
+      ['a', 'a', 2, 0.625],
+    ]);
+    const byModel = await store.ledger.sumsInWindow(window, 'model');
+    expect(byModel.map((g) => [g.key, g.requests, g.estimatedRequests])).toEqual([
+      ['claude-sonnet-5', 3, 0],
+      ['gpt-5', 1, 1],
+    ]);
+    expect(await store.ledger.sumsInWindow({ since: midnight, until: midnight }, 'day')).toEqual([]);
+  });
+
+  it('sumsByRun: groups in the order their first row was recorded, a null phase a group of its own', async () => {
+    const { store } = tempStore();
+    for (const r of [
+      row({ phase: 'build', callKey: 'agent:b', agentLabel: 'builder', costUsd: 0.5 }),
+      row({ phase: null, callKey: 'agent:a', agentLabel: 'asker' }),
+      row({ phase: 'build', callKey: 'agent:b', agentLabel: 'builder', outputTokens: 9, costUsd: null, priceFlag: 'unpriced' }),
+      row({ phase: 'aaa', callKey: 'agent:c', agentLabel: 'checker', model: 'gpt-5' }),
+      row({ runId: 'r2', phase: 'other' }),
+    ]) {
+      await store.ledger.record(r);
+    }
+    const byPhase = await store.ledger.sumsByRun('r1', 'phase');
+    expect(byPhase.map((g) => [g.key, g.label, g.requests, g.outputTokens, g.costUsd, g.unpricedRequests])).toEqual([
+      ['build', 'build', 2, 10, 0.5, 1],
+      [null, null, 1, 1, 0.25, 0],
+      ['aaa', 'aaa', 1, 1, 0.25, 0],
+    ]);
+    const byAgent = await store.ledger.sumsByRun('r1', 'agent');
+    expect(byAgent.map((g) => [g.key, g.label, g.requests])).toEqual([
+      ['agent:b', 'builder', 2],
+      ['agent:a', 'asker', 1],
+      ['agent:c', 'checker', 1],
+    ]);
+    const byModel = await store.ledger.sumsByRun('r1', 'model');
+    expect(byModel.map((g) => [g.key, g.requests])).toEqual([
+      ['claude-sonnet-5', 3],
+      ['gpt-5', 1],
+    ]);
+    expect(await store.ledger.sumsByRun('nope', 'phase')).toEqual([]);
+  });
+
+  it('USD sums are compensated as SQLite sums them, to the last bit: 0.1 + 0.2 + 0.3 is 0.6 (plain addition: 0.6000000000000001)', async () => {
+    const { store } = tempStore();
+    for (const costUsd of [0.1, 0.2, 0.3]) await store.ledger.record(row({ runId: 'r3', workflow: 'w', costUsd, endedAt: 5 }));
+    expect(0.1 + 0.2 + 0.3).not.toBe(0.6);
+    expect((await store.ledger.sumsByRun('r3', 'model'))[0]?.costUsd).toBe(0.6);
+    expect((await store.ledger.sumsInWindow({ since: 0, until: 10 }, 'workflow'))[0]?.costUsd).toBe(0.6);
   });
 });

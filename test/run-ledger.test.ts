@@ -2,10 +2,27 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../src/budget/ledger-types.js';
+import { storeIdentity } from '../src/gateway/identity.js';
 import type { SimRequestLog } from '../src/gateway/sim-server.js';
 import { createStore } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/run.js';
-import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, onCleanup, ROOT, spawnCli, tempDir, tempStore } from './helpers.js';
+import {
+  ccScript,
+  cli,
+  FAST_BACKOFF,
+  gateway,
+  lastJson,
+  ON_POSTGRES,
+  onCleanup,
+  pgStoreUrl,
+  ROOT,
+  spawnCli,
+  tempDir,
+  tempStore,
+} from './helpers.js';
+
+/** Where a CLI test keeps its store: a file in `dir`, or a fresh schema in the PostgreSQL project. */
+const storeAt = (dir: string, name = 'drover.db') => (ON_POSTGRES ? pgStoreUrl() : join(dir, name));
 
 const SCENARIO = `
 rules:
@@ -89,7 +106,7 @@ describe('drover run meters every backend through its in-process gateway', () =>
 describe('drover run --sim (the CLI, the shipped example)', () => {
   it('writes the sim’s served usage per call into the ledger, equal to the per-call usage drover reports', async () => {
     const dir = tempDir();
-    const storePath = join(dir, 'drover.db');
+    const storePath = storeAt(dir);
     const example = resolve(ROOT, 'examples', 'triage-failures');
     const r = await cli(['run', join(example, 'workflow.js'), '--sim', join(example, 'scenario.yaml'), '--json', '--store', storePath], {
       cwd: dir,
@@ -164,9 +181,27 @@ async function simGatewayProcess(dir: string, storePath: string): Promise<string
 }
 
 describe('drover run --gateway <a drover gateway process on the same store>', () => {
+  it('a PostgreSQL store has one identity whatever the user, password or cwd; another schema, database or server is another store', () => {
+    const id = (location: string) => storeIdentity({ kind: 'postgres', location });
+    const team = id('postgres://pat:***@DB.example:5432/drover?schema=team_a');
+    expect(id('postgres://ci@db.example/drover?schema=team_a')).toBe(team);
+    expect(id('postgresql://db.example:5432/drover?schema=team_a&sslmode=require')).toBe(team);
+    expect(id('postgres://pat@db.example/drover')).toBe(id('postgres://ci@db.example/drover?schema=public'));
+    // `drover run` opens its store lazily: the identity must not depend on what the stub says its kind is.
+    expect(storeIdentity({ kind: 'sqlite', location: 'postgres://ci@db.example/drover?schema=team_a' })).toBe(team);
+    for (const other of [
+      'postgres://pat@db.example/drover?schema=team_b',
+      'postgres://pat@db.example/drover2?schema=team_a',
+      'postgres://pat@db.example:5433/drover?schema=team_a',
+      'postgres://pat@db2.example/drover?schema=team_a',
+    ]) {
+      expect(id(other), other).not.toBe(team);
+    }
+  });
+
   it('the run’s gateway forwards attribution and writes nothing: one row per request, by the upstream gateway', async () => {
     const dir = tempDir();
-    const storePath = join(dir, 'shared.db');
+    const storePath = storeAt(dir, 'shared.db');
     const url = await simGatewayProcess(dir, storePath);
     const script = ccScript(
       dir,
@@ -187,7 +222,7 @@ describe('drover run --gateway <a drover gateway process on the same store>', ()
 
   it('the upstream gateway holds the run’s own caps (it reserves, the run’s gateway does not): refused before spend', async () => {
     const dir = tempDir();
-    const storePath = join(dir, 'shared.db');
+    const storePath = storeAt(dir, 'shared.db');
     const url = await simGatewayProcess(dir, storePath);
     const script = ccScript(dir, "return await agent('task one', { label: 'a' });");
     const r = await cli(

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
-import type { AgentTranscript, TranscriptToolCall } from '../src/store/index.js';
+import { type AgentTranscript, createStore, type TranscriptToolCall } from '../src/store/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { bareRun, ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
 
@@ -155,6 +155,30 @@ describe('agent transcripts', { timeout: 120_000 }, () => {
     const pruned = await cli(['runs', 'prune', '--yes', '--json', '--store', path]);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(await store.transcripts.forCall('kept', 'agent:k')).toEqual([]);
+  });
+
+  it('saves of one call racing on two connections get attempts 1…n, each once', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    const other = createStore(path);
+    try {
+      await bareRun(store, 'race', dir);
+      const save = (s: typeof store, i: number) =>
+        s.transcripts.save({
+          runId: 'race',
+          callKey: 'agent:r',
+          label: 'r',
+          createdAt: i,
+          transcript: { backend: 'builtin', prompt: 'p', turns: [], answer: `a${i}` },
+        });
+      const saved = await Promise.all(Array.from({ length: 12 }, (_, i) => save(i % 2 ? other : store, i)));
+      expect(saved.map((t) => t.attempt).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const stored = await store.transcripts.forCall('race', 'agent:r');
+      // Each record's attempt is the one stored with its answer.
+      expect(stored.map((t) => [t.attempt, t.transcript.answer]).sort()).toEqual(saved.map((t) => [t.attempt, t.transcript.answer]).sort());
+    } finally {
+      await other.close();
+    }
   });
 
   it('keeps nothing without content capture, and drover agent says why (exit 2); an unknown agent is named', async () => {

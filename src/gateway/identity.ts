@@ -13,17 +13,29 @@ export const GATEWAY_HEADER = 'x-drover-gateway';
 
 /**
  * `<kind>:<16 hex>` from the store's real path (symlinks resolved), so every process opening the
- * same file agrees — or, for PostgreSQL, from its URL (password masked), so every machine does. A store with no file (`:memory:`) or no ledger gets a random identity.
+ * same file agrees; for a PostgreSQL store, from its server, database and schema (not the user or
+ * password, which may differ between processes sharing it). A store with no file (`:memory:`) or no
+ * ledger gets a random identity.
  */
 export function storeIdentity(store: { kind: string; location: string } | null): string {
   if (!store || store.location === ':memory:' || store.location === '') return `none:${randomBytes(8).toString('hex')}`;
-  // A PostgreSQL store is the same wherever it is opened from: its URL (password already masked) names it.
-  if (isPostgresUrl(store.location)) return `${store.kind}:${createHash('sha256').update(store.location).digest('hex').slice(0, 16)}`;
+  if (isPostgresUrl(store.location)) return `postgres:${hash(pgIdentity(store.location))}`;
   let path = resolve(store.location);
   try {
     path = realpathSync(path);
   } catch {
     // Not created yet: the resolved path is what every process will name.
   }
-  return `${store.kind}:${createHash('sha256').update(path).digest('hex').slice(0, 16)}`;
+  return `${store.kind}:${hash(path)}`;
+}
+
+const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/** `host:port/database?schema=` of a PostgreSQL URL, with libpq's defaults (host localhost, port 5432, database = user, schema public). */
+function pgIdentity(location: string): string {
+  const u = new URL(location);
+  const user = decodeURIComponent(u.username);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || user;
+  const host = u.hostname || u.searchParams.get('host') || 'localhost';
+  return `${host.toLowerCase()}:${u.port || '5432'}/${database}?schema=${u.searchParams.get('schema') ?? 'public'}`;
 }

@@ -4,6 +4,9 @@
  */
 import type { Fence, LeaseInfo, RunStatus } from './types.js';
 
+/** The error a run marked `stopped` without a driver carries (a driver writes the same code when it stops). */
+export const STOPPED_ERROR = { code: 'STOPPED', message: 'stopped on request (drover stop); drover resume continues it' };
+
 /**
  * What `ControlStore.requestStop` did:
  * - `requested`: a live driver holds the run; the request is stored and the driver ends the run `stopped`;

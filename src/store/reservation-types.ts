@@ -33,8 +33,10 @@ export type HoldVerdict<T> = { hold: true } | { hold: false; why: T };
 export interface ReservationStore {
   /**
    * In ONE write transaction (SQLite `BEGIN IMMEDIATE`, so no other process can hold or record
-   * in between): reads each cap's state at `now` (ledger sums + unexpired holds), asks `judge`,
-   * and inserts the hold when it says so.
+   * in between; PostgreSQL: an advisory lock per cap, so no other hold against these caps runs in
+   * between, and every cap's state read in one statement): reads each cap's state at `now` (ledger
+   * sums + unexpired holds), asks `judge`, and inserts the hold when it says so. `judge` may be
+   * called more than once (a transaction retried after a deadlock); it must not have side effects.
    */
   holdIf<T>(request: HoldRequest, now: number, judge: (states: CapState[]) => HoldVerdict<T>): Promise<HoldVerdict<T>>;
   /** Deletes a hold; false when it was not there (settled already, or expired and swept). */

@@ -1,14 +1,15 @@
 /**
  * @module `drover resume <run> --detach` and the dashboard's resume button: the run's driver as a
  * detached child process (its own session, stdin closed, stdout and stderr appended to
- * `<store folder>/logs/<run>.log`), so it outlives the command or page that started it.
+ * `<store folder>/logs/<run>.log`, or `.drover/logs/<run>.log` under the working directory for a
+ * PostgreSQL store), so it outlives the command or page that started it.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DroverError, NotFoundError, RunLeaseError } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import { isPostgresUrl, type Store } from '../store/index.js';
 import { runState } from './inspect.js';
 
 /** The built CLI this module ships with (dist/cli/main.js). */
@@ -35,17 +36,27 @@ export class DetachedStartError extends DroverError {
 export interface DetachOptions {
   store: Store;
   runId: string;
-  /** The CLI arguments of the child (`resume <run> ...`), without `--detach`; `--store` is added. */
+  /** The CLI arguments of the child (`resume <run> ...`), without `--detach`; the store is added. */
   argv: string[];
+  /**
+   * The store as configured, password included (default: `store.location`, which has any password
+   * redacted). A PostgreSQL URL reaches the child in its environment (DROVER_STORE), never in its
+   * arguments, which other users of the machine can list.
+   */
+  storeLocation?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Longest wait for the child to hold the run's lease, ms (default 60000): then its pid is returned anyway. */
   waitMs?: number;
 }
 
-/** The log file of a run's detached drivers: `<store folder>/logs/<run>.log`. */
-export function detachedLogPath(storeLocation: string, runId: string): string {
-  return join(dirname(resolve(storeLocation)), 'logs', `${runId.replace(/[^\w.@-]/g, '_')}.log`);
+/**
+ * The log file of a run's detached drivers: `<store folder>/logs/<run>.log`; for a PostgreSQL store
+ * (no folder) `<cwd>/.drover/logs/<run>.log`.
+ */
+export function detachedLogPath(storeLocation: string, runId: string, cwd = process.cwd()): string {
+  const folder = isPostgresUrl(storeLocation) ? resolve(cwd, '.drover') : dirname(resolve(storeLocation));
+  return join(folder, 'logs', `${runId.replace(/[^\w.@-]/g, '_')}.log`);
 }
 
 /**
@@ -65,15 +76,18 @@ export async function startDetached(options: DetachOptions): Promise<DetachedDri
   }
   if (store.location === ':memory:')
     throw new DroverError('NO_STORE_FILE', 'a detached driver needs a store file, not :memory:', { exitCode: 2 });
-  const log = detachedLogPath(store.location, runId);
+  const location = options.storeLocation ?? store.location;
+  const cwd = options.cwd ?? process.cwd();
+  const onPostgres = isPostgresUrl(location);
+  const log = detachedLogPath(location, runId, cwd);
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   const main = existsSync(CLI_MAIN) ? CLI_MAIN : (process.argv[1] ?? CLI_MAIN);
-  const args = [main, ...options.argv, '--store', resolve(store.location)];
+  const args = [main, ...options.argv, ...(onPostgres ? [] : ['--store', resolve(location)])];
   writeSync(fd, `\n--- ${new Date().toISOString()} drover ${options.argv.join(' ')}\n`);
   const child = spawn(process.execPath, args, {
-    cwd: options.cwd ?? process.cwd(),
-    env: { ...(options.env ?? process.env), CI: '1' },
+    cwd,
+    env: { ...(options.env ?? process.env), ...(onPostgres ? { DROVER_STORE: location } : {}), CI: '1' },
     detached: true,
     stdio: ['ignore', fd, fd],
   });

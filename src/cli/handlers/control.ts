@@ -49,11 +49,11 @@ export async function stopCommand(ids: string[], flags: StopFlags): Promise<numb
 
 /** `drover resume <run> --detach`: the driver as a detached child; prints the run id, its pid and its log. */
 export async function resumeDetachedCommand(runId: string, flags: GlobalFlags & { plan?: boolean }): Promise<number> {
-  const { store } = openStore(flags, { mustExist: true });
+  const { config, store } = openStore(flags, { mustExist: true });
   try {
-    // The child gets this command's own words, minus --detach (and minus --store: the helper names the store file).
+    // The child gets this command's own words, minus --detach (and minus --store: the helper names the store).
     const argv = childArgv(process.argv.slice(2));
-    const d = await startDetached({ store, runId, argv });
+    const d = await startDetached({ store, runId, argv, storeLocation: config.storePath });
     if (flags.json) printJson(d);
     else
       process.stdout.write(

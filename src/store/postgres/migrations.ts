@@ -202,6 +202,18 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_time ON ledger (ended_at);
   CREATE INDEX ledger_workflow ON ledger (workflow, ended_at) WHERE workflow IS NOT NULL;
   CREATE INDEX ledger_model ON ledger (model, ended_at);
+  -- drover_sum(float8): SUM with SQLite's Kahan-Babuska-Neumaier summation (its func.c, 3.43+), so
+  -- USD sums over the ledger are the SQLite store's to the last bit; NULL when no row has a value.
+  CREATE FUNCTION drover_sum_step(st DOUBLE PRECISION[], x DOUBLE PRECISION) RETURNS DOUBLE PRECISION[]
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $sum$
+    DECLARE s DOUBLE PRECISION := st[1]; t DOUBLE PRECISION := st[1] + x;
+    BEGIN
+      IF abs(s) > abs(x) THEN RETURN ARRAY[t, st[2] + ((s - t) + x), st[3] + 1]; END IF;
+      RETURN ARRAY[t, st[2] + ((x - t) + s), st[3] + 1];
+    END $sum$;
+  CREATE FUNCTION drover_sum_final(st DOUBLE PRECISION[]) RETURNS DOUBLE PRECISION
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $sum$ SELECT CASE WHEN st[3] = 0 THEN NULL ELSE st[1] + st[2] END $sum$;
+  CREATE AGGREGATE drover_sum(DOUBLE PRECISION) (SFUNC = drover_sum_step, STYPE = DOUBLE PRECISION[], FINALFUNC = drover_sum_final, INITCOND = '{0,0,0}');
   CREATE TABLE reservations (
     id TEXT NOT NULL,
     scope TEXT NOT NULL,

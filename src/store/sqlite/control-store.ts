@@ -1,7 +1,7 @@
 /** @module SQLite side of run control (schema v10 `runs.stop_requested_at`) and agent transcripts (v10 `transcripts`). */
 import type Database from 'better-sqlite3';
 import { LeaseLostError, NotFoundError } from '../../core/index.js';
-import type { ControlStore, StopOutcome, StopRequest } from '../control-types.js';
+import { type ControlStore, STOPPED_ERROR, type StopOutcome, type StopRequest } from '../control-types.js';
 import type { TranscriptRecord, TranscriptStore } from '../transcript-types.js';
 import type { Fence, LeaseInfo, RunStatus } from '../types.js';
 
@@ -13,8 +13,7 @@ interface StopRow {
   lease_expires_at: number | null;
 }
 
-/** The error a run marked `stopped` without a driver carries (a driver writes the same code when it stops). */
-export const STOPPED_ERROR = { code: 'STOPPED', message: 'stopped on request (drover stop); drover resume continues it' };
+export { STOPPED_ERROR };
 
 export class SqliteControlStore implements ControlStore {
   private readonly read;

@@ -1,23 +1,11 @@
 import type Database from 'better-sqlite3';
 import type { Cap, CapState } from '../../budget/caps-types.js';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
+import { capSpendArgs } from '../cap-keys.js';
 import type { HoldRequest, HoldVerdict, ReservationStore } from '../reservation-types.js';
 import { LEDGER_INSERT, ledgerParams } from './ledger-store.js';
 
-const DAY_MS = 86_400_000;
-
-/** [start, end) of a UTC day `YYYY-MM-DD` in ms since the epoch; undefined when the text is no such day. */
-export function utcDayRange(day: string): [number, number] | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const start = Date.parse(`${day}T00:00:00Z`);
-  return Number.isNaN(start) ? undefined : [start, start + DAY_MS];
-}
-
-/** Splits `a/b` at the first (`last`: the last) slash. */
-function split(key: string, last = false): [string, string] {
-  const i = last ? key.lastIndexOf('/') : key.indexOf('/');
-  return i < 0 ? [key, ''] : [key.slice(0, i), key.slice(i + 1)];
-}
+export { utcDayRange } from '../cap-keys.js';
 
 interface Sums {
   usd: number;
@@ -60,25 +48,7 @@ export class SqliteReservationStore implements ReservationStore {
   }
 
   private spentFor(cap: Cap): Sums {
-    const stmt = this.spent[cap.scope];
-    switch (cap.scope) {
-      case 'run':
-        return stmt.get(cap.key) as Sums;
-      case 'phase':
-      case 'call':
-        return stmt.get(...split(cap.key)) as Sums;
-      case 'workflow-day': {
-        const [workflow, day] = split(cap.key, true);
-        const range = utcDayRange(day);
-        if (!range) throw new Error(`cap key "${cap.key}" is not <workflow>/<YYYY-MM-DD>`);
-        return stmt.get(workflow, ...range) as Sums;
-      }
-      case 'store-day': {
-        const range = utcDayRange(cap.key);
-        if (!range) throw new Error(`cap key "${cap.key}" is not <YYYY-MM-DD>`);
-        return stmt.get(...range) as Sums;
-      }
-    }
+    return this.spent[cap.scope].get(...capSpendArgs(cap)) as Sums;
   }
 
   private states(caps: readonly Cap[], now: number): CapState[] {
