@@ -1,15 +1,206 @@
-// SCAFFOLD: replaced by the port of src/store/sqlite/span-store.ts.
-import type { SpanStore, StoredSpan } from '../span-types.js';
+/**
+ * @module Spans on PostgreSQL: the port of src/store/sqlite/span-store.ts, same table, same rows
+ * (src/store/span-rows.ts encodes and reads them for both stores), same results for the same data.
+ */
+import { redactedJson } from '../../redact/index.js';
+import {
+  encodeSpanRow,
+  encodeSpanRows,
+  outlinesFromRows,
+  SPAN_COLUMNS,
+  SPAN_READ_COLUMNS,
+  type SpanOutlineRow,
+  type SpanRawRow,
+  spanFromRow,
+  spansFromRows,
+  traceKey,
+} from '../span-rows.js';
+import type { EncodedSpanRow, SpanQuery, SpanStore, StoredSpan } from '../span-types.js';
 import type { PgDb, Queryable } from './db.js';
 
-export interface PgSpanStore extends SpanStore {}
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: scaffold until the port lands
-export class PgSpanStore {
+/** The PostgreSQL type of each of SPAN_COLUMNS, in order: what `unnest` casts each array to. */
+const COLUMN_TYPES = [
+  'bigint', // trace_key
+  'text', // trace_id
+  'text', // span_id
+  'text', // parent_span_id
+  'text', // name
+  'bigint', // kind
+  'text', // service
+  'text', // scope
+  'bigint', // start_us
+  'bigint', // end_us
+  'bigint', // status_code
+  'text', // status_message
+  'text', // run_id
+  'text', // attributes_json
+  'text', // resource_json
+  'text', // events_json
+  'text', // extra_json
+  'text', // origin_json
+  'bigint', // start_ns_rem
+  'bigint', // end_ns_rem
+] as const;
+
+/**
+ * One statement inserts a whole batch: each column travels as one array parameter and `unnest`
+ * turns the arrays back into rows, in order (so row ids follow arrival order, as on SQLite).
+ * Twenty parameters whatever the batch size, where multi-row VALUES would need 20 per span.
+ */
+const INSERT_UNNEST = `INSERT INTO spans (${SPAN_COLUMNS}) SELECT * FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
+
+/** Rows per insert statement: bounds the size of one statement's parameters (a span's row is ~1-10 KB). */
+const INSERT_CHUNK = 5000;
+
+/**
+ * `drover.cost.usd` of a span's attributes, as SQLite's `attributes_json ->> '$."drover.cost.usd"'`
+ * reads it: the number, 1 or 0 for a boolean, anything else (or absent) not a number. Only rows that
+ * name the key are parsed. PostgreSQL's JSON functions refuse a document holding `\u0000` or an
+ * escaped lone surrogate (which SQLite reads, and OTLP senders may send), so such a row is read with
+ * a pattern over the minified text (`encodeSpanRow` writes JSON.stringify's output) instead.
+ */
+const OUTLINE_COST = `CASE
+    WHEN strpos(attributes_json, '"drover.cost.usd":') = 0 THEN NULL
+    WHEN attributes_json !~ '\\\\u(0000|[dD][89a-fA-F])' THEN
+      CASE json_typeof(attributes_json::json -> 'drover.cost.usd')
+        WHEN 'number' THEN (attributes_json::json ->> 'drover.cost.usd')::double precision
+        WHEN 'boolean' THEN CASE WHEN (attributes_json::json ->> 'drover.cost.usd') = 'true' THEN 1 ELSE 0 END
+      END
+    ELSE (SELECT CASE m[1] WHEN 'true' THEN 1 WHEN 'false' THEN 0 ELSE m[1]::double precision END
+          FROM regexp_match(attributes_json, '[{,]"drover\\.cost\\.usd":(-?[0-9][0-9.eE+-]*|true|false)') AS m)
+  END`;
+
+const OUTLINE_COLUMNS = `span_id, parent_span_id, name, kind, service, start_us, end_us, status_code, ${OUTLINE_COST} AS cost, id`;
+
+/** A trace's index key as a parameter: null (matching nothing) for an id that is not hex. */
+export const traceKeyParam = (traceId: string): number | null => {
+  const key = traceKey(traceId);
+  return Number.isNaN(key) ? null : key;
+};
+
+/** A query's rows as arrays in select order (column names are distinct and not numeric, so object order is select order). */
+async function arrays<T>(q: Queryable, text: string, params: readonly unknown[]): Promise<T[]> {
+  const { rows } = await q.query(text, params);
+  return rows.map((r) => Object.values(r) as T);
+}
+
+/** The rows of every trace run `$1` has spans in, by trace key and id (the trace key is what the index holds). */
+const TRACES_OF_RUN = `trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = $1)
+  AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = $1)`;
+
+/**
+ * Spans in PostgreSQL: rows in arrival order, indexed by trace key, run, name and start time.
+ * A span sent twice (an OTLP retry) is stored twice and read once; two different spans with one
+ * span id are both kept and read (each has its own `rowId`; `duplicateSpanIds` finds them).
+ */
+export class PgSpanStore implements SpanStore {
   constructor(readonly db: PgDb) {}
-  async insertMany(_q: Queryable, spans: StoredSpan[]): Promise<void> {
-    if (spans.length) throw new Error('not yet');
+
+  /** Inserts encoded rows with `q` (one statement per INSERT_CHUNK rows); returns how many. */
+  private async insertRows(q: Queryable, rows: EncodedSpanRow[]): Promise<number> {
+    for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
+      const chunk = rows.slice(at, at + INSERT_CHUNK);
+      const columns = COLUMN_TYPES.map((_, c) => chunk.map((r) => r[c] ?? null));
+      await q.query(INSERT_UNNEST, columns);
+    }
+    return rows.length;
   }
-  async replaceOwn(_q: Queryable, _span: StoredSpan): Promise<void> {
-    throw new Error('not yet');
+
+  /** Inside the caller's transaction (the journal's): writes spans, in one statement per chunk. */
+  async insertMany(q: Queryable, spans: StoredSpan[]): Promise<void> {
+    if (spans.length) await this.insertRows(q, encodeSpanRows(spans));
+  }
+
+  /**
+   * Inside the caller's transaction (the journal's): writes one of drover's own spans again, replacing
+   * the earlier rows drover wrote for the same run, trace and span id (received spans are never touched).
+   */
+  async replaceOwn(q: Queryable, sp: StoredSpan): Promise<void> {
+    await q.query(
+      "DELETE FROM spans WHERE trace_key = $1 AND trace_id = $2 AND span_id = $3 AND run_id IS NOT DISTINCT FROM $4 AND scope = 'drover'",
+      [traceKeyParam(sp.traceId), sp.traceId, sp.spanId, sp.runId],
+    );
+    await this.insertRows(q, [encodeSpanRow(sp, redactedJson(sp.resource))]);
+  }
+
+  async insertEncodedSpans(rows: EncodedSpanRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    // One statement is atomic by itself; several chunks share a transaction, as SQLite's batch does.
+    if (rows.length <= INSERT_CHUNK) return this.insertRows(this.db, rows);
+    return this.db.tx((q) => this.insertRows(q, rows));
+  }
+
+  async insertSpans(spans: StoredSpan[]): Promise<number> {
+    return this.insertEncodedSpans(encodeSpanRows(spans));
+  }
+
+  async querySpans(q: SpanQuery): Promise<StoredSpan[]> {
+    let rows: SpanRawRow[];
+    if (q.traceId) {
+      rows = await arrays<SpanRawRow>(
+        this.db,
+        `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 ORDER BY start_us, id`,
+        [traceKeyParam(q.traceId), q.traceId],
+      );
+    } else if (q.runId) {
+      rows = await arrays<SpanRawRow>(this.db, `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE ${TRACES_OF_RUN} ORDER BY start_us, id`, [
+        q.runId,
+      ]);
+    } else {
+      rows = await arrays<SpanRawRow>(
+        this.db,
+        `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE start_us >= $1 ORDER BY start_us, id LIMIT $2`,
+        [q.sinceUs ?? 0, q.limit ?? 1_000_000],
+      );
+    }
+    return spansFromRows(rows, q.traceId || q.runId ? q.sinceUs : undefined);
+  }
+
+  async querySpanOutlines(traceId: string): Promise<StoredSpan[]> {
+    const rows = await arrays<SpanOutlineRow>(
+      this.db,
+      `SELECT ${OUTLINE_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 ORDER BY start_us, id`,
+      [traceKeyParam(traceId), traceId],
+    );
+    return outlinesFromRows(traceId, rows);
+  }
+
+  async spanAttributes(rowIds: readonly number[]): Promise<Map<number, StoredSpan['attributes']>> {
+    const out = new Map<number, StoredSpan['attributes']>();
+    if (rowIds.length === 0) return out;
+    const rows = await this.db.rows<{ id: number; attributes_json: string }>(
+      'SELECT id, attributes_json FROM spans WHERE id = ANY($1::bigint[])',
+      [rowIds.filter((id) => Number.isSafeInteger(id))],
+    );
+    for (const r of rows) out.set(r.id, JSON.parse(r.attributes_json) as StoredSpan['attributes']);
+    return out;
+  }
+
+  async getSpan(traceId: string, spanId: string): Promise<StoredSpan | undefined> {
+    const rows = await arrays<SpanRawRow>(
+      this.db,
+      `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 AND span_id = $3 ORDER BY id DESC LIMIT 1`,
+      [traceKeyParam(traceId), traceId, spanId],
+    );
+    return rows[0] ? spanFromRow(rows[0]) : undefined;
+  }
+
+  async listTraces(options: { runId?: string; limit?: number } = {}) {
+    const limit = options.limit ?? 100;
+    // Run ids compare byte by byte, as in SQLite (whatever the database's collation).
+    const select = `SELECT trace_id AS "traceId", COUNT(*) AS spans, MIN(start_us) AS "startUs", MAX(run_id COLLATE "C") AS "runId" FROM spans`;
+    return options.runId
+      ? this.db.rows<{ traceId: string; spans: number; startUs: number; runId: string | null }>(
+          `${select} WHERE ${TRACES_OF_RUN} GROUP BY trace_id ORDER BY "startUs" DESC LIMIT $2`,
+          [options.runId, limit],
+        )
+      : this.db.rows<{ traceId: string; spans: number; startUs: number; runId: string | null }>(
+          `${select} GROUP BY trace_id ORDER BY "startUs" DESC LIMIT $1`,
+          [limit],
+        );
+  }
+
+  async deleteSpansBefore(endUs: number): Promise<number> {
+    return (await this.db.query('DELETE FROM spans WHERE end_us < $1', [endUs])).rowCount ?? 0;
   }
 }
