@@ -15,6 +15,10 @@ const STORE_CONFORMANCE = [
   'test/control.test.ts',
   'test/inventory.test.ts',
   'test/transcripts.test.ts',
+  'test/otlp-fidelity.test.ts',
+  'test/otlp-guard.test.ts',
+  'test/tracing.test.ts',
+  'test/span-store.test.ts',
 ];
 
 export default defineConfig({

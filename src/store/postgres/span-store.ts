@@ -49,26 +49,30 @@ const COLUMN_TYPES = [
  */
 const INSERT_UNNEST = `INSERT INTO spans (${SPAN_COLUMNS}) SELECT * FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
+/**
+ * The plain text columns (ids, name, service, scope, status message, run id). PostgreSQL's text
+ * cannot hold U+0000, which OTLP strings may carry (SQLite keeps it): in these columns it is stored
+ * as U+FFFD. JSON columns need nothing: JSON text writes it as the escape `\u0000`.
+ */
+const PLAIN_TEXT = new Set([1, 2, 3, 4, 6, 7, 11, 12]);
+export const withoutNul = (v: string | number | null): string | number | null =>
+  typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
+
 /** Rows per insert statement: bounds the size of one statement's parameters (a span's row is ~1-10 KB). */
 const INSERT_CHUNK = 5000;
 
 /**
  * `drover.cost.usd` of a span's attributes, as SQLite's `attributes_json ->> '$."drover.cost.usd"'`
- * reads it: the number, 1 or 0 for a boolean, anything else (or absent) not a number. Only rows that
- * name the key are parsed. PostgreSQL's JSON functions refuse a document holding `\u0000` or an
- * escaped lone surrogate (which SQLite reads, and OTLP senders may send), so such a row is read with
- * a pattern over the minified text (`encodeSpanRow` writes JSON.stringify's output) instead.
+ * reads it: the number, 1 or 0 for a boolean, NULL for anything else or when absent. Only rows that
+ * name the key are parsed. PostgreSQL's JSON functions refuse a document holding the escape `\u0000`
+ * or an escaped surrogate when unpaired (SQLite reads both, and OTLP senders may send them), so such
+ * escapes are first replaced by `\u0020`: the document keeps its shape, and the cost is a number.
  */
-const OUTLINE_COST = `CASE
-    WHEN strpos(attributes_json, '"drover.cost.usd":') = 0 THEN NULL
-    WHEN attributes_json !~ '\\\\u(0000|[dD][89a-fA-F])' THEN
-      CASE json_typeof(attributes_json::json -> 'drover.cost.usd')
-        WHEN 'number' THEN (attributes_json::json ->> 'drover.cost.usd')::double precision
-        WHEN 'boolean' THEN CASE WHEN (attributes_json::json ->> 'drover.cost.usd') = 'true' THEN 1 ELSE 0 END
-      END
-    ELSE (SELECT CASE m[1] WHEN 'true' THEN 1 WHEN 'false' THEN 0 ELSE m[1]::double precision END
-          FROM regexp_match(attributes_json, '[{,]"drover\\.cost\\.usd":(-?[0-9][0-9.eE+-]*|true|false)') AS m)
-  END`;
+const OUTLINE_COST = `CASE WHEN strpos(attributes_json, '"drover.cost.usd":') = 0 THEN NULL ELSE (
+    SELECT CASE json_typeof(v) WHEN 'number' THEN v::text::double precision WHEN 'boolean' THEN CASE WHEN v::text = 'true' THEN 1 ELSE 0 END END
+    FROM (SELECT (CASE WHEN attributes_json !~ '\\\\u(0000|[dD][89a-fA-F])' THEN attributes_json
+      ELSE regexp_replace(attributes_json, '\\\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})', '\\\\u0020', 'g') END)::json -> 'drover.cost.usd' AS v) AS c
+  ) END`;
 
 const OUTLINE_COLUMNS = `span_id, parent_span_id, name, kind, service, start_us, end_us, status_code, ${OUTLINE_COST} AS cost, id`;
 
@@ -100,7 +104,7 @@ export class PgSpanStore implements SpanStore {
   private async insertRows(q: Queryable, rows: EncodedSpanRow[]): Promise<number> {
     for (let at = 0; at < rows.length; at += INSERT_CHUNK) {
       const chunk = rows.slice(at, at + INSERT_CHUNK);
-      const columns = COLUMN_TYPES.map((_, c) => chunk.map((r) => r[c] ?? null));
+      const columns = COLUMN_TYPES.map((_, c) => chunk.map(PLAIN_TEXT.has(c) ? (r) => withoutNul(r[c] ?? null) : (r) => r[c] ?? null));
       await q.query(INSERT_UNNEST, columns);
     }
     return rows.length;
@@ -118,7 +122,7 @@ export class PgSpanStore implements SpanStore {
   async replaceOwn(q: Queryable, sp: StoredSpan): Promise<void> {
     await q.query(
       "DELETE FROM spans WHERE trace_key = $1 AND trace_id = $2 AND span_id = $3 AND run_id IS NOT DISTINCT FROM $4 AND scope = 'drover'",
-      [traceKeyParam(sp.traceId), sp.traceId, sp.spanId, sp.runId],
+      [traceKeyParam(sp.traceId), withoutNul(sp.traceId), withoutNul(sp.spanId), withoutNul(sp.runId)],
     );
     await this.insertRows(q, [encodeSpanRow(sp, redactedJson(sp.resource))]);
   }
@@ -140,11 +144,11 @@ export class PgSpanStore implements SpanStore {
       rows = await arrays<SpanRawRow>(
         this.db,
         `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 ORDER BY start_us, id`,
-        [traceKeyParam(q.traceId), q.traceId],
+        [traceKeyParam(q.traceId), withoutNul(q.traceId)],
       );
     } else if (q.runId) {
       rows = await arrays<SpanRawRow>(this.db, `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE ${TRACES_OF_RUN} ORDER BY start_us, id`, [
-        q.runId,
+        withoutNul(q.runId),
       ]);
     } else {
       rows = await arrays<SpanRawRow>(
@@ -160,7 +164,7 @@ export class PgSpanStore implements SpanStore {
     const rows = await arrays<SpanOutlineRow>(
       this.db,
       `SELECT ${OUTLINE_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 ORDER BY start_us, id`,
-      [traceKeyParam(traceId), traceId],
+      [traceKeyParam(traceId), withoutNul(traceId)],
     );
     return outlinesFromRows(traceId, rows);
   }
@@ -180,22 +184,23 @@ export class PgSpanStore implements SpanStore {
     const rows = await arrays<SpanRawRow>(
       this.db,
       `SELECT ${SPAN_READ_COLUMNS} FROM spans WHERE trace_key = $1 AND trace_id = $2 AND span_id = $3 ORDER BY id DESC LIMIT 1`,
-      [traceKeyParam(traceId), traceId, spanId],
+      [traceKeyParam(traceId), withoutNul(traceId), withoutNul(spanId)],
     );
     return rows[0] ? spanFromRow(rows[0]) : undefined;
   }
 
   async listTraces(options: { runId?: string; limit?: number } = {}) {
     const limit = options.limit ?? 100;
-    // Run ids compare byte by byte, as in SQLite (whatever the database's collation).
+    // Run ids and trace ids (the order of traces that start together) compare byte by byte, as in
+    // SQLite, whatever the database's collation.
     const select = `SELECT trace_id AS "traceId", COUNT(*) AS spans, MIN(start_us) AS "startUs", MAX(run_id COLLATE "C") AS "runId" FROM spans`;
     return options.runId
       ? this.db.rows<{ traceId: string; spans: number; startUs: number; runId: string | null }>(
-          `${select} WHERE ${TRACES_OF_RUN} GROUP BY trace_id ORDER BY "startUs" DESC LIMIT $2`,
-          [options.runId, limit],
+          `${select} WHERE ${TRACES_OF_RUN} GROUP BY trace_id ORDER BY "startUs" DESC, trace_id COLLATE "C" DESC LIMIT $2`,
+          [withoutNul(options.runId), limit],
         )
       : this.db.rows<{ traceId: string; spans: number; startUs: number; runId: string | null }>(
-          `${select} GROUP BY trace_id ORDER BY "startUs" DESC LIMIT $1`,
+          `${select} GROUP BY trace_id ORDER BY "startUs" DESC, trace_id COLLATE "C" DESC LIMIT $1`,
           [limit],
         );
   }

@@ -55,12 +55,12 @@ export class SqliteSpanStore implements SpanStore {
       since: db.prepare(`SELECT ${READ_COLUMNS} FROM spans WHERE start_us >= ? ORDER BY start_us, id LIMIT ?`).raw(),
       traces: db.prepare(
         `SELECT trace_id AS traceId, COUNT(*) AS spans, MIN(start_us) AS startUs, MAX(run_id) AS runId FROM spans
-         GROUP BY trace_id ORDER BY startUs DESC LIMIT ?`,
+         GROUP BY trace_id ORDER BY startUs DESC, trace_id DESC LIMIT ?`,
       ),
       tracesOfRun: db.prepare(
         `SELECT trace_id AS traceId, COUNT(*) AS spans, MIN(start_us) AS startUs, MAX(run_id) AS runId FROM spans
          WHERE trace_key IN (SELECT DISTINCT trace_key FROM spans WHERE run_id = ?)
-         AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = ?) GROUP BY trace_id ORDER BY startUs DESC LIMIT ?`,
+         AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE run_id = ?) GROUP BY trace_id ORDER BY startUs DESC, trace_id DESC LIMIT ?`,
       ),
       deleteBefore: db.prepare('DELETE FROM spans WHERE end_us < ?'),
       deleteOwn: db.prepare("DELETE FROM spans WHERE trace_key = ? AND trace_id = ? AND span_id = ? AND run_id IS ? AND scope IS 'drover'"),
