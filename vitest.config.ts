@@ -19,6 +19,7 @@ const STORE_CONFORMANCE = [
   'test/otlp-guard.test.ts',
   'test/tracing.test.ts',
   'test/span-store.test.ts',
+  'test/retention-workflow-store.test.ts',
 ];
 
 export default defineConfig({
