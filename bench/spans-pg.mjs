@@ -3,7 +3,7 @@
 // to the store in 20 batches of 1,000 and (c) as one batch of 20,000 spans of one trace, which is then
 // read back whole (querySpans) and as a waterfall outline (querySpanOutlines).
 // PostgreSQL: a throwaway server (scripts/pg-server.mjs) with fsync on, so commits cost what they do.
-// Run alone: `npm run build && node bench/spans-pg.mjs` (prints JSON).
+// Run alone: `npm run build && node bench/spans-pg.mjs` (prints JSON), or `BENCH_ONLY=spanspg npm run bench`.
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { createStore } from '../dist/index.js';
