@@ -19,9 +19,14 @@ function spansFor(): StoredSpan[] {
   const costs: unknown[] = [0.0125, 0, 3, true, false, 'free', null, -1.5e-3, 1e21];
   for (let i = 0; i < 60; i++) {
     const traceId = TRACES[i % 3] as string;
-    const attrs: Record<string, unknown> = { 'http.route': `/items/${i}`, n: i, nested: { deep: [i, `v${i}`] } };
     const cost = costs[i % costs.length];
-    if (i % 4 !== 3) attrs['drover.cost.usd'] = cost;
+    // The cost key first, after flat values, or after a nested object (which may hold the same key).
+    const attrs: Record<string, unknown> = i % 4 === 0 && i % 11 !== 0 ? { 'drover.cost.usd': cost } : {};
+    Object.assign(attrs, { 'http.route': `/items/${i}`, n: i });
+    if (i % 4 === 1) attrs['drover.cost.usd'] = cost;
+    if (i % 13 === 0) attrs['odd "drover.cost.usd'] = 42; // a key that ends in the searched text
+    attrs.nested = { deep: [i, `v${i}`] };
+    if (i % 4 === 2) attrs['drover.cost.usd'] = cost;
     if (i % 7 === 0) attrs['gen_ai.input.messages'] = `prompt \u0000 with a NUL, a lone \ud800 surrogate and 😀 (${i})`;
     if (i % 11 === 0) attrs.nested = { 'drover.cost.usd': 99 }; // only the top-level key counts
     out.push({
