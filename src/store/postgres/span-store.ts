@@ -85,14 +85,14 @@ const OUTLINE_FROM = `spans,
 type OutlineRead = [string, string | null, string, number, string | null, number, number, number, string | null, string | null, number];
 
 /** A JSON number, `true` or `false` at the start of a value's text (what follows is `,` or `}`). */
-const LEADING_VALUE = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false)(?=[,}])/;
+const LEADING_VALUE = /^\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false)\s*(?=[,}])/;
 
 /** The cost as SQLite's `->>` gives it: a number, 1 or 0 for a boolean, null for anything else. */
 function costOf(text: string | null, json: string | null): number | null {
   let value: unknown;
   if (text !== null) {
     const m = LEADING_VALUE.exec(text);
-    value = m ? JSON.parse(m[0]) : null;
+    value = m ? JSON.parse(m[1] as string) : null;
   } else if (json !== null) {
     value = (JSON.parse(json) as Record<string, unknown>)['drover.cost.usd'];
   }
