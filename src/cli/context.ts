@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { type Config, resolveConfig } from '../config/index.js';
 import { DroverError } from '../core/errors.js';
-import { createStore, isPostgresUrl } from '../store/index.js';
+import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalFlags {
@@ -54,9 +54,7 @@ export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): {
   const config = loadConfig(flags);
   const mustExist = options.mustExist || options.readOnly;
   const open = () => {
-    // A PostgreSQL store is a server, not a file: a read-only command opens it (and reports its errors).
-    const isFile = config.storePath !== ':memory:' && !isPostgresUrl(config.storePath);
-    if (mustExist && isFile && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
+    if (mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
     return createStore(config.storePath, {
       synchronous: config.synchronous,
       prices: config.prices,
