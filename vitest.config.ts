@@ -18,6 +18,12 @@ const STORE_CONFORMANCE = [
   'test/caps-processes.test.ts',
   'test/ledger-exactness.test.ts',
   'test/run-ledger.test.ts',
+  'test/otlp-fidelity.test.ts',
+  'test/otlp-guard.test.ts',
+  'test/tracing.test.ts',
+  'test/span-store.test.ts',
+  'test/retention-workflow-store.test.ts',
+  'test/worker.test.ts',
 ];
 
 export default defineConfig({

@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,redact,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,redact,spanspg,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { benchRateLimit } from './rate-limit.mjs';
 import { benchRedact } from './redact.mjs';
 import { benchResume } from './resume.mjs';
 import { benchSandbox } from './sandbox.mjs';
+import { benchSpansPg } from './spans-pg.mjs';
 import { benchStartup } from './startup.mjs';
 import { benchStop } from './stop.mjs';
 import { benchTasks } from './tasks.mjs';
@@ -46,6 +47,7 @@ const all = {
   sandbox: benchSandbox,
   policy: benchPolicy,
   redact: benchRedact,
+  spanspg: benchSpansPg,
 };
 // The stress benches run for minutes each: only when named.
 const OPT_IN = new Set(['crash', 'fuzz']);

@@ -142,7 +142,7 @@ export interface SpanStore {
   spanAttributes(rowIds: readonly number[]): Promise<Map<number, StoredSpan['attributes']>>;
   /** One span of a trace, whole (the last copy when an OTLP retry stored it twice); undefined when absent. */
   getSpan(traceId: string, spanId: string): Promise<StoredSpan | undefined>;
-  /** Trace ids with their span counts, newest first (for a run, or overall). */
+  /** Trace ids with their span counts, newest first (traces that start together: by trace id, descending); for a run, or overall. */
   listTraces(options?: {
     runId?: string;
     limit?: number;
