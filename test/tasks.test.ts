@@ -251,12 +251,14 @@ describe('drover tasks CLI', () => {
       `import { createStore, TaskRuleError } from '${join(import.meta.dirname, '..', 'dist', 'index.js')}';
        import { TaskBoard } from '${join(import.meta.dirname, '..', 'dist', 'tasks', 'index.js')}';
        const me = process.argv[2];
-       const b = new TaskBoard(createStore(${JSON.stringify(storePath)}), 'race', { name: me });
+       const store = createStore(${JSON.stringify(storePath)});
+       const b = new TaskBoard(store, 'race', { name: me });
        const mine = [];
        for (;;) {
          try { const t = await b.claim(); mine.push(t.id); await b.complete(t.id); }
          catch (e) { if (e.code === 'NOTHING_READY') break; throw e; }
        }
+       await store.close();
        console.log(JSON.stringify(mine));`,
     );
     const { spawn } = await import('node:child_process');
