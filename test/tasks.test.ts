@@ -1,9 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TaskRuleError } from '../src/store/index.js';
+import { createStore, type PostgresStore, TaskRuleError } from '../src/store/index.js';
+import { taskChannel } from '../src/store/postgres/task-store.js';
 import { ClaudeTaskBridge, exportTasks, importTasks, resolveTaskListId, TaskBoard, toMermaid } from '../src/tasks/index.js';
-import { cli, lastJson, tempDir, tempStore, waitFor, write } from './helpers.js';
+import { cli, lastJson, ON_POSTGRES, onCleanup, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
 
 function board(name = 'alice', listId = 'l1') {
   const { store, path } = tempStore();
@@ -283,6 +284,114 @@ describe('drover tasks CLI', () => {
     expect(new Set(claims.map((e) => e.taskId)).size).toBe(N);
     expect(events.filter((e) => e.kind === 'completed')).toHaveLength(N);
     expect((await b.list()).every((t) => t.status === 'completed')).toBe(true);
+  });
+});
+
+describe('waiting for work', () => {
+  it('racing creators on two connections never get the same id', async () => {
+    const { store, path } = tempStore();
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const a = new TaskBoard(store, 'ids', { name: 'a' });
+    const b = new TaskBoard(other, 'ids', { name: 'b' });
+    const made = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => a.create({ subject: `a${i}` })),
+      ...Array.from({ length: 30 }, (_, i) => b.create({ subject: `b${i}` })),
+    ]);
+    expect(made.map((t) => Number(t.id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(await a.store.tasks.nextTaskId('ids')).toBe('61');
+  });
+
+  it('claim --wait takes a task added while it waits (exit 3 when the wait runs out)', async () => {
+    const { store, path } = tempStore();
+    const env = { DROVER_STORE: path, DROVER_TASK_LIST: 'wait' };
+    const b = new TaskBoard(store, 'wait', { name: 'setup' });
+    const none = await cli(['tasks', 'claim', '--wait', '1ms'], { env });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/no task is ready in list wait/);
+    const bad = await cli(['tasks', 'claim', '--wait', 'soon'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--wait: "soon" is not a duration/);
+    const claimer = spawnCli(['tasks', 'claim', '--wait', '2m', '--owner', 'w1', '--json'], { env });
+    await new Promise<void>((resolve) => {
+      let err = '';
+      claimer.stderr?.on('data', (d) => {
+        err += d;
+        if (err.includes('waiting for a change of task list wait')) resolve();
+      });
+    });
+    const t = await b.create({ subject: 'arrives later' });
+    const out = await claimer.done;
+    expect(out.code).toBe(0);
+    expect(lastJson(out.stdout)).toMatchObject({ id: t.id, status: 'in_progress', owner: 'w1' });
+    expect((await b.get(t.id))?.owner).toBe('w1');
+  });
+
+  it('ready --wait shows a task once one is ready: a blocker completed elsewhere', async () => {
+    const { store, path } = tempStore();
+    const env = { DROVER_STORE: path, DROVER_TASK_LIST: 'wait' };
+    const b = new TaskBoard(store, 'wait', { name: 'setup' });
+    const first = await b.create({ subject: 'first' });
+    await b.claim({ id: first.id });
+    const second = await b.create({ subject: 'second', blockedBy: [first.id] });
+    const reader = spawnCli(['tasks', 'ready', '--wait', '--json'], { env });
+    await new Promise<void>((resolve) => reader.stderr?.on('data', (d) => String(d).includes('waiting for a change') && resolve()));
+    await b.complete(first.id);
+    const out = await reader.done;
+    expect(out.code).toBe(0);
+    expect((lastJson(out.stdout) as unknown as { id: string }[]).map((t) => t.id)).toEqual([second.id]);
+  });
+
+  it('a wait also ends when a claimed task’s lease runs out, which no writer announces', async () => {
+    const { store } = tempStore();
+    const b = new TaskBoard(store, 'lease', { name: 'setup' });
+    const t = await b.create({ subject: 'held' });
+    await b.claim({ id: t.id, owner: 'gone', leaseMs: 300 });
+    // No change is committed after this: only the lease timer can end the wait before its 60 s.
+    const claimed = await b.claimWait({ owner: 'next', waitMs: 60_000, pollMs: 10 * 60_000 });
+    expect(claimed).toMatchObject({ id: t.id, owner: 'next' });
+    expect((await b.history(t.id)).map((e) => e.kind)).toEqual(['created', 'claimed', 'lease_expired', 'claimed']);
+  });
+
+  it.runIf(ON_POSTGRES)('on PostgreSQL a waiting claimer wakes on NOTIFY, not by polling', async () => {
+    const { store, path } = tempStore();
+    // Another "machine": its own pool on the same schema.
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const b = new TaskBoard(store, 'notify', { name: 'waiter' });
+    await new TaskBoard(other, 'notify', { name: 'setup' }).create({ subject: 'makes the list' });
+    await b.claim();
+    const tenMinutes = 10 * 60_000;
+    // A watch with a ten-minute poll: anything that ends it within the test's timeout is a notification.
+    const watch = await store.tasks.watchTasks('notify', { pollMs: tenMinutes });
+    onCleanup(() => watch.close());
+    const woke = watch.next({ timeoutMs: tenMinutes });
+    const pending = await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'new work' });
+    expect(await woke).toBe('notify');
+    // The same for a claimer: it starts waiting, another connection adds a task, the claim takes it.
+    let started: () => void = () => {};
+    const waiting = new Promise<void>((r) => {
+      started = r;
+    });
+    await b.claim({ id: pending.id });
+    const claim = b.claimWait({ owner: 'waiter', waitMs: tenMinutes, pollMs: tenMinutes, onWait: () => started() });
+    await waiting;
+    const produced = await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'more work' });
+    expect(await claim).toMatchObject({ id: produced.id, owner: 'waiter', status: 'in_progress' });
+    // A change committed while nobody waits is kept for the next wait, not lost.
+    await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'between waits' });
+    expect(['notify', 'poll']).toContain(await watch.next({ timeoutMs: tenMinutes }));
+    // The channel is the schema's and the list's.
+    expect((store as PostgresStore).tasks.channel('notify')).toBe(taskChannel((store as PostgresStore).db.schema, 'notify'));
+  });
+
+  it('NOTIFY channels fit PostgreSQL identifiers and differ by schema and list', () => {
+    expect(taskChannel('team_a', 'repo@main')).toBe('drover_tasks:team_a:repo@main');
+    const long = 'x'.repeat(200);
+    expect(Buffer.byteLength(taskChannel('team_a', long))).toBeLessThanOrEqual(63);
+    expect(taskChannel('team_a', long)).not.toBe(taskChannel('team_b', long));
+    expect(taskChannel('team_a', `${long}1`)).not.toBe(taskChannel('team_a', `${long}2`));
+    expect(Buffer.byteLength(taskChannel(null, 'é'.repeat(40)))).toBeLessThanOrEqual(63);
   });
 });
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { type Config, resolveConfig } from '../config/index.js';
 import { DroverError } from '../core/errors.js';
-import { createStore } from '../store/index.js';
+import { createStore, isPostgresUrl } from '../store/index.js';
 import type { Store } from '../store/types.js';
 
 export interface GlobalFlags {
@@ -54,7 +54,9 @@ export function openStore(flags: GlobalFlags, options: OpenStoreOptions = {}): {
   const config = loadConfig(flags);
   const mustExist = options.mustExist || options.readOnly;
   const open = () => {
-    if (mustExist && config.storePath !== ':memory:' && !existsSync(config.storePath)) throw new NoStoreError(config.storePath);
+    // A PostgreSQL store is a server's database, not a file: reading it needs no file to exist.
+    if (mustExist && config.storePath !== ':memory:' && !isPostgresUrl(config.storePath) && !existsSync(config.storePath))
+      throw new NoStoreError(config.storePath);
     return createStore(config.storePath, {
       synchronous: config.synchronous,
       prices: config.prices,
