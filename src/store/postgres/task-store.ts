@@ -88,13 +88,15 @@ function sqliteIdOrder(a: string, b: string): number {
  * the task rows it decides on. Claims and heartbeats do not take the list lock: a claim picks the
  * best ready task with `FOR UPDATE SKIP LOCKED` (racing claimers take different tasks), and only
  * when that finds nothing waits for the rows others hold, so `NOTHING_READY` means nothing is ready.
- * Every transaction that changes a list sends `pg_notify` on the list's channel (`taskChannel`),
- * delivered when it commits; `watchTasks` LISTENs on a dedicated connection.
+ * Every transaction that changes a list (it records a task event) sends `pg_notify` on the list's
+ * channel (`taskChannel`), delivered when it commits; `watchTasks` LISTENs on a dedicated connection.
  */
 export class PgTaskStore implements TaskStore {
   private readonly listeningPollMs: number;
   private readonly pollingPollMs: number;
   private listener: Listener | null = null;
+  /** Transactions that recorded an event (every change of a list does). */
+  private readonly changed = new WeakSet<Queryable>();
 
   constructor(
     readonly db: PgDb,
@@ -123,7 +125,8 @@ export class PgTaskStore implements TaskStore {
       }
       if (options.lock) await q.query('SELECT 1 FROM task_lists WHERE id = $1 FOR UPDATE', [listId]);
       const out = await fn(q);
-      await q.query('SELECT pg_notify($1, $2)', [this.channel(listId), '']);
+      // Announced (at commit) when the transaction recorded a change: watchers never wake for nothing.
+      if (this.changed.has(q)) await q.query('SELECT pg_notify($1, $2)', [this.channel(listId), '']);
       return out;
     });
   }
@@ -165,6 +168,7 @@ export class PgTaskStore implements TaskStore {
     actor: Actor,
     now: number,
   ): Promise<void> {
+    this.changed.add(q);
     await q.query('INSERT INTO task_events (list_id, task_id, at, actor, session, kind, data_json) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       listId,
       taskId,
