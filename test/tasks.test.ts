@@ -302,6 +302,32 @@ describe('waiting for work', () => {
     expect(await a.store.tasks.nextTaskId('ids')).toBe('61');
   });
 
+  it('edges added on one connection while blockers complete on another keep every open-blocker count right', async () => {
+    const { store, path } = tempStore();
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const a = new TaskBoard(store, 'counts', { name: 'a' });
+    const b = new TaskBoard(other, 'counts', { name: 'b' });
+    const N = 20;
+    const blockers = [];
+    const dependents = [];
+    for (let i = 0; i < N; i++) blockers.push(await a.create({ subject: `blocker ${i}` }));
+    for (let i = 0; i < N; i++) dependents.push(await a.create({ subject: `dependent ${i}` }));
+    // Half the blockers are claimed first: completing them is a holder's write racing the edge.
+    for (let i = 0; i < N; i += 2) await a.claim({ id: blockers[i]?.id as string });
+    await Promise.all([
+      ...blockers.map((t) => a.complete(t.id)),
+      ...dependents.map((t, i) => b.addDependency(t.id, blockers[i]?.id as string)),
+    ]);
+    // Every blocker is completed, so every dependent is ready, whichever transaction went first.
+    const ready = (await b.ready(Number.POSITIVE_INFINITY)).map((t) => t.id).sort((x, y) => Number(x) - Number(y));
+    expect(ready).toEqual(dependents.map((t) => t.id));
+    for (const t of dependents) expect((await b.get(t.id))?.blockedBy).toHaveLength(1);
+    // And reopening a blocker blocks its dependent again.
+    await a.update(blockers[0]?.id as string, { status: 'pending' });
+    expect((await refusal(b.claim({ id: dependents[0]?.id as string }))).code).toBe('BLOCKED');
+  });
+
   it('claim --wait takes a task added while it waits (exit 3 when the wait runs out)', async () => {
     const { store, path } = tempStore();
     const env = { DROVER_STORE: path, DROVER_TASK_LIST: 'wait' };

@@ -82,12 +82,14 @@ function sqliteIdOrder(a: string, b: string): number {
  * The task board on PostgreSQL: the rules of the SQLite task store (src/store/sqlite/task-store.ts)
  * under READ COMMITTED with any number of connections and machines.
  *
- * Concurrency: every change that can alter the graph, the open-blocker counts or the id counter
- * (create, edges, status changes, delete, renumber, mirror) holds the list's row in `task_lists`
- * FOR UPDATE — one writer per list at a time, as SQLite's IMMEDIATE transaction gives — and locks
- * the task rows it decides on. Claims and heartbeats do not take the list lock: a claim picks the
- * best ready task with `FOR UPDATE SKIP LOCKED` (racing claimers take different tasks), and only
- * when that finds nothing waits for the rows others hold, so `NOTHING_READY` means nothing is ready.
+ * Concurrency: every change of the graph or the id counter (create, edges, delete, renumber,
+ * mirror) holds the list's row in `task_lists` FOR UPDATE — one at a time per list, as SQLite's
+ * IMMEDIATE transaction gives, so two cycle checks never pass each other. Every write locks the task
+ * rows it decides on, and whoever reads a blocker's status to move an open-blocker count holds that
+ * blocker's row, so status changes (claim, heartbeat, complete, cancel, release, update) need only
+ * row locks and run in parallel. A claim picks the best ready task with `FOR UPDATE SKIP LOCKED`
+ * (racing claimers take different tasks), and only when that finds nothing waits for the rows others
+ * hold, so `NOTHING_READY` means nothing is ready. Deadlocks between opposite row orders are retried.
  * Every transaction that changes a list (it records a task event) sends `pg_notify` on the list's
  * channel (`taskChannel`), delivered when it commits; `watchTasks` LISTENs on a dedicated connection.
  */
@@ -95,8 +97,6 @@ export class PgTaskStore implements TaskStore {
   private readonly listeningPollMs: number;
   private readonly pollingPollMs: number;
   private listener: Listener | null = null;
-  /** Transactions that recorded an event (every change of a list does). */
-  private readonly changed = new WeakSet<Queryable>();
 
   constructor(
     readonly db: PgDb,
@@ -124,10 +124,8 @@ export class PgTaskStore implements TaskStore {
         ]);
       }
       if (options.lock) await q.query('SELECT 1 FROM task_lists WHERE id = $1 FOR UPDATE', [listId]);
-      const out = await fn(q);
-      // Announced (at commit) when the transaction recorded a change: watchers never wake for nothing.
-      if (this.changed.has(q)) await q.query('SELECT pg_notify($1, $2)', [this.channel(listId), '']);
-      return out;
+      // Every change records an event, which sends the list's notification (`event`): watchers never wake for nothing.
+      return fn(q);
     });
   }
 
@@ -168,16 +166,13 @@ export class PgTaskStore implements TaskStore {
     actor: Actor,
     now: number,
   ): Promise<void> {
-    this.changed.add(q);
-    await q.query('INSERT INTO task_events (list_id, task_id, at, actor, session, kind, data_json) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-      listId,
-      taskId,
-      now,
-      actor.name,
-      actor.session ?? null,
-      kind,
-      safeJson(data),
-    ]);
+    // The event and its announcement in one round trip; PostgreSQL sends one notification per channel
+    // per transaction, at commit, and drops those of a rolled-back savepoint.
+    await q.query(
+      `WITH e AS (INSERT INTO task_events (list_id, task_id, at, actor, session, kind, data_json) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1)
+       SELECT pg_notify($8, '') FROM e`,
+      [listId, taskId, now, actor.name, actor.session ?? null, kind, safeJson(data), this.channel(listId)],
+    );
   }
 
   private async writeRow(q: Queryable, row: TaskRow): Promise<void> {
@@ -476,7 +471,7 @@ export class PgTaskStore implements TaskStore {
         await this.expireLeases(q, listId, now);
         return this.patchRow(q, listId, id, patch, actor, now, claimant);
       },
-      { lock: true },
+      { lock: false },
     );
   }
 
@@ -622,10 +617,19 @@ export class PgTaskStore implements TaskStore {
         } else {
           // Racing claimers skip each other's rows; only when that leaves nothing, wait for the rows others
           // hold and look again (PostgreSQL re-checks a locked row's conditions), so NOTHING_READY is exact.
-          row =
-            (await q.query<TaskRow>(`SELECT * FROM tasks WHERE ${READY} ${ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED`, [listId])).rows[0] ??
-            (await q.query<TaskRow>(`SELECT * FROM tasks WHERE ${READY} ${ORDER} LIMIT 1 FOR UPDATE`, [listId])).rows[0];
-          if (!row) throw new TaskRuleError('NOTHING_READY', `no task is ready in list ${listId}`);
+          // Picked, updated and read back (with its edges) in one statement.
+          const lease = now + req.leaseMs;
+          const take = (lock: string) =>
+            q.query<EdgeRow>(
+              `WITH pick AS MATERIALIZED (SELECT id FROM tasks WHERE ${READY} ${ORDER} LIMIT 1 ${lock})
+               UPDATE tasks t SET status = 'in_progress', owner = $2, lease_expires_at = $3, updated_at = $4
+               FROM pick WHERE t.list_id = $1 AND t.id = pick.id RETURNING t.*, ${EDGES}`,
+              [listId, req.owner, lease, now],
+            );
+          const taken = (await take('FOR UPDATE SKIP LOCKED')).rows[0] ?? (await take('FOR UPDATE')).rows[0];
+          if (!taken) throw new TaskRuleError('NOTHING_READY', `no task is ready in list ${listId}`);
+          await this.event(q, listId, taken.id, 'claimed', { owner: req.owner, leaseExpiresAt: lease }, actor, now);
+          return taskFromRow(taken, taken.blocks.sort(byNumber), taken.blocked_by.sort(byNumber));
         }
         row.status = 'in_progress';
         row.owner = req.owner;
@@ -698,12 +702,12 @@ export class PgTaskStore implements TaskStore {
         await this.expireLeases(q, listId, now);
         return this.finish(q, listId, id, 'completed', actor, now, claimant);
       },
-      { lock: true },
+      { lock: false },
     );
   }
 
   async cancelTask(listId: string, id: string, actor: Actor, now: number): Promise<TaskRecord> {
-    return this.write(listId, (q) => this.finish(q, listId, id, 'cancelled', actor, now, null), { lock: true });
+    return this.write(listId, (q) => this.finish(q, listId, id, 'cancelled', actor, now, null), { lock: false });
   }
 
   async releaseTask(listId: string, id: string, actor: Actor, now: number, claimant?: Claimant): Promise<TaskRecord> {
