@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createStore, type PostgresStore, TaskRuleError } from '../src/store/index.js';
+import { createStore, type PostgresStore, type TaskRecord, TaskRuleError } from '../src/store/index.js';
 import { taskChannel } from '../src/store/postgres/task-store.js';
 import { ClaudeTaskBridge, exportTasks, importTasks, resolveTaskListId, TaskBoard, toMermaid } from '../src/tasks/index.js';
 import { cli, lastJson, ON_POSTGRES, onCleanup, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
@@ -309,8 +309,8 @@ describe('waiting for work', () => {
     const a = new TaskBoard(store, 'counts', { name: 'a' });
     const b = new TaskBoard(other, 'counts', { name: 'b' });
     const N = 20;
-    const blockers = [];
-    const dependents = [];
+    const blockers: TaskRecord[] = [];
+    const dependents: TaskRecord[] = [];
     for (let i = 0; i < N; i++) blockers.push(await a.create({ subject: `blocker ${i}` }));
     for (let i = 0; i < N; i++) dependents.push(await a.create({ subject: `dependent ${i}` }));
     // Half the blockers are claimed first: completing them is a holder's write racing the edge.
