@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStore, type PostgresStore, type TaskRecord, TaskRuleError } from '../src/store/index.js';
 import { taskChannel } from '../src/store/postgres/task-store.js';
+import type { TaskWatcher } from '../src/store/task-watch.js';
 import { ClaudeTaskBridge, exportTasks, importTasks, resolveTaskListId, TaskBoard, toMermaid } from '../src/tasks/index.js';
 import { cli, lastJson, ON_POSTGRES, onCleanup, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
 
@@ -392,6 +393,7 @@ describe('waiting for work', () => {
     const watch = await store.tasks.watchTasks('notify', { pollMs: tenMinutes });
     onCleanup(() => watch.close());
     const woke = watch.next({ timeoutMs: tenMinutes });
+    await waitFor(() => (watch as TaskWatcher).waiting, 20_000, 'the watch to wait');
     const pending = await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'new work' });
     expect(await woke).toBe('notify');
     // The same for a claimer: it starts waiting, another connection adds a task, the claim takes it.
@@ -409,6 +411,34 @@ describe('waiting for work', () => {
     expect(['notify', 'poll']).toContain(await watch.next({ timeoutMs: tenMinutes }));
     // The channel is the schema's and the list's.
     expect((store as PostgresStore).tasks.channel('notify')).toBe(taskChannel((store as PostgresStore).db.schema, 'notify'));
+  });
+
+  it.runIf(ON_POSTGRES)('on PostgreSQL a lost LISTEN connection falls back to polling, and a later watch listens again', async () => {
+    const { store, path } = tempStore();
+    const pg = store as PostgresStore;
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const producer = new TaskBoard(other, 'lost', { name: 'producer' });
+    await producer.create({ subject: 'makes the list' });
+    const watch = await pg.tasks.watchTasks('lost');
+    onCleanup(() => watch.close());
+    // The server ends the listening backend (an admin, a failover, a proxy restart).
+    const ended = await pg.db.rows<{ n: number }>('SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE query = $1', [
+      `LISTEN "${pg.tasks.channel('lost')}"`,
+    ]);
+    expect(ended[0]?.n).toBe(1);
+    // Nobody hears the NOTIFY of this change: only the polling fallback can see it.
+    const polled = watch.next({ timeoutMs: 60_000 });
+    await waitFor(() => (watch as TaskWatcher).waiting, 20_000, 'the watch to wait');
+    await producer.create({ subject: 'after the loss' });
+    expect(await polled).toBe('poll');
+    await watch.close();
+    const again = await pg.tasks.watchTasks('lost', { pollMs: 10 * 60_000 });
+    onCleanup(() => again.close());
+    const woke = again.next({ timeoutMs: 10 * 60_000 });
+    await waitFor(() => (again as TaskWatcher).waiting, 20_000, 'the watch to wait');
+    await producer.create({ subject: 'heard again' });
+    expect(await woke).toBe('notify');
   });
 
   it('NOTIFY channels fit PostgreSQL identifiers and differ by schema and list', () => {

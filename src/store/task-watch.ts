@@ -35,6 +35,11 @@ export class TaskWatcher implements TaskWatch {
     return new TaskWatcher(source, await source.readMark());
   }
 
+  /** True while a `next()` waits (its first look found nothing): what a test waits for before making a change. */
+  get waiting(): boolean {
+    return this.wake !== null;
+  }
+
   /** A committed change was announced (PostgreSQL NOTIFY). */
   notify(): void {
     if (this.wake) this.wake('notify');
