@@ -1,9 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TaskRuleError } from '../src/store/index.js';
+import { createStore, type PostgresStore, type TaskRecord, TaskRuleError } from '../src/store/index.js';
+import { taskChannel } from '../src/store/postgres/task-store.js';
+import type { TaskWatcher } from '../src/store/task-watch.js';
 import { ClaudeTaskBridge, exportTasks, importTasks, resolveTaskListId, TaskBoard, toMermaid } from '../src/tasks/index.js';
-import { cli, lastJson, tempDir, tempStore, waitFor, write } from './helpers.js';
+import { cli, lastJson, ON_POSTGRES, onCleanup, spawnCli, tempDir, tempStore, waitFor, write } from './helpers.js';
 
 function board(name = 'alice', listId = 'l1') {
   const { store, path } = tempStore();
@@ -251,12 +253,14 @@ describe('drover tasks CLI', () => {
       `import { createStore, TaskRuleError } from '${join(import.meta.dirname, '..', 'dist', 'index.js')}';
        import { TaskBoard } from '${join(import.meta.dirname, '..', 'dist', 'tasks', 'index.js')}';
        const me = process.argv[2];
-       const b = new TaskBoard(createStore(${JSON.stringify(storePath)}), 'race', { name: me });
+       const store = createStore(${JSON.stringify(storePath)});
+       const b = new TaskBoard(store, 'race', { name: me });
        const mine = [];
        for (;;) {
          try { const t = await b.claim(); mine.push(t.id); await b.complete(t.id); }
          catch (e) { if (e.code === 'NOTHING_READY') break; throw e; }
        }
+       await store.close();
        console.log(JSON.stringify(mine));`,
     );
     const { spawn } = await import('node:child_process');
@@ -281,6 +285,169 @@ describe('drover tasks CLI', () => {
     expect(new Set(claims.map((e) => e.taskId)).size).toBe(N);
     expect(events.filter((e) => e.kind === 'completed')).toHaveLength(N);
     expect((await b.list()).every((t) => t.status === 'completed')).toBe(true);
+  });
+});
+
+describe('waiting for work', () => {
+  it('racing creators on two connections never get the same id', async () => {
+    const { store, path } = tempStore();
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const a = new TaskBoard(store, 'ids', { name: 'a' });
+    const b = new TaskBoard(other, 'ids', { name: 'b' });
+    const made = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => a.create({ subject: `a${i}` })),
+      ...Array.from({ length: 30 }, (_, i) => b.create({ subject: `b${i}` })),
+    ]);
+    expect(made.map((t) => Number(t.id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(await a.store.tasks.nextTaskId('ids')).toBe('61');
+  });
+
+  it('edges added on one connection while blockers complete on another keep every open-blocker count right', async () => {
+    const { store, path } = tempStore();
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const a = new TaskBoard(store, 'counts', { name: 'a' });
+    const b = new TaskBoard(other, 'counts', { name: 'b' });
+    const N = 20;
+    const blockers: TaskRecord[] = [];
+    const dependents: TaskRecord[] = [];
+    for (let i = 0; i < N; i++) blockers.push(await a.create({ subject: `blocker ${i}` }));
+    for (let i = 0; i < N; i++) dependents.push(await a.create({ subject: `dependent ${i}` }));
+    // Half the blockers are claimed first: completing them is a holder's write racing the edge.
+    for (let i = 0; i < N; i += 2) await a.claim({ id: blockers[i]?.id as string });
+    await Promise.all([
+      ...blockers.map((t) => a.complete(t.id)),
+      ...dependents.map((t, i) => b.addDependency(t.id, blockers[i]?.id as string)),
+    ]);
+    // Every blocker is completed, so every dependent is ready, whichever transaction went first.
+    const ready = (await b.ready(Number.POSITIVE_INFINITY)).map((t) => t.id).sort((x, y) => Number(x) - Number(y));
+    expect(ready).toEqual(dependents.map((t) => t.id));
+    for (const t of dependents) expect((await b.get(t.id))?.blockedBy).toHaveLength(1);
+    // And reopening a blocker blocks its dependent again.
+    await a.update(blockers[0]?.id as string, { status: 'pending' });
+    expect((await refusal(b.claim({ id: dependents[0]?.id as string }))).code).toBe('BLOCKED');
+  });
+
+  it('claim --wait takes a task added while it waits (exit 3 when the wait runs out)', async () => {
+    const { store, path } = tempStore();
+    const env = { DROVER_STORE: path, DROVER_TASK_LIST: 'wait' };
+    const b = new TaskBoard(store, 'wait', { name: 'setup' });
+    const none = await cli(['tasks', 'claim', '--wait', '1ms'], { env });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/no task is ready in list wait/);
+    const bad = await cli(['tasks', 'claim', '--wait', 'soon'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--wait: "soon" is not a duration/);
+    const claimer = spawnCli(['tasks', 'claim', '--wait', '2m', '--owner', 'w1', '--json'], { env });
+    await new Promise<void>((resolve) => {
+      let err = '';
+      claimer.stderr?.on('data', (d) => {
+        err += d;
+        if (err.includes('waiting for a change of task list wait')) resolve();
+      });
+    });
+    const t = await b.create({ subject: 'arrives later' });
+    const out = await claimer.done;
+    expect(out.code).toBe(0);
+    expect(lastJson(out.stdout)).toMatchObject({ id: t.id, status: 'in_progress', owner: 'w1' });
+    expect((await b.get(t.id))?.owner).toBe('w1');
+  });
+
+  it('ready --wait shows a task once one is ready: a blocker completed elsewhere', async () => {
+    const { store, path } = tempStore();
+    const env = { DROVER_STORE: path, DROVER_TASK_LIST: 'wait' };
+    const b = new TaskBoard(store, 'wait', { name: 'setup' });
+    const first = await b.create({ subject: 'first' });
+    await b.claim({ id: first.id });
+    const second = await b.create({ subject: 'second', blockedBy: [first.id] });
+    const reader = spawnCli(['tasks', 'ready', '--wait', '--json'], { env });
+    await new Promise<void>((resolve) => reader.stderr?.on('data', (d) => String(d).includes('waiting for a change') && resolve()));
+    await b.complete(first.id);
+    const out = await reader.done;
+    expect(out.code).toBe(0);
+    expect((lastJson(out.stdout) as unknown as { id: string }[]).map((t) => t.id)).toEqual([second.id]);
+  });
+
+  it('a wait also ends when a claimed task’s lease runs out, which no writer announces', async () => {
+    const { store } = tempStore();
+    const b = new TaskBoard(store, 'lease', { name: 'setup' });
+    const t = await b.create({ subject: 'held' });
+    await b.claim({ id: t.id, owner: 'gone', leaseMs: 300 });
+    // No change is committed after this: only the lease timer can end the wait before its 60 s.
+    const claimed = await b.claimWait({ owner: 'next', waitMs: 60_000, pollMs: 10 * 60_000 });
+    expect(claimed).toMatchObject({ id: t.id, owner: 'next' });
+    expect((await b.history(t.id)).map((e) => e.kind)).toEqual(['created', 'claimed', 'lease_expired', 'claimed']);
+  });
+
+  it.runIf(ON_POSTGRES)('on PostgreSQL a waiting claimer wakes on NOTIFY, not by polling', async () => {
+    const { store, path } = tempStore();
+    // Another "machine": its own pool on the same schema.
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const b = new TaskBoard(store, 'notify', { name: 'waiter' });
+    await new TaskBoard(other, 'notify', { name: 'setup' }).create({ subject: 'makes the list' });
+    await b.claim();
+    const tenMinutes = 10 * 60_000;
+    // A watch with a ten-minute poll: anything that ends it within the test's timeout is a notification.
+    const watch = await store.tasks.watchTasks('notify', { pollMs: tenMinutes });
+    onCleanup(() => watch.close());
+    const woke = watch.next({ timeoutMs: tenMinutes });
+    await waitFor(() => (watch as TaskWatcher).waiting, 20_000, 'the watch to wait');
+    const pending = await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'new work' });
+    expect(await woke).toBe('notify');
+    // The same for a claimer: it starts waiting, another connection adds a task, the claim takes it.
+    let started: () => void = () => {};
+    const waiting = new Promise<void>((r) => {
+      started = r;
+    });
+    await b.claim({ id: pending.id });
+    const claim = b.claimWait({ owner: 'waiter', waitMs: tenMinutes, pollMs: tenMinutes, onWait: () => started() });
+    await waiting;
+    const produced = await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'more work' });
+    expect(await claim).toMatchObject({ id: produced.id, owner: 'waiter', status: 'in_progress' });
+    // A change committed while nobody waits is kept for the next wait, not lost.
+    await new TaskBoard(other, 'notify', { name: 'producer' }).create({ subject: 'between waits' });
+    expect(['notify', 'poll']).toContain(await watch.next({ timeoutMs: tenMinutes }));
+    // The channel is the schema's and the list's.
+    expect((store as PostgresStore).tasks.channel('notify')).toBe(taskChannel((store as PostgresStore).db.schema, 'notify'));
+  });
+
+  it.runIf(ON_POSTGRES)('on PostgreSQL a lost LISTEN connection falls back to polling, and a later watch listens again', async () => {
+    const { store, path } = tempStore();
+    const pg = store as PostgresStore;
+    const other = createStore(path);
+    onCleanup(() => other.close());
+    const producer = new TaskBoard(other, 'lost', { name: 'producer' });
+    await producer.create({ subject: 'makes the list' });
+    const watch = await pg.tasks.watchTasks('lost');
+    onCleanup(() => watch.close());
+    // The server ends the listening backend (an admin, a failover, a proxy restart).
+    const ended = await pg.db.rows<{ n: number }>('SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE query = $1', [
+      `LISTEN "${pg.tasks.channel('lost')}"`,
+    ]);
+    expect(ended[0]?.n).toBe(1);
+    // Nobody hears the NOTIFY of this change: only the polling fallback can see it.
+    const polled = watch.next({ timeoutMs: 60_000 });
+    await waitFor(() => (watch as TaskWatcher).waiting, 20_000, 'the watch to wait');
+    await producer.create({ subject: 'after the loss' });
+    expect(await polled).toBe('poll');
+    await watch.close();
+    const again = await pg.tasks.watchTasks('lost', { pollMs: 10 * 60_000 });
+    onCleanup(() => again.close());
+    const woke = again.next({ timeoutMs: 10 * 60_000 });
+    await waitFor(() => (again as TaskWatcher).waiting, 20_000, 'the watch to wait');
+    await producer.create({ subject: 'heard again' });
+    expect(await woke).toBe('notify');
+  });
+
+  it('NOTIFY channels fit PostgreSQL identifiers and differ by schema and list', () => {
+    expect(taskChannel('team_a', 'repo@main')).toBe('drover_tasks:team_a:repo@main');
+    const long = 'x'.repeat(200);
+    expect(Buffer.byteLength(taskChannel('team_a', long))).toBeLessThanOrEqual(63);
+    expect(taskChannel('team_a', long)).not.toBe(taskChannel('team_b', long));
+    expect(taskChannel('team_a', `${long}1`)).not.toBe(taskChannel('team_a', `${long}2`));
+    expect(Buffer.byteLength(taskChannel(null, 'é'.repeat(40)))).toBeLessThanOrEqual(63);
   });
 });
 

@@ -206,28 +206,39 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
     },
   );
 
-  // Subscriptions: a poll of each subscribed list's event sequence sees changes from any process.
-  const subscribed = new Map<string, number>();
+  // Subscriptions: a watch of each subscribed list (TaskStore.watchTasks) sees changes from any
+  // process: at once on PostgreSQL (LISTEN/NOTIFY), by polling the list's event sequence on SQLite.
+  const subscribed = new Map<string, AbortController>();
   server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
-    const listId = decodeURIComponent(req.params.uri.replace(/^drover:\/\/tasks\//, ''));
-    subscribed.set(req.params.uri, await options.store.tasks.lastTaskEventSeq(listId));
+    const uri = req.params.uri;
+    if (subscribed.has(uri)) return {};
+    const listId = decodeURIComponent(uri.replace(/^drover:\/\/tasks\//, ''));
+    const stop = new AbortController();
+    subscribed.set(uri, stop);
+    const watch = await options.store.tasks.watchTasks(listId, options.pollMs !== undefined ? { pollMs: options.pollMs } : {});
+    void (async () => {
+      try {
+        while (!stop.signal.aborted) {
+          const woke = await watch.next({ signal: stop.signal });
+          // A lease running out is a change only once someone reads the list (which records it).
+          if (woke === 'notify' || woke === 'poll') await server.server.sendResourceUpdated({ uri }).catch(() => {});
+        }
+      } catch {
+        // the store closed
+      } finally {
+        await watch.close().catch(() => {});
+      }
+    })();
     return {};
   });
   server.server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+    subscribed.get(req.params.uri)?.abort();
     subscribed.delete(req.params.uri);
     return {};
   });
   let knownLists = -1;
   const timer = setInterval(async () => {
     try {
-      for (const [uri, seq] of subscribed) {
-        const listId = decodeURIComponent(uri.replace(/^drover:\/\/tasks\//, ''));
-        const now = await options.store.tasks.lastTaskEventSeq(listId);
-        if (now !== seq) {
-          subscribed.set(uri, now);
-          await server.server.sendResourceUpdated({ uri });
-        }
-      }
       const lists = (await options.store.tasks.listTaskLists()).length;
       if (knownLists !== -1 && lists !== knownLists) await server.server.sendResourceListChanged();
       knownLists = lists;
@@ -237,5 +248,12 @@ export function createTaskServer(options: TaskServerOptions): { server: McpServe
   }, options.pollMs ?? 300);
   timer.unref();
   registerRunTools(server, options.store);
-  return { server, close: () => clearInterval(timer) };
+  return {
+    server,
+    close: () => {
+      clearInterval(timer);
+      for (const stop of subscribed.values()) stop.abort();
+      subscribed.clear();
+    },
+  };
 }

@@ -116,7 +116,7 @@ export function clearDamageMark(location: string): void {
  * an unknown method counts as a write.
  */
 const READS =
-  /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|stopRequestedAt$|forCall$|callsWithTranscripts$|nextTaskId$|checkHealth$|close$)/;
+  /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|watchTasks$|stopRequestedAt$|forCall$|callsWithTranscripts$|nextTaskId$|checkHealth$|close$)/;
 
 /** A guarded store's shared state: set once damage is seen, by any of its methods. */
 interface GuardState {

@@ -197,4 +197,37 @@ export interface TaskStore {
   /** Highest event sequence of a list: watchers compare it to see whether anything changed. */
   lastTaskEventSeq(listId: string): Promise<number>;
   listTaskLists(): Promise<string[]>;
+  /**
+   * Starts watching a list for changes: the watch sees every change committed after this
+   * resolves, by any process (so a caller watches first, then looks, then waits: no change is
+   * missed in between). SQLite: polls the list's event sequence. PostgreSQL: LISTEN on the list's
+   * channel (every committed change of the list sends NOTIFY), with polling as the fallback.
+   */
+  watchTasks(listId: string, options?: TaskWatchOptions): Promise<TaskWatch>;
+}
+
+export interface TaskWatchOptions {
+  /**
+   * How often the list's change mark is polled, ms. SQLite: the only way to see other processes'
+   * changes (default 250). PostgreSQL: the fallback for a lost LISTEN connection (default 2000
+   * while listening, 250 when LISTEN is not available).
+   */
+  pollMs?: number;
+}
+
+/**
+ * What woke a wait: `notify` (PostgreSQL NOTIFY of a committed change), `poll` (the change mark
+ * moved), `lease` (a claimed task's lease ran out, which no writer announces), `timeout`, `aborted`.
+ */
+export type TaskWake = 'notify' | 'poll' | 'lease' | 'timeout' | 'aborted';
+
+/** A watch of one list (`TaskStore.watchTasks`); close it when done (PostgreSQL: releases the LISTEN). */
+export interface TaskWatch {
+  /**
+   * Resolves at once when the list changed since the watch began or since the previous `next`
+   * resolved; otherwise at the next change, at the earliest lease of the list running out
+   * (by this machine's clock), at `timeoutMs` (default: no limit) or when `signal` aborts.
+   */
+  next(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<TaskWake>;
+  close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type {
   TaskRecord,
   TaskStatus,
 } from '../store/index.js';
+import { TaskRuleError } from '../store/task-errors.js';
 
 export const DEFAULT_LEASE_MS = 10 * 60_000;
 
@@ -79,6 +80,75 @@ export class TaskBoard {
       this.clock(),
     );
   }
+  /**
+   * `claim`, waiting when there is nothing to take: on `NOTHING_READY` (or, for a named task,
+   * `ALREADY_CLAIMED` / `BLOCKED`) it waits for the list to change — a commit by any process (at
+   * once on PostgreSQL, by LISTEN/NOTIFY; by polling on SQLite) or a lease running out — and tries
+   * again, for at most `waitMs` (then the last refusal is thrown). `onWait` runs each time it starts waiting.
+   * Throws `TaskRuleError` as `claim` does.
+   */
+  claimWait(options: {
+    id?: string;
+    owner?: string;
+    leaseMs?: number;
+    waitMs: number;
+    signal?: AbortSignal;
+    onWait?: () => void;
+    pollMs?: number;
+  }): Promise<TaskRecord> {
+    const { waitMs, signal, onWait, pollMs, ...claim } = options;
+    const waitable = claim.id === undefined ? ['NOTHING_READY'] : ['ALREADY_CLAIMED', 'BLOCKED'];
+    return this.untilChange(
+      async () => {
+        try {
+          return await this.claim(claim);
+        } catch (err) {
+          if (err instanceof TaskRuleError && waitable.includes(err.code)) return { refused: err };
+          throw err;
+        }
+      },
+      { waitMs, ...(signal ? { signal } : {}), ...(onWait ? { onWait } : {}), ...(pollMs !== undefined ? { pollMs } : {}) },
+    );
+  }
+  /**
+   * `ready`, waiting for at least one ready task for at most `waitMs` (same wake-ups as
+   * `claimWait`); an empty page when none became ready in time.
+   */
+  async readyWait(
+    limit: number,
+    options: { waitMs: number; signal?: AbortSignal; onWait?: () => void; pollMs?: number },
+  ): Promise<TaskRecord[]> {
+    try {
+      return await this.untilChange(async () => {
+        const tasks = await this.ready(limit);
+        return tasks.length > 0 ? tasks : { refused: new TaskRuleError('NOTHING_READY', `no task is ready in list ${this.listId}`) };
+      }, options);
+    } catch (err) {
+      if (err instanceof TaskRuleError && err.code === 'NOTHING_READY') return [];
+      throw err;
+    }
+  }
+  /** Runs `attempt` until it gives a value, waiting for a change of the list between tries (the watch starts first, so no change is missed). */
+  private async untilChange<T>(
+    attempt: () => Promise<T | { refused: TaskRuleError }>,
+    options: { waitMs: number; signal?: AbortSignal; onWait?: () => void; pollMs?: number },
+  ): Promise<T> {
+    const deadline = Date.now() + options.waitMs;
+    const watch = await this.tasks.watchTasks(this.listId, options.pollMs !== undefined ? { pollMs: options.pollMs } : {});
+    try {
+      for (;;) {
+        const out = await attempt();
+        if (!(out && typeof out === 'object' && 'refused' in out && out.refused instanceof TaskRuleError)) return out as T;
+        const left = deadline - Date.now();
+        if (left <= 0 || options.signal?.aborted) throw out.refused;
+        options.onWait?.();
+        const woke = await watch.next({ timeoutMs: left, ...(options.signal ? { signal: options.signal } : {}) });
+        if (woke === 'aborted') throw out.refused;
+      }
+    } finally {
+      await watch.close();
+    }
+  }
   heartbeat(id: string, options: { owner?: string; leaseMs?: number } = {}): Promise<TaskRecord> {
     return this.tasks.heartbeatTask(
       this.listId,
@@ -123,6 +193,12 @@ export class TaskBoard {
 
 export function parseLease(text: string | undefined): number {
   return text === undefined ? DEFAULT_LEASE_MS : parseDuration(text, '--lease');
+}
+
+/** `--wait [duration]`: undefined when absent (no waiting), Infinity when given without a duration, else ms. */
+export function parseWait(value: string | boolean | undefined): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  return value === true ? Number.POSITIVE_INFINITY : parseDuration(value, '--wait');
 }
 
 /** Claude Code's TaskList line: `#1 [in_progress] Build service (agent-a)`, `#2 [pending] Test [blocked by #1]`. */

@@ -352,7 +352,7 @@ export class ClaudeTaskBridge {
     return [{ kind: 'forget', id }];
   }
 
-  /** Syncs whenever the directory or the list changes, until `signal` aborts. */
+  /** Syncs whenever the directory (looked at every `intervalMs`) or the list (watched: `TaskStore.watchTasks`) changes, until `signal` aborts. */
   async watch(signal: AbortSignal, onReport: (r: SyncReport) => void, intervalMs = 500): Promise<void> {
     let lastSeq = -1;
     let dirty = true;
@@ -360,6 +360,8 @@ export class ClaudeTaskBridge {
     const watcher = watch(this.dir, () => {
       dirty = true;
     });
+    // The store's side wakes the loop at once (LISTEN/NOTIFY on PostgreSQL); the folder's every intervalMs.
+    const changes = await this.board.store.tasks.watchTasks(this.board.listId);
     try {
       while (!signal.aborted) {
         const seq = await this.board.store.tasks.lastTaskEventSeq(this.board.listId);
@@ -368,10 +370,13 @@ export class ClaudeTaskBridge {
           onReport(await this.syncOnce());
           lastSeq = await this.board.store.tasks.lastTaskEventSeq(this.board.listId);
         }
-        await new Promise((r) => setTimeout(r, intervalMs));
+        // A notification counts even when the sequence looks the same: on PostgreSQL a transaction that
+        // drew a lower sequence can commit after the last look.
+        if ((await changes.next({ timeoutMs: intervalMs, signal })) === 'notify') dirty = true;
       }
     } finally {
       watcher.close();
+      await changes.close();
     }
   }
 }

@@ -45,10 +45,18 @@ export function register(program: Command): void {
   taskCmd('ready', 'tasks that can be claimed now (priority, then age), the best 100 unless told otherwise')
     .option('--limit <n>', 'at most n (default 100)', int('--limit'))
     .option('--all', 'every ready task')
+    .option(
+      '--wait [duration]',
+      'when nothing is ready, wait (at most duration, e.g. 30s; no limit without one) for a task to become ready',
+    )
     .action(action<[]>(async (f) => (await handlers()).ready(f)));
   taskCmd('claim [id]', 'claim a task (or the best ready one) atomically; exit 3 when nothing is ready')
     .option('--owner <name>', 'owner (default: the actor)')
     .option('--lease <duration>', 'lease length, e.g. 30s, 10m (default 10m)')
+    .option(
+      '--wait [duration]',
+      'when nothing can be claimed, wait (at most duration; no limit without one) and claim as soon as a task is ready; exit 3 when the wait runs out',
+    )
     .action(action<[string | undefined]>(async (id, f) => (await handlers()).claim(id, f)));
   taskCmd('heartbeat <id>', 'extend the lease of a task you hold')
     .option('--owner <name>')

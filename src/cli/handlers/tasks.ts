@@ -2,7 +2,7 @@
 // Code bridge (zod, proper-lockfile) they do not use; sync/export/import load it when they run.
 import { InputError } from '../../core/errors.js';
 import type { TaskRecord, TaskStatus } from '../../store/task-types.js';
-import { openIds, parseLease, READY_PAGE, TaskBoard, taskLine } from '../../tasks/board.js';
+import { openIds, parseLease, parseWait, READY_PAGE, TaskBoard, taskLine } from '../../tasks/board.js';
 import type { SyncReport } from '../../tasks/claude-bridge.js';
 import { toAsciiTree, toDot, toMermaid } from '../../tasks/graph.js';
 import { resolveTaskListId } from '../../tasks/list-id.js';
@@ -76,6 +76,16 @@ function show(t: TaskRecord): string {
 }
 
 const one = (t: TaskRecord) => ({ json: t, text: show(t) });
+
+/** `--wait`'s note on stderr, once, when it starts waiting (scripts and tests wait for it). */
+function waiting(b: TaskBoard): () => void {
+  let said = false;
+  return () => {
+    if (said) return;
+    said = true;
+    process.stderr.write(`waiting for a change of task list ${b.listId}…\n`);
+  };
+}
 
 /**
  * For `tasks sync --watch`: which pass reports to print. The first one always; after it, one that
@@ -152,11 +162,13 @@ export const tasksCommands = {
     }),
   depAdd: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.addDependency(id, f.blockedBy))),
   depRm: (id: string, f: TaskFlags & { blockedBy: string }) => withBoard(f, async (b) => one(await b.removeDependency(id, f.blockedBy))),
-  ready: (f: TaskFlags & { limit?: number; all?: boolean }) =>
+  ready: (f: TaskFlags & { limit?: number; all?: boolean; wait?: string | boolean }) =>
     withBoard(
       f,
       async (b) => {
-        const tasks = await b.ready(f.all ? Number.POSITIVE_INFINITY : (f.limit ?? READY_PAGE));
+        const limit = f.all ? Number.POSITIVE_INFINITY : (f.limit ?? READY_PAGE);
+        const waitMs = parseWait(f.wait);
+        const tasks = waitMs === undefined ? await b.ready(limit) : await b.readyWait(limit, { waitMs, onWait: waiting(b) });
         const more = tasks.length > 0 && !f.all ? (await b.readyCount()) - tasks.length : 0;
         const lines = tasks.map((t) => taskLine(t, new Set()));
         if (more > 0) lines.push(`… and ${more} more ready (--limit <n> or --all to see them)`);
@@ -164,10 +176,12 @@ export const tasksCommands = {
       },
       true,
     ),
-  claim: (id: string | undefined, f: TaskFlags & { owner?: string; lease?: string }) =>
-    withBoard(f, async (b) =>
-      one(await b.claim({ ...(id ? { id } : {}), ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) })),
-    ),
+  claim: (id: string | undefined, f: TaskFlags & { owner?: string; lease?: string; wait?: string | boolean }) =>
+    withBoard(f, async (b) => {
+      const request = { ...(id ? { id } : {}), ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) };
+      const waitMs = parseWait(f.wait);
+      return one(waitMs === undefined ? await b.claim(request) : await b.claimWait({ ...request, waitMs, onWait: waiting(b) }));
+    }),
   heartbeat: (id: string, f: TaskFlags & { owner?: string; lease?: string }) =>
     withBoard(f, async (b) => one(await b.heartbeat(id, { ...(f.owner ? { owner: f.owner } : {}), leaseMs: parseLease(f.lease) }))),
   done: (id: string, f: TaskFlags & { owner?: string }) =>

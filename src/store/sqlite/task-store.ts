@@ -1,6 +1,19 @@
 import type Database from 'better-sqlite3';
-import { safeJson, safeText } from '../rows.js';
+import { safeJson } from '../rows.js';
 import { TaskRuleError } from '../task-errors.js';
+import {
+  byNumber,
+  taskDiff as diff,
+  isCountableId,
+  isOpen,
+  iso,
+  normalizeLabels,
+  pushTo as push,
+  redactedTaskRow,
+  taskSnapshot as snapshot,
+  type TaskRow,
+  taskFromRow,
+} from '../task-rows.js';
 import type {
   Actor,
   Claimant,
@@ -15,30 +28,11 @@ import type {
   TaskRecord,
   TaskStatus,
   TaskStore,
+  TaskWatch,
+  TaskWatchOptions,
 } from '../task-types.js';
+import { TaskWatcher } from '../task-watch.js';
 
-interface TaskRow {
-  list_id: string;
-  id: string;
-  subject: string;
-  description: string;
-  active_form: string | null;
-  status: TaskStatus;
-  owner: string | null;
-  priority: number;
-  labels_json: string;
-  metadata_json: string;
-  lease_expires_at: number | null;
-  open_blockers: number;
-  created_at: number;
-  updated_at: number;
-}
-
-const isOpen = (s: TaskStatus) => s === 'pending' || s === 'in_progress';
-const iso = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
-/** A numeric id drover and Claude Code can both count with (no loss above 2^53−1, no leading zeros). */
-const isCountableId = (id: string) => /^(0|[1-9]\d*)$/.test(id) && Number.isSafeInteger(Number(id));
-const byNumber = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
 // Ties within one millisecond fall back to the id; the primary key puts id in every index entry, so the index alone orders.
 const ORDER = 'ORDER BY priority, created_at, id';
 const EDGES = `(SELECT json_group_array(blocker_id) FROM task_deps d WHERE d.list_id = t.list_id AND d.task_id = t.id) AS blocked_by_json,
@@ -105,6 +99,9 @@ export class SqliteTaskStore implements TaskStore {
       historyOne: db.prepare('SELECT * FROM task_events WHERE list_id = ? AND task_id = ? ORDER BY seq'),
       lastSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) FROM task_events WHERE list_id = ?').pluck(),
       lists: db.prepare('SELECT id FROM task_lists ORDER BY id').pluck(),
+      nextLease: db
+        .prepare("SELECT MIN(lease_expires_at) FROM tasks WHERE list_id = ? AND status = 'in_progress' AND lease_expires_at IS NOT NULL")
+        .pluck(),
       deleteTask: db.prepare('DELETE FROM tasks WHERE list_id = ? AND id = ?'),
       renameTask: db.prepare('UPDATE tasks SET id = ?, updated_at = ? WHERE list_id = ? AND id = ?'),
       renameDepTask: db.prepare('UPDATE task_deps SET task_id = ? WHERE list_id = ? AND task_id = ?'),
@@ -149,44 +146,16 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   private toRecord(row: TaskRow, blocks: string[], blockedBy: string[]): TaskRecord {
-    return {
-      listId: row.list_id,
-      id: row.id,
-      subject: row.subject,
-      description: row.description,
-      activeForm: row.active_form,
-      status: row.status,
-      owner: row.owner,
-      blocks,
-      blockedBy,
-      metadata: row.metadata_json === '{}' ? {} : JSON.parse(row.metadata_json),
-      priority: row.priority,
-      labels: row.labels_json === '[]' ? [] : JSON.parse(row.labels_json),
-      leaseExpiresAt: row.lease_expires_at,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
+    return taskFromRow(row, blocks, blockedBy);
   }
 
   private event(listId: string, taskId: string, kind: TaskEventKind, data: Record<string, unknown>, actor: Actor, now: number): void {
     this.s.event.run(listId, taskId, now, actor.name, actor.session ?? null, kind, safeJson(data));
   }
 
-  /** A task row's free text as stored: secrets redacted (src/redact). */
-  private static redacted<T extends Pick<TaskRow, 'subject' | 'description' | 'active_form' | 'labels_json' | 'metadata_json'>>(row: T): T {
-    return {
-      ...row,
-      subject: safeText(row.subject),
-      description: safeText(row.description),
-      active_form: safeText(row.active_form),
-      labels_json: row.labels_json === '[]' ? row.labels_json : (safeJson(JSON.parse(row.labels_json)) ?? '[]'),
-      metadata_json: row.metadata_json === '{}' ? row.metadata_json : (safeJson(JSON.parse(row.metadata_json)) ?? '{}'),
-    };
-  }
-
   private write(row: TaskRow): void {
     // In place: the record the caller gets back shows what was stored.
-    Object.assign(row, SqliteTaskStore.redacted(row));
+    Object.assign(row, redactedTaskRow(row));
     this.s.update.run(row);
   }
 
@@ -363,7 +332,7 @@ export class SqliteTaskStore implements TaskStore {
       if (isCountableId(id)) this.s.setHighWater.run(Number(id), listId);
       const status = input.status ?? 'pending';
       this.s.insert.run(
-        SqliteTaskStore.redacted({
+        redactedTaskRow({
           list_id: listId,
           id,
           subject: input.subject,
@@ -848,44 +817,18 @@ export class SqliteTaskStore implements TaskStore {
   async listTaskLists(): Promise<string[]> {
     return this.s.lists.all() as string[];
   }
-}
 
-/** Labels are a set: stored sorted and without repeats. */
-function normalizeLabels(labels: string[]): string[] {
-  return [...new Set(labels)].sort();
+  /** Watches a list by polling its event sequence every `pollMs` (default 250 ms). */
+  async watchTasks(listId: string, options: TaskWatchOptions = {}): Promise<TaskWatch> {
+    return TaskWatcher.start({
+      readMark: async () => String(this.s.lastSeq.get(listId)),
+      nextLeaseAt: async () => (this.s.nextLease.get(listId) as number | null) ?? null,
+      pollMs: () => options.pollMs ?? 250,
+    });
+  }
 }
 
 /** A json_group_array of ids, sorted numerically; most tasks have none, so skip the parse then. */
 function parseIds(json: string): string[] {
   return json === '[]' ? [] : (JSON.parse(json) as string[]).sort(byNumber);
-}
-
-function push(map: Map<string, string[]>, key: string, value: string): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
-
-function snapshot(t: TaskRecord): Record<string, unknown> {
-  const { listId: _l, createdAt: _c, updatedAt: _u, ...rest } = t;
-  return rest;
-}
-
-/** Field-by-field changes, as [before, after]. */
-function diff(before: TaskRecord, after: TaskRecord): Record<string, [unknown, unknown]> {
-  const out: Record<string, [unknown, unknown]> = {};
-  for (const key of [
-    'subject',
-    'description',
-    'activeForm',
-    'status',
-    'owner',
-    'priority',
-    'labels',
-    'metadata',
-    'leaseExpiresAt',
-  ] as const) {
-    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) out[key] = [before[key], after[key]];
-  }
-  return out;
 }
