@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStore } from '../src/store/index.js';
 import { canonicalValue, migrateStore, type StoreComparison, verifyStores } from '../src/store/migrate.js';
 import { cli, lastJson, onCleanup, pgStoreUrl, ROOT, tempDir, write } from './helpers.js';
 
@@ -209,6 +210,91 @@ describe('drover store migrate: SQLite → PostgreSQL → SQLite', () => {
     expect(ss).toMatchObject({ ok: true, fromKind: 'sqlite', toKind: 'sqlite' });
     expect(ss.tables.map((t) => t.targetChecksum)).toEqual(pp.tables.map((t) => t.targetChecksum));
     expect(sqliteRows(copy)).toEqual(sqliteRows(source.path));
+  });
+});
+
+describe('values that are easy to mangle', () => {
+  it('survive SQLite → PostgreSQL → SQLite exactly: quotes, backslashes, braces, "NULL", unicode, empty vs NULL, extreme numbers', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'odd.db');
+    await createStore(src).close();
+    const db = new Database(src);
+    const odd = [
+      '',
+      'NULL',
+      'null',
+      '"quoted"',
+      "it's",
+      'back\\slash',
+      '{a,b}',
+      '{"json": [1, "two"]}',
+      'tab\there\nnewline',
+      'ünïcödé ✓ 🚀',
+      ' padded ',
+    ];
+    const run = db.prepare(
+      `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, created_at, updated_at, lease_pid)
+       VALUES (?, ?, ?, 'wf.js', ?, 'h', 'claude-code', 'null', '{}', 'completed', ?, ?, ?)`,
+    );
+    odd.forEach((v, i) => {
+      // lease_pid past 2^53 (as a BigInt): copied exactly, not through a JS number.
+      run.run(`r${i}-${v}`, v, v, v, 2 ** 53 - 1 - i, -i, i === 0 ? null : 2n ** 62n + BigInt(i));
+    });
+    const ledger = db.prepare(
+      `INSERT INTO ledger (run_id, call_key, provider, wire, mode, model, status, input_tokens, cache_read_tokens, cache_write_5m_tokens,
+         cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_usd, price_flag, started_at, ended_at)
+       VALUES (?, ?, 'anthropic', 'anthropic', 'sim', 'm', 200, ?, 0, 0, 0, 0, 0, ?, 'priced', 1, 2)`,
+    );
+    const reals = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -0, 0, 123456789.12345679, null];
+    reals.forEach((usd, i) => {
+      ledger.run(i % 2 ? null : odd[i % odd.length], odd[(i + 3) % odd.length], 9007199254740991 - i, usd);
+    });
+    db.close();
+    const url = pgStoreUrl();
+    expect((await migrateStore({ from: src, to: url, batchSize: 3 })).ok).toBe(true);
+    const back = join(dir, 'back.db');
+    expect((await migrateStore({ from: url, to: back, batchSize: 2 })).ok).toBe(true);
+    expect(sqliteRows(back)).toEqual(sqliteRows(src));
+    const typed = (path: string) => {
+      const d = new Database(path, { readonly: true });
+      try {
+        return d.prepare('SELECT id, typeof(cost_usd) AS t, typeof(input_tokens) AS i FROM ledger ORDER BY id').all();
+      } finally {
+        d.close();
+      }
+    };
+    expect(typed(back)).toEqual(typed(src));
+    const pids = (path: string) => {
+      const d = new Database(path, { readonly: true });
+      try {
+        return d.prepare('SELECT CAST(lease_pid AS TEXT) FROM runs ORDER BY id').pluck().all();
+      } finally {
+        d.close();
+      }
+    };
+    expect(pids(back)).toEqual(pids(src));
+    expect(pids(src)).toContain('4611686018427387905');
+  });
+
+  it('a row PostgreSQL cannot hold (a NUL in text) fails the copy with COPY_FAILED and leaves the target empty', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'nul.db');
+    await createStore(src).close();
+    const db = new Database(src);
+    const insert = db.prepare(`INSERT INTO events (run_id, ts, type, data_json) VALUES ('r', 1, ?, '{}')`);
+    db.prepare(
+      `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, created_at, updated_at)
+       VALUES ('r', 'n', '', 'wf.js', '', 'h', 'claude-code', 'null', '{}', 'completed', 1, 1)`,
+    ).run();
+    for (let i = 0; i < 10; i++) insert.run(i === 7 ? 'bad\u0000type' : 'log');
+    db.close();
+    const url = pgStoreUrl();
+    const r = await cli(['store', 'migrate', '--from', src, '--to', url, '--batch-size', '4', '--json']);
+    expect(r.code).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ error: { code: 'COPY_FAILED' } });
+    expect(r.stderr).toMatch(/copying table events into .* failed: .*NUL character/);
+    // One transaction: the runs copied before events are gone too.
+    expect(await pgCounts(url, ['runs', 'events'])).toEqual({ runs: 0, events: 0 });
   });
 });
 

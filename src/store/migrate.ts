@@ -9,8 +9,9 @@
  * - The source is read in one snapshot (an SQLite read transaction; a PostgreSQL REPEATABLE READ
  *   READ ONLY transaction), so a store in use is copied as it was at one instant.
  * - Every table is streamed in pages of `batchSize` rows by keyset pagination on its primary key
- *   (never OFFSET; memory stays bounded by one page however many spans the store holds) and
- *   written with multi-row INSERTs, identity ids included.
+ *   (never OFFSET; memory stays bounded by two pages however many spans the store holds) and
+ *   written one INSERT per page (multi-row VALUES on SQLite; column arrays `unnest`ed on
+ *   PostgreSQL), identity ids included; the next page is read while the last one is written.
  * - The target is written in ONE transaction: a copy that fails half-way leaves the target empty.
  *   It must be empty (or not exist yet); otherwise nothing is written (`TARGET_NOT_EMPTY`).
  * - On PostgreSQL, identity sequences are set past the copied ids in that transaction, so later
@@ -109,8 +110,6 @@ export class TargetNotEmptyError extends DroverError {
 }
 
 const DEFAULT_BATCH = 1000;
-/** PostgreSQL's limit of bind parameters per statement. */
-const PG_MAX_PARAMS = 65_535;
 /** Kept under SQLite's default SQLITE_MAX_VARIABLE_NUMBER (32,766). */
 const SQLITE_MAX_PARAMS = 32_000;
 const MOD = 1n << 256n;
@@ -149,11 +148,17 @@ export async function migrateStore(options: MigrateOptions): Promise<StoreCompar
         for (const table of plan) {
           const digest = new TableDigest(table);
           digests.set(table.name, digest);
+          // The next page is read (and hashed) while the server writes this one.
+          let writing: Promise<void> = Promise.resolve();
           for await (const rows of source.pages(table, batch)) {
             for (const row of rows) digest.add(row);
-            await target.insert(table, rows);
-            options.onProgress?.({ table: table.name, rows: digest.count });
+            await writing;
+            options.onProgress?.({ table: table.name, rows: digest.count - rows.length });
+            writing = target.insert(table, rows);
+            writing.catch(() => {}); // awaited above or below; not an unhandled rejection meanwhile
           }
+          await writing;
+          options.onProgress?.({ table: table.name, rows: digest.count });
           await assertAllRead(source, table.name, digest.count);
         }
         await target.finishWrite(plan);
@@ -601,6 +606,8 @@ class PgSide implements Side {
   readonly db: PgDb;
   private client: pg.PoolClient | undefined;
   private tableCache: Map<string, TableShape> | undefined;
+  /** Each table's columns' PostgreSQL types (`bigint`, `text`, `double precision`), for the INSERT's casts. */
+  private readonly pgTypes = new Map<string, Map<string, string>>();
   constructor(private readonly url: string) {
     this.location = redactUrl(url);
     this.db = new PgDb(url, { max: 1, applicationName: 'drover store migrate' });
@@ -651,6 +658,9 @@ class PgSide implements Side {
       const t = out.get(c.table_name) ?? { name: c.table_name, columns: [], primaryKey: [] };
       out.set(c.table_name, t);
       t.columns.push({ name: c.column_name, class: pgClass(c.data_type) });
+      const types = this.pgTypes.get(c.table_name) ?? new Map<string, string>();
+      types.set(c.column_name, c.data_type);
+      this.pgTypes.set(c.table_name, types);
     }
     for (const k of keys) out.get(k.table_name)?.primaryKey.push(k.column_name);
     this.tableCache = out;
@@ -704,24 +714,20 @@ class PgSide implements Side {
     // EXCLUSIVE: others may still read, nobody writes until the copy commits.
     if (tables.length > 0) await this.c.query(`LOCK TABLE ${tables.map(quote).join(', ')} IN EXCLUSIVE MODE`);
   }
+  /**
+   * One INSERT per page: a column array per column, `unnest`ed into rows — one parameter per column
+   * instead of one per value, which PostgreSQL parses and plans far faster than a long VALUES list.
+   */
   async insert(table: TableShape, rows: unknown[][]): Promise<void> {
-    const width = table.columns.length;
-    const per = Math.max(1, Math.floor(PG_MAX_PARAMS / width));
-    const head = `INSERT INTO ${quote(table.name)} (${table.columns.map((c) => quote(c.name)).join(', ')}) VALUES `;
-    for (let i = 0; i < rows.length; i += per) {
-      const chunk = rows.slice(i, i + per);
-      const values: unknown[] = [];
-      const tuples: string[] = [];
-      for (const row of chunk) {
-        const base = values.length;
-        tuples.push(`(${table.columns.map((_, c) => `$${base + c + 1}`).join(', ')})`);
-        for (let c = 0; c < width; c++) values.push(toPg(row[c]));
-      }
-      try {
-        await this.c.query(head + tuples.join(', '), values);
-      } catch (err) {
-        throw copyFailed(table.name, this.location, err);
-      }
+    if (rows.length === 0) return;
+    const types = this.pgTypes.get(table.name);
+    const arrays = table.columns.map((_, c) => rows.map((row) => toPg(row[c])));
+    const unnest = table.columns.map((col, i) => `$${i + 1}::${types?.get(col.name) ?? 'text'}[]`).join(', ');
+    const text = `INSERT INTO ${quote(table.name)} (${table.columns.map((c) => quote(c.name)).join(', ')}) SELECT * FROM unnest(${unnest})`;
+    try {
+      await this.c.query(text, arrays);
+    } catch (err) {
+      throw copyFailed(table.name, this.location, err);
     }
   }
   /** Sets every identity sequence past the largest id copied, so the next insert does not collide. */
