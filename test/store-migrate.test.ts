@@ -276,23 +276,43 @@ describe('values that are easy to mangle', () => {
     expect(pids(src)).toContain('4611686018427387905');
   });
 
-  it('a row PostgreSQL cannot hold (a NUL in text) fails the copy with COPY_FAILED and leaves the target empty', async () => {
+  it('U+0000 in text, which PostgreSQL cannot store, is written as U+FFFD (as the PostgreSQL store does), counted, and verifies equal', async () => {
     const dir = tempDir();
     const src = join(dir, 'nul.db');
     await createStore(src).close();
     const db = new Database(src);
-    const insert = db.prepare(`INSERT INTO events (run_id, ts, type, data_json) VALUES ('r', 1, ?, '{}')`);
     db.prepare(
       `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, created_at, updated_at)
        VALUES ('r', 'n', '', 'wf.js', '', 'h', 'claude-code', 'null', '{}', 'completed', 1, 1)`,
     ).run();
-    for (let i = 0; i < 10; i++) insert.run(i === 7 ? 'bad\u0000type' : 'log');
+    db.prepare("INSERT INTO events (run_id, ts, type, data_json) VALUES ('r', 1, ?, '{}')").run('bad\u0000type');
+    db.close();
+    const url = pgStoreUrl();
+    const r = await cli(['store', 'migrate', '--from', src, '--to', url]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('1 text value held U+0000, which PostgreSQL cannot store: written with U+FFFD in its place');
+    const c = await pgClient(url);
+    expect((await c.query('SELECT type FROM events')).rows).toEqual([{ type: 'bad\uFFFDtype' }]);
+  });
+
+  it('a row PostgreSQL refuses fails the copy with COPY_FAILED and leaves the target empty', async () => {
+    const dir = tempDir();
+    const src = join(dir, 'bad.db');
+    await createStore(src).close();
+    const db = new Database(src);
+    db.prepare(
+      `INSERT INTO runs (id, name, description, script_path, script_source, script_hash, script_form, args_json, settings_json, status, created_at, updated_at)
+       VALUES ('r', 'n', '', 'wf.js', '', 'h', 'claude-code', 'null', '{}', 'completed', 1, 1)`,
+    ).run();
+    // SQLite keeps text that does not look like a number in an INTEGER column; PostgreSQL's BIGINT refuses it.
+    const insert = db.prepare("INSERT INTO events (run_id, ts, type, data_json) VALUES ('r', ?, 'log', '{}')");
+    for (let i = 0; i < 10; i++) insert.run(i === 7 ? 'soon' : i);
     db.close();
     const url = pgStoreUrl();
     const r = await cli(['store', 'migrate', '--from', src, '--to', url, '--batch-size', '4', '--json']);
     expect(r.code).toBe(1);
     expect(lastJson(r.stdout)).toMatchObject({ error: { code: 'COPY_FAILED' } });
-    expect(r.stderr).toMatch(/copying table events into .* failed: .*NUL character/);
+    expect(r.stderr).toMatch(/copying table events into .* failed: invalid input syntax for type bigint: "soon"; nothing was written/);
     // One transaction: the runs copied before events are gone too.
     expect(await pgCounts(url, ['runs', 'events'])).toEqual({ runs: 0, events: 0 });
   });

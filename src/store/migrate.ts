@@ -76,6 +76,8 @@ export interface StoreComparison {
   ok: boolean;
   /** Tables whose count or checksum differ. */
   mismatched: string[];
+  /** Text values holding U+0000, written to PostgreSQL with U+FFFD in its place (which cannot store U+0000); 0 otherwise. */
+  nulReplaced: number;
   durationMs: number;
 }
 
@@ -245,6 +247,7 @@ function comparison(source: Side, target: Side, tables: TableCheck[], started: n
     rows: tables.reduce((n, t) => n + t.sourceRows, 0),
     ok: mismatched.length === 0,
     mismatched,
+    nulReplaced: target.nulReplaced,
     durationMs: Date.now() - started,
   };
 }
@@ -390,10 +393,19 @@ export function canonicalValue(v: unknown, cls: ColumnClass): string {
     case 'real':
       return `n${canonicalNumber(v)}`;
     case 'text':
-      return `s${Buffer.isBuffer(v) ? v.toString('utf8') : String(v)}`;
+      return `s${noNul(Buffer.isBuffer(v) ? v.toString('utf8') : String(v))}`;
     case 'blob':
       return `b${Buffer.isBuffer(v) ? v.toString('hex') : Buffer.from(String(v)).toString('hex')}`;
   }
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000; drover's PostgreSQL store writes U+FFFD in its place (JSON
+ * columns need nothing: JSON text escapes it as `\u0000`). migrate writes the same, and the checksum
+ * reads U+0000 as U+FFFD, so such a copy verifies equal; `StoreComparison.nulReplaced` counts the values.
+ */
+function noNul(s: string): string {
+  return s.includes('\u0000') ? s.replaceAll('\u0000', '\uFFFD') : s;
 }
 
 function canonicalNumber(v: unknown): string {
@@ -417,6 +429,8 @@ interface Side {
   readonly kind: 'sqlite' | 'postgres';
   /** Redacted. */
   readonly location: string;
+  /** Text values written with U+0000 replaced by U+FFFD (PostgreSQL targets only). */
+  readonly nulReplaced: number;
   schemaVersion(): Promise<number>;
   /** drover's tables (not the version table), by name. */
   tables(): Promise<Map<string, TableShape>>;
@@ -455,6 +469,7 @@ function pgClass(dataType: string): ColumnClass {
 
 class SqliteSide implements Side {
   readonly kind = 'sqlite';
+  readonly nulReplaced = 0;
   private readonly db: Database.Database;
   private readonly inserts = new Map<string, Database.Statement>();
   constructor(
@@ -592,10 +607,9 @@ function toPg(v: unknown): unknown {
 
 function copyFailed(table: string, location: string, err: unknown): DroverError {
   const message = (err as Error).message;
-  const hint = /0x00|\\u0000/.test(message) ? ' (a text value holds a NUL character, which PostgreSQL text cannot store)' : '';
   return new DroverError(
     'COPY_FAILED',
-    `copying table ${table} into ${location} failed: ${message}${hint}; nothing was written (the target is left as it was)`,
+    `copying table ${table} into ${location} failed: ${message}; nothing was written (the target is left as it was)`,
     { cause: err },
   );
 }
@@ -608,6 +622,7 @@ class PgSide implements Side {
   private tableCache: Map<string, TableShape> | undefined;
   /** Each table's columns' PostgreSQL types (`bigint`, `text`, `double precision`), for the INSERT's casts. */
   private readonly pgTypes = new Map<string, Map<string, string>>();
+  nulReplaced = 0;
   constructor(private readonly url: string) {
     this.location = redactUrl(url);
     this.db = new PgDb(url, { max: 1, applicationName: 'drover store migrate' });
@@ -721,7 +736,14 @@ class PgSide implements Side {
   async insert(table: TableShape, rows: unknown[][]): Promise<void> {
     if (rows.length === 0) return;
     const types = this.pgTypes.get(table.name);
-    const arrays = table.columns.map((_, c) => rows.map((row) => toPg(row[c])));
+    const arrays = table.columns.map((col, c) =>
+      rows.map((row) => {
+        const v = toPg(row[c]);
+        if (col.class !== 'text' || typeof v !== 'string' || !v.includes('\u0000')) return v;
+        this.nulReplaced++;
+        return noNul(v);
+      }),
+    );
     const unnest = table.columns.map((col, i) => `$${i + 1}::${types?.get(col.name) ?? 'text'}[]`).join(', ');
     const text = `INSERT INTO ${quote(table.name)} (${table.columns.map((c) => quote(c.name)).join(', ')}) SELECT * FROM unnest(${unnest})`;
     try {

@@ -62,6 +62,13 @@ function print(report: StoreComparison, flags: StoreFlags, verb: string): number
       `  ${t.table.padEnd(width)}  ${n(t.sourceRows).padStart(rowsWidth)}  ${n(t.targetRows).padStart(rowsWidth)}  ${sum}  ${t.ok ? color.green('ok') : color.red('differs')}`,
     );
   }
+  if (report.nulReplaced > 0) {
+    out.push(
+      color.yellow(
+        `  ${n(report.nulReplaced)} text value${report.nulReplaced === 1 ? '' : 's'} held U+0000, which PostgreSQL cannot store: written with U+FFFD in its place`,
+      ),
+    );
+  }
   process.stdout.write(`${out.join('\n')}\n`);
   if (report.ok) {
     process.stdout.write(
