@@ -124,8 +124,9 @@ const MOD = 1n << 256n;
  * `TargetNotEmptyError` (`TARGET_NOT_EMPTY`, exit 2) when the target holds rows,
  * `StoreSchemaError`/`PgSchemaError` (`STORE_SCHEMA`, exit 2) for a store newer than this drover,
  * `STORE_UNREACHABLE` (exit 2) when a PostgreSQL server cannot be reached, `SCHEMA_MISMATCH` (exit 1)
- * when the two schemas do not have the same tables and columns, and `COPY_FAILED` (exit 1, the target
- * left empty) when a row cannot be written.
+ * when the two schemas do not have the same tables and columns, `COPY_FAILED` (exit 1, the target
+ * left empty) when a row cannot be written, `StoreCorruptError` (exit 7) for an SQLite source marked
+ * damaged, and InternalError (exit 70) should a table's pages not hold every row its COUNT(*) says.
  */
 export async function migrateStore(options: MigrateOptions): Promise<StoreComparison> {
   const started = Date.now();

@@ -51,7 +51,7 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
     } else {
       process.stdout.write(`store ${location}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
       process.stdout.write(
-        `  schema version ${health.schemaVersion ?? 'unknown (the store could not be read)'} (this drover: ${health.expectedSchemaVersion})\n`,
+        `  schema version ${health.schemaVersion ?? (postgres ? 'unknown (the database could not be read)' : 'unknown (the file could not be read)')} (this drover: ${health.expectedSchemaVersion})\n`,
       );
       for (const [k, v] of Object.entries(health.facts)) if (k !== 'location') process.stdout.write(`  ${k}: ${v}\n`);
       for (const p of health.problems) process.stdout.write(`  ${color.red('✗')} ${p}\n`);
