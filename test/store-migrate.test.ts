@@ -199,6 +199,51 @@ describe('drover store migrate: SQLite → PostgreSQL → SQLite', () => {
     }
   });
 
+  it('copies the source as it was at one instant: rows written during the copy are not in it, and it still verifies', async () => {
+    // A copy of the populated store to write into while it is being copied.
+    const live = join(tempDir(), 'live.db');
+    expect((await migrateStore({ from: source.path, to: live })).ok).toBe(true);
+    const spans = sqliteCounts(live).spans as number;
+    const url = pgStoreUrl();
+    let wrote = false;
+    const there = await migrateStore({
+      from: live,
+      to: url,
+      batchSize: 5,
+      onProgress: ({ table }) => {
+        if (table !== 'calls' || wrote) return;
+        wrote = true;
+        const w = new Database(live);
+        w.prepare(
+          "INSERT INTO spans (trace_key, trace_id, span_id, name, kind, start_us, end_us, status_code, attributes_json, resource_json) VALUES (1, 't', 's', 'late', 1, 1, 2, 0, '{}', '{}')",
+        ).run();
+        w.close();
+      },
+    });
+    expect(wrote).toBe(true);
+    expect(there.ok).toBe(true);
+    expect(byTable(there).spans?.targetRows).toBe(spans);
+    expect(sqliteCounts(live).spans).toBe(spans + 1);
+    // The same from PostgreSQL (REPEATABLE READ): a span inserted mid-copy stays out.
+    const c = await pgClient(url);
+    let wrotePg = false;
+    const back = await migrateStore({
+      from: url,
+      to: join(tempDir(), 'back.db'),
+      batchSize: 5,
+      onProgress: async ({ table }) => {
+        if (table !== 'calls' || wrotePg) return;
+        wrotePg = true;
+        await c.query(
+          "INSERT INTO spans (trace_key, trace_id, span_id, name, kind, start_us, end_us, status_code, attributes_json, resource_json) VALUES (1, 't', 's', 'late', 1, 1, 2, 0, '{}', '{}')",
+        );
+      },
+    });
+    expect(wrotePg).toBe(true);
+    expect(back.ok).toBe(true);
+    expect(byTable(back).spans?.targetRows).toBe(spans);
+  });
+
   it('copies PostgreSQL → PostgreSQL and SQLite → SQLite too', async () => {
     const pgA = pgStoreUrl();
     const pgB = pgStoreUrl();

@@ -88,8 +88,8 @@ export interface MigrateOptions {
   to: string;
   /** Rows per page read and per INSERT (default 1000; PostgreSQL INSERTs are also kept under 65,535 parameters). */
   batchSize?: number;
-  /** Called after every page written: the table and the rows of it copied so far. */
-  onProgress?: (progress: { table: string; rows: number }) => void;
+  /** Called for every page: the table and the rows of it written so far; the copy waits for a returned promise. */
+  onProgress?: (progress: { table: string; rows: number }) => void | Promise<void>;
   /** Called after the copy is committed and before it is verified (tests corrupt the target here). */
   beforeVerify?: () => Promise<void> | void;
 }
@@ -156,12 +156,12 @@ export async function migrateStore(options: MigrateOptions): Promise<StoreCompar
           for await (const rows of source.pages(table, batch)) {
             for (const row of rows) digest.add(row);
             await writing;
-            options.onProgress?.({ table: table.name, rows: digest.count - rows.length });
+            await options.onProgress?.({ table: table.name, rows: digest.count - rows.length });
             writing = target.insert(table, rows);
             writing.catch(() => {}); // awaited above or below; not an unhandled rejection meanwhile
           }
           await writing;
-          options.onProgress?.({ table: table.name, rows: digest.count });
+          await options.onProgress?.({ table: table.name, rows: digest.count });
           await assertAllRead(source, table.name, digest.count);
         }
         await target.finishWrite(plan);

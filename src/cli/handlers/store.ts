@@ -29,7 +29,11 @@ export async function migrateCommand(flags: StoreFlags): Promise<number> {
     to,
     ...(flags.batchSize ? { batchSize: flags.batchSize } : {}),
     ...(live
-      ? { onProgress: ({ table, rows }) => process.stderr.write(`\r\x1b[Kcopying ${table}: ${rows.toLocaleString('en-US')} rows`) }
+      ? {
+          onProgress: ({ table, rows }) => {
+            process.stderr.write(`\r\x1b[Kcopying ${table}: ${rows.toLocaleString('en-US')} rows`);
+          },
+        }
       : {}),
   });
   if (live) process.stderr.write('\r\x1b[K');
