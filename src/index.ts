@@ -35,12 +35,23 @@ export {
 export type * from './store/control-types.js';
 export {
   createStore,
+  diagnosePostgres,
   diagnoseStore,
   SQLITE_SCHEMA_VERSION,
   SqliteStore,
   STORE_CORRUPT_EXIT_CODE,
   StoreCorruptError,
 } from './store/index.js';
+export {
+  type ColumnClass,
+  type MigrateOptions,
+  migrateStore,
+  type StoreComparison,
+  type TableCheck,
+  type TableShape,
+  TargetNotEmptyError,
+  verifyStores,
+} from './store/migrate.js';
 export type * from './store/transcript-types.js';
 export type * from './store/types.js';
 export type * from './store/workflow-types.js';

@@ -16,6 +16,7 @@ import { register as registerMcp } from './commands/mcp.js';
 import { register as registerPolicy } from './commands/policy.js';
 import { register as registerRetention } from './commands/retention.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerStore } from './commands/store.js';
 import { register as registerTasks } from './commands/tasks.js';
 import { register as registerTrace } from './commands/trace.js';
 import { register as registerUi } from './commands/ui.js';
@@ -49,6 +50,7 @@ registerPolicy(program);
 registerRetention(program);
 registerWorkflows(program);
 registerWorker(program);
+registerStore(program);
 
 // A reader that stops early (`drover runs | head -1`) closes the pipe: that ends the command quietly, as for any CLI.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

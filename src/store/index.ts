@@ -3,8 +3,9 @@ import Database from 'better-sqlite3';
 import type { PriceOverrides } from '../budget/prices.js';
 import type { SqliteSynchronous } from '../config/index.js';
 import { clearDamageMark, guardStore, isCorruptionError, markDamaged, readDamageMark, StoreCorruptError } from './corruption.js';
-import { isPostgresUrl } from './location.js';
-import { PostgresStore } from './postgres/postgres-store.js';
+import { isPostgresUrl, redactUrl } from './location.js';
+import { PgDb } from './postgres/db.js';
+import { inspectPostgres, PostgresStore } from './postgres/postgres-store.js';
 import { inspectSqlite, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreHealth } from './types.js';
 
@@ -31,6 +32,9 @@ import { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
 
 export { isPostgresUrl, redactUrl } from './location.js';
 export { PG_SCHEMA_VERSION } from './postgres/migrations.js';
+
+import { PG_SCHEMA_VERSION } from './postgres/migrations.js';
+
 export { PgSchemaError, PostgresStore } from './postgres/postgres-store.js';
 export { STOPPED_ERROR } from './sqlite/control-store.js';
 export { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
@@ -104,6 +108,37 @@ export function diagnoseStore(location: string): StoreHealth {
   if (health.damage) markDamaged(location, health.damage, 'doctor');
   else if (checked) clearDamageMark(location);
   return health;
+}
+
+/**
+ * Inspects a PostgreSQL store without changing it (no migration): connection, server version,
+ * schema version, in plain words. Never throws: a bad URL or a server that cannot be reached within
+ * `connectTimeoutMs` (default 10 s) is a problem of the report. Every location it names is redacted.
+ */
+export async function diagnosePostgres(url: string, options: { connectTimeoutMs?: number } = {}): Promise<StoreHealth> {
+  const location = redactUrl(url);
+  let db: PgDb;
+  try {
+    db = new PgDb(url, { max: 1, applicationName: 'drover doctor', connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+  } catch (err) {
+    return { ...unreadable(location, `cannot use ${location}: ${(err as Error).message}`), expectedSchemaVersion: PG_SCHEMA_VERSION };
+  }
+  try {
+    const health = await inspectPostgres(db, location);
+    const password = passwordOf(url);
+    // A driver message never quotes the password today; the report must not start to if one does.
+    return password ? { ...health, problems: health.problems.map((p) => p.split(password).join('***')) } : health;
+  } finally {
+    await db.close().catch(() => {});
+  }
+}
+
+function passwordOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
+  }
 }
 
 /** `checked`: the integrity check ran to its end (so an absent `damage` means the file is intact). */

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { checkBackends } from '../../agents/availability.js';
 import { sandboxStatus } from '../../sandbox/index.js';
-import { diagnoseStore } from '../../store/index.js';
+import { diagnosePostgres, diagnoseStore, isPostgresUrl, redactUrl } from '../../store/index.js';
+import type { StoreHealth } from '../../store/types.js';
 import { type GlobalFlags, loadConfig } from '../context.js';
 import { color, EXIT, printJson } from '../output.js';
 
@@ -10,14 +11,28 @@ import { color, EXIT, printJson } from '../output.js';
  * Exit 1 when Node is too old or an existing store has a problem; a store that does not exist yet
  * is reported (commands that write create it) and is not a failure. A damaged store file gets the
  * `<store>.damaged` mark (writing commands then refuse it); a clean check removes the mark.
+ * A PostgreSQL store (a URL) is checked for connection, server version and schema version; a
+ * server that cannot be reached is a problem (exit 1), a database without drover's tables yet is
+ * "none yet". The URL is printed with its password replaced by `***`.
  */
 export async function doctorCommand(flags: GlobalFlags): Promise<number> {
   const config = loadConfig(flags);
-  const exists = config.storePath === ':memory:' || existsSync(config.storePath);
-  const health = exists ? diagnoseStore(config.storePath) : undefined;
+  const postgres = isPostgresUrl(config.storePath);
+  const location = redactUrl(config.storePath);
+  let health: StoreHealth | undefined;
+  if (postgres) {
+    const found = await diagnosePostgres(config.storePath);
+    // Reached, and no drover tables yet: like an SQLite file not created yet (commands that write create them).
+    health = found.schemaVersion === 0 && found.problems.every((p) => p.includes('any drover command that writes')) ? undefined : found;
+  } else {
+    const exists = config.storePath === ':memory:' || existsSync(config.storePath);
+    health = exists ? diagnoseStore(config.storePath) : undefined;
+  }
   const checks = {
     node: { ok: Number(process.versions.node.split('.')[0]) >= 20, detail: process.versions.node },
-    store: health ? { exists: true, ...health } : { exists: false, ok: true, location: config.storePath },
+    store: health
+      ? { exists: true, kind: postgres ? 'postgres' : 'sqlite', ...health }
+      : { exists: false, ok: true, kind: postgres ? 'postgres' : 'sqlite', location },
     projectRoot: config.projectRoot,
     // The CLI backends are optional: a missing one is reported, not a failure.
     backends: await checkBackends(),
@@ -32,11 +47,11 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
       `node ${checks.node.detail}: ${checks.node.ok ? color.green('ok') : color.red('drover needs Node 20.19 or newer')}\n`,
     );
     if (!health) {
-      process.stdout.write(`store ${config.storePath}: ${color.dim('none yet')} (drover run or drover tasks add creates it)\n`);
+      process.stdout.write(`store ${location}: ${color.dim('none yet')} (drover run or drover tasks add creates it)\n`);
     } else {
-      process.stdout.write(`store ${config.storePath}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
+      process.stdout.write(`store ${location}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
       process.stdout.write(
-        `  schema version ${health.schemaVersion ?? 'unknown (the file could not be read)'} (this drover: ${health.expectedSchemaVersion})\n`,
+        `  schema version ${health.schemaVersion ?? (postgres ? 'unknown (the database could not be read)' : 'unknown (the file could not be read)')} (this drover: ${health.expectedSchemaVersion})\n`,
       );
       for (const [k, v] of Object.entries(health.facts)) if (k !== 'location') process.stdout.write(`  ${k}: ${v}\n`);
       for (const p of health.problems) process.stdout.write(`  ${color.red('✗')} ${p}\n`);

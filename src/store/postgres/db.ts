@@ -39,6 +39,8 @@ export interface PgDbOptions {
   max?: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** Give up connecting after this many ms (default: wait as long as the OS does). */
+  connectTimeoutMs?: number;
 }
 
 /** PostgreSQL's error codes drover reacts to (https://www.postgresql.org/docs/15/errcodes-appendix.html). */
@@ -86,6 +88,7 @@ export class PgDb {
       max: options.max ?? 10,
       types,
       application_name: options.applicationName ?? 'drover',
+      ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
     });
     // An idle pooled connection the server dropped must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});

@@ -527,8 +527,8 @@ export async function inspectPostgres(db: PgDb, location: string): Promise<Store
   try {
     const client = await db.pool.connect();
     try {
-      facts.serverVersion = (await client.query<{ v: string }>('SHOW server_version AS v')).rows[0]?.v ?? '?';
-      const num = Number((await client.query<{ n: string }>('SHOW server_version_num AS n')).rows[0]?.n ?? 0);
+      facts.serverVersion = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '?';
+      const num = Number((await client.query<{ n: string }>("SELECT current_setting('server_version_num') AS n")).rows[0]?.n ?? 0);
       if (num < 130000) problems.push(`PostgreSQL ${facts.serverVersion} is older than 13, the oldest drover supports`);
       schemaVersion = await readSchemaVersion(client);
       if (schemaVersion < PG_SCHEMA_VERSION) {
