@@ -64,7 +64,9 @@ const spec = (runId, callKey) => ({ runId, callKey, pool: 'bench', labels: [], b
 async function enqueueMany(store, n, runs, prefix) {
   for (let i = 0; i < n; i += 50) {
     await Promise.all(
-      Array.from({ length: Math.min(50, n - i) }, (_, k) => store.jobs.enqueue(spec(`${prefix}${(i + k) % runs}`, `agent:${i + k}`), Date.now())),
+      Array.from({ length: Math.min(50, n - i) }, (_, k) =>
+        store.jobs.enqueue(spec(`${prefix}${(i + k) % runs}`, `agent:${i + k}`), Date.now()),
+      ),
     );
   }
 }
@@ -193,7 +195,9 @@ async function pipeline(pgUrl) {
     await fn();
     return performance.now() - t0;
   };
-  const sqliteMs = await timed(() => cli(['run', wf, '--sim', sim, '--concurrency', '64', '--json'], { ...env, DROVER_STORE: join(dir, 'one.db') }, dir));
+  const sqliteMs = await timed(() =>
+    cli(['run', wf, '--sim', sim, '--concurrency', '64', '--json'], { ...env, DROVER_STORE: join(dir, 'one.db') }, dir),
+  );
   const pgOneMs = await timed(() =>
     cli(['run', wf, '--sim', sim, '--concurrency', '64', '--json'], { ...env, DROVER_STORE: `${pgUrl}?schema=pipe_one` }, dir),
   );
@@ -226,7 +230,10 @@ export async function benchWorkers() {
     const dir = tempDir();
     const out = {
       claims: [await claims(`${pg.url}?schema=claims`, 'postgres'), await claims(join(dir, 'claims.db'), 'sqlite')],
-      claimLatency: [await latency(`${pg.url}?schema=latency`, 'postgres (NOTIFY)'), await latency(join(dir, 'latency.db'), 'sqlite (20 ms polls)')],
+      claimLatency: [
+        await latency(`${pg.url}?schema=latency`, 'postgres (NOTIFY)'),
+        await latency(join(dir, 'latency.db'), 'sqlite (20 ms polls)'),
+      ],
       takeover: await takeover(`${pg.url}?schema=takeover`),
       pipeline: await pipeline(pg.url),
     };

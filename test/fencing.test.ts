@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../src/core/index.js';
 import type { CallRecord, Store } from '../src/store/index.js';
@@ -93,14 +92,14 @@ rules:
     hold: work
     turns: [{ text: 'done {{1}}' }]
 `);
-    const db = join(dir, 'drover.db');
+    // The same store for the test and both drivers (an SQLite file, or a PostgreSQL schema in the postgres project).
+    const { store, path: db } = tempStore(dir);
     const script = ccScript(dir, `return parallel([() => agent('work a'), () => agent('work b')]);`);
     const env = { DROVER_LEASE_TTL_MS: '1000' };
     const first = spawnCli(['run', script, '--run-id', 'frozen', '--gateway', gw.url, '--store', db, '--json'], { cwd: dir, env });
     await gw.gates.arrived('work', 2);
     first.kill('SIGSTOP');
     try {
-      const { store } = tempStore(dir);
       // The frozen driver cannot renew: wait for its lease to run out (the condition, not a fixed time).
       await waitFor(
         async () => {

@@ -116,7 +116,7 @@ export function clearDamageMark(location: string): void {
  * an unknown method counts as a write.
  */
 const READS =
-  /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|watchTasks$|stopRequestedAt$|forCall$|callsWithTranscripts$|nextTaskId$|checkHealth$|close$)/;
+  /^(get|list|query|count|ready|usage|history|lastTaskEventSeq$|watchTasks$|waitFor|stopRequestedAt$|forCall$|callsWithTranscripts$|nextTaskId$|checkHealth$|close$)/;
 
 /** A guarded store's shared state: set once damage is seen, by any of its methods. */
 interface GuardState {
@@ -124,7 +124,7 @@ interface GuardState {
 }
 
 /**
- * Wraps a store (and its `tasks`, `spans` and `ledger` parts) so that:
+ * Wraps a store (and each of its parts: `tasks`, `spans`, `ledger`, `queue`, `jobs`…) so that:
  * - an SQLite corruption error from any method becomes `StoreCorruptError` naming `location`, and
  *   marks the store damaged (the mark file, and this object: its later writes are refused at once);
  * - when opened `readOnly` because the store was already marked, a write that reaches SQLite
@@ -161,7 +161,10 @@ function guard<T extends object>(target: T, location: string, state: GuardState,
         prop === 'control' ||
         prop === 'transcripts' ||
         prop === 'retention' ||
-        prop === 'workflows'
+        prop === 'workflows' ||
+        prop === 'reservations' ||
+        prop === 'queue' ||
+        prop === 'jobs'
       ) {
         if (typeof value !== 'object' || value === null) return value;
         if (!parts.has(prop)) parts.set(prop, guard(value, location, state, `${prop}.`));

@@ -70,6 +70,9 @@ export function splitSchema(url: string): { url: string; schema: string | null }
   return { url: parsed.toString(), schema };
 }
 
+/** How long the server lets a drover connection sit idle inside a transaction before ending it, ms. */
+export const IDLE_IN_TRANSACTION_MS = 5_000;
+
 export class PgDb {
   readonly pool: pg.Pool;
   /** The schema the store's tables live in (`?schema=` of the URL), or null for the server's default (`public`). */
@@ -84,7 +87,12 @@ export class PgDb {
     this.clientConfig = { connectionString, types, application_name: options.applicationName ?? 'drover' };
     this.pool = new (loadPg().Pool)({
       connectionString,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // A process frozen inside a transaction (SIGSTOP, a debugger, a swap storm) would hold its row
+      // locks for ever, and every claim would skip those rows (SKIP LOCKED): the server ends such a
+      // session instead. drover never waits inside a transaction (no model call runs in one).
+      options: [schema ? `-c search_path=${schema}` : '', `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`]
+        .filter(Boolean)
+        .join(' '),
       max: options.max ?? 10,
       types,
       application_name: options.applicationName ?? 'drover',
