@@ -203,6 +203,21 @@ describe('drover worker', { timeout: 120_000 }, () => {
     expect(second).toMatchObject({ status: 'finished', result: 'finished second' });
   });
 
+  it('drover stop on a queued run stops it at once: no worker takes it', async () => {
+    const dir = tempDir();
+    const { store, path } = tempStore(dir);
+    const env = { DROVER_STORE: path };
+    const sim = write(dir, 'sim.yaml', SCENARIO.replace(/\n\s*hold: 'held'/, ''));
+    const runId = await queue(ccScript(dir, WORKFLOW, 'wf.js', 'stopped-early'), dir, env, ['--sim', sim]);
+    const stop = await cli(['stop', runId, '--json'], { cwd: dir, env });
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(lastJson(stop.stdout)).toMatchObject({ runId, outcome: 'stopped', status: 'stopped' });
+    const worker = spawnWorker(['--once'], dir, env);
+    expect((await worker.child.done).code).toBe(0);
+    expect(worker.seen().some((e) => e.type === 'claimed')).toBe(false);
+    expect((await store.getRun(runId))?.status).toBe('stopped');
+  });
+
   it('refuses bad input before anything is stored', async () => {
     const dir = tempDir();
     const { path } = tempStore(dir);

@@ -3,6 +3,7 @@ import type {
   CallKind,
   CallRecord,
   CallStatus,
+  LeaseInfo,
   QuestionRecord,
   RunListing,
   RunRecord,
@@ -82,6 +83,13 @@ export function safeText(s: string | null | undefined): string | null | undefine
 }
 const fromJson = (v: string | null): unknown => (v === null ? null : JSON.parse(v));
 
+/** A run row's lease columns as its LeaseInfo, or null when it has none. */
+export function leaseFromRow(r: Pick<RunRow, 'lease_token' | 'lease_pid' | 'lease_host' | 'lease_expires_at'>): LeaseInfo | null {
+  return r.lease_token === null
+    ? null
+    : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 };
+}
+
 export function runFromRow(r: RunRow): RunRecord {
   return {
     id: r.id,
@@ -100,10 +108,7 @@ export function runFromRow(r: RunRow): RunRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
-    lease:
-      r.lease_token === null
-        ? null
-        : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 },
+    lease: leaseFromRow(r),
     pool: r.pool ?? null,
   };
 }
@@ -141,10 +146,7 @@ export function listingFromRow(r: ListingRow): RunListing {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
-    lease:
-      r.lease_token === null
-        ? null
-        : { token: r.lease_token, pid: r.lease_pid ?? 0, host: r.lease_host ?? '', expiresAt: r.lease_expires_at ?? 0 },
+    lease: leaseFromRow(r),
     resultBytes: r.result_bytes ?? 0,
   };
 }

@@ -1,6 +1,7 @@
 /** Task board row mapping and rules' small helpers, shared by the SQLite and PostgreSQL task stores. */
 import { safeJson, safeText } from './rows.js';
-import type { TaskRecord, TaskStatus } from './task-types.js';
+import { TaskRuleError } from './task-errors.js';
+import type { TaskPatch, TaskRecord, TaskStatus } from './task-types.js';
 
 /** A `tasks` row as both stores read it (same table and column names). */
 export interface TaskRow {
@@ -95,4 +96,32 @@ export function taskDiff(before: TaskRecord, after: TaskRecord): Record<string, 
     if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) out[key] = [before[key], after[key]];
   }
   return out;
+}
+
+/**
+ * Applies an update's field changes (not its status) to a task row: subject (non-empty), description,
+ * active form, priority, labels (normalised), owner, and metadata merged key by key (`null` removes a key).
+ * @throws TaskRuleError (`INVALID_TASK`) for a blank subject
+ */
+export function applyTaskPatch(
+  row: Pick<TaskRow, 'subject' | 'description' | 'active_form' | 'priority' | 'labels_json' | 'owner' | 'metadata_json'>,
+  patch: TaskPatch,
+): void {
+  if (patch.subject !== undefined) {
+    if (!patch.subject.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
+    row.subject = patch.subject;
+  }
+  if (patch.description !== undefined) row.description = patch.description;
+  if (patch.activeForm !== undefined) row.active_form = patch.activeForm;
+  if (patch.priority !== undefined) row.priority = patch.priority;
+  if (patch.labels !== undefined) row.labels_json = JSON.stringify(normalizeLabels(patch.labels));
+  if (patch.owner !== undefined) row.owner = patch.owner;
+  if (patch.metadata !== undefined) {
+    const merged: Record<string, unknown> = { ...JSON.parse(row.metadata_json) };
+    for (const [k, v] of Object.entries(patch.metadata)) {
+      if (v === null) delete merged[k];
+      else merged[k] = v;
+    }
+    row.metadata_json = JSON.stringify(merged);
+  }
 }

@@ -220,17 +220,21 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
   const { config, store } = openStore(flags, { lazy: true, mustExist: flags.from !== undefined });
   try {
     const args = parseArgsJson(flags.argsJson);
+    // What the run starts from, whether it is queued or driven here.
+    const start = {
+      store,
+      script,
+      ...(args !== undefined ? { args } : {}),
+      ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
+      ...(flags.from ? { fromRunId: flags.from } : {}),
+      ...overrides(flags),
+      defaults: runDefaults(config),
+    };
     if (flags.queue !== undefined) {
       const run = await queueRun({
-        store,
-        script,
-        ...(args !== undefined ? { args } : {}),
-        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
-        ...(flags.from ? { fromRunId: flags.from } : {}),
-        ...overrides(flags),
+        ...start,
         ...(typeof flags.queue === 'string' ? { pool: flags.queue } : {}),
         ...(flags.labels !== undefined ? { labels: flags.labels.split(',').map((l) => l.trim()) } : {}),
-        defaults: runDefaults(config),
       });
       if (flags.json) printJson({ runId: run.id, status: run.status, pool: run.pool });
       else
@@ -241,14 +245,8 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
     }
     return await drive(flags, (common) =>
       runWorkflow({
-        store,
-        script,
-        ...(args !== undefined ? { args } : {}),
-        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
-        ...(flags.from ? { fromRunId: flags.from } : {}),
-        ...overrides(flags),
+        ...start,
         ...(config.budget ? { dailyCaps: config.budget } : {}),
-        defaults: runDefaults(config),
         ...tracingOptions(config),
         ...common,
       }),

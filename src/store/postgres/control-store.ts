@@ -1,8 +1,9 @@
 /** @module PostgreSQL side of run control (`runs.stop_requested_at`) and agent transcripts (port of src/store/sqlite/control-store.ts). */
 import { LeaseLostError, NotFoundError } from '../../core/index.js';
 import { type ControlStore, STOPPED_ERROR, type StopOutcome, type StopRequest } from '../control-types.js';
+import { leaseFromRow } from '../rows.js';
 import type { TranscriptRecord, TranscriptStore } from '../transcript-types.js';
-import type { Fence, LeaseInfo, RunStatus } from '../types.js';
+import type { Fence, RunStatus } from '../types.js';
 import { PG_UNIQUE_VIOLATION, type PgDb } from './db.js';
 
 interface StopRow {
@@ -29,11 +30,9 @@ export class PgControlStore implements ControlStore {
       ).rows[0];
       if (!row) throw new NotFoundError(`run ${req.runId}`);
       if (row.status === 'stopped') return { kind: 'already-stopped' };
-      if (row.status !== 'running' && row.status !== 'waiting') return { kind: 'ended', status: row.status };
-      const lease: LeaseInfo | null =
-        row.lease_token === null
-          ? null
-          : { token: row.lease_token, pid: row.lease_pid ?? 0, host: row.lease_host ?? '', expiresAt: row.lease_expires_at ?? 0 };
+      // A queued run (no driver yet) is stopped at once: no worker will take it.
+      if (row.status !== 'running' && row.status !== 'waiting' && row.status !== 'queued') return { kind: 'ended', status: row.status };
+      const lease = leaseFromRow(row);
       if (lease && lease.expiresAt > req.now && !req.isHolderGone(lease)) {
         await q.query('UPDATE runs SET stop_requested_at = $1 WHERE id = $2', [req.now, req.runId]);
         return { kind: 'requested', requestedAt: req.now, driver: lease };

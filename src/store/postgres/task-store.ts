@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { safeJson } from '../rows.js';
 import { TaskRuleError } from '../task-errors.js';
 import {
+  applyTaskPatch,
   byNumber,
   isCountableId,
   isOpen,
@@ -491,23 +492,7 @@ export class PgTaskStore implements TaskStore {
       await this.assertClaim(q, row, actor, claimant, changesStatus ? `set ${patch.status}` : 'given to another owner');
     }
     const before = await this.record(q, row);
-    if (patch.subject !== undefined) {
-      if (!patch.subject.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
-      row.subject = patch.subject;
-    }
-    if (patch.description !== undefined) row.description = patch.description;
-    if (patch.activeForm !== undefined) row.active_form = patch.activeForm;
-    if (patch.priority !== undefined) row.priority = patch.priority;
-    if (patch.labels !== undefined) row.labels_json = JSON.stringify(normalizeLabels(patch.labels));
-    if (patch.owner !== undefined) row.owner = patch.owner;
-    if (patch.metadata !== undefined) {
-      const merged: Record<string, unknown> = { ...JSON.parse(row.metadata_json) };
-      for (const [k, v] of Object.entries(patch.metadata)) {
-        if (v === null) delete merged[k];
-        else merged[k] = v;
-      }
-      row.metadata_json = JSON.stringify(merged);
-    }
+    applyTaskPatch(row, patch);
     let kind: TaskEventKind = 'updated';
     if (patch.status !== undefined && patch.status !== row.status) {
       if (patch.status === 'in_progress') await this.assertNotBlocked(q, row, 'started');

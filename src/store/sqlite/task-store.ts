@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { safeJson } from '../rows.js';
 import { TaskRuleError } from '../task-errors.js';
 import {
+  applyTaskPatch,
   byNumber,
   taskDiff as diff,
   isCountableId,
@@ -386,23 +387,7 @@ export class SqliteTaskStore implements TaskStore {
         this.assertClaim(row, actor, claimant, changesStatus ? `set ${patch.status}` : 'given to another owner');
       }
       const before = this.record(row);
-      if (patch.subject !== undefined) {
-        if (!patch.subject.trim()) throw new TaskRuleError('INVALID_TASK', 'a task needs a subject');
-        row.subject = patch.subject;
-      }
-      if (patch.description !== undefined) row.description = patch.description;
-      if (patch.activeForm !== undefined) row.active_form = patch.activeForm;
-      if (patch.priority !== undefined) row.priority = patch.priority;
-      if (patch.labels !== undefined) row.labels_json = JSON.stringify(normalizeLabels(patch.labels));
-      if (patch.owner !== undefined) row.owner = patch.owner;
-      if (patch.metadata !== undefined) {
-        const merged: Record<string, unknown> = { ...JSON.parse(row.metadata_json) };
-        for (const [k, v] of Object.entries(patch.metadata)) {
-          if (v === null) delete merged[k];
-          else merged[k] = v;
-        }
-        row.metadata_json = JSON.stringify(merged);
-      }
+      applyTaskPatch(row, patch);
       let kind: TaskEventKind = 'updated';
       if (patch.status !== undefined && patch.status !== row.status) {
         if (patch.status === 'in_progress') this.assertNotBlocked(row, 'started');
