@@ -285,6 +285,63 @@ describe(`store conformance (${ON_POSTGRES ? 'postgres' : 'sqlite'})`, () => {
     expect(Date.now() - started).toBeLessThan(600_000);
   });
 
+  it('agent jobs: a worker with a free slot gets the queued job even when its own live jobs come first in the run', async () => {
+    const dir = tempDir();
+    const { store } = tempStore(dir);
+    await bareRun(store, 'r', dir);
+    for (let i = 0; i < 5; i++) {
+      await store.jobs.enqueue(
+        { runId: 'r', callKey: `agent:${i}`, pool: 'workers', labels: [], backend: 'builtin', request: { prompt: `p${i}` } },
+        1,
+      );
+    }
+    let n = 0;
+    const claim = (limit: number, over: Partial<Parameters<Store['jobs']['claim']>[0]> = {}) =>
+      store.jobs.claim({
+        pool: 'workers',
+        worker: 'w',
+        host: hostname(),
+        pid: process.pid,
+        labels: [],
+        limit,
+        ttlMs: 60_000,
+        now: 1000,
+        isHolderGone: () => false,
+        newToken: () => `t${++n}`,
+        ...over,
+      });
+    expect((await claim(3)).map((j) => j.callKey)).toEqual(['agent:0', 'agent:1', 'agent:2']);
+    expect((await claim(1)).map((j) => j.callKey)).toEqual(['agent:3']);
+    expect((await claim(5)).map((j) => j.callKey)).toEqual(['agent:4']);
+    expect(await claim(5)).toEqual([]);
+    // This host's live jobs are taken over only when their holder is gone; a lapsed lease by anyone.
+    expect((await claim(2, { isHolderGone: () => true })).map((j) => [j.callKey, j.claims])).toEqual([
+      ['agent:0', 2],
+      ['agent:1', 2],
+    ]);
+    expect((await claim(1, { host: 'elsewhere', now: 1000 + 120_000 })).map((j) => [j.callKey, j.claims])).toEqual([['agent:0', 3]]);
+    // Fencing: only the current holder stores an outcome.
+    const [job] = await store.jobs.listByRun('r');
+    expect(await store.jobs.complete(job?.id as number, 't1', { ok: true, text: 'stale' }, 2000)).toBe(false);
+    expect(await store.jobs.complete(job?.id as number, job?.lease?.token as string, { ok: true, text: 'fresh' }, 2000)).toBe(true);
+    expect(await store.jobs.get(job?.id as number)).toMatchObject({
+      status: 'finished',
+      outcome: { ok: true, text: 'fresh' },
+      lease: null,
+    });
+    // A call with a finished job is not enqueued again; a cancelled one is.
+    expect(
+      (await store.jobs.enqueue({ runId: 'r', callKey: 'agent:0', pool: 'workers', labels: [], backend: 'builtin', request: {} }, 3))
+        .existing,
+    ).toBe(true);
+    expect(await store.jobs.cancelRun('r', 4)).toBe(4);
+    const again = await store.jobs.enqueue(
+      { runId: 'r', callKey: 'agent:1', pool: 'workers', labels: [], backend: 'builtin', request: {} },
+      5,
+    );
+    expect(again).toMatchObject({ existing: false, job: { status: 'queued', claims: 2 } });
+  });
+
   it('a secret in a stored value is redacted at the store boundary', async () => {
     const dir = tempDir();
     const { store } = tempStore(dir);

@@ -73,7 +73,8 @@ export class PgJobStore implements AgentJobStore {
          CROSS JOIN LATERAL (
            SELECT * FROM agent_jobs a WHERE a.run_id = r.run_id AND a.pool = $2 AND a.status IN ('queued', 'running')
              AND (a.lease_token IS NULL OR a.lease_expires_at <= $3 OR a.lease_host = $4)
-           ORDER BY a.id LIMIT $5 FOR UPDATE SKIP LOCKED
+           -- Surely claimable jobs first (queued, or lease lapsed): this host's live ones must not use up the share.
+           ORDER BY NOT (a.status = 'queued' OR a.lease_expires_at <= $3), a.id LIMIT $5 FOR UPDATE SKIP LOCKED
          ) j`,
         [runs.rows.map((r) => r.run_id), req.pool, req.now, req.host, share],
       );

@@ -29,7 +29,7 @@ export class PgRunQueue implements RunQueue {
       const rows = await q.query<RunRow>(
         `SELECT * FROM runs WHERE pool = $1 AND status IN ('queued', 'running')
            AND (lease_token IS NULL OR lease_expires_at <= $2 OR lease_host = $3)
-         ORDER BY created_at, id LIMIT ${CLAIM_CANDIDATES} FOR UPDATE SKIP LOCKED`,
+         ORDER BY NOT (status = 'queued' OR lease_expires_at <= $2), created_at, id LIMIT ${CLAIM_CANDIDATES} FOR UPDATE SKIP LOCKED`,
         [req.pool, req.now, req.holder.host],
       );
       const run = rows.rows.map(runFromRow).find((r) => isClaimable(r, req));

@@ -33,10 +33,12 @@ export class SqliteJobStore implements AgentJobStore {
       again: db.prepare(`UPDATE agent_jobs SET status = 'queued', pool = @pool, labels_json = @labels_json, backend = @backend,
         request_json = @request_json, outcome_json = NULL, lease_token = NULL, lease_worker = NULL, lease_host = NULL, lease_pid = NULL,
         lease_expires_at = NULL, started_at = NULL, finished_at = NULL WHERE id = @id`),
+      // Surely claimable jobs (queued, or lease lapsed) rank before this host's live ones, which must not use up the limit.
       candidates: db.prepare(`SELECT * FROM (
-          SELECT *, row_number() OVER (PARTITION BY run_id ORDER BY id) AS rank FROM agent_jobs
-          WHERE pool = ? AND status IN ('queued', 'running') AND (lease_token IS NULL OR lease_expires_at <= ? OR lease_host = ?)
-        ) ORDER BY rank, id LIMIT ?`),
+          SELECT *, row_number() OVER (PARTITION BY run_id ORDER BY NOT (status = 'queued' OR lease_expires_at <= @now), id) AS rank
+          FROM agent_jobs
+          WHERE pool = @pool AND status IN ('queued', 'running') AND (lease_token IS NULL OR lease_expires_at <= @now OR lease_host = @host)
+        ) ORDER BY rank, id LIMIT @limit`),
       take: db.prepare(`UPDATE agent_jobs SET status = 'running', claims = claims + 1, lease_token = @token, lease_worker = @worker,
         lease_host = @host, lease_pid = @pid, lease_expires_at = @expiresAt, started_at = @now WHERE id = @id`),
       renew: db.prepare("UPDATE agent_jobs SET lease_expires_at = ? WHERE lease_token = ? AND status = 'running'"),
@@ -79,7 +81,7 @@ export class SqliteJobStore implements AgentJobStore {
     if (req.limit <= 0) return [];
     return this.db
       .transaction((): AgentJob[] => {
-        const rows = this.s.candidates.all(req.pool, req.now, req.host, req.limit * 4) as JobRow[];
+        const rows = this.s.candidates.all({ pool: req.pool, now: req.now, host: req.host, limit: req.limit * 4 }) as JobRow[];
         const out: AgentJob[] = [];
         for (const job of rows.map(jobFromRow)) {
           if (out.length >= req.limit) break;

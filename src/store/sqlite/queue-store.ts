@@ -11,9 +11,9 @@ export class SqliteRunQueue implements RunQueue {
 
   constructor(private readonly db: Database.Database) {
     this.candidates = db.prepare(
-      `SELECT * FROM runs WHERE pool = ? AND status IN ('queued', 'running')
-         AND (lease_token IS NULL OR lease_expires_at <= ? OR lease_host = ?)
-       ORDER BY created_at, id LIMIT ${CLAIM_CANDIDATES}`,
+      `SELECT * FROM runs WHERE pool = @pool AND status IN ('queued', 'running')
+         AND (lease_token IS NULL OR lease_expires_at <= @now OR lease_host = @host)
+       ORDER BY NOT (status = 'queued' OR lease_expires_at <= @now), created_at, id LIMIT ${CLAIM_CANDIDATES}`,
     );
     this.take = db.prepare(
       `UPDATE runs SET status = 'running', error_json = NULL, finished_at = NULL, updated_at = @now,
@@ -29,7 +29,7 @@ export class SqliteRunQueue implements RunQueue {
   async claimRun(req: RunClaimRequest): Promise<RunClaim | null> {
     return this.db
       .transaction((): RunClaim | null => {
-        const rows = this.candidates.all(req.pool, req.now, req.holder.host) as RunRow[];
+        const rows = this.candidates.all({ pool: req.pool, now: req.now, host: req.holder.host }) as RunRow[];
         const run = rows.map(runFromRow).find((r) => isClaimable(r, req));
         if (!run) return null;
         const expiresAt = req.now + req.ttlMs;
