@@ -53,7 +53,9 @@ describe('runs --status', () => {
     const dir = tempDir();
     const r = await cli(['runs', '--status', 'bogus'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/argument 'bogus' is invalid\. --status must be one of queued, running, interrupted, waiting, completed, failed/);
+    expect(r.stderr).toMatch(
+      /argument 'bogus' is invalid\. --status must be one of queued, running, interrupted, waiting, completed, failed/,
+    );
     expect(r.stdout).not.toMatch(/no runs yet/);
     expect(readdirSync(dir)).toEqual([]);
   });

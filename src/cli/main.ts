@@ -28,7 +28,10 @@ const program = new Command()
   .name('drover')
   .description('Durable, budgeted, observable orchestration for coding-agent workflows')
   .version('0.1.0')
-  .option('--store <path>', 'store file (default: .drover/drover.db at the project root; env DROVER_STORE)')
+  .option(
+    '--store <path|url>',
+    'store: an SQLite file or a postgres:// URL (default: .drover/drover.db at the project root; env DROVER_STORE)',
+  )
   .showHelpAfterError('(add --help for usage)')
   // Before any .command(): subcommands copy it. Commander exits 1 on a flag error (unknown
   // option, missing or invalid argument, a group called without its subcommand); drover's

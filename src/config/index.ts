@@ -174,6 +174,15 @@ export function resolveConfig(overrides: ConfigOverrides = {}): Config {
   const projectRoot = findProjectRoot(cwd);
   const file = readConfigFile(projectRoot);
   const storeSetting = overrides.store ?? env.DROVER_STORE ?? file.store;
+  // `postgress://…` or `mysql://…` is a mistyped URL, never a file to create.
+  const scheme = storeSetting?.match(/^([A-Za-z][A-Za-z0-9+.-]*):\/\//)?.[1];
+  if (storeSetting && scheme && !isPostgresUrl(storeSetting)) {
+    const where = overrides.store ? '--store' : env.DROVER_STORE ? 'DROVER_STORE' : 'drover.config.json store';
+    throw new InputError(
+      `${where}: "${scheme}://" is not a store drover can use: give an SQLite file path or a postgres:// URL`,
+      'BAD_STORE',
+    );
+  }
   // A PostgreSQL URL is the location itself; a file path is resolved like any other.
   const storePath = storeSetting
     ? isAbsolute(storeSetting) || isPostgresUrl(storeSetting)

@@ -35,7 +35,7 @@ import { DroverError, InternalError } from '../core/errors.js';
 import { readDamageMark, StoreCorruptError } from './corruption.js';
 import { createStore } from './index.js';
 import { isPostgresUrl, redactUrl } from './location.js';
-import { PgDb } from './postgres/db.js';
+import { PgDb, scrubPassword } from './postgres/db.js';
 import { migratePg, PG_SCHEMA_VERSION, readSchemaVersion } from './postgres/migrations.js';
 import { PgSchemaError } from './postgres/postgres-store.js';
 import { SQLITE_SCHEMA_VERSION } from './sqlite/migrations.js';
@@ -633,7 +633,7 @@ class PgSide implements Side {
     try {
       this.client = await this.db.pool.connect();
     } catch (err) {
-      throw new DroverError('STORE_UNREACHABLE', `cannot connect to ${this.location}: ${scrub((err as Error).message, this.url)}`, {
+      throw new DroverError('STORE_UNREACHABLE', `cannot connect to ${this.location}: ${scrubPassword((err as Error).message, this.url)}`, {
         exitCode: 2,
         cause: err,
       });
@@ -783,14 +783,6 @@ class PgSide implements Side {
 }
 
 /** The message without the URL's password, should a driver ever quote it. */
-function scrub(message: string, url: string): string {
-  try {
-    const password = decodeURIComponent(new URL(url).password);
-    return password ? message.split(password).join('***') : message;
-  } catch {
-    return message;
-  }
-}
 
 async function openPg(url: string): Promise<PgSide> {
   const side = new PgSide(url);

@@ -3,6 +3,9 @@ import type { Store } from '../store/index.js';
 import { type JobRequest, outcomeOf, toJobRequest } from './agent-job.js';
 import { gitCommitOf } from './workspace.js';
 
+/** How long a dispatched call may stay queued before the run says no worker has taken it, ms. */
+export const NO_WORKER_WARN_MS = 10_000;
+
 /** Longest wait between looks at a dispatched job when no NOTIFY arrives (SQLite polls at this pace), ms. */
 export const JOB_POLL_MS = 250;
 
@@ -15,6 +18,8 @@ export interface PooledBackendOptions {
   /** Labels a worker needs (the run's `--labels`). */
   labels?: string[];
   pollMs?: number;
+  /** Default NO_WORKER_WARN_MS. */
+  noWorkerWarnMs?: number;
 }
 
 /**
@@ -52,7 +57,17 @@ export class PooledBackend implements AgentBackend {
     );
     const signal = request.signal;
     let current = job;
+    let warned = false;
+    const since = Date.now();
     while (current.status === 'queued' || current.status === 'running') {
+      if (!warned && current.status === 'queued' && Date.now() - since >= (this.options.noWorkerWarnMs ?? NO_WORKER_WARN_MS)) {
+        // Said once per call: a pool nobody serves would otherwise look like an agent that runs for ever.
+        warned = true;
+        request.onProgress?.({
+          type: 'warning',
+          message: `no worker of pool "${pool}" has taken this call yet (start one: drover worker --pool ${pool})`,
+        });
+      }
       if (signal?.aborted) {
         await store.jobs.cancelRun(runId, Date.now());
         return outcomeOf(null, 'cancelled');

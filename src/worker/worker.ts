@@ -65,11 +65,18 @@ export type WorkerEvent =
   | { type: 'requeued'; worker: string; runId: string; reason: string; at: number }
   | { type: 'refused'; worker: string; runId: string; code: string; message: string; at: number }
   | { type: 'lost'; worker: string; runId: string; message: string; at: number }
-  | { type: 'job-claimed'; worker: string; runId: string; callKey: string; jobId: number; claims: number; at: number }
-  | { type: 'job-done'; worker: string; runId: string; callKey: string; jobId: number; at: number }
-  | { type: 'job-lost'; worker: string; runId: string; callKey: string; jobId: number; at: number }
-  | { type: 'job-requeued'; worker: string; runId: string; callKey: string; jobId: number; at: number }
+  | { type: 'job-claimed'; worker: string; runId: string; callKey: string; label: string | null; jobId: number; claims: number; at: number }
+  | { type: 'job-done'; worker: string; runId: string; callKey: string; label: string | null; jobId: number; at: number }
+  | { type: 'job-lost'; worker: string; runId: string; callKey: string; label: string | null; jobId: number; at: number }
+  | { type: 'job-requeued'; worker: string; runId: string; callKey: string; label: string | null; jobId: number; at: number }
+  | { type: 'store-error'; worker: string; message: string; at: number }
   | { type: 'stopped'; worker: string; at: number };
+
+/** How events name a job: its run, call key, the agent's label and the job id. */
+function jobRef(job: AgentJob): { runId: string; callKey: string; label: string | null; jobId: number } {
+  const label = (job.request as { label?: unknown }).label;
+  return { runId: job.runId, callKey: job.callKey, label: typeof label === 'string' ? label : null, jobId: job.id };
+}
 
 /** What a worker did, when it stops. */
 export interface WorkerReport {
@@ -86,10 +93,14 @@ export interface WorkerReport {
 
 /**
  * Runs a worker until `signal` aborts (or, with `once`, until the queue is empty).
- * Never throws for a run's failure: that is the run's status. Store errors while claiming are retried after `pollMs`.
+ * Never throws for a run's failure: that is the run's status. The store is read once before
+ * anything starts, so a store that cannot be used at all fails at once (StoreUnreachableError
+ * `STORE_UNREACHABLE`, exit 2; BAD_STORE for a malformed URL); store errors while claiming later
+ * (a server restart) are reported as `store-error` events and retried after `pollMs`.
  */
 export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const { store } = options;
+  await store.listRuns({ limit: 1 });
   const worker = options.name ?? `${hostname()}:${process.pid}`;
   const pool = options.pool ?? DEFAULT_POOL;
   const jobSlots = options.concurrency ?? WORKER_JOB_CONCURRENCY;
@@ -131,7 +142,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       [...jobs].map(async ([token, j]) => {
         if (await store.jobs.requeue(j.job.id, token, Date.now()).catch(() => false)) {
           report.jobs.requeued++;
-          emit({ type: 'job-requeued', worker, runId: j.job.runId, callKey: j.job.callKey, jobId: j.job.id, at: Date.now() });
+          emit({ type: 'job-requeued', worker, ...jobRef(j.job), at: Date.now() });
         }
         j.abort.abort('worker shutting down');
       }),
@@ -188,24 +199,25 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     active.set(runId, { token, done, abort });
   };
 
+  // A store outage is said once per kind of error, not once per poll.
+  let lastStoreError = '';
+  const storeError = (err: unknown) => {
+    const message = errorMessage(err);
+    if (message !== lastStoreError) emit({ type: 'store-error', worker, message, at: Date.now() });
+    lastStoreError = message;
+  };
+
   const runJob = (job: AgentJob) => {
     const token = job.lease?.token as string;
     const abort = new AbortController();
-    emit({ type: 'job-claimed', worker, runId: job.runId, callKey: job.callKey, jobId: job.id, claims: job.claims, at: Date.now() });
+    emit({ type: 'job-claimed', worker, ...jobRef(job), claims: job.claims, at: Date.now() });
     const done = runner
       .run(job, token, abort.signal)
       .then((end) => {
         if (end === 'completed') report.jobs.done++;
         else if (!stop.signal.aborted) report.jobs.lost++;
         if (end === 'completed' || !stop.signal.aborted) {
-          emit({
-            type: end === 'completed' ? 'job-done' : 'job-lost',
-            worker,
-            runId: job.runId,
-            callKey: job.callKey,
-            jobId: job.id,
-            at: Date.now(),
-          });
+          emit({ type: end === 'completed' ? 'job-done' : 'job-lost', worker, ...jobRef(job), at: Date.now() });
         }
       })
       .finally(() => jobs.delete(token));
@@ -226,7 +238,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         ...(options.backends ? { backends: options.backends } : {}),
         exclude: refused,
       })
-      .catch(() => null);
+      .catch((err: unknown) => {
+        storeError(err);
+        return null;
+      });
     if (!claim) return false;
     if (stop.signal.aborted) {
       await store.queue.requeue(claim.run.id, token, Date.now()).catch(() => false);
@@ -253,7 +268,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         isHolderGone: (lease) => isHolderGone({ token: lease.token, pid: lease.pid, host: lease.host, expiresAt: lease.expiresAt }),
         newToken,
       })
-      .catch(() => []);
+      .catch((err: unknown) => {
+        storeError(err);
+        return [] as AgentJob[];
+      });
     if (stop.signal.aborted) {
       for (const job of claimed) await store.jobs.requeue(job.id, job.lease?.token as string, Date.now()).catch(() => false);
       return false;
@@ -265,7 +283,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   while (!stop.signal.aborted) {
     const tookRun = await claimRun();
     const tookJobs = await claimJobs();
-    if (tookRun || tookJobs) continue;
+    if (tookRun || tookJobs) {
+      lastStoreError = '';
+      continue;
+    }
     if (options.once && active.size === 0 && jobs.size === 0) break;
     // Sleep until work is announced, a slot frees up, or the poll interval passes.
     const round = new AbortController();

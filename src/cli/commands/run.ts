@@ -69,7 +69,11 @@ export function register(program: Command): void {
       .option('--labels <list>', 'labels a worker must have to take the run (comma-separated)'),
   ).action(
     action<[string]>(async (script, flags) =>
-      (await import('../handlers/run.js')).runCommand(script, { ...flags, queue: (flags as { pool?: string }).pool ?? true }),
+      (await import('../handlers/run.js')).runCommand(script, {
+        ...flags,
+        queue: (flags as { pool?: string }).pool ?? true,
+        poolFlag: '--pool',
+      }),
     ),
   );
 

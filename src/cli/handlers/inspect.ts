@@ -14,15 +14,29 @@ function costLine(runId: string, u: UsageTotals): string {
   return `cost ${cost}${unpriced}${hits}; details: drover cost ${runId} --by phase|agent|model`;
 }
 
+/**
+ * The stored status to pre-filter a listing by for a shown state: `interrupted` is stored as running;
+ * `queued` as queued or (a pooled run whose worker is gone) running, so it is not pre-filtered.
+ */
+function storedStatusFor(state: RunState | undefined): RunStatus | undefined {
+  if (state === 'interrupted') return 'running';
+  if (state === 'queued') return undefined;
+  return state;
+}
+
 /** `drover runs`: recent runs, newest first. `--status` was checked by the flag parser. */
 export async function runsCommand(flags: GlobalFlags & { limit?: number; status?: RunState }): Promise<number> {
   const { store } = openStore(flags, { readOnly: true });
   try {
-    // A run whose driver is gone is `interrupted`: stored as running, shown (and filtered) as it is.
-    const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
+    const stored = storedStatusFor(flags.status);
     const limit = flags.limit ?? 20;
+    // States derived from the lease (interrupted, queued) are filtered here, on every candidate.
+    const derived = flags.status !== undefined && stored !== flags.status;
     const runs = (
-      await store.listRuns({ limit: stored === 'running' ? Number.MAX_SAFE_INTEGER : limit, ...(stored ? { status: stored } : {}) })
+      await store.listRuns({
+        limit: derived || stored === 'running' ? Number.MAX_SAFE_INTEGER : limit,
+        ...(stored ? { status: stored } : {}),
+      })
     )
       .filter((r) => !flags.status || runState(r) === flags.status)
       .slice(0, limit);
@@ -38,7 +52,7 @@ export async function runsCommand(flags: GlobalFlags & { limit?: number; status?
       })),
     );
     if (flags.json) printJson(rows);
-    else if (rows.length === 0) process.stdout.write('no runs yet\n');
+    else if (rows.length === 0) process.stdout.write(flags.status ? `no ${flags.status} runs\n` : 'no runs yet\n');
     else {
       for (const r of rows) {
         process.stdout.write(
@@ -124,7 +138,7 @@ export async function pruneCommand(flags: GlobalFlags & { status?: RunState; old
     const now = Date.now();
     const matching: RunListing[] = [];
     const live: RunListing[] = [];
-    const stored: RunStatus | undefined = flags.status === 'interrupted' ? 'running' : flags.status;
+    const stored = storedStatusFor(flags.status);
     for (const r of await store.listRuns({ limit: Number.MAX_SAFE_INTEGER, ...(stored ? { status: stored } : {}) })) {
       if (flags.status && runState(r, now) !== flags.status) continue;
       if (cutoff !== undefined && r.createdAt >= cutoff) continue;

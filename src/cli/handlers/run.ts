@@ -7,7 +7,7 @@ import type { Store } from '../../store/types.js';
 import type { ProgressListener } from '../../workflow/events.js';
 import type { RunPlan } from '../../workflow/plan.js';
 import type { RunSummary } from '../../workflow/run.js';
-import { queueRun, resumeRun, runWorkflow } from '../../workflow/run.js';
+import { checkPoolName, queueRun, resumeRun, runWorkflow } from '../../workflow/run.js';
 import { workspaceSandbox } from '../../workflow/run-sandbox.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { color, EXIT, formatDuration, printJson } from '../output.js';
@@ -53,6 +53,8 @@ export interface RunFlags extends GlobalFlags {
   queue?: string | boolean;
   /** `--labels a,b`: what a worker needs to take the queued run. */
   labels?: string;
+  /** The flag that named the pool (`--queue`, or `--pool` of `drover submit`), for error messages. */
+  poolFlag?: string;
   /** `--agents-on <pool>`: the run's agent calls run on that pool's workers. */
   agentsOn?: string;
 }
@@ -233,7 +235,7 @@ export async function runCommand(script: string, flags: RunFlags): Promise<numbe
     if (flags.queue !== undefined) {
       const run = await queueRun({
         ...start,
-        ...(typeof flags.queue === 'string' ? { pool: flags.queue } : {}),
+        ...(typeof flags.queue === 'string' ? { pool: checkPoolName(flags.queue, flags.poolFlag ?? '--queue') } : {}),
         ...(flags.labels !== undefined ? { labels: flags.labels.split(',').map((l) => l.trim()) } : {}),
       });
       if (flags.json) printJson({ runId: run.id, status: run.status, pool: run.pool });

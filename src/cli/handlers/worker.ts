@@ -42,13 +42,15 @@ function describe(e: WorkerEvent): string {
     case 'lost':
       return `${e.runId}: lost to another worker — ${e.message}`;
     case 'job-claimed':
-      return `${e.runId} ${e.callKey}: running the agent${e.claims > 1 ? ` (claim ${e.claims}: taken over)` : ''}`;
+      return `${e.runId} ${e.label ?? e.callKey}: running the agent${e.claims > 1 ? ` (claim ${e.claims}: taken over)` : ''}`;
     case 'job-done':
-      return `${e.runId} ${e.callKey}: agent done`;
+      return `${e.runId} ${e.label ?? e.callKey}: agent done`;
     case 'job-lost':
-      return `${e.runId} ${e.callKey}: agent's outcome refused (the job was taken over or cancelled)`;
+      return `${e.runId} ${e.label ?? e.callKey}: agent's outcome refused (the job was taken over or cancelled)`;
     case 'job-requeued':
-      return `${e.runId} ${e.callKey}: agent job back in the queue`;
+      return `${e.runId} ${e.label ?? e.callKey}: agent job back in the queue`;
+    case 'store-error':
+      return `store: ${e.message} (retrying)`;
     case 'stopped':
       return `worker ${e.worker} stopped`;
   }

@@ -2,6 +2,8 @@ import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { DroverError } from '../../core/index.js';
 
+import { redactUrl } from '../location.js';
+
 export { isPostgresUrl, redactUrl } from '../location.js';
 
 // Loaded on first use: commands on an SQLite store never pay for loading node-postgres.
@@ -54,7 +56,18 @@ export const PG_DEADLOCK_DETECTED = '40P01';
  * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
  */
 export function splitSchema(url: string): { url: string; schema: string | null } {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DroverError(
+      'BAD_STORE',
+      `store URL ${redactUrl(url)} is not a valid URL (expected postgres://user@host[:port]/database[?schema=name])`,
+      {
+        exitCode: 2,
+      },
+    );
+  }
   const schema = parsed.searchParams.get('schema');
   if (schema === null) return { url, schema: null };
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
@@ -70,6 +83,37 @@ export function splitSchema(url: string): { url: string; schema: string | null }
   return { url: parsed.toString(), schema };
 }
 
+/**
+ * The store's server cannot be used: not reachable, refused the login, no such database, SSL
+ * mismatch (code `STORE_UNREACHABLE`, exit 2). The message names the store (password masked), the
+ * server's reason, and what to check.
+ */
+export class StoreUnreachableError extends DroverError {
+  constructor(location: string, reason: string, cause?: unknown) {
+    super('STORE_UNREACHABLE', `cannot use store ${location}: ${reason}`, { exitCode: 2, ...(cause ? { cause } : {}) });
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET']);
+
+/**
+ * The reason, in plain words with a hint, when `err` means the server cannot be used at all (as
+ * opposed to a failed statement); undefined otherwise. PostgreSQL codes from
+ * https://www.postgresql.org/docs/15/errcodes-appendix.html (28P01, 28000, 3D000).
+ */
+export function connectionProblem(err: unknown): string | undefined {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  if (e?.code && NETWORK_CODES.has(e.code)) return `${message} (is the server running, and reachable from here?)`;
+  if (e?.code === '28P01' || e?.code === '28000') return `${message} (check the user and password: in the URL, or PGPASSWORD)`;
+  if (e?.code === '3D000') return `${message} (create it, or name another database in the URL)`;
+  if (/client password must be a string/.test(message))
+    return 'the server asks for a password and none was given (set PGPASSWORD, or put it in the URL)';
+  if (/does not support SSL/.test(message)) return `${message} (drop sslmode=require from the URL, or enable SSL on the server)`;
+  if (/Connection terminated|timeout expired/i.test(message)) return `${message} (the server closed the connection)`;
+  return undefined;
+}
+
 /** How long the server lets a drover connection sit idle inside a transaction before ending it, ms. */
 export const IDLE_IN_TRANSACTION_MS = 5_000;
 
@@ -81,7 +125,10 @@ export class PgDb {
   /** Set by the store: what every query waits for first (connecting and migrating). */
   private ready: Promise<void> = Promise.resolve();
 
+  private readonly rawUrl: string;
+
   constructor(url: string, options: PgDbOptions = {}) {
+    this.rawUrl = url;
     const { url: connectionString, schema } = splitSchema(url);
     this.schema = schema;
     this.clientConfig = { connectionString, types, application_name: options.applicationName ?? 'drover' };
@@ -107,7 +154,9 @@ export class PgDb {
    * later query rejects with.
    */
   initialise(init: (pool: pg.Pool) => Promise<void>): Promise<void> {
-    this.ready = init(this.pool);
+    this.ready = init(this.pool).catch((err: unknown) => {
+      throw this.unreachable(err);
+    });
     // Seen by whoever queries first; not an unhandled rejection when nobody does.
     this.ready.catch(() => {});
     return this.ready;
@@ -116,7 +165,11 @@ export class PgDb {
   /** One statement on any pooled connection; rows typed by the caller. */
   async query<R extends object = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<pg.QueryResult<R>> {
     await this.ready;
-    return this.pool.query<R>(text, params as unknown[]);
+    try {
+      return await this.pool.query<R>(text, params as unknown[]);
+    } catch (err) {
+      throw this.unreachable(err);
+    }
   }
 
   async rows<R extends object = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<R[]> {
@@ -135,7 +188,9 @@ export class PgDb {
     const retries = options.retries ?? 5;
     await this.ready;
     for (let attempt = 0; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await this.pool.connect().catch((err: unknown) => {
+        throw this.unreachable(err);
+      });
       try {
         await client.query(options.isolation ? `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}` : 'BEGIN');
         const q: Queryable = {
@@ -160,9 +215,19 @@ export class PgDb {
   async connectDedicated(): Promise<pg.Client> {
     await this.ready;
     const client = new (loadPg().Client)({ ...this.clientConfig });
-    await client.connect();
+    await client.connect().catch((err: unknown) => {
+      throw this.unreachable(err);
+    });
     if (this.schema) await client.query(`SET search_path TO ${this.schema}`);
     return client;
+  }
+
+  /** `err` as StoreUnreachableError when it means the server cannot be used (password scrubbed); else `err` itself. */
+  unreachable(err: unknown): unknown {
+    if (err instanceof StoreUnreachableError) return err;
+    const reason = connectionProblem(err);
+    if (reason === undefined) return err;
+    return new StoreUnreachableError(redactUrl(this.rawUrl), scrubPassword(reason, this.rawUrl), err);
   }
 
   async close(): Promise<void> {
@@ -173,4 +238,14 @@ export class PgDb {
 /** `$1, $2, …` for `n` parameters starting at `from` (1-based). */
 export function placeholders(n: number, from = 1): string {
   return Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
+}
+
+/** `message` with the URL's password (if any) replaced by `***`. */
+export function scrubPassword(message: string, url: string): string {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password ? message.split(password).join('***') : message;
+  } catch {
+    return message;
+  }
 }
