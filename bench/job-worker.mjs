@@ -44,13 +44,17 @@ if (mode === 'drain') {
   }
   process.send?.({ done, refused });
 } else if (mode === 'latency') {
+  // The LISTEN (PostgreSQL) is in place before the parent enqueues the first job.
+  await store.jobs.waitForWork('bench', 1);
+  process.send?.('listening');
   const stop = new AbortController();
   process.once('message', () => stop.abort());
   while (!stop.signal.aborted) {
+    const lookedAt = Date.now();
     const jobs = await store.jobs.claim(base({ now: Date.now(), limit: 1 }));
     const at = Date.now();
     for (const j of jobs) await store.jobs.complete(j.id, j.lease.token, { ok: true, text: 'ok', claimedAt: at }, Date.now());
-    if (jobs.length === 0) await store.jobs.waitForWork('bench', store.kind === 'postgres' ? 60_000 : 20, stop.signal);
+    if (jobs.length === 0) await store.jobs.waitForWork('bench', store.kind === 'postgres' ? 60_000 : 20, stop.signal, lookedAt);
   }
   process.send?.({ stopped: true });
 } else if (mode === 'hold') {

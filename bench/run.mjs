@@ -1,5 +1,5 @@
 // npm run bench — every figure the issues ask for, measured side by side in one run.
-// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,redact,spanspg,crash,fuzz picks some; results also go to bench/results/latest.json.
+// BENCH_ONLY=orchestration,resume,journal,tasks,agents,otlp,assert,startup,ratelimit,ledger,ui,gateway,caps,listing,stop,sandbox,policy,redact,spanspg,workers,crash,fuzz picks some; results also go to bench/results/latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { benchStartup } from './startup.mjs';
 import { benchStop } from './stop.mjs';
 import { benchTasks } from './tasks.mjs';
 import { benchUi } from './ui.mjs';
+import { benchWorkers } from './workers.mjs';
 
 const all = {
   orchestration: benchOrchestration,
@@ -47,6 +48,7 @@ const all = {
   sandbox: benchSandbox,
   policy: benchPolicy,
   redact: benchRedact,
+  workers: benchWorkers,
   spanspg: benchSpansPg,
 };
 // The stress benches run for minutes each: only when named.

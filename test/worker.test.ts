@@ -179,7 +179,9 @@ describe('drover worker', { timeout: 120_000 }, () => {
     const script = ccScript(dir, WORKFLOW, 'wf.js', 'fenced');
     const runId = await queue(script, dir, env, ['--gateway', gw.url]);
 
-    const stale = spawnWorker(['--name', 'stale', '--lease-ttl', '1000'], dir, env);
+    // A long poll: once it holds the run, its loop sleeps (it is frozen mid-drive, not mid-claim; a process
+    // frozen inside an SQLite write would hold the file's lock — PostgreSQL ends such a session itself).
+    const stale = spawnWorker(['--name', 'stale', '--lease-ttl', '1000', '--poll', '600000'], dir, env);
     await gw.gates.arrived('held', 1);
     stale.child.kill('SIGSTOP');
     onCleanup(() => stale.child.kill('SIGKILL'));

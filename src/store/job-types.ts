@@ -89,11 +89,16 @@ export interface AgentJobStore {
   /** Cancels the run's unfinished jobs (the driver stopped): queued ones never start, running ones lose their lease. Returns how many. */
   cancelRun(runId: string, now: number): Promise<number>;
   get(id: number): Promise<AgentJob | undefined>;
+  /** The jobs among `ids` that have ended (finished, failed or cancelled): one read however many calls wait. */
+  ended(ids: readonly number[]): Promise<AgentJob[]>;
   listByRun(runId: string): Promise<AgentJob[]>;
-  /** Resolves when jobs of `pool` may have been queued (PostgreSQL NOTIFY), after `timeoutMs`, or on abort. Never rejects. */
-  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves when jobs of `pool` may have been queued (PostgreSQL NOTIFY; at once when one was announced
+   * at or after `since`, epoch ms), after `timeoutMs`, or on abort. Never rejects.
+   */
+  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void>;
   /** Resolves when a job of `runId` may have ended, after `timeoutMs`, or on abort. Never rejects. */
-  waitForOutcome(runId: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForOutcome(runId: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void>;
 }
 
 /** Whether a worker with these labels and backends may run the job. */

@@ -44,9 +44,11 @@ export interface RunQueue {
   requeue(runId: string, token: string, now: number): Promise<boolean>;
   /**
    * Resolves when work may have arrived in `pool` (PostgreSQL: a NOTIFY from any machine), after
-   * `timeoutMs` at the latest, or at once when `signal` aborts. Never rejects.
+   * `timeoutMs` at the latest, or at once when `signal` aborts — or when work was announced at or
+   * after `since` (epoch ms, when the caller last looked), so an announcement between a look and the
+   * wait is not lost. Never rejects.
    */
-  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void>;
 }
 
 /** The claimable condition shared by both stores: a pooled run, queued, or running with a lease that may be gone. */

@@ -1,5 +1,5 @@
 import type { AgentBackend, AgentOutcome, AgentRequest } from '../agents/index.js';
-import type { Store } from '../store/index.js';
+import type { AgentJob, Store } from '../store/index.js';
 import { type JobRequest, outcomeOf, toJobRequest } from './agent-job.js';
 import { gitCommitOf } from './workspace.js';
 
@@ -20,6 +20,50 @@ export interface PooledBackendOptions {
   pollMs?: number;
   /** Default NO_WORKER_WARN_MS. */
   noWorkerWarnMs?: number;
+  /** The run's one outcome watcher, shared by its pooled backends (default: one of this backend's own). */
+  outcomes?: JobOutcomes;
+}
+
+/**
+ * One wait loop per run for every call it dispatched: each wake-up (a NOTIFY of an outcome of the
+ * run, or `pollMs`) reads which of the awaited jobs ended in one query, however many calls wait —
+ * not one query per waiting call, which made 64 waiting calls read the store 64 times per outcome.
+ */
+export class JobOutcomes {
+  private readonly waiting = new Map<number, ((job: AgentJob) => void)[]>();
+  private looping = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly runId: string,
+    private readonly pollMs = JOB_POLL_MS,
+  ) {}
+
+  /** Resolves with the job once it has ended (finished, failed, cancelled). */
+  wait(jobId: number): Promise<AgentJob> {
+    return new Promise((resolve) => {
+      this.waiting.set(jobId, [...(this.waiting.get(jobId) ?? []), resolve]);
+      if (!this.looping) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      while (this.waiting.size > 0) {
+        const lookedAt = Date.now();
+        const ended = await this.store.jobs.ended([...this.waiting.keys()]).catch(() => []);
+        for (const job of ended) {
+          for (const resolve of this.waiting.get(job.id) ?? []) resolve(job);
+          this.waiting.delete(job.id);
+        }
+        if (this.waiting.size === 0) break;
+        await this.store.jobs.waitForOutcome(this.runId, this.pollMs, undefined, lookedAt);
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
 }
 
 /**
@@ -34,6 +78,7 @@ export class PooledBackend implements AgentBackend {
   readonly remote = true;
 
   private repo: JobRequest['repo'] | null = null;
+  private ownOutcomes: JobOutcomes | undefined;
 
   constructor(
     readonly name: string,
@@ -55,27 +100,39 @@ export class PooledBackend implements AgentBackend {
       },
       Date.now(),
     );
+    if (job.status !== 'queued' && job.status !== 'running') return outcomeOf(job.outcome, job.status);
     const signal = request.signal;
-    let current = job;
-    let warned = false;
-    const since = Date.now();
-    while (current.status === 'queued' || current.status === 'running') {
-      if (!warned && current.status === 'queued' && Date.now() - since >= (this.options.noWorkerWarnMs ?? NO_WORKER_WARN_MS)) {
-        // Said once per call: a pool nobody serves would otherwise look like an agent that runs for ever.
-        warned = true;
-        request.onProgress?.({
-          type: 'warning',
-          message: `no worker of pool "${pool}" has taken this call yet (start one: drover worker --pool ${pool})`,
-        });
-      }
-      if (signal?.aborted) {
-        await store.jobs.cancelRun(runId, Date.now());
-        return outcomeOf(null, 'cancelled');
-      }
-      await store.jobs.waitForOutcome(runId, this.options.pollMs ?? JOB_POLL_MS, signal);
-      current = (await store.jobs.get(job.id)) ?? { ...current, status: 'cancelled' };
+    // Said once per call: a pool nobody serves would otherwise look like an agent that runs for ever.
+    const warn = setTimeout(() => {
+      store.jobs.get(job.id).then(
+        (j) => {
+          if (j?.status !== 'queued') return;
+          request.onProgress?.({
+            type: 'warning',
+            message: `no worker of pool "${pool}" has taken this call yet (start one: drover worker --pool ${pool})`,
+          });
+        },
+        () => {},
+      );
+    }, this.options.noWorkerWarnMs ?? NO_WORKER_WARN_MS);
+    warn.unref();
+    try {
+      const stopped = new Promise<null>((resolve) => {
+        if (signal?.aborted) resolve(null);
+        signal?.addEventListener('abort', () => resolve(null), { once: true });
+      });
+      const ended = await Promise.race([this.outcomes.wait(job.id), stopped]);
+      if (ended) return outcomeOf(ended.outcome, ended.status);
+      await store.jobs.cancelRun(runId, Date.now());
+      return outcomeOf(null, 'cancelled');
+    } finally {
+      clearTimeout(warn);
     }
-    return outcomeOf(current.outcome, current.status);
+  }
+
+  private get outcomes(): JobOutcomes {
+    this.ownOutcomes ??= this.options.outcomes ?? new JobOutcomes(this.options.store, this.options.runId, this.options.pollMs);
+    return this.ownOutcomes;
   }
 
   /** The run directory's git commit, read once per run (a worker elsewhere checks it out). */

@@ -280,7 +280,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     return claimed.length > 0;
   };
 
+  // Listening before the first look, so no announcement falls between the two.
+  await Promise.all([store.queue.waitForWork(pool, 1), store.jobs.waitForWork(pool, 1)]);
   while (!stop.signal.aborted) {
+    const lookedAt = Date.now();
     const tookRun = await claimRun();
     const tookJobs = await claimJobs();
     if (tookRun || tookJobs) {
@@ -293,8 +296,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     const endRound = () => round.abort();
     stop.signal.addEventListener('abort', endRound, { once: true });
     await Promise.race([
-      store.queue.waitForWork(pool, pollMs, round.signal),
-      store.jobs.waitForWork(pool, pollMs, round.signal),
+      store.queue.waitForWork(pool, pollMs, round.signal, lookedAt),
+      store.jobs.waitForWork(pool, pollMs, round.signal, lookedAt),
       ...[...active.values(), ...jobs.values()].map((a) => a.done),
     ]);
     round.abort();

@@ -27,7 +27,7 @@ import type { SandboxSpec } from '../sandbox/index.js';
 import type { QuestionRecord, RunPatch, RunRecord, RunSettings, RunStatus, Store, StoredError, UsageTotals } from '../store/index.js';
 import { resolveTaskListId, TaskBoard } from '../tasks/index.js';
 import type { OtlpReceiver, RunTracer } from '../telemetry/index.js';
-import { PooledBackend } from '../worker/pooled-backend.js';
+import { JobOutcomes, PooledBackend } from '../worker/pooled-backend.js';
 import { gitCommitOf } from '../worker/workspace.js';
 import { RunBudget } from './budget.js';
 import { RunAbortedError } from './errors.js';
@@ -541,6 +541,8 @@ async function driveRun(
     gateway = runGateway;
     stopLimitWatch = watchRateLimits(runGateway.limits, emit);
     const backends = new Map<string, AgentBackend>();
+    // One watcher of dispatched calls' outcomes for the whole run (src/worker/pooled-backend.ts).
+    let outcomes: JobOutcomes | undefined;
     const before = await store.usageTotals(run.id);
     let rt: WorkflowRuntime | undefined;
     const budget = new RunBudget({
@@ -566,10 +568,12 @@ async function driveRun(
           const key = `${name}@${pool}`;
           let pooled = backends.get(key);
           if (!pooled) {
+            outcomes ??= new JobOutcomes(store, run.id);
             pooled = new PooledBackend(name, {
               store,
               runId: run.id,
               runWorkdir: settings.workdir,
+              outcomes,
               pool,
               ...(settings.labels ? { labels: settings.labels } : {}),
             });

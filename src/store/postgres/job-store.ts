@@ -158,15 +158,24 @@ export class PgJobStore implements AgentJobStore {
     return row ? jobFromRow(row) : undefined;
   }
 
+  async ended(ids: readonly number[]): Promise<AgentJob[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.rows<JobRow>(
+      "SELECT * FROM agent_jobs WHERE id = ANY($1::bigint[]) AND status IN ('finished', 'failed', 'cancelled')",
+      [[...ids]],
+    );
+    return rows.map(jobFromRow);
+  }
+
   async listByRun(runId: string): Promise<AgentJob[]> {
     return (await this.db.rows<JobRow>('SELECT * FROM agent_jobs WHERE run_id = $1 ORDER BY id', [runId])).map(jobFromRow);
   }
 
-  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.notifier.wait(this.workChannel, timeoutMs, signal, (payload) => payload === pool || payload === '');
+  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void> {
+    return this.notifier.wait(this.workChannel, timeoutMs, signal, (payload) => payload === pool || payload === '', since);
   }
 
-  waitForOutcome(runId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.notifier.wait(this.outcomeChannel, timeoutMs, signal, (payload) => payload === runId || payload === '');
+  waitForOutcome(runId: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void> {
+    return this.notifier.wait(this.outcomeChannel, timeoutMs, signal, (payload) => payload === runId || payload === '', since);
   }
 }

@@ -11,6 +11,8 @@ export class PgNotifier {
   private client: Promise<pg.Client> | undefined;
   private readonly listening = new Map<string, Promise<unknown>>();
   private readonly waiters = new Map<string, Set<(payload: string) => void>>();
+  /** When each channel last carried each payload (epoch ms): a wait that starts late still sees it. */
+  private readonly last = new Map<string, Map<string, number>>();
   private closed = false;
 
   constructor(private readonly db: PgDb) {}
@@ -27,10 +29,21 @@ export class PgNotifier {
 
   /**
    * Resolves on the next NOTIFY on `channel` whose payload `accept` takes (default: any), after
-   * `timeoutMs`, or when `signal` aborts — whichever comes first. Never rejects.
+   * `timeoutMs`, or when `signal` aborts — whichever comes first; at once when such a NOTIFY came at
+   * or after `since` (epoch ms: when the caller last looked). Never rejects.
    */
-  async wait(channel: string, timeoutMs: number, signal?: AbortSignal, accept: (payload: string) => boolean = () => true): Promise<void> {
+  async wait(
+    channel: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    accept: (payload: string) => boolean = () => true,
+    since?: number,
+  ): Promise<void> {
     if (signal?.aborted || this.closed) return;
+    // A notification that came between the caller's look and this wait is not lost.
+    if (since !== undefined) {
+      for (const [payload, at] of this.last.get(channel) ?? []) if (at >= since && accept(payload)) return;
+    }
     let wake: (payload: string) => void = () => {};
     const woken = new Promise<void>((resolve) => {
       const timer = setTimeout(finish, timeoutMs);
@@ -72,6 +85,9 @@ export class PgNotifier {
     this.client ??= (async () => {
       const client = await this.db.connectDedicated();
       client.on('notification', (n) => {
+        const seen = this.last.get(n.channel) ?? new Map<string, number>();
+        this.last.set(n.channel, seen);
+        seen.set(n.payload ?? '', Date.now());
         for (const w of [...(this.waiters.get(n.channel) ?? [])]) w(n.payload ?? '');
       });
       client.on('error', () => {

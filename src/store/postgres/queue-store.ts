@@ -61,7 +61,7 @@ export class PgRunQueue implements RunQueue {
     });
   }
 
-  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.notifier.wait(this.channel, timeoutMs, signal, (payload) => payload === pool || payload === '');
+  waitForWork(pool: string, timeoutMs: number, signal?: AbortSignal, since?: number): Promise<void> {
+    return this.notifier.wait(this.channel, timeoutMs, signal, (payload) => payload === pool || payload === '', since);
   }
 }

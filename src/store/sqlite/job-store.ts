@@ -124,6 +124,14 @@ export class SqliteJobStore implements AgentJobStore {
     return row ? jobFromRow(row) : undefined;
   }
 
+  async ended(ids: readonly number[]): Promise<AgentJob[]> {
+    if (ids.length === 0) return [];
+    const rows = this.db
+      .prepare(`SELECT * FROM agent_jobs WHERE status IN ('finished', 'failed', 'cancelled') AND id IN (SELECT value FROM json_each(?))`)
+      .all(JSON.stringify(ids)) as JobRow[];
+    return rows.map(jobFromRow);
+  }
+
   async listByRun(runId: string): Promise<AgentJob[]> {
     return (this.s.byRun.all(runId) as JobRow[]).map(jobFromRow);
   }
