@@ -2,6 +2,7 @@
 import { LeaseLostError, NotFoundError } from '../../core/index.js';
 import { type ControlStore, STOPPED_ERROR, type StopOutcome, type StopRequest } from '../control-types.js';
 import { leaseFromRow } from '../rows.js';
+import { type TranscriptRow, transcriptFromRow } from '../transcript-rows.js';
 import type { TranscriptRecord, TranscriptStore } from '../transcript-types.js';
 import type { Fence, RunStatus } from '../types.js';
 import { PG_UNIQUE_VIOLATION, type PgDb } from './db.js';
@@ -63,24 +64,6 @@ export class PgControlStore implements ControlStore {
   }
 }
 
-interface TranscriptRow {
-  run_id: string;
-  call_key: string;
-  attempt: number;
-  label: string | null;
-  created_at: number;
-  transcript_json: string;
-}
-
-const fromRow = (r: TranscriptRow): TranscriptRecord => ({
-  runId: r.run_id,
-  callKey: r.call_key,
-  attempt: r.attempt,
-  label: r.label,
-  createdAt: r.created_at,
-  transcript: JSON.parse(r.transcript_json),
-});
-
 /** Tries of `save` when a racing save of the same call took the attempt number first. */
 const SAVE_TRIES = 20;
 
@@ -114,7 +97,7 @@ export class PgTranscriptStore implements TranscriptStore {
   async forCall(runId: string, callKey: string): Promise<TranscriptRecord[]> {
     return (
       await this.db.rows<TranscriptRow>('SELECT * FROM transcripts WHERE run_id = $1 AND call_key = $2 ORDER BY attempt', [runId, callKey])
-    ).map(fromRow);
+    ).map(transcriptFromRow);
   }
 
   async callsWithTranscripts(runId: string): Promise<Map<string, number>> {

@@ -5,6 +5,7 @@
  * cannot take the run's lease between the lease check and the change.
  */
 import { NotFoundError, RunLeaseError } from '../../core/errors.js';
+import { type DeletionRow, deletionFromRow, RETENTION_RUN_COLUMNS, type RetentionRunRow, retentionRunFromRow } from '../retention-rows.js';
 import { CONTENT_ATTRIBUTES, type DeletionRecord, type RemovedCounts, type RetentionRun, type RetentionStore } from '../retention-types.js';
 import type { PgDb, Queryable } from './db.js';
 import { traceKeyParam } from './span-store.js';
@@ -47,28 +48,8 @@ export class PgRetentionStore implements RetentionStore {
   constructor(readonly db: PgDb) {}
 
   async runs(): Promise<RetentionRun[]> {
-    const rows = await this.db.rows<{
-      id: string;
-      name: string;
-      settings_json: string;
-      created_at: number;
-      updated_at: number;
-      finished_at: number | null;
-      content_dropped_at: number | null;
-      lease_expires_at: number | null;
-    }>(
-      'SELECT id, name, settings_json, created_at, updated_at, finished_at, content_dropped_at, lease_expires_at FROM runs ORDER BY created_at, id COLLATE "C"',
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      settings: JSON.parse(r.settings_json),
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      finishedAt: r.finished_at,
-      contentDroppedAt: r.content_dropped_at,
-      leaseExpiresAt: r.lease_expires_at,
-    }));
+    const rows = await this.db.rows<RetentionRunRow>(`SELECT ${RETENTION_RUN_COLUMNS} FROM runs ORDER BY created_at, id COLLATE "C"`);
+    return rows.map(retentionRunFromRow);
   }
 
   /** The trace ids of a run: the one drover gives it and any its spans name. */
@@ -236,14 +217,10 @@ export class PgRetentionStore implements RetentionStore {
   }
 
   async deletions(limit = 1000): Promise<DeletionRecord[]> {
-    const rows = await this.db.rows<{
-      id: number;
-      run_id: string;
-      kind: DeletionRecord['kind'];
-      at: number;
-      actor: string;
-      counts_json: string;
-    }>('SELECT id, run_id, kind, at, actor, counts_json FROM deletions ORDER BY id DESC LIMIT $1', [limit]);
-    return rows.map((r) => ({ id: r.id, runId: r.run_id, kind: r.kind, at: r.at, actor: r.actor, counts: JSON.parse(r.counts_json) }));
+    const rows = await this.db.rows<DeletionRow>(
+      'SELECT id, run_id, kind, at, actor, counts_json FROM deletions ORDER BY id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.map(deletionFromRow);
   }
 }

@@ -4,28 +4,10 @@
  * summaries read from `runs` and `events`. Names sort byte by byte (COLLATE "C"), as in SQLite,
  * whatever the database's collation.
  */
+
+import { type WorkflowEventRow, type WorkflowRow, workflowEventFromRow, workflowFromRow } from '../workflow-rows.js';
 import type { WorkflowEvent, WorkflowRecord, WorkflowRunSummary, WorkflowStore } from '../workflow-types.js';
 import type { PgDb, Queryable } from './db.js';
-
-interface WorkflowRow {
-  name: string;
-  tier: string | null;
-  owner: string | null;
-  spec_path: string | null;
-  golden_path: string | null;
-  promoted_at: number | null;
-  promoted_by: string | null;
-}
-
-const record = (r: WorkflowRow): WorkflowRecord => ({
-  name: r.name,
-  tier: r.tier,
-  owner: r.owner,
-  specPath: r.spec_path,
-  goldenPath: r.golden_path,
-  promotedAt: r.promoted_at,
-  promotedBy: r.promoted_by,
-});
 
 async function event(
   q: Queryable,
@@ -45,7 +27,7 @@ async function event(
 }
 
 async function row(q: Queryable, name: string): Promise<WorkflowRecord> {
-  return record((await q.query<WorkflowRow>('SELECT * FROM workflows WHERE name = $1', [name])).rows[0] as WorkflowRow);
+  return workflowFromRow((await q.query<WorkflowRow>('SELECT * FROM workflows WHERE name = $1', [name])).rows[0] as WorkflowRow);
 }
 
 export class PgWorkflowStore implements WorkflowStore {
@@ -123,12 +105,12 @@ export class PgWorkflowStore implements WorkflowStore {
   async get(name: string): Promise<WorkflowRecord | undefined> {
     if (!(await this.migrated())) return undefined;
     const found = await this.db.rows<WorkflowRow>('SELECT * FROM workflows WHERE name = $1', [name]);
-    return found[0] ? record(found[0]) : undefined;
+    return found[0] ? workflowFromRow(found[0]) : undefined;
   }
 
   async list(): Promise<WorkflowRecord[]> {
     if (!(await this.migrated())) return [];
-    return (await this.db.rows<WorkflowRow>('SELECT * FROM workflows ORDER BY name COLLATE "C"')).map(record);
+    return (await this.db.rows<WorkflowRow>('SELECT * FROM workflows ORDER BY name COLLATE "C"')).map(workflowFromRow);
   }
 
   async attach(name: string, attached: { specPath?: string; goldenPath?: string }, now: number, actor: string): Promise<WorkflowRecord> {
@@ -165,17 +147,10 @@ export class PgWorkflowStore implements WorkflowStore {
 
   async events(name?: string): Promise<WorkflowEvent[]> {
     if (!(await this.migrated())) return [];
-    const rows = await this.db.rows<{
-      id: number;
-      name: string;
-      kind: WorkflowEvent['kind'];
-      at: number;
-      actor: string;
-      details_json: string;
-    }>(
+    const rows = await this.db.rows<WorkflowEventRow>(
       name === undefined ? 'SELECT * FROM workflow_events ORDER BY id' : 'SELECT * FROM workflow_events WHERE name = $1 ORDER BY id',
       name === undefined ? [] : [name],
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, kind: r.kind, at: r.at, actor: r.actor, details: JSON.parse(r.details_json) }));
+    return rows.map(workflowEventFromRow);
   }
 }

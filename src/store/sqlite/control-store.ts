@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { LeaseLostError, NotFoundError } from '../../core/index.js';
 import { type ControlStore, STOPPED_ERROR, type StopOutcome, type StopRequest } from '../control-types.js';
 import { leaseFromRow } from '../rows.js';
+import { type TranscriptRow, transcriptFromRow } from '../transcript-rows.js';
 import type { TranscriptRecord, TranscriptStore } from '../transcript-types.js';
 import type { Fence, RunStatus } from '../types.js';
 
@@ -66,24 +67,6 @@ export class SqliteControlStore implements ControlStore {
   }
 }
 
-interface TranscriptRow {
-  run_id: string;
-  call_key: string;
-  attempt: number;
-  label: string | null;
-  created_at: number;
-  transcript_json: string;
-}
-
-const fromRow = (r: TranscriptRow): TranscriptRecord => ({
-  runId: r.run_id,
-  callKey: r.call_key,
-  attempt: r.attempt,
-  label: r.label,
-  createdAt: r.created_at,
-  transcript: JSON.parse(r.transcript_json),
-});
-
 export class SqliteTranscriptStore implements TranscriptStore {
   private readonly insert;
   private readonly byCall;
@@ -116,7 +99,7 @@ export class SqliteTranscriptStore implements TranscriptStore {
   }
 
   async forCall(runId: string, callKey: string): Promise<TranscriptRecord[]> {
-    return (this.byCall.all(runId, callKey) as TranscriptRow[]).map(fromRow);
+    return (this.byCall.all(runId, callKey) as TranscriptRow[]).map(transcriptFromRow);
   }
 
   async callsWithTranscripts(runId: string): Promise<Map<string, number>> {

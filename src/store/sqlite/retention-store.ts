@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { NotFoundError, RunLeaseError } from '../../core/errors.js';
+import { type DeletionRow, deletionFromRow, RETENTION_RUN_COLUMNS, type RetentionRunRow, retentionRunFromRow } from '../retention-rows.js';
 import { CONTENT_ATTRIBUTES, type DeletionRecord, type RemovedCounts, type RetentionRun, type RetentionStore } from '../retention-types.js';
 import { traceKey } from './span-store.js';
 
@@ -14,30 +15,8 @@ export class SqliteRetentionStore implements RetentionStore {
   constructor(private readonly db: Database.Database) {}
 
   async runs(): Promise<RetentionRun[]> {
-    const rows = this.db
-      .prepare(
-        'SELECT id, name, settings_json, created_at, updated_at, finished_at, content_dropped_at, lease_expires_at FROM runs ORDER BY created_at, id',
-      )
-      .all() as {
-      id: string;
-      name: string;
-      settings_json: string;
-      created_at: number;
-      updated_at: number;
-      finished_at: number | null;
-      content_dropped_at: number | null;
-      lease_expires_at: number | null;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      settings: JSON.parse(r.settings_json),
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      finishedAt: r.finished_at,
-      contentDroppedAt: r.content_dropped_at,
-      leaseExpiresAt: r.lease_expires_at,
-    }));
+    const rows = this.db.prepare(`SELECT ${RETENTION_RUN_COLUMNS} FROM runs ORDER BY created_at, id`).all() as RetentionRunRow[];
+    return rows.map(retentionRunFromRow);
   }
 
   /** The trace ids of a run: the one drover gives it and any its spans name. */
@@ -161,14 +140,9 @@ export class SqliteRetentionStore implements RetentionStore {
   }
 
   async deletions(limit = 1000): Promise<DeletionRecord[]> {
-    const rows = this.db.prepare('SELECT id, run_id, kind, at, actor, counts_json FROM deletions ORDER BY id DESC LIMIT ?').all(limit) as {
-      id: number;
-      run_id: string;
-      kind: DeletionRecord['kind'];
-      at: number;
-      actor: string;
-      counts_json: string;
-    }[];
-    return rows.map((r) => ({ id: r.id, runId: r.run_id, kind: r.kind, at: r.at, actor: r.actor, counts: JSON.parse(r.counts_json) }));
+    const rows = this.db
+      .prepare('SELECT id, run_id, kind, at, actor, counts_json FROM deletions ORDER BY id DESC LIMIT ?')
+      .all(limit) as DeletionRow[];
+    return rows.map(deletionFromRow);
   }
 }

@@ -5,27 +5,8 @@
  * migrating still opens.
  */
 import type Database from 'better-sqlite3';
+import { type WorkflowEventRow, type WorkflowRow, workflowEventFromRow, workflowFromRow } from '../workflow-rows.js';
 import type { WorkflowEvent, WorkflowRecord, WorkflowRunSummary, WorkflowStore } from '../workflow-types.js';
-
-interface WorkflowRow {
-  name: string;
-  tier: string | null;
-  owner: string | null;
-  spec_path: string | null;
-  golden_path: string | null;
-  promoted_at: number | null;
-  promoted_by: string | null;
-}
-
-const record = (r: WorkflowRow): WorkflowRecord => ({
-  name: r.name,
-  tier: r.tier,
-  owner: r.owner,
-  specPath: r.spec_path,
-  goldenPath: r.golden_path,
-  promotedAt: r.promoted_at,
-  promotedBy: r.promoted_by,
-});
 
 export class SqliteWorkflowStore implements WorkflowStore {
   constructor(private readonly db: Database.Database) {}
@@ -82,12 +63,12 @@ export class SqliteWorkflowStore implements WorkflowStore {
   async get(name: string): Promise<WorkflowRecord | undefined> {
     if (!this.migrated()) return undefined;
     const row = this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow | undefined;
-    return row ? record(row) : undefined;
+    return row ? workflowFromRow(row) : undefined;
   }
 
   async list(): Promise<WorkflowRecord[]> {
     if (!this.migrated()) return [];
-    return (this.db.prepare('SELECT * FROM workflows ORDER BY name').all() as WorkflowRow[]).map(record);
+    return (this.db.prepare('SELECT * FROM workflows ORDER BY name').all() as WorkflowRow[]).map(workflowFromRow);
   }
 
   private event(name: string, kind: WorkflowEvent['kind'], now: number, actor: string, details: Record<string, unknown>): void {
@@ -108,7 +89,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
           ...(attached.specPath !== undefined ? { spec: attached.specPath } : {}),
           ...(attached.goldenPath !== undefined ? { golden: attached.goldenPath } : {}),
         });
-        return record(this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow);
+        return workflowFromRow(this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow);
       })
       .immediate();
   }
@@ -124,7 +105,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
           )
           .run(name, grant.tier, grant.owner, now, actor);
         this.event(name, 'promote', now, actor, { from: grant.from, to: grant.tier, owner: grant.owner });
-        return record(this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow);
+        return workflowFromRow(this.db.prepare('SELECT * FROM workflows WHERE name = ?').get(name) as WorkflowRow);
       })
       .immediate();
   }
@@ -139,7 +120,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
       name === undefined
         ? this.db.prepare('SELECT * FROM workflow_events ORDER BY id').all()
         : this.db.prepare('SELECT * FROM workflow_events WHERE name = ? ORDER BY id').all(name)
-    ) as { id: number; name: string; kind: WorkflowEvent['kind']; at: number; actor: string; details_json: string }[];
-    return rows.map((r) => ({ id: r.id, name: r.name, kind: r.kind, at: r.at, actor: r.actor, details: JSON.parse(r.details_json) }));
+    ) as WorkflowEventRow[];
+    return rows.map(workflowEventFromRow);
   }
 }
