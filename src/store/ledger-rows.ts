@@ -1,4 +1,5 @@
 import type { LedgerEntry } from '../budget/ledger-types.js';
+import type { LedgerRunGrouping } from './ledger-types.js';
 import { safeText } from './rows.js';
 
 /** Row shapes of the `ledger` table and their mapping to entries, shared by the SQLite and PostgreSQL stores. */
@@ -124,3 +125,18 @@ export const LEDGER_COLUMNS = Object.keys(
     ttfbMs: null,
   }),
 ) as (keyof Omit<LedgerRow, 'id'>)[];
+
+/** `sumsByRun` groupings: the SQL of each group's key and label (the same on both stores). */
+export const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
+  phase: { key: 'phase', label: 'phase' },
+  // Requests no call claims (an SDK client naming only a run) are grouped by their agent label, not lumped together.
+  agent: { key: "COALESCE(call_key, 'label:' || agent_label)", label: 'MAX(agent_label)' },
+  model: { key: 'model', label: 'model' },
+};
+
+/** A row waiting for the next batch, and the promise `record` returned for it. */
+export interface PendingRow {
+  params: Omit<LedgerRow, 'id'>;
+  resolve: (id: number) => void;
+  reject: (err: unknown) => void;
+}

@@ -1,6 +1,6 @@
 /** @module PostgreSQL side of the ledger (port of src/store/sqlite/ledger-store.ts; same table, same sums). */
 import type { LedgerEntry } from '../../budget/ledger-types.js';
-import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams } from '../ledger-rows.js';
+import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams, type PendingRow, RUN_GROUPS } from '../ledger-rows.js';
 import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
 import type { PgDb, Queryable } from './db.js';
 
@@ -61,13 +61,6 @@ const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS "inp
   COALESCE(SUM(output_tokens),0) AS "outputTokens", COALESCE(SUM(reasoning_tokens),0) AS "reasoningTokens", drover_sum(cost_usd) AS "costUsd",
   COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests", COUNT(*) FILTER (WHERE price_flag = 'estimated') AS "estimatedRequests"`;
 
-const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
-  phase: { key: 'phase', label: 'phase' },
-  // Requests no call claims (an SDK client naming only a run) are grouped by their agent label, not lumped together.
-  agent: { key: "COALESCE(call_key, 'label:' || agent_label)", label: 'MAX(agent_label)' },
-  model: { key: 'model', label: 'model' },
-};
-
 /**
  * Window group keys. `day` is SQLite's `strftime('%Y-%m-%d', ended_at / 1000, 'unixepoch')`: whole
  * seconds (integer division, as SQLite divides integers) read as a UTC date, whatever the session's TimeZone.
@@ -77,13 +70,6 @@ const WINDOW_GROUPS: Record<LedgerWindowGrouping, string> = {
   day: "to_char(to_timestamp(ended_at / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
   model: 'model',
 };
-
-/** A row waiting for the next batch, and the promise `record` returned for it. */
-interface PendingRow {
-  params: Omit<LedgerRow, 'id'>;
-  resolve: (id: number) => void;
-  reject: (err: unknown) => void;
-}
 
 export class PgLedgerStore implements LedgerStore {
   private pending: PendingRow[] = [];

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
-import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams } from '../ledger-rows.js';
+import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams, type PendingRow, RUN_GROUPS } from '../ledger-rows.js';
 import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
 
 export { ledgerFromRow, ledgerParams } from '../ledger-rows.js';
@@ -14,25 +14,11 @@ export const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) 
   COALESCE(SUM(output_tokens),0) AS outputTokens, COALESCE(SUM(reasoning_tokens),0) AS reasoningTokens, SUM(cost_usd) AS costUsd,
   COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests, COALESCE(SUM(price_flag = 'estimated'),0) AS estimatedRequests`;
 
-const RUN_GROUPS: Record<LedgerRunGrouping, { key: string; label: string }> = {
-  phase: { key: 'phase', label: 'phase' },
-  // Requests no call claims (an SDK client naming only a run) are grouped by their agent label, not lumped together.
-  agent: { key: "COALESCE(call_key, 'label:' || agent_label)", label: 'MAX(agent_label)' },
-  model: { key: 'model', label: 'model' },
-};
-
 const WINDOW_GROUPS: Record<LedgerWindowGrouping, string> = {
   workflow: 'workflow',
   day: "strftime('%Y-%m-%d', ended_at / 1000, 'unixepoch')",
   model: 'model',
 };
-
-/** A row waiting for the next batch, and the promise `record` returned for it. */
-interface PendingRow {
-  params: Omit<LedgerRow, 'id'>;
-  resolve: (id: number) => void;
-  reject: (err: unknown) => void;
-}
 
 export class SqliteLedgerStore implements LedgerStore {
   private readonly insert;
