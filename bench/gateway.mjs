@@ -10,6 +10,9 @@
 //   when client, proxy and upstream compete for the same cores (on 2 cores the proxy's own CPU
 //   time per request is what limits it: reported as `proxyCpuMsPerRequest`).
 // Plus one stream at a time (no load). Each side runs in its own process.
+// BENCH_GATEWAY_BASELINE_CLI=<other checkout>/dist/cli/index.js adds a second proxy from another
+// build to the same alternating rounds (`baseline` in each section): a change compared to what it
+// replaces on the same machine at the same moment, which separate runs on a shared VM cannot give.
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,7 +21,7 @@ import { join } from 'node:path';
 import { CLI, startGatewayProcess, tempDir } from './lib.mjs';
 
 const CONCURRENCY = Number(process.env.BENCH_GATEWAY_STREAMS ?? 200);
-const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 8);
 const INTERVAL_MS = 50;
 const SUSTAIN_S = Number(process.env.BENCH_GATEWAY_SECONDS ?? 4);
 /** About how long one long stream lasts (20 events, INTERVAL_MS apart). */
@@ -40,13 +43,16 @@ const body = (prompt) =>
   JSON.stringify({ model: 'claude-sim-1', max_tokens: 200, stream: true, messages: [{ role: 'user', content: prompt }] });
 const BODIES = { streams: body('long answer'), saturated: body('bench') };
 
-async function startProxy(dir, upstream) {
+async function startProxy(dir, upstream, cli = CLI, name = 'proxy') {
   const prof = process.env.BENCH_GATEWAY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_GATEWAY_PROF}`] : [];
+  // Node flags for the proxy alone (e.g. `--max-semi-space-size=64`), to try GC settings.
+  const flags = (process.env.BENCH_GATEWAY_PROXY_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
     [
       ...prof,
-      CLI,
+      ...flags,
+      cli,
       'gateway',
       '--mode',
       'proxy',
@@ -56,7 +62,7 @@ async function startProxy(dir, upstream) {
       '0',
       '--json',
       '--store',
-      join(dir, 'proxy.db'),
+      join(dir, `${name}.db`),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ANTHROPIC_API_KEY: 'bench' } },
   );
@@ -137,47 +143,72 @@ async function sustain(url, payload, seconds) {
   return { ttfb, done, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** `ROUNDS` rounds of each side, alternating, with the proxy's CPU time over its rounds. */
-async function compare(upstream, proxy, run) {
-  const direct = { ttfb: [], done: 0, seconds: 0 };
-  const proxied = { ttfb: [], done: 0, seconds: 0, cpuMs: 0 };
+/**
+ * `ROUNDS` rounds of each side, alternating (direct, then each proxy), with each proxy's CPU time
+ * over its rounds. The first proxy's figures are the top-level ones; another (a baseline build)
+ * gets the same figures under its name.
+ */
+async function compare(upstream, proxies, run) {
+  const tally = () => ({ ttfb: [], done: 0, seconds: 0, cpuMs: 0, pairedP99: [] });
+  const direct = tally();
+  const sides = proxies.map(() => tally());
+  const add = (t, r) => {
+    t.ttfb.push(...r.ttfb);
+    t.done += r.done ?? r.ttfb.length;
+    t.seconds += r.seconds;
+  };
   for (let i = 0; i < ROUNDS; i++) {
     const d = await run(upstream.url);
-    direct.ttfb.push(...d.ttfb);
-    direct.done += d.done ?? d.ttfb.length;
-    direct.seconds += d.seconds;
-    const cpu0 = cpuMs(proxy.pid);
-    const p = await run(proxy.url);
-    proxied.cpuMs += cpuMs(proxy.pid) - cpu0;
-    proxied.ttfb.push(...p.ttfb);
-    proxied.done += p.done ?? p.ttfb.length;
-    proxied.seconds += p.seconds;
+    add(direct, d);
+    for (const [j, proxy] of proxies.entries()) {
+      const cpu0 = cpuMs(proxy.pid);
+      const p = await run(proxy.url);
+      sides[j].cpuMs += cpuMs(proxy.pid) - cpu0;
+      add(sides[j], p);
+      // The proxy's p99 minus the direct p99 of the same round.
+      sides[j].pairedP99.push(pct(p.ttfb, 99) - pct(d.ttfb, 99));
+    }
   }
   const directPerS = direct.done / direct.seconds;
-  const proxyPerS = proxied.done / proxied.seconds;
+  const figures = (side) => {
+    const proxyPerS = side.done / side.seconds;
+    return {
+      proxyTtfbMs: { p50: ms(pct(side.ttfb, 50)), p99: ms(pct(side.ttfb, 99)) },
+      addedTtfbMs: {
+        p50: ms(pct(side.ttfb, 50) - pct(direct.ttfb, 50)),
+        p99: ms(pct(side.ttfb, 99) - pct(direct.ttfb, 99)),
+        // The median over rounds: one round hit by a pause of the machine's own (another
+        // process, the hypervisor) moves the pooled p99 but not this.
+        p99MedianOfRounds: ms(pct(side.pairedP99, 50)),
+      },
+      addedP99ByRoundMs: side.pairedP99.map(ms),
+      throughput: { directPerS: Math.round(directPerS), proxyPerS: Math.round(proxyPerS), ratio: +(proxyPerS / directPerS).toFixed(3) },
+      proxyCpuMsPerRequest: +(side.cpuMs / side.done).toFixed(3),
+    };
+  };
+  const [main, ...others] = sides;
   return {
-    requests: { direct: direct.done, proxy: proxied.done },
+    requests: { direct: direct.done, proxy: main.done },
     directTtfbMs: { p50: ms(pct(direct.ttfb, 50)), p99: ms(pct(direct.ttfb, 99)) },
-    proxyTtfbMs: { p50: ms(pct(proxied.ttfb, 50)), p99: ms(pct(proxied.ttfb, 99)) },
-    addedTtfbMs: {
-      p50: ms(pct(proxied.ttfb, 50) - pct(direct.ttfb, 50)),
-      p99: ms(pct(proxied.ttfb, 99) - pct(direct.ttfb, 99)),
-    },
-    throughput: { directPerS: Math.round(directPerS), proxyPerS: Math.round(proxyPerS), ratio: +(proxyPerS / directPerS).toFixed(3) },
-    proxyCpuMsPerRequest: +(proxied.cpuMs / proxied.done).toFixed(3),
+    ...figures(main),
+    ...Object.fromEntries(others.map((side, j) => [proxies[j + 1].name, figures(side)])),
   };
 }
 
 export async function benchGateway() {
   const dir = tempDir();
   const upstream = await startGatewayProcess(dir, SCENARIO);
-  const proxy = await startProxy(dir, upstream.url);
+  const proxy = { name: 'proxy', ...(await startProxy(dir, upstream.url)) };
+  // Another build's CLI (e.g. a checkout of the previous commit, built) measured in the same rounds.
+  const baselineCli = process.env.BENCH_GATEWAY_BASELINE_CLI;
+  const proxies = [proxy];
+  if (baselineCli) proxies.push({ name: 'baseline', ...(await startProxy(dir, upstream.url, baselineCli, 'baseline')) });
   try {
     // Warm-up: connections, JIT, the proxy's upstream probe.
     await round(upstream.url, BODIES.saturated);
-    await round(proxy.url, BODIES.saturated);
-    const streams = await compare(upstream, proxy, (url) => sustain(url, BODIES.streams, SUSTAIN_S));
-    const saturated = await compare(upstream, proxy, (url) => round(url, BODIES.saturated));
+    for (const p of proxies) await round(p.url, BODIES.saturated);
+    const streams = await compare(upstream, proxies, (url) => sustain(url, BODIES.streams, SUSTAIN_S));
+    const saturated = await compare(upstream, proxies, (url) => round(url, BODIES.saturated));
     // One stream at a time: the latency the proxy adds when nothing else runs.
     const seq = { direct: [], proxy: [] };
     for (let i = 0; i < 200; i++) {
@@ -195,7 +226,7 @@ export async function benchGateway() {
       },
     };
   } finally {
-    proxy.stop();
+    for (const p of proxies) p.stop();
     upstream.stop();
   }
 }

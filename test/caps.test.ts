@@ -210,6 +210,27 @@ describe('reservation engine', () => {
     expect(await store.reservations.sweep(now)).toBe(1);
   });
 
+  it('with no cap, a hold writes nothing of its own: settling records the row once, releasing does nothing', async () => {
+    const { store } = tempStore();
+    const calls: string[] = [];
+    for (const m of ['holdIf', 'release', 'releaseAndRecord', 'renew'] as const) {
+      const real = store.reservations[m].bind(store.reservations) as (...a: unknown[]) => Promise<unknown>;
+      (store.reservations as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => {
+        calls.push(m);
+        return real(...a);
+      };
+    }
+    const engine = new ReservationEngine(store);
+    const hold = await engine.reserve([], worst(0.5), ATTR);
+    await hold.settle(entry(0.25));
+    await hold.settle(entry(0.25));
+    await hold.release();
+    const recorded = await engine.reserve([], worst(0.5), ATTR);
+    await recorded.settle({ ...entry(0.5), id: 99 });
+    expect(calls).toEqual([]);
+    expect((await store.ledger.listByRun('r1')).map((e) => e.costUsd)).toEqual([0.25]);
+  });
+
   it('stops waiting when the request is aborted', async () => {
     const { store } = tempStore();
     const { engine, waited } = watchedEngine(store);

@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BudgetExceededError } from '../src/budget/caps-types.js';
 import type { LedgerEntry } from '../src/budget/ledger-types.js';
 import { storeIdentity } from '../src/gateway/identity.js';
+import { withRateLimits } from '../src/gateway/rate-limit/with-rate-limits.js';
 import { type Gateway, type GatewayOptions, startGateway } from '../src/gateway/server.js';
 import { ProxySource } from '../src/gateway/sources/proxy.js';
 import { createStore } from '../src/store/index.js';
@@ -198,6 +199,33 @@ describe('proxy mode: the official SDKs through the gateway to an upstream', () 
     expect(row?.ttfbMs).toBeLessThanOrEqual((row?.endedAt ?? 0) - (row?.startedAt ?? 0));
   });
 
+  it('a client that hangs up mid-stream: the upstream request is dropped, both gateways write a 499 row, the slot is free', async () => {
+    const sim = await gateway(SCENARIO);
+    const { store } = tempStore();
+    const source = withRateLimits(new ProxySource({ anthropic: sim.url, env: {} }));
+    const gw = await startGateway({ mode: 'proxy', source, ledger: store.ledger, runId: 'run-hangup' });
+    onCleanup(() => gw.close());
+    const hangUp = new AbortController();
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hold me' }] }),
+      signal: hangUp.signal,
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let seen = '';
+    while (!seen.includes('event: content_block_start')) seen += Buffer.from((await reader.read()).value ?? []).toString();
+    // The upstream waits at its gate (never opened): the client leaves mid-answer.
+    expect(source.snapshot()[0]?.inFlight).toBe(1);
+    hangUp.abort();
+    await gw.idle();
+    const [row] = await store.ledger.listByRun('run-hangup');
+    expect(row).toMatchObject({ status: 499 });
+    expect(source.snapshot()[0]?.inFlight).toBe(0);
+    // The proxy dropped its upstream request: the sim saw its client go too.
+    await vi.waitFor(() => expect(sim.entries().map((e) => e.status)).toEqual([499]), { timeout: 30_000 });
+  });
+
   it('a stream cut before its usage is recorded as estimated, with the tokens counted', async () => {
     const { gw, store } = await proxyChain({ runId: 'run-cut' });
     const err = await anthropic(gw.url)
@@ -258,11 +286,11 @@ describe('attribution', () => {
 
 /** An upstream that records what it was sent and answers with fixed bytes, written in the given pieces. */
 async function rawUpstream(pieces: string[], contentType = 'text/event-stream') {
-  const seen: { url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  const seen: { url: string; headers: IncomingHttpHeaders; body: string; port: number | undefined }[] = [];
   const server = createServer(async (req, res) => {
     let body = '';
     for await (const c of req) body += c;
-    seen.push({ url: req.url ?? '', headers: req.headers, body });
+    seen.push({ url: req.url ?? '', headers: req.headers, body, port: req.socket.remotePort });
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -271,9 +299,12 @@ async function rawUpstream(pieces: string[], contentType = 'text/event-stream') 
     for (const p of pieces) res.write(p);
     res.end();
   });
+  /** Connections the upstream accepted, each with a promise of its close. */
+  const connections: Promise<void>[] = [];
+  server.on('connection', (socket) => connections.push(new Promise((r) => socket.once('close', () => r()))));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   onCleanup(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, connections, server };
 }
 
 const CHAT_PIECES = [
@@ -317,6 +348,24 @@ describe('what the provider sees and what the client gets', () => {
       ['ck', 'msg_raw', 7, 3],
       [null, 'msg_raw', 7, 3],
     ]);
+  });
+
+  it('keeps one upstream connection for requests in a row (no new handshake per request) and closes it with the gateway', async () => {
+    const up = await rawUpstream(['event: message_stop\ndata: {"type":"message_stop"}\n\n']);
+    // No idle timeout on either side: only the gateway's close can end the connection.
+    up.server.keepAliveTimeout = 0;
+    const gw = await startGateway({ mode: 'proxy', source: new ProxySource({ anthropic: up.url, env: {}, idleConnectionMs: 0 }) });
+    const body = JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 9, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    expect(up.seen.map((s) => s.url)).toEqual(['/', '/v1/messages', '/v1/messages', '/v1/messages']);
+    // The three requests share one connection (the `HEAD /` probe may still hold its own when the first is sent).
+    expect(new Set(up.seen.slice(1).map((s) => s.port)).size).toBe(1);
+    await gw.close();
+    await Promise.all(up.connections);
   });
 
   it('Chat: asks the provider for include_usage and drops only that chunk from the client’s bytes', async () => {

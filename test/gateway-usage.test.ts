@@ -304,4 +304,11 @@ describe('SseSplitter', () => {
     ]);
     expect(Buffer.concat([...events.map((e) => e.raw), s.rest()]).toString()).toBe(text);
   });
+
+  it('names an event by its last `event:` field, with or without a space, on \n or \r\n lines', () => {
+    const text = 'event: a\nevent: b\ndata: 1\n\nevent:c\r\ndata: 2\r\n\r\nevent: d\n: note\ndata: 3\n\nevent: é\n\ndata: 4\nevent: e\n\n';
+    const events = new SseSplitter().push(Buffer.from(text));
+    expect(events.map((e) => e.event)).toEqual(['b', 'c', 'd', 'é', 'e']);
+    expect(events.map((e) => e.data)).toEqual(['1', '2', '3', '', '4']);
+  });
 });

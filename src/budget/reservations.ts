@@ -131,7 +131,7 @@ export class ReservationEngine {
     const id = randomUUID();
     // One hold per cap: the same cap given twice would be held (and counted) twice.
     const caps = [...new Map(given.map((c) => [`${c.scope}\0${c.key}`, c])).values()];
-    if (caps.length === 0) return this.hold(id, 0);
+    if (caps.length === 0) return this.emptyHold(id);
     const usdCap = caps.find((c) => c.limitUsd !== undefined);
     if (usdCap && worst.usd === null) {
       throw new BudgetExceededError(
@@ -225,6 +225,26 @@ export class ReservationEngine {
       settle: (entry: LedgerEntry) =>
         finish(() => (entry.id === undefined ? this.store.reservations.releaseAndRecord(id, entry) : this.store.reservations.release(id))),
       release: () => finish(() => this.store.reservations.release(id)),
+    };
+  }
+
+  /**
+   * A hold against no cap: nothing is written to the store for it (a proxy without caps does no
+   * reservation I/O per request); settling only records the row when the gateway has not.
+   */
+  private emptyHold(id: string): Hold {
+    let settled = false;
+    return {
+      id,
+      waits: 0,
+      settle: async (entry: LedgerEntry) => {
+        if (settled) return;
+        settled = true;
+        if (entry.id === undefined) await this.store.ledger.record(entry);
+      },
+      release: async () => {
+        settled = true;
+      },
     };
   }
 

@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { finished, Readable } from 'node:stream';
 import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import { errorMessage } from '../core/errors.js';
@@ -307,8 +308,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * Sends the answer to the client chunk by chunk as it arrives, each chunk metered first.
    * Returns the status the client got: the source's, 0 when the body broke off (the client's
    * connection is cut too), 499 when the client hung up.
+   *
+   * Event-driven rather than `for await`: at 200 concurrent streams the proxy handles thousands of
+   * chunks a second, and each promise layer per chunk shows up as added time to first byte.
    */
-  async function pipe(
+  function pipe(
     answer: SourceResponse,
     res: ServerResponse,
     meter: WireMeter | null,
@@ -325,26 +329,49 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     if (!res.destroyed) res.writeHead(answer.status, headers);
     const filter = answer.clientFilter;
-    try {
-      for await (const chunk of answer.body) {
+    const body = answer.body instanceof Readable ? answer.body : Readable.from(answer.body, { objectMode: false });
+    return new Promise((resolve) => {
+      let ended = false;
+      /** `whole`: the answer ended normally (an empty one's first byte is its end). */
+      const finish = (status: number, whole = false) => {
+        if (ended) return;
+        ended = true;
+        body.off('data', onData);
+        res.off('drain', onDrain);
+        signal.removeEventListener('abort', onAbort);
+        resolve({ status, ttfbMs: whole ? (ttfbMs ?? Date.now() - started) : ttfbMs });
+      };
+      const onData = (chunk: Uint8Array) => {
         if (ttfbMs === null) ttfbMs = Date.now() - started;
         meter?.observe(chunk);
         const out = filter ? filter.push(chunk) : chunk;
-        if (out.length > 0) await write(res, out);
-        if (signal.aborted) break;
-      }
-    } catch {
-      if (signal.aborted || res.destroyed) return { status: 499, ttfbMs };
-      // The upstream broke off mid-answer: the client sees the same cut, after what came before it.
-      if (!res.destroyed) await new Promise<void>((resolve) => res.write('', () => resolve()));
-      res.destroy();
-      return { status: 0, ttfbMs };
-    }
-    if (signal.aborted || res.destroyed) return { status: 499, ttfbMs };
-    const rest = filter?.end();
-    if (rest && rest.length > 0) await write(res, rest);
-    await new Promise<void>((resolve) => res.end(resolve));
-    return { status: answer.status, ttfbMs: ttfbMs ?? Date.now() - started };
+        if (out.length > 0 && !res.destroyed && !res.write(out)) body.pause();
+      };
+      const onDrain = () => body.resume();
+      const onAbort = () => {
+        finish(499);
+        body.destroy();
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      res.on('drain', onDrain);
+      body.on('data', onData);
+      finished(body, (err) => {
+        if (ended) return;
+        if (signal.aborted || res.destroyed) return finish(499);
+        if (err) {
+          // The upstream broke off mid-answer: the client sees the same cut, after what came before it.
+          res.write('', () => {
+            res.destroy();
+            finish(0);
+          });
+          return;
+        }
+        const rest = filter?.end();
+        if (rest && rest.length > 0) res.write(rest);
+        res.end(() => finish(answer.status, true));
+      });
+    });
   }
 
   const server = createServer((req, res) => {
@@ -421,21 +448,6 @@ async function readRequest(
 /** BudgetExceededError by its code (it may come from another copy of drover's modules). */
 function isBudgetExceeded(err: unknown): boolean {
   return !!err && typeof err === 'object' && (err as { code?: unknown }).code === 'BUDGET_EXCEEDED';
-}
-
-/** Writes with backpressure; resolves at once when the client is gone. */
-function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
-  if (res.write(chunk)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

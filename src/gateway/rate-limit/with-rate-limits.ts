@@ -3,6 +3,7 @@
  * throttled and overloaded answers before the client sees a byte, and adapts how many requests
  * go out at once per (upstream, model).
  */
+import { finished, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from '../../budget/quota.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
@@ -168,20 +169,31 @@ export function withRateLimits(inner: AnswerSource, options: RateLimitOptions = 
 
 /** The response with its slot released when the body ends, fails, is abandoned, or `signal` aborts. */
 function holding(response: SourceResponse, slot: Slot, signal: AbortSignal): SourceResponse {
-  const release = () => slot.release();
+  const release = () => {
+    signal.removeEventListener('abort', release);
+    slot.release();
+  };
   signal.addEventListener('abort', release, { once: true });
-  async function* body(): AsyncGenerator<Uint8Array> {
-    try {
-      yield* response.body;
-    } finally {
-      signal.removeEventListener('abort', release);
-      release();
-    }
+  let body: AsyncIterable<Uint8Array>;
+  if (response.body instanceof Readable) {
+    // The stream itself, untouched (the server pipes it by events); `finished` also fires when
+    // it is destroyed unread.
+    finished(response.body, release);
+    body = response.body;
+  } else {
+    const inner = response.body;
+    body = (async function* () {
+      try {
+        yield* inner;
+      } finally {
+        release();
+      }
+    })();
   }
   return {
     status: response.status,
     headers: response.headers,
-    body: body(),
+    body,
     ...(response.clientFilter ? { clientFilter: response.clientFilter } : {}),
   };
 }

@@ -10,8 +10,8 @@
  * only to an upstream that is itself a drover gateway (it answers `HEAD /` with an
  * `x-drover-gateway` header), which then meters the request when it writes the same store.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ProviderName } from '../../budget/ledger-types.js';
 import { errorMessage, InputError } from '../../core/errors.js';
 import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
@@ -36,6 +36,14 @@ export interface ProxySourceOptions {
   env?: Record<string, string | undefined>;
   /** How long `HEAD /` may take when asking whether an upstream is a drover gateway (ms, default 5000). */
   probeTimeoutMs?: number;
+  /**
+   * How long an idle upstream connection is kept for the next request (ms, default 60 000; never
+   * past the upstream's own `Keep-Alive: timeout` hint, less a second — Node's Agent applies it).
+   * Node's global agent drops them after 5 s, so a fleet that pauses between turns would pay a new
+   * TCP and TLS handshake to the provider on its next request's time to first byte.
+   * 0: no limit of drover's own.
+   */
+  idleConnectionMs?: number;
 }
 
 /** Key values that stand for "no key": what drover's own agents send to a gateway that adds the real one. */
@@ -65,6 +73,7 @@ export class ProxySource implements AnswerSource {
   private readonly env: Record<string, string | undefined>;
   private readonly probes = new Map<string, Promise<string | null>>();
   private readonly probeTimeoutMs: number;
+  private readonly agents: { http: HttpAgent; https: HttpsAgent };
 
   /** @throws InputError (exit 2) when an upstream is not an http(s) URL */
   constructor(options: ProxySourceOptions = {}) {
@@ -74,6 +83,14 @@ export class ProxySource implements AnswerSource {
     };
     this.env = options.env ?? process.env;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 5000;
+    const keep = { keepAlive: true, scheduling: 'lifo' as const, timeout: options.idleConnectionMs ?? 60_000 };
+    this.agents = { http: new HttpAgent(keep), https: new HttpsAgent(keep) };
+  }
+
+  /** Closes the idle upstream connections (requests in flight end on their own). */
+  async close(): Promise<void> {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /** The upstream base URL for a provider (no trailing slash, no /v1). */
@@ -118,7 +135,7 @@ export class ProxySource implements AnswerSource {
     headers['content-length'] = String(body.length);
     let res: IncomingMessage;
     try {
-      res = await send(target, request.method, headers, body, signal);
+      res = await send(target, request.method, headers, body, signal, this.agents);
     } catch (err) {
       if (signal.aborted) throw err;
       // Named like the agents name an endpoint they cannot reach: provider and URL.
@@ -159,7 +176,7 @@ export class ProxySource implements AnswerSource {
 
   private async probe(base: string): Promise<string | null> {
     try {
-      const res = await send(new URL(`${base}/`), 'HEAD', {}, Buffer.alloc(0), AbortSignal.timeout(this.probeTimeoutMs));
+      const res = await send(new URL(`${base}/`), 'HEAD', {}, Buffer.alloc(0), AbortSignal.timeout(this.probeTimeoutMs), this.agents);
       res.resume();
       const id = res.headers[GATEWAY_HEADER];
       return typeof id === 'string' && id !== '' ? id : null;
@@ -197,10 +214,18 @@ function includesUsage(body: Record<string, unknown>): boolean {
 }
 
 /** Sends one request; resolves with the response once its headers arrived (the body still streaming). */
-function send(url: URL, method: string, headers: Record<string, string>, body: Buffer, signal: AbortSignal): Promise<IncomingMessage> {
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  signal: AbortSignal,
+  agents: { http: HttpAgent; https: HttpsAgent },
+): Promise<IncomingMessage> {
+  const tls = url.protocol === 'https:';
+  const request = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, signal }, resolve);
+    const req = request(url, { method, headers, signal, agent: tls ? agents.https : agents.http }, resolve);
     req.once('error', reject);
     req.end(method === 'HEAD' || method === 'GET' ? undefined : body);
   });

@@ -5,7 +5,7 @@
  */
 import type { TokenUsage } from '../../budget/ledger-types.js';
 import type { UsageMeter } from '../pipeline/types.js';
-import { eventJson, type SseEvent, SseSplitter } from './sse.js';
+import { eventJson, parseEvent, type SseEvent, SseSplitter } from './sse.js';
 
 /** The provider's usage of a finished answer. */
 export interface MeteredUsage {
@@ -57,7 +57,7 @@ export abstract class BaseMeter implements WireMeter {
    * Events kept unparsed (text and argument deltas): they only matter for an estimate, which is
    * needed only when the usage never arrives — so the common case parses each delta zero times.
    */
-  private deferred: Pick<SseEvent, 'event' | 'data'>[] = [];
+  private deferred: Buffer[] = [];
 
   constructor(contentType: string) {
     this.sse = contentType.toLowerCase().includes('text/event-stream') ? new SseSplitter() : null;
@@ -66,7 +66,7 @@ export abstract class BaseMeter implements WireMeter {
   observe(chunk: Uint8Array): void {
     if (this.sse) {
       for (const e of this.sse.push(chunk)) {
-        if (this.canDefer(e)) this.deferred.push({ event: e.event, data: e.data });
+        if (this.canDefer(e)) this.deferred.push(e.raw);
         else this.onEvent(e, eventJson(e));
       }
       return;
@@ -91,7 +91,10 @@ export abstract class BaseMeter implements WireMeter {
   partial(): PartialUsage {
     const late = this.deferred;
     this.deferred = [];
-    for (const e of late) this.onEvent({ ...e, raw: Buffer.alloc(0) }, eventJson({ ...e, raw: Buffer.alloc(0) }));
+    for (const raw of late) {
+      const e = parseEvent(raw);
+      this.onEvent(e, eventJson(e));
+    }
     return { requestId: this.requestId, stopReason: this.stopReason, usage: { ...this.usage }, outputText: this.outputText };
   }
 

@@ -20,14 +20,16 @@ export class SseSplitter {
 
   /** Adds bytes; returns the events they complete, in order (their `raw` bytes add up to the input). */
   push(chunk: Uint8Array): SseEvent[] {
-    this.pending = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
+    // A view, not a copy: the chunk is not changed after it is handed over (Node gives each read its own buffer).
+    this.pending =
+      this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
     const out: SseEvent[] = [];
     for (;;) {
       const end = eventEnd(this.pending);
       if (end === -1) break;
       const raw = this.pending.subarray(0, end);
       this.pending = this.pending.subarray(end);
-      out.push(parseEvent(raw));
+      out.push(new ParsedOnRead(raw));
     }
     return out;
   }
@@ -65,8 +67,40 @@ function eventEnd(buf: Buffer): number {
   return -1;
 }
 
+const EVENT_FIELD = Buffer.from('event:');
+const NEXT_EVENT_FIELD = Buffer.from('\nevent:');
+
+/**
+ * An event parsed only when its `event` or `data` is read: a meter passes most events on by their
+ * name alone, and strings made for every delta of 200 concurrent streams are what the proxy's
+ * garbage collector would otherwise spend its pauses copying.
+ */
+class ParsedOnRead implements SseEvent {
+  private fields: { event: string | null; data: string } | undefined;
+  constructor(readonly raw: Buffer) {}
+
+  get event(): string | null {
+    if (this.fields) return this.fields.event;
+    // The usual shape, `event: <name>\n` first and only once, is read without decoding the rest.
+    if (this.raw.subarray(0, EVENT_FIELD.length).equals(EVENT_FIELD)) {
+      const eol = this.raw.indexOf(0x0a);
+      if (eol !== -1 && this.raw.indexOf(NEXT_EVENT_FIELD, eol) === -1 && this.raw.lastIndexOf(0x0d, eol) === -1) {
+        const value = this.raw.toString('utf8', EVENT_FIELD.length, eol);
+        return value.startsWith(' ') ? value.slice(1) : value;
+      }
+    }
+    this.fields = parseEvent(this.raw);
+    return this.fields.event;
+  }
+
+  get data(): string {
+    this.fields ??= parseEvent(this.raw);
+    return this.fields.data;
+  }
+}
+
 /** One event; a comment-only block (`: keep-alive`) is an event with no name and empty data. */
-function parseEvent(raw: Buffer): SseEvent {
+export function parseEvent(raw: Buffer): SseEvent {
   let event: string | null = null;
   const data: string[] = [];
   for (const line of raw.toString('utf8').split(/\r\n|\r|\n/)) {
