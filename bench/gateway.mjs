@@ -43,10 +43,10 @@ const body = (prompt) =>
   JSON.stringify({ model: 'claude-sim-1', max_tokens: 200, stream: true, messages: [{ role: 'user', content: prompt }] });
 const BODIES = { streams: body('long answer'), saturated: body('bench') };
 
-async function startProxy(dir, upstream, cli = CLI, name = 'proxy') {
+async function startProxy(dir, upstream, cli = CLI, name = 'proxy', flagsVar = 'BENCH_GATEWAY_PROXY_FLAGS') {
   const prof = process.env.BENCH_GATEWAY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_GATEWAY_PROF}`] : [];
   // Node flags for the proxy alone (e.g. `--max-semi-space-size=64`), to try GC settings.
-  const flags = (process.env.BENCH_GATEWAY_PROXY_FLAGS ?? '').split(' ').filter(Boolean);
+  const flags = (process.env[flagsVar] ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
     [
@@ -200,9 +200,12 @@ export async function benchGateway() {
   const upstream = await startGatewayProcess(dir, SCENARIO);
   const proxy = { name: 'proxy', ...(await startProxy(dir, upstream.url)) };
   // Another build's CLI (e.g. a checkout of the previous commit, built) measured in the same rounds.
-  const baselineCli = process.env.BENCH_GATEWAY_BASELINE_CLI;
+  // BENCH_GATEWAY_BASELINE_FLAGS alone (this build) compares Node flags the same way.
+  const baselineCli = process.env.BENCH_GATEWAY_BASELINE_CLI ?? (process.env.BENCH_GATEWAY_BASELINE_FLAGS ? CLI : undefined);
   const proxies = [proxy];
-  if (baselineCli) proxies.push({ name: 'baseline', ...(await startProxy(dir, upstream.url, baselineCli, 'baseline')) });
+  if (baselineCli) {
+    proxies.push({ name: 'baseline', ...(await startProxy(dir, upstream.url, baselineCli, 'baseline', 'BENCH_GATEWAY_BASELINE_FLAGS')) });
+  }
   try {
     // Warm-up: connections, JIT, the proxy's upstream probe.
     await round(upstream.url, BODIES.saturated);

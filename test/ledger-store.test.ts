@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type LedgerEntry, priceOf, pricesProblem, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
+import type { GatewayMode } from '../src/budget/ledger-types.js';
 import { type CallRecord, createStore, type UsageRecord } from '../src/store/index.js';
 import { describeRun } from '../src/workflow/inspect.js';
 import { bareRun, ROOT, tempDir, tempStore } from './helpers.js';
@@ -310,6 +311,23 @@ describe('ledger sums (the same figures, groups and order on every store)', () =
       ['gpt-5', 1, 1],
     ]);
     expect(await store.ledger.sumsInWindow({ since: midnight, until: midnight }, 'day')).toEqual([]);
+  });
+
+  it('sumsInWindow with modes: only rows written in those gateway modes', async () => {
+    const { store } = tempStore();
+    for (const mode of ['proxy', 'record', 'replay', 'sim', 'sim'] as const) {
+      await store.ledger.record(row({ mode, workflow: mode, endedAt: midnight, costUsd: 1 }));
+    }
+    const window = { since: midnight, until: midnight + 1 };
+    const keys = async (modes?: readonly GatewayMode[]) =>
+      (await store.ledger.sumsInWindow(modes ? { ...window, modes } : window, 'workflow')).map((g) => [g.key, g.requests]);
+    expect(await keys(['proxy', 'record'])).toEqual([
+      ['proxy', 1],
+      ['record', 1],
+    ]);
+    expect(await keys(['sim'])).toEqual([['sim', 2]]);
+    expect(await keys([])).toEqual([]);
+    expect(await keys()).toHaveLength(4);
   });
 
   it('sumsByRun: groups in the order their first row was recorded, a null phase a group of its own', async () => {

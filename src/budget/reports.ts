@@ -6,7 +6,7 @@
  */
 import { NotFoundError } from '../core/errors.js';
 import type { LedgerGroupSum, Store } from '../store/index.js';
-import type { LedgerEntry } from './ledger-types.js';
+import type { GatewayMode, LedgerEntry } from './ledger-types.js';
 import { costBreakdown, type PriceOverrides, priceOf } from './prices.js';
 
 /** How `drover cost` breaks a run's spend down. */
@@ -81,8 +81,24 @@ export type CostReport = Totals & { runId: string } & (
     | { by: 'request'; breakdown: RequestLine[] }
   );
 
-/** `drover usage --json`: spend of every request that ended in `[since, until)`. */
-export type UsageReport = Totals & { since: string; until: string; by: UsageGrouping; breakdown: CostLine[] };
+/** Gateway modes whose requests a provider bills: the default of `drover usage`. */
+export const BILLED_MODES: readonly GatewayMode[] = ['proxy', 'record'];
+/** Every gateway mode, for `drover usage --mode all`. */
+export const GATEWAY_MODES: readonly GatewayMode[] = ['proxy', 'record', 'replay', 'sim'];
+
+/**
+ * `drover usage --json`: spend of every request that ended in `[since, until)` in `modes`;
+ * `notCounted` sums the window's requests in the other modes (simulated and replayed requests are
+ * priced like real ones, but nobody pays for them).
+ */
+export type UsageReport = Totals & {
+  since: string;
+  until: string;
+  by: UsageGrouping;
+  modes: GatewayMode[];
+  breakdown: CostLine[];
+  notCounted: { modes: GatewayMode[]; requests: number; costUsd: number | null };
+};
 
 const line = (g: LedgerGroupSum): CostLine => ({ ...g, label: g.label ?? g.key ?? '(none)' });
 
@@ -177,15 +193,27 @@ export async function costReport(store: Store, runId: string, by: CostGrouping, 
   return { runId, by, ...totalsOf(breakdown), breakdown };
 }
 
-/** Spend of every request that ended in `[since, until)` (ms since the epoch), across runs, `by` workflow, UTC day or model. */
-export async function usageReport(store: Store, window: { since: number; until: number }, by: UsageGrouping): Promise<UsageReport> {
-  const breakdown = (await store.ledger.sumsInWindow(window, by)).map(line);
+/**
+ * Spend of every request that ended in `[since, until)` (ms since the epoch), across runs, `by`
+ * workflow, UTC day or model; only requests written in `modes` (default `BILLED_MODES`).
+ */
+export async function usageReport(
+  store: Store,
+  window: { since: number; until: number },
+  by: UsageGrouping,
+  modes: readonly GatewayMode[] = BILLED_MODES,
+): Promise<UsageReport> {
+  const breakdown = (await store.ledger.sumsInWindow({ ...window, modes }, by)).map(line);
+  const others = GATEWAY_MODES.filter((m) => !modes.includes(m));
+  const left = others.length ? totalsOf((await store.ledger.sumsInWindow({ ...window, modes: others }, 'model')).map(line)) : totalsOf([]);
   return {
     since: new Date(window.since).toISOString(),
     until: new Date(window.until).toISOString(),
     by,
+    modes: [...modes],
     ...totalsOf(breakdown),
     breakdown,
+    notCounted: { modes: others, requests: left.requests, costUsd: left.totalUsd },
   };
 }
 

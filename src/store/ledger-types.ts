@@ -1,4 +1,4 @@
-import type { LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
+import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
 
 /**
  * The ledger's table in the store: one row per model request (src/budget/ledger-types.ts).
@@ -13,9 +13,18 @@ export interface LedgerStore extends LedgerSink {
   sumsByRun(runId: string, by: LedgerRunGrouping): Promise<LedgerGroupSum[]>;
   /**
    * Rows that ended in `[since, until)` (ms since the epoch), every run and unattributed ones,
-   * summed per `by` group (`day`: the UTC date `YYYY-MM-DD`), groups sorted by key.
+   * summed per `by` group (`day`: the UTC date `YYYY-MM-DD`), groups sorted by key. With `modes`,
+   * only rows written in those gateway modes (`proxy` and `record` are the ones a provider bills).
    */
-  sumsInWindow(window: { since: number; until: number }, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]>;
+  sumsInWindow(window: LedgerWindow, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]>;
+}
+
+/** A time window of ledger rows (ms since the epoch, `[since, until)`), optionally of some gateway modes only. */
+export interface LedgerWindow {
+  since: number;
+  until: number;
+  /** Absent: every mode. */
+  modes?: readonly GatewayMode[];
 }
 
 /** How `sumsByRun` groups a run's rows: by phase, agent call (`call_key`, labelled), or model. */

@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .description('spend across runs over a time window, from the ledger')
     .option('--since <when>', 'a duration back from now (7d, 12h) or a date (2026-11-01); default 7d')
     .option('--by <grouping>', `break down by ${USAGE_BY.join(', ')} (default day)`, oneOf('--by', USAGE_BY))
-    .option('--json', 'JSON output: totalUsd, unpricedRequests, breakdown')
+    .option('--mode <modes>', 'gateway modes counted: billed (proxy, record; default), all, or a comma list of proxy, record, replay, sim')
+    .option('--json', 'JSON output: totalUsd, unpricedRequests, breakdown, notCounted')
     .action(action<[]>(async (flags) => (await handlers()).usageCommand(flags)));
 }

@@ -1,9 +1,13 @@
 /** @module `drover cost` and `drover usage`: reports from src/budget/reports.ts, printed. */
+
+import type { GatewayMode } from '../../budget/ledger-types.js';
 import {
+  BILLED_MODES,
   type CostGrouping,
   type CostLine,
   costReport,
   formatUsd,
+  GATEWAY_MODES,
   type TokenClassLine,
   type UsageGrouping,
   usageReport,
@@ -83,18 +87,42 @@ export function parseSince(text: string, now: number): number {
   return now - parseDuration(text, '--since');
 }
 
-/** `drover usage [--since 7d] [--by workflow|day|model] [--json]`. */
-export async function usageCommand(flags: GlobalFlags & { since?: string; by?: UsageGrouping }): Promise<number> {
+/**
+ * `--mode`: `billed` (proxy and record: what a provider bills), `all`, or a comma list of gateway
+ * modes. Throws InputError (exit 2) naming an unknown mode.
+ */
+export function parseModes(text: string): GatewayMode[] {
+  if (text === 'billed') return [...BILLED_MODES];
+  if (text === 'all') return [...GATEWAY_MODES];
+  const modes = text.split(',').map((m) => m.trim());
+  for (const m of modes) {
+    if (!(GATEWAY_MODES as readonly string[]).includes(m)) {
+      throw new InputError(`--mode: "${m}" is not a gateway mode (billed, all, or a comma list of ${GATEWAY_MODES.join(', ')})`);
+    }
+  }
+  return modes as GatewayMode[];
+}
+
+/** `drover usage [--since 7d] [--by workflow|day|model] [--mode billed|all|<list>] [--json]`. */
+export async function usageCommand(flags: GlobalFlags & { since?: string; by?: UsageGrouping; mode?: string }): Promise<number> {
   const now = Date.now();
   const since = parseSince(flags.since ?? '7d', now);
+  const modes = parseModes(flags.mode ?? 'billed');
   const { store } = openStore(flags, { mustExist: true });
   try {
-    const report = await usageReport(store, { since, until: now + 1 }, flags.by ?? 'day');
+    const report = await usageReport(store, { since, until: now + 1 }, flags.by ?? 'day', modes);
     if (flags.json) {
       printJson(report);
       return EXIT.ok;
     }
     const out = [`since ${report.since}: ${header(report)}`];
+    if (report.notCounted.requests > 0) {
+      out.push(
+        color.dim(
+          `  not counted: ${report.notCounted.requests} request${report.notCounted.requests === 1 ? '' : 's'} in ${report.notCounted.modes.join('/')} mode (${formatUsd(report.notCounted.costUsd)} at list prices, not billed; --mode all counts them)`,
+        ),
+      );
+    }
     if (report.breakdown.length) out.push(color.dim(`by ${report.by}:`), ...table(report.breakdown));
     process.stdout.write(`${out.join('\n')}\n`);
     return EXIT.ok;

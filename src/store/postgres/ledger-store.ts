@@ -1,7 +1,7 @@
 /** @module PostgreSQL side of the ledger (port of src/store/sqlite/ledger-store.ts; same table, same sums). */
 import type { LedgerEntry } from '../../budget/ledger-types.js';
 import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams, type PendingRow, RUN_GROUPS } from '../ledger-rows.js';
-import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
+import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindow, LedgerWindowGrouping } from '../ledger-types.js';
 import type { PgDb, Queryable } from './db.js';
 
 /** Rows per INSERT statement: 25 columns each, well below PostgreSQL's 65,535 parameters per statement. */
@@ -91,12 +91,13 @@ export class PgLedgerStore implements LedgerStore {
    * Groups sorted as SQLite sorts them: byte order of the key (`COLLATE "C"`, not the database's
    * locale) with the rows that have none (null) first.
    */
-  async sumsInWindow(window: { since: number; until: number }, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]> {
+  async sumsInWindow(window: LedgerWindow, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]> {
     const expr = WINDOW_GROUPS[by];
     return this.db.rows<LedgerGroupSum>(
-      `SELECT ${expr} AS key, ${expr} AS label, ${LEDGER_SUMS} FROM ledger WHERE ended_at >= $1 AND ended_at < $2
+      `SELECT ${expr} AS key, ${expr} AS label, ${LEDGER_SUMS} FROM ledger
+       WHERE ended_at >= $1 AND ended_at < $2 AND ($3::text[] IS NULL OR mode = ANY($3::text[]))
        GROUP BY 1 ORDER BY ${expr} COLLATE "C" NULLS FIRST`,
-      [window.since, window.until],
+      [window.since, window.until, window.modes ? [...window.modes] : null],
     );
   }
 

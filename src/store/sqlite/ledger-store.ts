@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
 import { LEDGER_COLUMNS, type LedgerRow, ledgerFromRow, ledgerParams, type PendingRow, RUN_GROUPS } from '../ledger-rows.js';
-import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindowGrouping } from '../ledger-types.js';
+import type { LedgerGroupSum, LedgerRunGrouping, LedgerStore, LedgerWindow, LedgerWindowGrouping } from '../ledger-types.js';
 
 export { ledgerFromRow, ledgerParams } from '../ledger-rows.js';
 
@@ -42,7 +42,8 @@ export class SqliteLedgerStore implements LedgerStore {
     );
     this.windowSums = each(WINDOW_GROUPS, (expr) =>
       db.prepare(
-        `SELECT ${expr} AS key, ${expr} AS label, ${LEDGER_SUMS} FROM ledger WHERE ended_at >= ? AND ended_at < ? GROUP BY 1 ORDER BY 1`,
+        `SELECT ${expr} AS key, ${expr} AS label, ${LEDGER_SUMS} FROM ledger
+         WHERE ended_at >= @since AND ended_at < @until AND (@modes IS NULL OR instr(@modes, ',' || mode || ',') > 0) GROUP BY 1 ORDER BY 1`,
       ),
     );
   }
@@ -51,8 +52,9 @@ export class SqliteLedgerStore implements LedgerStore {
     return this.runSums[by].all(runId) as LedgerGroupSum[];
   }
 
-  async sumsInWindow(window: { since: number; until: number }, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]> {
-    return this.windowSums[by].all(window.since, window.until) as LedgerGroupSum[];
+  async sumsInWindow(window: LedgerWindow, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]> {
+    const modes = window.modes ? `,${window.modes.join(',')},` : null;
+    return this.windowSums[by].all({ since: window.since, until: window.until, modes }) as LedgerGroupSum[];
   }
 
   /**
