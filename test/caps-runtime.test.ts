@@ -225,6 +225,10 @@ describe('caps from the command line', () => {
     expect(JSON.parse(runs.stdout).map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([[runId, 'budget_exceeded']]);
     const status = await cli(['status', runId, '--store', path, '--json'], { cwd: dir });
     expect(JSON.parse(status.stdout)).toMatchObject({ id: runId, status: 'budget_exceeded' });
+    // The text status names the cap and how much of it is spent (nothing: refused before spend).
+    const text = await cli(['status', runId, '--store', path], { cwd: dir });
+    expect(text.stdout).toMatch(/— budget_exceeded/);
+    expect(text.stdout).toContain('caps: run $0.01 (spent $0, 0%)');
   });
 
   it('refuses malformed cap flags with exit 2, naming the flag and the accepted form', async () => {

@@ -179,7 +179,7 @@ describe('reservation engine', () => {
     const levels: [Cap, string][] = [
       [{ scope: 'run', key: 'r1', limitUsd: 1 }, 'run cap (run r1) is 1 USD'],
       [{ scope: 'phase', key: 'r1/build', limitUsd: 1 }, 'phase cap (r1/build) is 1 USD'],
-      [{ scope: 'call', key: 'r1/k1', limitUsd: 1 }, 'per-agent cap (r1/k1) is 1 USD'],
+      [{ scope: 'call', key: 'r1/k1', limitUsd: 1 }, 'per-agent cap (call r1/k1) is 1 USD'],
       [{ scope: 'workflow-day', key: `wf/${day}`, limitUsd: 1 }, `workflow daily cap (wf/${day}, UTC day) is 1 USD`],
       [{ scope: 'store-day', key: day, limitUsd: 1 }, `daily cap of the store (${day}, UTC day) is 1 USD`],
     ];
@@ -194,6 +194,10 @@ describe('reservation engine', () => {
       // A request that fits goes through at the same level.
       await (await engine.reserve([roomy, cap], worst(0.1), ATTR)).release();
     }
+    // A labelled agent is named by its label, as people know it.
+    const labelled = { ...ATTR, agentLabel: 'fix the login bug' };
+    const err = await engine.reserve([{ scope: 'call', key: 'r1/k1', limitUsd: 1 }], worst(0.2), labelled).catch((e: unknown) => e);
+    expect((err as Error).message).toContain('per-agent cap (agent "fix the login bug", call r1/k1) is 1 USD; 0.9 USD spent');
   });
 
   it('stops counting the holds of a process that died once their TTL passed', async () => {

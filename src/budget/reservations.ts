@@ -57,14 +57,17 @@ function usd(n: number): string {
   return `${Number(n.toFixed(6))} USD`;
 }
 
-function describe(cap: Cap): string {
+/** A cap in words; a per-agent cap names the agent by its label (the call key is not for people). */
+function describe(cap: Cap, attribution?: Attribution): string {
   switch (cap.scope) {
     case 'run':
       return `run cap (run ${cap.key})`;
     case 'phase':
       return `phase cap (${cap.key})`;
     case 'call':
-      return `per-agent cap (${cap.key})`;
+      return attribution?.agentLabel
+        ? `per-agent cap (agent "${attribution.agentLabel}", call ${cap.key})`
+        : `per-agent cap (call ${cap.key})`;
     case 'workflow-day':
       return `workflow daily cap (${cap.key}, UTC day)`;
     case 'store-day':
@@ -87,12 +90,12 @@ function judgeCap(s: CapState, worstUsd: number | null, worstTokens: number): Bl
   return wait;
 }
 
-function refusal(b: Blocked, worst: WorstCase): BudgetExceededError {
+function refusal(b: Blocked, worst: WorstCase, attribution: Attribution): BudgetExceededError {
   const { cap, spentUsd, spentTokens } = b.state;
   const message =
     b.unit === 'usd'
-      ? `budget exceeded: ${describe(cap)} is ${usd(cap.limitUsd ?? 0)}; ${usd(spentUsd)} spent, and this ${worst.model} request may cost up to ${usd(worst.usd ?? 0)} (${worst.inputTokens} input + ${worst.outputTokens} output tokens at most)`
-      : `budget exceeded: ${describe(cap)} is ${cap.limitTokens} output tokens; ${spentTokens} spent, and this request may produce up to ${worst.outputTokens} (its max_tokens)`;
+      ? `budget exceeded: ${describe(cap, attribution)} is ${usd(cap.limitUsd ?? 0)}; ${usd(spentUsd)} spent, and this ${worst.model} request may cost up to ${usd(worst.usd ?? 0)} (${worst.inputTokens} input + ${worst.outputTokens} output tokens at most)`
+      : `budget exceeded: ${describe(cap, attribution)} is ${cap.limitTokens} output tokens; ${spentTokens} spent, and this request may produce up to ${worst.outputTokens} (its max_tokens)`;
   return new BudgetExceededError(cap, { usd: spentUsd, tokens: spentTokens }, message);
 }
 
@@ -137,7 +140,7 @@ export class ReservationEngine {
       throw new BudgetExceededError(
         usdCap,
         { usd: 0, tokens: 0 },
-        `budget: model "${worst.model}" has no price, so a request to it cannot be held against the ${describe(usdCap)} of ${usd(usdCap.limitUsd ?? 0)}; price it in drover.config.json ("prices": { "${worst.model}": { "input": <USD per million tokens>, "output": <USD per million tokens> } }) or remove the USD cap`,
+        `budget: model "${worst.model}" has no price, so a request to it cannot be held against the ${describe(usdCap, attribution)} of ${usd(usdCap.limitUsd ?? 0)}; price it in drover.config.json ("prices": { "${worst.model}": { "input": <USD per million tokens>, "output": <USD per million tokens> } }) or remove the USD cap`,
       );
     }
     let waits = 0;
@@ -170,7 +173,7 @@ export class ReservationEngine {
       );
       if (verdict.hold) return this.hold(id, waits);
       if (verdict.why.kind === 'refuse') {
-        const err = refusal(verdict.why, worst);
+        const err = refusal(verdict.why, worst, attribution);
         if (attribution.runId && attribution.callKey) noteRefusal(attribution.runId, attribution.callKey, err);
         throw err;
       }

@@ -1,3 +1,5 @@
+import type { RunCaps } from '../../budget/caps.js';
+import { formatUsd } from '../../budget/reports.js';
 import { actorName } from '../../core/actor.js';
 import { parseDuration } from '../../core/duration.js';
 import type { RunListing, RunStatus, UsageTotals } from '../../store/types.js';
@@ -8,7 +10,7 @@ import { color, EXIT, formatTokens, printJson } from '../output.js';
 
 /** `cost $0.42 (+ 2 unpriced requests), cache hits 63% of input` — unpriced is never shown as $0. */
 function costLine(runId: string, u: UsageTotals): string {
-  const cost = u.costUsd === null ? color.yellow('unpriced') : `$${u.costUsd.toFixed(u.costUsd >= 1 ? 2 : 6)}`;
+  const cost = u.costUsd === null ? color.yellow('unpriced') : formatUsd(u.costUsd);
   const unpriced = u.costUsd !== null && u.unpricedRequests > 0 ? color.yellow(` (+ ${u.unpricedRequests} unpriced requests)`) : '';
   const hits = u.cacheHitRatio === null ? '' : `, cache hits ${Math.round(u.cacheHitRatio * 100)}% of input`;
   return `cost ${cost}${unpriced}${hits}; details: drover cost ${runId} --by phase|agent|model`;
@@ -18,6 +20,31 @@ function costLine(runId: string, u: UsageTotals): string {
  * The stored status to pre-filter a listing by for a shown state: `interrupted` is stored as running;
  * `queued` as queued or (a pooled run whose worker is gone) running, so it is not pre-filtered.
  */
+/**
+ * `caps: run $5 (spent $1.23, 25%), 2M output tokens (spent 120k, 6%); per agent $0.5; phase "build" $2`
+ * — the run's own caps and how much of the run-wide ones is spent; null without caps.
+ */
+function capsLine(caps: RunCaps | undefined, u: UsageTotals): string | null {
+  if (!caps) return null;
+  const share = (spent: number, limit: number) => (limit > 0 ? `, ${Math.round((100 * spent) / limit)}%` : '');
+  const parts: string[] = [];
+  if (caps.usd !== undefined)
+    parts.push(`run ${formatUsd(caps.usd)} (spent ${formatUsd(u.costUsd ?? 0)}${share(u.costUsd ?? 0, caps.usd)})`);
+  if (caps.tokens !== undefined) {
+    parts.push(
+      `run ${formatTokens(caps.tokens)} output tokens (spent ${formatTokens(u.outputTokens)}${share(u.outputTokens, caps.tokens)})`,
+    );
+  }
+  if (caps.perAgentUsd !== undefined) parts.push(`per agent ${formatUsd(caps.perAgentUsd)}`);
+  for (const [title, c] of Object.entries(caps.perPhase ?? {})) {
+    const limits = [c.usd !== undefined ? formatUsd(c.usd) : '', c.tokens !== undefined ? `${formatTokens(c.tokens)} output tokens` : '']
+      .filter(Boolean)
+      .join(' / ');
+    parts.push(`phase "${title}" ${limits}`);
+  }
+  return parts.length ? `caps: ${parts.join('; ')}` : null;
+}
+
 function storedStatusFor(state: RunState | undefined): RunStatus | undefined {
   if (state === 'interrupted') return 'running';
   if (state === 'queued') return undefined;
@@ -81,6 +108,8 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
       `calls ${d.calls.total} (${d.calls.finished} finished, ${d.calls.failed} failed, ${d.calls.unfinished} unfinished); ${d.usage.requests} model requests, ${formatTokens(d.usage.inputTokens)} in / ${formatTokens(d.usage.outputTokens)} out`,
     );
     if (d.usage.requests > 0) out.push(costLine(d.id, d.usage));
+    const caps = capsLine(d.settings.caps, d.usage);
+    if (caps) out.push(caps);
     for (const p of d.phases) {
       out.push(
         `  ${p.title}: ${p.done}/${p.agents} done${p.failed ? `, ${color.red(`${p.failed} failed`)}` : ''}${p.running ? `, ${p.running} running` : ''}`,
