@@ -4,6 +4,7 @@
  * meters into the same store; synchronised on the gateway's hold gates, worker events on stdout
  * and process exits — never on time.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { storeIdentity } from '../src/gateway/identity.js';
 import { parseScenario } from '../src/gateway/scenario.js';
@@ -238,6 +239,15 @@ describe('drover worker', { timeout: 120_000 }, () => {
     const badBackend = await cli(['worker', '--backends', 'nope', '--once'], { cwd: dir, env });
     expect(badBackend.code).toBe(2);
     expect(badBackend.stderr).toContain('--backends: "nope" is not a backend');
+    const noBackend = await cli(['worker', '--backends', ' , ', '--once'], { cwd: dir, env });
+    expect(noBackend.code).toBe(2);
+    expect(noBackend.stderr).toContain('--backends: name at least one backend');
+    const notARepo = await cli(['worker', '--checkout', dir, '--once'], { cwd: dir, env });
+    expect(notARepo.code).toBe(2);
+    expect(notARepo.stderr).toContain(`--checkout: ${dir} is not a git repository`);
+    const missing = await cli(['worker', '--checkout', join(dir, 'nowhere'), '--once'], { cwd: dir, env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('does not exist');
     const runs = await cli(['runs', '--json'], { cwd: dir, env });
     expect(JSON.parse(runs.stdout.trim() || '[]')).toEqual([]);
   });

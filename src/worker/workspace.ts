@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { DroverError } from '../core/index.js';
+import { DroverError, InputError } from '../core/index.js';
 import type { RunRecord } from '../store/index.js';
 
 /** A run this worker cannot drive here (code `NO_WORKSPACE`): no such directory, no checkout, or a commit it cannot reach. */
@@ -54,6 +54,18 @@ export interface WorkspaceSource {
 /** A run's workspace source: its stored settings. */
 export function runWorkspaceSource(run: RunRecord): WorkspaceSource {
   return { id: run.id, workdir: (run.settings as { workdir?: string }).workdir, repo: run.settings.repo };
+}
+
+/**
+ * Checks `drover worker --checkout <dir>` before the worker starts: the folder of a git clone.
+ * Returns the repository's top folder.
+ * @throws InputError (exit 2) when `dir` does not exist or is not inside a git repository
+ */
+export function checkCheckout(dir: string): string {
+  if (!existsSync(dir)) throw new InputError(`--checkout: ${dir} does not exist (give a clone of the runs' repository)`);
+  const top = tryGit(dir, ['rev-parse', '--show-toplevel']);
+  if (!top) throw new InputError(`--checkout: ${dir} is not a git repository (give a clone of the runs' repository)`);
+  return top;
 }
 
 /**

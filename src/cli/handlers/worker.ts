@@ -1,6 +1,7 @@
 import { BACKEND_NAMES } from '../../agents/index.js';
 import { InputError } from '../../core/errors.js';
 import { runWorker, type WorkerEvent } from '../../worker/worker.js';
+import { checkCheckout } from '../../worker/workspace.js';
 import { checkPoolName } from '../../workflow/run.js';
 import { type GlobalFlags, openStore } from '../context.js';
 import { EXIT } from '../output.js';
@@ -61,6 +62,9 @@ export async function workerCommand(flags: WorkerFlags): Promise<number> {
   const pool = checkPoolName(flags.pool ?? 'workers', '--pool');
   const labels = list(flags.labels)?.map((l) => checkPoolName(l, '--labels'));
   const backends = list(flags.backends);
+  if (backends?.length === 0)
+    throw new InputError(`--backends: name at least one backend (available: ${BACKEND_NAMES.join(', ')}), or leave the flag out for any`);
+  if (flags.checkout !== undefined) checkCheckout(flags.checkout);
   for (const b of backends ?? []) {
     if (!(BACKEND_NAMES as readonly string[]).includes(b)) {
       throw new InputError(`--backends: "${b}" is not a backend (available: ${BACKEND_NAMES.join(', ')})`);
