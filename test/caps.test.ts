@@ -28,7 +28,7 @@ function entry(costUsd: number | null, over: Partial<LedgerEntry> = {}): LedgerE
     ...ATTR,
     provider: 'anthropic',
     wire: 'anthropic',
-    mode: 'sim',
+    mode: 'proxy',
     model: 'claude-sonnet-5',
     requestId: null,
     status: 200,
@@ -233,6 +233,23 @@ describe('reservation engine', () => {
     await recorded.settle({ ...entry(0.5), id: 99 });
     expect(calls).toEqual([]);
     expect((await store.ledger.listByRun('r1')).map((e) => e.costUsd)).toEqual([0.25]);
+  });
+
+  it('daily caps count billed rows only (sim and replay spend nothing); a run cap counts all of its run', async () => {
+    const { store } = tempStore();
+    const at = Date.now();
+    const day = new Date(at).toISOString().slice(0, 10);
+    await store.ledger.record(entry(0.5, { endedAt: at, mode: 'sim' }));
+    await store.ledger.record(entry(0.25, { endedAt: at, mode: 'replay' }));
+    await store.ledger.record(entry(0.125, { endedAt: at, mode: 'proxy' }));
+    await store.ledger.record(entry(0.0625, { endedAt: at, mode: 'record' }));
+    const caps: Cap[] = [
+      { scope: 'store-day', key: day, limitUsd: 1 },
+      { scope: 'workflow-day', key: `wf/${day}`, limitUsd: 1 },
+      runCap(1),
+    ];
+    const states = await new ReservationEngine(store).states(caps);
+    expect(states.map((s) => s.spentUsd)).toEqual([0.1875, 0.1875, 0.9375]);
   });
 
   it('stops waiting when the request is aborted', async () => {

@@ -13,7 +13,7 @@ import { type Gateway, type GatewayOptions, startGateway } from '../src/gateway/
 import { ProxySource } from '../src/gateway/sources/proxy.js';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
-import { cli, gateway, onCleanup, spawnCli, tempDir, tempStore } from './helpers.js';
+import { cli, gateway, onCleanup, spawnCli, tempDir, tempStore, write } from './helpers.js';
 
 const SCENARIO = `
 rules:
@@ -589,6 +589,41 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
     const port = await cli(['gateway', '--mode', 'proxy', '--port', '99999']);
     expect(port.code).toBe(2);
     expect(port.stderr).toMatch(/--port must be a whole number from 0 to 65535/);
+  });
+});
+
+describe('daily caps are money', () => {
+  it('a sim gateway is not held to the store’s daily cap; a proxy’s billed requests are, and sim rows do not use it up', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'team.db');
+    const scenario = write(dir, 'scenario.yaml', SCENARIO);
+    // 0.001 USD a day: less than one claude-opus-4-1 request of the `fixed` rule (120 in, 30 out).
+    write(dir, 'drover.config.json', JSON.stringify({ budget: { dailyUsd: 0.001 } }));
+    const start = async (args: string[]) => {
+      const child = spawnCli(['gateway', ...args, '--port', '0', '--json', '--store', storePath], { cwd: dir });
+      onCleanup(() => child.kill('SIGKILL'));
+      return new Promise<string>((resolve, reject) => {
+        let buf = '';
+        child.stdout?.on('data', (d) => {
+          buf += d;
+          if (buf.includes('\n')) resolve((JSON.parse(buf.split('\n')[0] as string) as { url: string }).url);
+        });
+        child.done.then((r) => reject(new Error(`gateway exited: ${r.stderr}`)));
+      });
+    };
+    const simUrl = await start(['--mode', 'sim', '--scenario', scenario]);
+    const ask = (url: string) =>
+      fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 30, messages: [{ role: 'user', content: 'x' }] }),
+      });
+    for (let i = 0; i < 3; i++) expect((await ask(simUrl)).status).toBe(200);
+    // The proxy's first request fits (the sim rows count for nothing), and is refused only once billed spend is past the cap.
+    const proxyUrl = await start(['--mode', 'proxy', '--upstream-anthropic', 'http://127.0.0.1:9']);
+    const refused = await ask(proxyUrl);
+    expect(refused.status).toBe(402);
+    expect(await refused.text()).toContain('0 USD spent');
   });
 });
 

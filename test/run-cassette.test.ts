@@ -44,7 +44,14 @@ describe('drover run --record / --replay', () => {
       ['replay', 200, 40, 7],
     ]);
     const firstRows = await store.ledger.listByRun(first.runId as string);
-    expect(firstRows.map((r) => r.mode)).toEqual(['record', 'record']);
+    // Recorded from the run's sim: no provider billed them, so the rows say `sim` (not `record`).
+    expect(firstRows.map((r) => r.mode)).toEqual(['sim', 'sim']);
+    // drover usage totals real spend: neither run is counted, both are named.
+    const usage = lastJson((await cli(['usage', '--store', storePath, '--json'], { cwd: dir, env })).stdout) as {
+      requests: number;
+      notCounted: { requests: number };
+    };
+    expect(usage).toMatchObject({ requests: 0, notCounted: { requests: 4 } });
     // A cassette never holds the placeholder key the agents sent.
     for (const f of readdirSync(cassettes)) expect(readFileSync(join(cassettes, f), 'utf8')).not.toContain('drover-sim');
   });

@@ -29,6 +29,11 @@ export interface GatewayOptions {
   mode: GatewayMode;
   /** Where answers come from (src/gateway/sources/). */
   source: AnswerSource;
+  /**
+   * The mode written on ledger rows, when it is not `mode`: a run's gateway proxying to its own sim
+   * (`drover run --sim`, with or without `--record`) writes `sim` — no provider billed those answers.
+   */
+  ledgerMode?: GatewayMode;
   /** Where ledger rows go (the store's `ledger`); without one they are only kept in memory. */
   ledger?: LedgerSink;
   /**
@@ -92,6 +97,7 @@ export interface Gateway {
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { mode, source } = options;
+  const rowMode = options.ledgerMode ?? mode;
   const storeId = options.storeId ?? storeIdentity(null);
   const label = mode === 'sim' ? 'sim gateway' : 'drover gateway';
   const onError = options.onError ?? ((m: string) => process.stderr.write(`${label}: ${m}\n`));
@@ -253,7 +259,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const refuse = async (status: number, type: string, message: string) => {
       sendJson(res, status, wireError(request.wire, type, message, status));
       await settle(
-        ledgerEntry(request, mode, { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null }, options.prices),
+        ledgerEntry(request, rowMode, { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null }, options.prices),
         undefined,
         false,
       );
@@ -298,7 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // The tokenizer (~100 ms to load) is needed only to estimate an answer that never reported usage.
     if (meter && sourceStatus !== null && sourceStatus >= 200 && sourceStatus < 300 && !meter.finish()) await loadTokenCounter();
     return settle(
-      ledgerEntry(request, mode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }, options.prices),
+      ledgerEntry(request, rowMode, { status, sourceStatus, endedAt: Date.now(), ttfbMs, meter }, options.prices),
       hold,
       delegated,
     );

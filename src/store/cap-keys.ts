@@ -43,3 +43,9 @@ export function capSpendArgs(cap: Cap): (string | number)[] {
     }
   }
 }
+
+/**
+ * The ledger rows a daily cap counts (SQL, the same on both stores): every mode but `sim` and
+ * `replay`, whose answers no provider billed. Run, phase and call caps count all of their run's rows.
+ */
+export const BILLED_ROWS = "mode NOT IN ('sim', 'replay')";

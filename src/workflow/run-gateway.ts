@@ -84,6 +84,7 @@ export async function startRunGateway(options: RunGatewayOptions): Promise<RunGa
     });
     const gateway = await startGateway({
       mode,
+      ...(sim ? { ledgerMode: 'sim' as const } : {}),
       source: chosen.source,
       ledger: options.store.ledger,
       storeId: storeIdentity(options.store),

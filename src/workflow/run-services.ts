@@ -39,6 +39,8 @@ export function openRunGateway(o: {
   options: RunServiceOptions;
 }): Promise<RunGateway> {
   const { settings, options } = o;
+  // Daily caps are money: a run answered by its sim or by cassettes spends none.
+  const dailyCaps = settings.sim || settings.cassettes?.mode === 'replay' ? undefined : options.dailyCaps;
   return startRunGateway({
     ...(options.prices ? { prices: options.prices } : {}),
     store: o.store,
@@ -47,9 +49,9 @@ export function openRunGateway(o: {
     ...(settings.sim ? { sim: settings.sim } : { ...(settings.gateway ? { gateway: settings.gateway } : {}) }),
     ...(settings.cassettes ? { cassettes: settings.cassettes } : {}),
     policy: o.policy.gatewayStage(),
-    ...(settings.caps || options.dailyCaps
+    ...(settings.caps || dailyCaps
       ? {
-          reservations: createReservationStage(o.store, capsResolver(settings.caps, options.dailyCaps), {
+          reservations: createReservationStage(o.store, capsResolver(settings.caps, dailyCaps), {
             ...(options.prices ? { prices: options.prices } : {}),
           }),
         }

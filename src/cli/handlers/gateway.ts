@@ -41,9 +41,14 @@ export async function gatewayCommand(
       ledger: store.ledger,
       storeId: storeIdentity(store),
       // Caps: the store's daily caps (config) and, for a request attributed to a run, that run's own.
-      reservations: createReservationStage(store, storedCapsResolver(store, config.budget), {
-        ...(config.prices ? { prices: config.prices } : {}),
-      }),
+      // Daily caps are money: a sim or replay gateway's answers spend none.
+      reservations: createReservationStage(
+        store,
+        storedCapsResolver(store, flags.mode === 'sim' || flags.mode === 'replay' ? undefined : config.budget),
+        {
+          ...(config.prices ? { prices: config.prices } : {}),
+        },
+      ),
       ...(config.prices ? { prices: config.prices } : {}),
       port: flags.port,
       host: flags.host,

@@ -1,7 +1,7 @@
 /** @module PostgreSQL side of the reservation engine (port of src/store/sqlite/reservation-store.ts). */
 import type { Cap, CapState } from '../../budget/caps-types.js';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
-import { capSpendArgs } from '../cap-keys.js';
+import { BILLED_ROWS, capSpendArgs } from '../cap-keys.js';
 import type { HoldRequest, HoldVerdict, ReservationStore } from '../reservation-types.js';
 import type { PgDb, Queryable } from './db.js';
 import { insertLedgerEntry } from './ledger-store.js';
@@ -11,8 +11,9 @@ const SPENT_WHERE: Record<Cap['scope'], string> = {
   run: 'run_id = $1',
   phase: 'run_id = $1 AND phase = $2',
   call: 'run_id = $1 AND call_key = $2',
-  'workflow-day': 'workflow = $1 AND ended_at >= $2 AND ended_at < $3',
-  'store-day': 'ended_at >= $1 AND ended_at < $2',
+  // Daily caps are money: rows of sim and replay gateways (nobody billed) are not counted.
+  'workflow-day': `workflow = $1 AND ended_at >= $2 AND ended_at < $3 AND ${BILLED_ROWS}`,
+  'store-day': `ended_at >= $1 AND ended_at < $2 AND ${BILLED_ROWS}`,
 };
 
 /** Renumbers `$1…` of a fragment to start after `offset` parameters. */

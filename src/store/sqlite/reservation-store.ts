@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Cap, CapState } from '../../budget/caps-types.js';
 import type { LedgerEntry } from '../../budget/ledger-types.js';
-import { capSpendArgs } from '../cap-keys.js';
+import { BILLED_ROWS, capSpendArgs } from '../cap-keys.js';
 import type { HoldRequest, HoldVerdict, ReservationStore } from '../reservation-types.js';
 import { LEDGER_INSERT, ledgerParams } from './ledger-store.js';
 
@@ -31,8 +31,9 @@ export class SqliteReservationStore implements ReservationStore {
       run: db.prepare(`${sums} WHERE run_id = ?`),
       phase: db.prepare(`${sums} WHERE run_id = ? AND phase = ?`),
       call: db.prepare(`${sums} WHERE run_id = ? AND call_key = ?`),
-      'workflow-day': db.prepare(`${sums} WHERE workflow = ? AND ended_at >= ? AND ended_at < ?`),
-      'store-day': db.prepare(`${sums} WHERE ended_at >= ? AND ended_at < ?`),
+      // Daily caps are money: rows of sim and replay gateways (nobody billed) are not counted.
+      'workflow-day': db.prepare(`${sums} WHERE workflow = ? AND ended_at >= ? AND ended_at < ? AND ${BILLED_ROWS}`),
+      'store-day': db.prepare(`${sums} WHERE ended_at >= ? AND ended_at < ? AND ${BILLED_ROWS}`),
     };
     this.held = db.prepare(
       'SELECT COALESCE(SUM(usd), 0) AS usd, COALESCE(SUM(tokens), 0) AS tokens FROM reservations WHERE scope = ? AND cap_key = ? AND expires_at > ?',
