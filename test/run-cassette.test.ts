@@ -69,6 +69,28 @@ describe('drover run --record / --replay', () => {
     const withSim = await cli(['run', script, '--replay', 'b', '--sim', 'x.yaml', '--store', join(dir, 's.db')], { cwd: dir });
     expect(withSim.code).toBe(2);
     expect(withSim.stderr).toContain('--replay');
+    // A --record folder that cannot be made is bad input, named, before any run exists.
+    const scenario = write(dir, 'scenario.yaml', SCENARIO);
+    const fileInWay = await cli(['run', script, '--record', scenario, '--sim', scenario, '--store', join(dir, 's.db')], { cwd: dir });
+    expect(fileInWay.code).toBe(2);
+    expect(fileInWay.stderr).toContain(`--record: ${scenario} is a file, not a folder`);
+    expect(existsSync(join(dir, 's.db'))).toBe(false);
+    if (existsSync('/proc/self')) {
+      // Node's own recursive mkdir never returns here; drover names the flag and stops.
+      const proc = await cli(['run', script, '--record', '/proc/drover-nope/x', '--sim', scenario, '--store', join(dir, 's.db')], {
+        cwd: dir,
+      });
+      expect(proc.code).toBe(2);
+      expect(proc.stderr).toContain('--record: cannot create /proc/drover-nope/x');
+      const gw = await cli(['gateway', '--mode', 'record', '--cassettes', '/proc/drover-nope', '--store', join(dir, 'g.db')], { cwd: dir });
+      expect(gw.code).toBe(2);
+      expect(gw.stderr).toContain('cassette directory: cannot create /proc/drover-nope');
+    }
+    const noTapes = await cli(['gateway', '--mode', 'replay', '--cassettes', join(dir, 'none'), '--store', join(dir, 'g.db')], {
+      cwd: dir,
+    });
+    expect(noTapes.code).toBe(2);
+    expect(noTapes.stderr).toContain(`replay: no cassette directory at ${join(dir, 'none')}`);
   });
 
   it('a replay that misses names the request it could not find (the agent fails loudly)', async () => {

@@ -12,6 +12,7 @@ import {
   InputError,
   isErrorLike,
   LeaseLostError,
+  makeDirectory,
   NotFoundError,
   nestingDepth,
   newRunId,
@@ -381,6 +382,7 @@ function cassetteSetting(o: SettingsOverrides, stored: RunSettings['cassettes'])
     if (asked.mode === 'replay' && !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
       throw new InputError(`--replay: no cassette directory at ${dir} (record one with --record ${asked.cassettes})`, 'NO_CASSETTES');
     }
+    if (asked.mode === 'record') makeDirectory(dir, '--record');
     return { cassettes: { mode: asked.mode, dir } };
   }
   return stored ? { cassettes: stored } : {};

@@ -3,9 +3,9 @@
  * cassette per request once its response has ended.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { link, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirectory } from '../../core/make-dir.js';
 import { redactDeep } from '../../core/redact.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { CASSETTE_VERSION, type Cassette, type CassetteEnd, storeBytes } from './format.js';
@@ -39,10 +39,10 @@ export interface RecordingSource extends AnswerSource {
  * to its final name, so a reader never sees half a file and two recorders never overwrite each
  * other). Files are named `<first 16 hex of the key hash>-<n>.json`; `n` counts identical
  * requests from 0 in the order their answers ended, which is the order replay serves them in.
- * `dir` is created when missing. When `inner.answer` throws, nothing is written and the error passes on.
+ * `dir` is created when missing (InputError `BAD_DIRECTORY` when it cannot be). When `inner.answer` throws, nothing is written and the error passes on.
  */
 export function recordingSource(inner: AnswerSource, dir: string, options: RecordOptions = {}): RecordingSource {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir, 'cassette directory');
   const env = options.env ?? process.env;
   const nextIndex = new Map<string, number>();
   const onError = options.onError ?? ((err: unknown) => process.stderr.write(`drover: cassette not written: ${String(err)}\n`));

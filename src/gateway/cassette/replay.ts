@@ -114,8 +114,11 @@ export function replaySource(dir: string, options: ReplayOptions = {}): AnswerSo
 /** Every cassette of `dir`, grouped by key hash, each group in recorded order. */
 export function loadCassettes(dir: string): Map<string, LoadedCassette[]> {
   let names: string[];
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat)
+    throw new InputError(`replay: no cassette directory at ${dir} (record one first: --mode record --cassettes ${dir})`, 'NO_CASSETTES');
+  if (!stat.isDirectory()) throw new InputError(`replay: ${dir} is a file, not a cassette directory`, 'NO_CASSETTES');
   try {
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
     names = readdirSync(dir);
   } catch (err) {
     throw new InputError(`replay: cassette directory ${dir}: ${(err as Error).message}`, 'NO_CASSETTES');
