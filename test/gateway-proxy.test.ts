@@ -579,7 +579,7 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
     expect(badMode.code).toBe(2);
     const badUrl = await cli(['gateway', '--mode', 'proxy', '--upstream-openai', 'ftp://x', '--store', join(dir, 'y.db')]);
     expect(badUrl.code).toBe(2);
-    expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL/);
+    expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL \(example: https:\/\/api\.openai\.com\)/);
     // Options another mode reads are refused, not ignored; a port past 65535 is named.
     const stray = await cli(['gateway', '--mode', 'proxy', '--scenario', 'x.yaml', '--store', join(dir, 'z.db')]);
     expect(stray.code).toBe(2);

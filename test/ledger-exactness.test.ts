@@ -152,6 +152,10 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     expect(Math.abs(all.totalUsd - (FIXTURE.expected.totalUsd + 2 * simUsd))).toBeLessThan(USD);
     expect(all.notCounted.requests).toBe(0);
     expect((await usage('--mode', 'sim')).requests).toBe(1);
+    expect(await usage('--mode', 'billed,sim')).toMatchObject({
+      modes: ['proxy', 'record', 'sim'],
+      requests: FIXTURE.expected.requests + 1,
+    });
 
     const text = await cli(['usage', '--since', '1d'], { cwd: dir, env });
     expect(text.stdout).toMatch(

@@ -88,19 +88,18 @@ export function parseSince(text: string, now: number): number {
 }
 
 /**
- * `--mode`: `billed` (proxy and record: what a provider bills), `all`, or a comma list of gateway
- * modes. Throws InputError (exit 2) naming an unknown mode.
+ * `--mode`: a comma list of gateway modes, `billed` (proxy and record: what a provider bills) and
+ * `all` among them (`billed,sim`). Throws InputError (exit 2) naming an unknown mode.
  */
 export function parseModes(text: string): GatewayMode[] {
-  if (text === 'billed') return [...BILLED_MODES];
-  if (text === 'all') return [...GATEWAY_MODES];
-  const modes = text.split(',').map((m) => m.trim());
-  for (const m of modes) {
-    if (!(GATEWAY_MODES as readonly string[]).includes(m)) {
-      throw new InputError(`--mode: "${m}" is not a gateway mode (billed, all, or a comma list of ${GATEWAY_MODES.join(', ')})`);
-    }
+  const modes = new Set<GatewayMode>();
+  for (const m of text.split(',').map((x) => x.trim())) {
+    if (m === 'billed') for (const b of BILLED_MODES) modes.add(b);
+    else if (m === 'all') for (const b of GATEWAY_MODES) modes.add(b);
+    else if ((GATEWAY_MODES as readonly string[]).includes(m)) modes.add(m as GatewayMode);
+    else throw new InputError(`--mode: "${m}" is not a gateway mode (billed, all, or a comma list of ${GATEWAY_MODES.join(', ')})`);
   }
-  return modes as GatewayMode[];
+  return GATEWAY_MODES.filter((m) => modes.has(m));
 }
 
 /** `drover usage [--since 7d] [--by workflow|day|model] [--mode billed|all|<list>] [--json]`. */

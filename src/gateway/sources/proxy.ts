@@ -194,7 +194,8 @@ function upstreamUrl(flag: string, value: string): URL {
     url = undefined;
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new InputError(`${flag}: "${value}" is not an http(s) URL (example: https://api.anthropic.com)`);
+    const example = flag.includes('openai') ? DEFAULT_UPSTREAMS.openai : DEFAULT_UPSTREAMS.anthropic;
+    throw new InputError(`${flag}: "${value}" is not an http(s) URL (example: ${example})`);
   }
   return url;
 }
