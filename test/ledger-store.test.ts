@@ -34,6 +34,13 @@ describe('prices as data', () => {
   it("reproduces Claude Code's 0.006345 USD; an unknown model or server tool is unpriced, never $0", () => {
     expect(priceUsage('claude-opus-4-8', usage({ inputTokens: 1234, outputTokens: 7 })).costUsd).toBeCloseTo(0.006345, 12);
     expect(priceUsage('my-local-model', usage({ inputTokens: 10, outputTokens: 1 }))).toEqual({ costUsd: null, priceFlag: 'unpriced' });
+    // A request that used nothing (refused before it was sent, a body with no model) cost nothing, whatever its model.
+    expect(priceUsage('my-local-model', usage({}))).toEqual({ costUsd: 0, priceFlag: 'priced' });
+    expect(priceUsage('', usage({}))).toEqual({ costUsd: 0, priceFlag: 'priced' });
+    expect(priceUsage('my-local-model', usage({ serverToolUses: { web_search_requests: 1 } }))).toEqual({
+      costUsd: null,
+      priceFlag: 'unpriced',
+    });
     expect(priceUsage('claude-opus-4-8', usage({ outputTokens: 1, serverToolUses: { code_execution_hours: 1 } }))).toEqual({
       costUsd: null,
       priceFlag: 'unpriced',

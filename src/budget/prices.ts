@@ -142,19 +142,26 @@ export function costBreakdown(price: ModelPrice, usage: TokenUsage): CostBreakdo
   };
 }
 
+const usedNothing = (u: TokenUsage) =>
+  u.inputTokens + u.cacheReadTokens + u.cacheWrite5mTokens + u.cacheWrite1hTokens + u.outputTokens + u.reasoningTokens === 0 &&
+  Object.values(u.serverToolUses).every((n) => n === 0);
+
 const sumBreakdown = (b: CostBreakdown) =>
   b.input + b.cacheRead + b.cacheWrite5m + b.cacheWrite1h + b.output + Object.values(b.serverTools).reduce((a, c) => a + c, 0);
 
 /**
  * Prices one request's usage: USD and the ledger's flag. The gateway calls this for every
  * ledger row. `unpriced` (costUsd null) when the model has no price, or when it used a server
- * tool that has none — never $0. `overrides`: `drover.config.json` `prices`.
+ * tool that has none — never $0. A request that used nothing (refused before it was sent, a bad
+ * body, an upstream error) is `priced` at $0 whatever its model: nothing was spent, so there is
+ * nothing to price. `overrides`: `drover.config.json` `prices`.
  */
 export function priceUsage(
   model: string,
   usage: TokenUsage,
   overrides?: PriceOverrides,
 ): { costUsd: number | null; priceFlag: 'priced' | 'unpriced' } {
+  if (usedNothing(usage)) return { costUsd: 0, priceFlag: 'priced' };
   const price = priceOf(model, overrides);
   if (!price) return { costUsd: null, priceFlag: 'unpriced' };
   const b = costBreakdown(price, usage);
