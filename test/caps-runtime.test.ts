@@ -237,14 +237,20 @@ describe('caps from the command line', () => {
     const tokens = await cli(['run', script, '--store', `${dir}/s.db`, '--max-tokens', '2G'], { cwd: dir });
     expect(tokens.code).toBe(2);
     expect(tokens.stderr).toContain(
-      '--max-tokens must be a whole number of tokens ≥ 1, optionally with k or M (e.g. 2M, 500k, 20000), got "2G"',
+      '--max-tokens must be a whole number of tokens from 1 to 9007199254740991, optionally with k or M (e.g. 2M, 500k, 20000), got "2G"',
     );
     const usd = await cli(['run', script, '--store', `${dir}/s.db`, '--max-usd', 'lots'], { cwd: dir });
     expect(usd.code).toBe(2);
-    expect(usd.stderr).toContain('--max-usd must be an amount of USD > 0 (e.g. 5 or 0.5), got "lots"');
+    expect(usd.stderr).toContain('--max-usd must be an amount of USD ≥ 0.000001 (e.g. 5 or 0.5), got "lots"');
+    const huge = await cli(['run', script, '--store', `${dir}/s.db`, '--max-tokens', '99999999999999999999'], { cwd: dir });
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toContain('--max-tokens must be a whole number of tokens from 1 to 9007199254740991');
+    const tiny = await cli(['run', script, '--store', `${dir}/s.db`, '--max-usd', '0.000000001'], { cwd: dir });
+    expect(tiny.code).toBe(2);
+    expect(tiny.stderr).toContain('--max-usd must be an amount of USD ≥ 0.000001');
     const per = await cli(['run', script, '--store', `${dir}/s.db`, '--max-usd-per-agent', '0'], { cwd: dir });
     expect(per.code).toBe(2);
-    expect(per.stderr).toContain('--max-usd-per-agent must be an amount of USD > 0');
+    expect(per.stderr).toContain('--max-usd-per-agent must be an amount of USD ≥ 0.000001');
   });
 
   it('refuses a malformed budget in drover.config.json with exit 2, naming the key', async () => {

@@ -580,6 +580,17 @@ describe('drover gateway --mode proxy (a process of its own)', () => {
     const badUrl = await cli(['gateway', '--mode', 'proxy', '--upstream-openai', 'ftp://x', '--store', join(dir, 'y.db')]);
     expect(badUrl.code).toBe(2);
     expect(badUrl.stderr).toMatch(/--upstream-openai: "ftp:\/\/x" is not an http\(s\) URL \(example: https:\/\/api\.openai\.com\)/);
+    const route = await cli([
+      'gateway',
+      '--mode',
+      'proxy',
+      '--upstream-anthropic',
+      'http://127.0.0.1:9/v1/messages',
+      '--store',
+      join(dir, 'y.db'),
+    ]);
+    expect(route.code).toBe(2);
+    expect(route.stderr).toContain('names an API route (/v1/messages); give the base URL without it');
     // Options another mode reads are refused, not ignored; a port past 65535 is named.
     const stray = await cli(['gateway', '--mode', 'proxy', '--scenario', 'x.yaml', '--store', join(dir, 'z.db')]);
     expect(stray.code).toBe(2);

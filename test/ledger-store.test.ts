@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type LedgerEntry, priceOf, pricesProblem, priceUsage, type TokenUsage, worstCaseUsd } from '../src/budget/index.js';
 import type { GatewayMode } from '../src/budget/ledger-types.js';
+import { formatUsd } from '../src/budget/reports.js';
 import { type CallRecord, createStore, type UsageRecord } from '../src/store/index.js';
 import { describeRun } from '../src/workflow/inspect.js';
 import { bareRun, ROOT, tempDir, tempStore } from './helpers.js';
@@ -34,6 +35,15 @@ describe('prices as data', () => {
   it("reproduces Claude Code's 0.006345 USD; an unknown model or server tool is unpriced, never $0", () => {
     expect(priceUsage('claude-opus-4-8', usage({ inputTokens: 1234, outputTokens: 7 })).costUsd).toBeCloseTo(0.006345, 12);
     expect(priceUsage('my-local-model', usage({ inputTokens: 10, outputTokens: 1 }))).toEqual({ costUsd: null, priceFlag: 'unpriced' });
+    expect([0.3, 0.05, 0.006345, 0.0000125, 12.5, 0, null].map(formatUsd)).toEqual([
+      '$0.30',
+      '$0.05',
+      '$0.006345',
+      '$0.0000125',
+      '$12.50',
+      '$0',
+      'unpriced',
+    ]);
     // A request that used nothing (refused before it was sent, a body with no model) cost nothing, whatever its model.
     expect(priceUsage('my-local-model', usage({}))).toEqual({ costUsd: 0, priceFlag: 'priced' });
     expect(priceUsage('', usage({}))).toEqual({ costUsd: 0, priceFlag: 'priced' });

@@ -94,13 +94,16 @@ export function parseTokenAmount(text: string): number | undefined {
   if (!m) return undefined;
   const scale = m[2] === '' ? 1 : m[2]?.toLowerCase() === 'k' ? 1_000 : 1_000_000;
   const value = Number(m[1]) * scale;
-  return Number.isInteger(value) && value >= 1 ? value : undefined;
+  return Number.isSafeInteger(value) && value >= 1 ? value : undefined;
 }
 
-/** A USD amount: a number > 0, optionally written with a leading `$` (`5`, `0.5`, `$5`). Undefined when it is not one. */
+/** Smallest USD amount a cap flag takes: a millionth of a dollar, the ledger's display precision. */
+export const MIN_CAP_USD = 0.000001;
+
+/** A USD amount: a number ≥ MIN_CAP_USD, optionally written with a leading `$` (`5`, `0.5`, `$5`). Undefined when it is not one. */
 export function parseUsdAmount(text: string): number | undefined {
   const m = /^\s*\$?\s*(\d+(?:\.\d+)?|\.\d+)\s*$/.exec(text);
   if (!m) return undefined;
   const value = Number(m[1]);
-  return Number.isFinite(value) && value > 0 ? value : undefined;
+  return Number.isFinite(value) && value >= MIN_CAP_USD ? value : undefined;
 }

@@ -217,10 +217,11 @@ export async function usageReport(
   };
 }
 
-/** USD for people: `$0.006345`, `$12.34`; `unpriced` for null, never `$0`. */
+/** USD for people: `$0.006345`, `$0.30`, `$12.34`; `unpriced` for null, never `$0`. */
 export function formatUsd(usd: number | null): string {
   if (usd === null) return 'unpriced';
   if (usd === 0) return '$0';
-  if (Math.abs(usd) >= 1) return `$${usd.toFixed(2)}`;
+  // Whole cents (a cap of 0.3) read as money; smaller amounts keep 4 significant digits.
+  if (Math.abs(usd) >= 1 || Math.abs(usd * 100 - Math.round(usd * 100)) < 1e-9) return `$${usd.toFixed(2)}`;
   return `$${usd.toPrecision(4).replace(/0+$/, '').replace(/\.$/, '')}`;
 }

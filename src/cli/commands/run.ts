@@ -6,7 +6,7 @@ import { action, int } from '../action.js';
 /** A USD flag: a number > 0 (`5`, `0.5`, `$5`); anything else is refused naming the flag (exit 2). */
 const usdFlag = (name: string) => (value: string) => {
   const n = parseUsdAmount(value);
-  if (n === undefined) throw new InvalidArgumentError(`${name} must be an amount of USD > 0 (e.g. 5 or 0.5), got "${value}"`);
+  if (n === undefined) throw new InvalidArgumentError(`${name} must be an amount of USD ≥ 0.000001 (e.g. 5 or 0.5), got "${value}"`);
   return n;
 };
 
@@ -15,7 +15,7 @@ const tokensFlag = (name: string) => (value: string) => {
   const n = parseTokenAmount(value);
   if (n === undefined)
     throw new InvalidArgumentError(
-      `${name} must be a whole number of tokens ≥ 1, optionally with k or M (e.g. 2M, 500k, 20000), got "${value}"`,
+      `${name} must be a whole number of tokens from 1 to ${Number.MAX_SAFE_INTEGER}, optionally with k or M (e.g. 2M, 500k, 20000), got "${value}"`,
     );
   return n;
 };

@@ -193,9 +193,14 @@ function upstreamUrl(flag: string, value: string): URL {
   } catch {
     url = undefined;
   }
+  const example = flag.includes('openai') ? DEFAULT_UPSTREAMS.openai : DEFAULT_UPSTREAMS.anthropic;
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    const example = flag.includes('openai') ? DEFAULT_UPSTREAMS.openai : DEFAULT_UPSTREAMS.anthropic;
     throw new InputError(`${flag}: "${value}" is not an http(s) URL (example: ${example})`);
+  }
+  // A route in the base URL would be sent twice (`/v1/messages/v1/messages`): every request a 404.
+  const route = /\/(v1\/)?(messages|responses|chat\/completions)(\/.*)?$/.exec(url.pathname);
+  if (route) {
+    throw new InputError(`${flag}: "${value}" names an API route (${route[0]}); give the base URL without it (example: ${example})`);
   }
   return url;
 }
