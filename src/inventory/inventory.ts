@@ -7,6 +7,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { diffGolden, evaluateSpec, loadGolden, loadSpec, toGolden } from '../assert/index.js';
+import { BILLED_MODES } from '../budget/reports.js';
 import { findProjectRoot } from '../config/index.js';
 import { actorName } from '../core/actor.js';
 import { DroverError, InputError, NotFoundError } from '../core/errors.js';
@@ -206,7 +207,8 @@ export async function workflowInventory(store: Store, options: { now?: number } 
   const now = options.now ?? Date.now();
   const spendIn = async (days: number) =>
     new Map(
-      (await store.ledger.sumsInWindow({ since: now - days * DAY_MS, until: now + 1 }, 'workflow')).map((g) => [
+      // Spend is money: billed modes only, as `drover usage` counts it (sims and replays cost nothing).
+      (await store.ledger.sumsInWindow({ since: now - days * DAY_MS, until: now + 1, modes: BILLED_MODES }, 'workflow')).map((g) => [
         g.key,
         { usd: g.costUsd, requests: g.requests },
       ]),
