@@ -123,12 +123,14 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     expect(byClass.breakdown.find((l) => l.class === 'input')?.unpricedTokens).toBe(1000);
   });
 
-  it('drover usage counts billed modes (proxy, record) by default; sim and replay rows are named, not counted', async () => {
+  it('drover usage counts billed modes (all but sim and replay, reported included) by default; sim and replay rows are named, not counted', async () => {
     const { dir, env } = await storeWithFixture();
     const store = createStore(env.DROVER_STORE);
     const first = FIXTURE.cases[0] as UsageCase;
     await store.ledger.record({ ...rowOf(first, 'simulated', 0), mode: 'sim', requestId: 'sim-0' });
     await store.ledger.record({ ...rowOf(first, 'replayed', 0), mode: 'replay', requestId: 'replay-0' });
+    // Usage an agent backend reported (no gateway saw it; also a pre-ledger store's rows): real spend.
+    await store.ledger.record({ ...rowOf(first, 'reported', 0), mode: 'reported', requestId: 'reported-0' });
     await store.close();
     const simUsd = rowOf(first, 'x', 0).costUsd as number;
     type Usage = {
@@ -141,21 +143,22 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
       lastJson((await cli(['usage', '--since', '1d', '--json', ...more], { cwd: dir, env })).stdout) as Usage;
 
     const billed = await usage();
-    expect(billed.modes).toEqual(['proxy', 'record']);
-    expect(billed.requests).toBe(FIXTURE.expected.requests);
-    expect(Math.abs(billed.totalUsd - FIXTURE.expected.totalUsd)).toBeLessThan(USD);
+    expect(billed.modes).toEqual(['proxy', 'record', 'reported']);
+    expect(billed.requests).toBe(FIXTURE.expected.requests + 1);
+    expect(Math.abs(billed.totalUsd - (FIXTURE.expected.totalUsd + simUsd))).toBeLessThan(USD);
     expect(billed.notCounted).toMatchObject({ modes: ['replay', 'sim'], requests: 2 });
     expect(Math.abs(billed.notCounted.costUsd - 2 * simUsd)).toBeLessThan(USD);
 
     const all = await usage('--mode', 'all');
-    expect(all.requests).toBe(FIXTURE.expected.requests + 2);
-    expect(Math.abs(all.totalUsd - (FIXTURE.expected.totalUsd + 2 * simUsd))).toBeLessThan(USD);
+    expect(all.requests).toBe(FIXTURE.expected.requests + 3);
+    expect(Math.abs(all.totalUsd - (FIXTURE.expected.totalUsd + 3 * simUsd))).toBeLessThan(USD);
     expect(all.notCounted.requests).toBe(0);
     expect((await usage('--mode', 'sim')).requests).toBe(1);
     expect(await usage('--mode', 'billed,sim')).toMatchObject({
-      modes: ['proxy', 'record', 'sim'],
-      requests: FIXTURE.expected.requests + 1,
+      modes: ['proxy', 'record', 'sim', 'reported'],
+      requests: FIXTURE.expected.requests + 2,
     });
+    expect((await usage('--mode', 'reported')).requests).toBe(1);
 
     const text = await cli(['usage', '--since', '1d'], { cwd: dir, env });
     expect(text.stdout).toMatch(
@@ -163,7 +166,7 @@ describe('ledger exactness: drover cost equals the cost worked out by hand from 
     );
     const bad = await cli(['usage', '--mode', 'simm'], { cwd: dir, env });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--mode: "simm" is not a gateway mode');
+    expect(bad.stderr).toContain('--mode: "simm" is not a ledger mode');
   });
 
   it('an unpriced request is shown as unpriced in every report, never $0', async () => {

@@ -87,11 +87,26 @@ export interface LedgerEntry extends TokenUsage, Attribution {
    * cost nothing real). `reported`: no gateway saw the request; the agent backend reported its usage
    * (`Store.recordCalls`' usage rows, and usage rows of stores older than the ledger, schema < 7).
    */
-  mode: GatewayMode | 'reported';
+  mode: LedgerMode;
 }
 
 /** The gateway's four modes (see `drover gateway --mode`). */
 export type GatewayMode = 'proxy' | 'record' | 'replay' | 'sim';
+
+/** A ledger row's mode: the gateway's, or `reported` (no gateway saw the request). */
+export type LedgerMode = GatewayMode | 'reported';
+
+/** Every ledger mode, in the order reports list them. */
+export const LEDGER_MODES: readonly LedgerMode[] = ['proxy', 'record', 'replay', 'sim', 'reported'];
+
+/**
+ * Modes whose answers no provider billed (a scenario, a cassette): priced like real ones, but not
+ * spend — `drover usage` leaves them out by default and daily caps do not count them.
+ */
+export const UNBILLED_MODES: readonly LedgerMode[] = ['replay', 'sim'];
+
+/** Every other mode: what `drover usage` counts by default (`reported` usage was real spend too). */
+export const BILLED_MODES: readonly LedgerMode[] = LEDGER_MODES.filter((m) => !UNBILLED_MODES.includes(m));
 
 /** Where the gateway writes ledger rows (the store, in practice). Must not throw for a valid row. */
 export interface LedgerSink {

@@ -6,7 +6,7 @@
  */
 import { NotFoundError } from '../core/errors.js';
 import type { LedgerGroupSum, Store } from '../store/index.js';
-import type { GatewayMode, LedgerEntry } from './ledger-types.js';
+import { BILLED_MODES, LEDGER_MODES, type LedgerEntry, type LedgerMode } from './ledger-types.js';
 import { costBreakdown, type PriceOverrides, priceOf } from './prices.js';
 
 /** How `drover cost` breaks a run's spend down. */
@@ -81,11 +81,6 @@ export type CostReport = Totals & { runId: string } & (
     | { by: 'request'; breakdown: RequestLine[] }
   );
 
-/** Gateway modes whose requests a provider bills: the default of `drover usage`. */
-export const BILLED_MODES: readonly GatewayMode[] = ['proxy', 'record'];
-/** Every gateway mode, for `drover usage --mode all`. */
-export const GATEWAY_MODES: readonly GatewayMode[] = ['proxy', 'record', 'replay', 'sim'];
-
 /**
  * `drover usage --json`: spend of every request that ended in `[since, until)` in `modes`;
  * `notCounted` sums the window's requests in the other modes (simulated and replayed requests are
@@ -95,9 +90,9 @@ export type UsageReport = Totals & {
   since: string;
   until: string;
   by: UsageGrouping;
-  modes: GatewayMode[];
+  modes: LedgerMode[];
   breakdown: CostLine[];
-  notCounted: { modes: GatewayMode[]; requests: number; costUsd: number | null };
+  notCounted: { modes: LedgerMode[]; requests: number; costUsd: number | null };
 };
 
 const line = (g: LedgerGroupSum): CostLine => ({ ...g, label: g.label ?? g.key ?? '(none)' });
@@ -201,10 +196,10 @@ export async function usageReport(
   store: Store,
   window: { since: number; until: number },
   by: UsageGrouping,
-  modes: readonly GatewayMode[] = BILLED_MODES,
+  modes: readonly LedgerMode[] = BILLED_MODES,
 ): Promise<UsageReport> {
   const breakdown = (await store.ledger.sumsInWindow({ ...window, modes }, by)).map(line);
-  const others = GATEWAY_MODES.filter((m) => !modes.includes(m));
+  const others = LEDGER_MODES.filter((m) => !modes.includes(m));
   const left = others.length ? totalsOf((await store.ledger.sumsInWindow({ ...window, modes: others }, 'model')).map(line)) : totalsOf([]);
   return {
     since: new Date(window.since).toISOString(),

@@ -7,7 +7,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { diffGolden, evaluateSpec, loadGolden, loadSpec, toGolden } from '../assert/index.js';
-import { BILLED_MODES } from '../budget/reports.js';
+import { BILLED_MODES } from '../budget/ledger-types.js';
 import { findProjectRoot } from '../config/index.js';
 import { actorName } from '../core/actor.js';
 import { DroverError, InputError, NotFoundError } from '../core/errors.js';

@@ -1,4 +1,5 @@
 import type { Cap } from '../budget/caps-types.js';
+import { UNBILLED_MODES } from '../budget/ledger-types.js';
 
 /** How a cap's key names the ledger rows it counts, shared by the SQLite and PostgreSQL reservation stores. */
 
@@ -48,4 +49,4 @@ export function capSpendArgs(cap: Cap): (string | number)[] {
  * The ledger rows a daily cap counts (SQL, the same on both stores): every mode but `sim` and
  * `replay`, whose answers no provider billed. Run, phase and call caps count all of their run's rows.
  */
-export const BILLED_ROWS = "mode NOT IN ('sim', 'replay')";
+export const BILLED_ROWS = `mode NOT IN (${UNBILLED_MODES.map((m) => `'${m}'`).join(', ')})`;

@@ -1,4 +1,4 @@
-import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
+import type { LedgerEntry, LedgerMode, LedgerSink } from '../budget/ledger-types.js';
 
 /**
  * The ledger's table in the store: one row per model request (src/budget/ledger-types.ts).
@@ -14,7 +14,7 @@ export interface LedgerStore extends LedgerSink {
   /**
    * Rows that ended in `[since, until)` (ms since the epoch), every run and unattributed ones,
    * summed per `by` group (`day`: the UTC date `YYYY-MM-DD`), groups sorted by key. With `modes`,
-   * only rows written in those gateway modes (`proxy` and `record` are the ones a provider bills).
+   * only rows of those modes (`BILLED_MODES`: the ones a provider billed).
    */
   sumsInWindow(window: LedgerWindow, by: LedgerWindowGrouping): Promise<LedgerGroupSum[]>;
 }
@@ -24,7 +24,7 @@ export interface LedgerWindow {
   since: number;
   until: number;
   /** Absent: every mode. */
-  modes?: readonly GatewayMode[];
+  modes?: readonly LedgerMode[];
 }
 
 /** How `sumsByRun` groups a run's rows: by phase, agent call (`call_key`, labelled), or model. */

@@ -21,7 +21,10 @@ export function register(program: Command): void {
     .description('spend across runs over a time window, from the ledger')
     .option('--since <when>', 'a duration back from now (7d, 12h) or a date (2026-11-01); default 7d')
     .option('--by <grouping>', `break down by ${USAGE_BY.join(', ')} (default day)`, oneOf('--by', USAGE_BY))
-    .option('--mode <modes>', 'gateway modes counted: billed (proxy, record; default), all, or a comma list of proxy, record, replay, sim')
+    .option(
+      '--mode <modes>',
+      'ledger modes counted: billed (all but sim and replay; default), all, or a comma list of proxy, record, replay, sim, reported',
+    )
     .option('--json', 'JSON output: totalUsd, unpricedRequests, breakdown, notCounted')
     .action(action<[]>(async (flags) => (await handlers()).usageCommand(flags)));
 }

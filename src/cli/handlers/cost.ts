@@ -1,13 +1,11 @@
 /** @module `drover cost` and `drover usage`: reports from src/budget/reports.ts, printed. */
 
-import type { GatewayMode } from '../../budget/ledger-types.js';
+import { BILLED_MODES, LEDGER_MODES, type LedgerMode } from '../../budget/ledger-types.js';
 import {
-  BILLED_MODES,
   type CostGrouping,
   type CostLine,
   costReport,
   formatUsd,
-  GATEWAY_MODES,
   type TokenClassLine,
   type UsageGrouping,
   usageReport,
@@ -88,18 +86,18 @@ export function parseSince(text: string, now: number): number {
 }
 
 /**
- * `--mode`: a comma list of gateway modes, `billed` (proxy and record: what a provider bills) and
- * `all` among them (`billed,sim`). Throws InputError (exit 2) naming an unknown mode.
+ * `--mode`: a comma list of ledger modes, `billed` (every mode but sim and replay: what a provider
+ * billed) and `all` among them (`billed,sim`). Throws InputError (exit 2) naming an unknown mode.
  */
-export function parseModes(text: string): GatewayMode[] {
-  const modes = new Set<GatewayMode>();
+export function parseModes(text: string): LedgerMode[] {
+  const modes = new Set<LedgerMode>();
   for (const m of text.split(',').map((x) => x.trim())) {
     if (m === 'billed') for (const b of BILLED_MODES) modes.add(b);
-    else if (m === 'all') for (const b of GATEWAY_MODES) modes.add(b);
-    else if ((GATEWAY_MODES as readonly string[]).includes(m)) modes.add(m as GatewayMode);
-    else throw new InputError(`--mode: "${m}" is not a gateway mode (billed, all, or a comma list of ${GATEWAY_MODES.join(', ')})`);
+    else if (m === 'all') for (const b of LEDGER_MODES) modes.add(b);
+    else if ((LEDGER_MODES as readonly string[]).includes(m)) modes.add(m as LedgerMode);
+    else throw new InputError(`--mode: "${m}" is not a ledger mode (billed, all, or a comma list of ${LEDGER_MODES.join(', ')})`);
   }
-  return GATEWAY_MODES.filter((m) => modes.has(m));
+  return LEDGER_MODES.filter((m) => modes.has(m));
 }
 
 /** `drover usage [--since 7d] [--by workflow|day|model] [--mode billed|all|<list>] [--json]`. */

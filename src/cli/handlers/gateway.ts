@@ -1,4 +1,4 @@
-import type { GatewayMode } from '../../budget/ledger-types.js';
+import { type GatewayMode, UNBILLED_MODES } from '../../budget/ledger-types.js';
 import { createReservationStage } from '../../budget/reservations.js';
 import { storedCapsResolver } from '../../budget/stored-caps.js';
 import { InputError } from '../../core/errors.js';
@@ -44,7 +44,7 @@ export async function gatewayCommand(
       // Daily caps are money: a sim or replay gateway's answers spend none.
       reservations: createReservationStage(
         store,
-        storedCapsResolver(store, flags.mode === 'sim' || flags.mode === 'replay' ? undefined : config.budget),
+        storedCapsResolver(store, UNBILLED_MODES.includes(flags.mode) ? undefined : config.budget),
         {
           ...(config.prices ? { prices: config.prices } : {}),
         },
