@@ -77,16 +77,20 @@ const NEXT_EVENT_FIELD = Buffer.from('\nevent:');
  */
 class ParsedOnRead implements SseEvent {
   private fields: { event: string | null; data: string } | undefined;
+  /** The name read from the first line alone (undefined: not read yet, or not of the usual shape). */
+  private name: string | undefined;
   constructor(readonly raw: Buffer) {}
 
   get event(): string | null {
     if (this.fields) return this.fields.event;
+    if (this.name !== undefined) return this.name;
     // The usual shape, `event: <name>\n` first and only once, is read without decoding the rest.
     if (this.raw.subarray(0, EVENT_FIELD.length).equals(EVENT_FIELD)) {
       const eol = this.raw.indexOf(0x0a);
       if (eol !== -1 && this.raw.indexOf(NEXT_EVENT_FIELD, eol) === -1 && this.raw.lastIndexOf(0x0d, eol) === -1) {
         const value = this.raw.toString('utf8', EVENT_FIELD.length, eol);
-        return value.startsWith(' ') ? value.slice(1) : value;
+        this.name = value.startsWith(' ') ? value.slice(1) : value;
+        return this.name;
       }
     }
     this.fields = parseEvent(this.raw);

@@ -51,6 +51,9 @@ export class SqliteJobStore implements AgentJobStore {
         lease_host = NULL, lease_pid = NULL, lease_expires_at = NULL WHERE run_id = ? AND status IN ('queued', 'running')`),
       get: db.prepare('SELECT * FROM agent_jobs WHERE id = ?'),
       byRun: db.prepare('SELECT * FROM agent_jobs WHERE run_id = ? ORDER BY id'),
+      ended: db.prepare(
+        `SELECT * FROM agent_jobs WHERE status IN ('finished', 'failed', 'cancelled') AND id IN (SELECT value FROM json_each(?))`,
+      ),
     };
   }
 
@@ -126,9 +129,7 @@ export class SqliteJobStore implements AgentJobStore {
 
   async ended(ids: readonly number[]): Promise<AgentJob[]> {
     if (ids.length === 0) return [];
-    const rows = this.db
-      .prepare(`SELECT * FROM agent_jobs WHERE status IN ('finished', 'failed', 'cancelled') AND id IN (SELECT value FROM json_each(?))`)
-      .all(JSON.stringify(ids)) as JobRow[];
+    const rows = this.s.ended.all(JSON.stringify(ids)) as JobRow[];
     return rows.map(jobFromRow);
   }
 
