@@ -109,6 +109,32 @@ describe('caps in the workflow runtime', () => {
     expect(again.result).toEqual(s.result);
   });
 
+  it('one answer that jumps past 50% and 80% of a cap warns at both, in order', async () => {
+    const runId = 'capped-jump';
+    // 8000 output tokens against a 9000-token cap: the request fits (max_tokens 8192), then 89% is spent.
+    const { dir, store, url } = await setup(SCENARIO.replace('output_tokens: 5000', 'output_tokens: 8000'));
+    const shares: number[] = [];
+    const s = await runWorkflow({
+      store,
+      script: ccScript(dir, `await agent('a'); return budget.spent();`),
+      runId,
+      gateway: url,
+      workdir: dir,
+      backoff: FAST_BACKOFF,
+      maxTokens: 9000,
+      onEvent: (e) => e.type === 'budget' && shares.push(e.share),
+    });
+    expect(s.result).toBe(8000);
+    const warnings = (await store.listEvents(runId))
+      .filter((e) => e.type === 'warning')
+      .map((e) => (e.data as { message: string }).message);
+    expect(warnings).toEqual([
+      'budget: 50% of the run cap capped-jump is spent (8000 of 9000 output tokens)',
+      'budget: 80% of the run cap capped-jump is spent (8000 of 9000 output tokens)',
+    ]);
+    expect(shares).toEqual([0.5, 0.8]);
+  });
+
   it('a token cap counts output tokens (worst case = max_tokens), and budget.total / spent() are in tokens', async () => {
     const runId = 'capped-tokens';
     const { dir, store, url } = await setup();

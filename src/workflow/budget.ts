@@ -93,7 +93,7 @@ export class RunBudget {
     );
   }
 
-  /** Re-reads the ledger and warns for each cap that crossed 50/80/100% since the last read. */
+  /** Re-reads the ledger and warns for each share (50/80/100%) of each cap crossed since the last read, in order. */
   async refresh(phases: Iterable<string> = []): Promise<void> {
     const now = Date.now();
     const states = await this.o.store.reservations.capStates([{ scope: 'run', key: this.o.runId }, ...this.watched(now, phases)], now);
@@ -107,15 +107,17 @@ export class RunBudget {
       if (s.cap.limitUsd !== undefined) parts.push(['usd', s.spentUsd, s.cap.limitUsd]);
       if (s.cap.limitTokens !== undefined) parts.push(['tokens', s.spentTokens, s.cap.limitTokens]);
       for (const [unit, spent, limit] of parts) {
-        const reached = WARN_AT.filter((at) => spent >= at * limit).at(-1);
-        if (reached === undefined) continue;
-        const id = `${s.cap.scope}:${s.cap.key}:${unit}:${reached}`;
-        if (this.warned.has(id)) continue;
-        this.warned.add(id);
-        const amount = unit === 'usd' ? `${Number(spent.toFixed(4))} of ${limit} USD` : `${spent} of ${limit} output tokens`;
-        const message = `budget: ${share(reached)} of the ${s.cap.scope} cap ${s.cap.key} is spent (${amount})`;
-        this.o.warn(message);
-        this.o.onShare?.(message, reached);
+        // Every share crossed gets its warning, lowest first: one settlement that jumps from 40%
+        // to 85% says 50% and 80%, so a consumer waiting for the 50% event still sees it.
+        for (const reached of WARN_AT.filter((at) => spent >= at * limit)) {
+          const id = `${s.cap.scope}:${s.cap.key}:${unit}:${reached}`;
+          if (this.warned.has(id)) continue;
+          this.warned.add(id);
+          const amount = unit === 'usd' ? `${Number(spent.toFixed(4))} of ${limit} USD` : `${spent} of ${limit} output tokens`;
+          const message = `budget: ${share(reached)} of the ${s.cap.scope} cap ${s.cap.key} is spent (${amount})`;
+          this.o.warn(message);
+          this.o.onShare?.(message, reached);
+        }
       }
     }
   }
