@@ -17,13 +17,12 @@ import { BUDGET_EXCEEDED_STATUS, POLICY_REFUSED_STATUS, UPSTREAM_UNREACHABLE_STA
 import { GATEWAY_HEADER, storeIdentity } from './identity.js';
 import { ledgerEntry } from './ledger-entry.js';
 import type { AnswerSource, GatewayRequest, HeldBudget, PolicyStage, ReservationStage, SourceResponse } from './pipeline/types.js';
+import { RequestLog, type RequestLogLimits } from './request-log.js';
 import { type ModelRoute, maxTokensOf, routeOf, splitAttributionPrefix } from './routes.js';
 import { loadTokenCounter } from './tokens.js';
 import { meterFor, type WireMeter } from './usage/index.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
-/** Ledger rows kept in memory for `/_drover/stats?log=1` (the store keeps them all). */
-const LOG_LIMIT = 2000;
 
 export interface GatewayOptions {
   mode: GatewayMode;
@@ -41,6 +40,8 @@ export interface GatewayOptions {
    * the same for every gateway writing the same store. Default: a random one (shares with no one).
    */
   storeId?: string;
+  /** How many rows are kept in memory (request-log.ts); the store keeps every row. */
+  logLimits?: RequestLogLimits;
   /** Cap reservation; without it, nothing is reserved. */
   reservations?: ReservationStage;
   /** Price overrides (drover.config.json `prices`) for ledger rows, as the reservation stage uses them. */
@@ -71,7 +72,7 @@ export interface Gateway {
   port: number;
   mode: GatewayMode;
   storeId: string;
-  /** Rows of finished requests, oldest first (the last LOG_LIMIT). Delegated ones are kept here too, never recorded. */
+  /** Rows of finished requests, oldest first (the latest 2000). Delegated ones are kept here too, never recorded. */
   entries(): LedgerEntry[];
   /** Rows of one agent call (its attribution's callKey), in order. */
   entriesFor(callKey: string): LedgerEntry[];
@@ -101,8 +102,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const storeId = options.storeId ?? storeIdentity(null);
   const label = mode === 'sim' ? 'sim gateway' : 'drover gateway';
   const onError = options.onError ?? ((m: string) => process.stderr.write(`${label}: ${m}\n`));
-  const log: LedgerEntry[] = [];
-  const byCall = new Map<string, LedgerEntry[]>();
   const stats: GatewayStats = { requests: 0, maxInFlight: 0, byStatus: {} };
   const requests = new Set<AbortController>();
   let inFlight = 0;
@@ -115,17 +114,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!c) resolve();
       else c.waiters.push(resolve);
     });
+  const log = new RequestLog((callKey) => callsInFlight.has(callKey), options.logLimits);
 
   const remember = (entry: LedgerEntry) => {
     stats.requests++;
     stats.byStatus[entry.status] = (stats.byStatus[entry.status] ?? 0) + 1;
-    log.push(entry);
-    if (log.length > LOG_LIMIT) log.splice(0, log.length - LOG_LIMIT);
-    if (entry.callKey) {
-      const list = byCall.get(entry.callKey) ?? [];
-      list.push(entry);
-      byCall.set(entry.callKey, list);
-    }
+    log.add(entry);
   };
 
   /**
@@ -180,7 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     if (method === 'GET' && path === '/_drover/stats') {
-      sendJson(res, 200, { ...stats, ...(params.get('log') === '1' ? { log } : {}) });
+      sendJson(res, 200, { ...stats, ...(params.get('log') === '1' ? { log: log.latest() } : {}) });
       return;
     }
     if (method === 'GET' && path === '/_drover/usage') {
@@ -190,7 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return;
       }
       await callSettled(tag);
-      sendJson(res, 200, { tag, requests: (byCall.get(tag) ?? []).map(usageRecord) });
+      sendJson(res, 200, { tag, requests: log.forCall(tag).map(usageRecord) });
       return;
     }
     const route = routeOf(path);
@@ -402,8 +396,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port,
     mode,
     storeId,
-    entries: () => [...log],
-    entriesFor: (callKey) => [...(byCall.get(callKey) ?? [])],
+    entries: () => log.latest(),
+    entriesFor: (callKey) => log.forCall(callKey),
     stats: () => ({ ...stats, byStatus: { ...stats.byStatus } }),
     idle: () => (inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
     close: async () => {

@@ -1,0 +1,67 @@
+/**
+ * @module The rows a gateway keeps in memory: the latest ones (for `/_drover/stats?log=1`) and
+ * each agent call's (for `/_drover/usage?tag=<call>`, which a CLI agent reads once its process
+ * ends). Both are bounded, so a `drover gateway` that runs for weeks does not grow with every
+ * request it ever answered; the store keeps every row.
+ */
+import type { LedgerEntry } from '../budget/ledger-types.js';
+
+export interface RequestLogLimits {
+  /** Latest rows kept for the stats log. Default 2000. */
+  recentRows?: number;
+  /**
+   * Rows kept across all calls' lists. Past it, the calls whose first row is oldest are dropped
+   * whole (never one still in flight). Default 50 000 (about 30 MB): hours of a busy fleet, while
+   * a call's rows are read seconds after it ends.
+   */
+  callRows?: number;
+}
+
+export class RequestLog {
+  private readonly recent: LedgerEntry[] = [];
+  /** Insertion order is each call's first row: the front is the oldest call. */
+  private readonly byCall = new Map<string, LedgerEntry[]>();
+  private callRows = 0;
+  private readonly recentLimit: number;
+  private readonly callLimit: number;
+
+  /** `busy(callKey)`: whether a call still has requests in flight (its rows are never dropped). */
+  constructor(
+    private readonly busy: (callKey: string) => boolean,
+    limits: RequestLogLimits = {},
+  ) {
+    this.recentLimit = limits.recentRows ?? 2000;
+    this.callLimit = limits.callRows ?? 50_000;
+  }
+
+  add(entry: LedgerEntry): void {
+    this.recent.push(entry);
+    // Dropped in blocks, not one at a time: a shift per request moves the whole array each time.
+    if (this.recent.length >= 2 * this.recentLimit) this.recent.splice(0, this.recent.length - this.recentLimit);
+    if (!entry.callKey) return;
+    const list = this.byCall.get(entry.callKey);
+    if (list) list.push(entry);
+    else this.byCall.set(entry.callKey, [entry]);
+    this.callRows++;
+    if (this.callRows > this.callLimit) this.dropOldestCalls();
+  }
+
+  /** The latest rows, oldest first (at most `recentRows`). */
+  latest(): LedgerEntry[] {
+    return this.recent.slice(-this.recentLimit);
+  }
+
+  /** A call's rows in order; empty when it made none here, or they were dropped. */
+  forCall(callKey: string): LedgerEntry[] {
+    return [...(this.byCall.get(callKey) ?? [])];
+  }
+
+  private dropOldestCalls(): void {
+    for (const [callKey, list] of this.byCall) {
+      if (this.callRows <= this.callLimit) return;
+      if (this.busy(callKey)) continue;
+      this.byCall.delete(callKey);
+      this.callRows -= list.length;
+    }
+  }
+}
