@@ -7,12 +7,20 @@ import type { PgDb, Queryable } from './db.js';
  * arrives from any connection on any machine. A lost connection only makes waiters fall back to
  * their timeout (they poll); the next wait opens a new one.
  */
+/**
+ * How long a payload's last NOTIFY is remembered for a late wait (ms). Older ones are forgotten so
+ * the map does not grow with every run ever notified; a wait whose `since` is older only falls
+ * back to its timeout (callers poll after it), never misses work.
+ */
+const REMEMBER_MS = 10 * 60_000;
+
 export class PgNotifier {
   private client: Promise<pg.Client> | undefined;
   private readonly listening = new Map<string, Promise<unknown>>();
   private readonly waiters = new Map<string, Set<(payload: string) => void>>();
   /** When each channel last carried each payload (epoch ms): a wait that starts late still sees it. */
   private readonly last = new Map<string, Map<string, number>>();
+  private lastPrunedAt = 0;
   private closed = false;
 
   constructor(private readonly db: PgDb) {}
@@ -85,9 +93,13 @@ export class PgNotifier {
     this.client ??= (async () => {
       const client = await this.db.connectDedicated();
       client.on('notification', (n) => {
+        const now = Date.now();
         const seen = this.last.get(n.channel) ?? new Map<string, number>();
         this.last.set(n.channel, seen);
-        seen.set(n.payload ?? '', Date.now());
+        // Re-inserted so each map stays ordered oldest first, and pruning stops at the first recent one.
+        seen.delete(n.payload ?? '');
+        seen.set(n.payload ?? '', now);
+        if (now - this.lastPrunedAt > REMEMBER_MS / 10) this.forgetBefore(now - REMEMBER_MS);
         for (const w of [...(this.waiters.get(n.channel) ?? [])]) w(n.payload ?? '');
       });
       client.on('error', () => {
@@ -103,6 +115,24 @@ export class PgNotifier {
       if (this.client === pending) this.client = undefined;
     });
     return pending;
+  }
+
+  /** Drops payloads last notified before `cutoff` (epoch ms). */
+  private forgetBefore(cutoff: number): void {
+    this.lastPrunedAt = Date.now();
+    for (const seen of this.last.values()) {
+      for (const [payload, at] of seen) {
+        if (at >= cutoff) break;
+        seen.delete(payload);
+      }
+    }
+  }
+
+  /** How many payloads are remembered across channels (for tests). */
+  get remembered(): number {
+    let n = 0;
+    for (const seen of this.last.values()) n += seen.size;
+    return n;
   }
 
   async close(): Promise<void> {
