@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../src/store/index.js';
 import { resumeRun, runWorkflow } from '../src/workflow/index.js';
-import { ccScript, cli, FAST_BACKOFF, gateway, tempDir, tempStore, write } from './helpers.js';
+import { ccScript, cli, FAST_BACKOFF, gateway, lastJson, tempDir, tempStore, write } from './helpers.js';
 
 /** Each answer: 1000 input + 5000 output tokens of claude-sonnet-5 (2 / 10 USD per million) = 0.052 USD. */
 const SCENARIO = `
@@ -28,7 +28,7 @@ async function served(store: Store, runId: string) {
 describe('caps in the workflow runtime', () => {
   it('agent() rejects with a BudgetExceededError a script can catch; parallel turns it into null; the run ends budget_exceeded', async () => {
     const runId = 'capped-1';
-    const { dir, store, url, gw } = await setup();
+    const { dir, store, url, gw, path } = await setup();
     const script = ccScript(
       dir,
       `const both = await parallel([() => agent('one'), () => agent('two')]);
@@ -60,6 +60,11 @@ describe('caps in the workflow runtime', () => {
       [402, 0, 0, 0],
       [402, 0, 0, 0],
     ]);
+    expect(rows.every((r) => r.refusedBy === 'budget')).toBe(true);
+    // drover cost counts them apart: three requests, none of which reached the provider.
+    const cost = await cli(['cost', runId, '--json', '--store', path]);
+    expect(lastJson(cost.stdout)).toMatchObject({ totalUsd: 0, requests: 3, refusedRequests: 3 });
+    expect((await cli(['cost', runId, '--store', path])).stdout).toContain('3 refused by drover before sending (no cost)');
     expect(s.error?.code).toBe('BUDGET_EXCEEDED');
     expect((await store.getRun(runId))?.status).toBe('budget_exceeded');
     // The caps are stored with the run, for resume.

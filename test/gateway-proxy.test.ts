@@ -428,9 +428,9 @@ describe('caps and policy refuse before anything is sent', () => {
     expect(o.status).toBe(402);
     expect(o.error).toMatchObject({ type: 'budget_exceeded', message: 'run cap 1 USD reached: 1.20 USD spent' });
     expect(sim.stats().requests).toBe(0);
-    expect((await rows(gw, store, 'r-cap')).map((r) => [r.status, r.inputTokens, r.outputTokens, r.costUsd])).toEqual([
-      [402, 0, 0, 0],
-      [402, 0, 0, 0],
+    expect((await rows(gw, store, 'r-cap')).map((r) => [r.status, r.inputTokens, r.outputTokens, r.costUsd, r.refusedBy])).toEqual([
+      [402, 0, 0, 0, 'budget'],
+      [402, 0, 0, 0, 'budget'],
     ]);
   });
 
@@ -446,7 +446,10 @@ describe('caps and policy refuse before anything is sent', () => {
     await anthropic(gw.url).messages.create({ model: 'claude-opus-4-1', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
     await gw.idle();
     expect(settled.map((e) => [e.status, e.outputTokens])).toEqual([[200, 30]]);
-    expect(gw.entries().map((e) => e.status)).toEqual([403, 200]);
+    expect(gw.entries().map((e) => [e.status, e.refusedBy])).toEqual([
+      [403, 'policy'],
+      [200, null],
+    ]);
   });
 });
 

@@ -299,6 +299,7 @@ describe('ledger sums (the same figures, groups and order on every store)', () =
         costUsd: 0.5,
         unpricedRequests: 0,
         estimatedRequests: 0,
+        refusedRequests: 0,
       },
       {
         key: '2026-12-01',
@@ -313,6 +314,7 @@ describe('ledger sums (the same figures, groups and order on every store)', () =
         costUsd: 0.375,
         unpricedRequests: 1,
         estimatedRequests: 1,
+        refusedRequests: 0,
       },
     ]);
     // Byte order: 'B' (0x42) before 'a' (0x61), whatever the database's locale; no workflow first.
@@ -328,6 +330,27 @@ describe('ledger sums (the same figures, groups and order on every store)', () =
       ['gpt-5', 1, 1],
     ]);
     expect(await store.ledger.sumsInWindow({ since: midnight, until: midnight }, 'day')).toEqual([]);
+  });
+
+  it('requests the gateway refused before sending them are counted apart, and read back with their kind', async () => {
+    const { store } = tempStore();
+    const refused = { status: 402, outputTokens: 0, costUsd: 0 } as const;
+    await store.ledger.record(row({ endedAt: midnight, costUsd: 0.5 }));
+    await store.ledger.record(row({ endedAt: midnight, ...refused, refusedBy: 'budget' }));
+    await store.ledger.record(row({ endedAt: midnight, ...refused, status: 403, refusedBy: 'policy' }));
+    // The provider's own 403 is a request that was sent: not a refusal.
+    await store.ledger.record(row({ endedAt: midnight, ...refused, status: 403 }));
+    const rows = await store.ledger.listByRun('r1');
+    expect(rows.map((r) => [r.status, r.refusedBy])).toEqual([
+      [200, null],
+      [402, 'budget'],
+      [403, 'policy'],
+      [403, null],
+    ]);
+    const [byModel] = await store.ledger.sumsByRun('r1', 'model');
+    expect(byModel).toMatchObject({ requests: 4, refusedRequests: 2, costUsd: 0.5 });
+    const [byDay] = await store.ledger.sumsInWindow({ since: midnight, until: midnight + 1 }, 'day');
+    expect(byDay).toMatchObject({ requests: 4, refusedRequests: 2 });
   });
 
   it('sumsInWindow with modes: only rows written in those gateway modes', async () => {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/index.js';
 import { canonicalValue, migrateStore, type StoreComparison, verifyStores } from '../src/store/migrate.js';
+import { PG_SCHEMA_VERSION } from '../src/store/postgres/migrations.js';
 import { cli, lastJson, onCleanup, pgStoreUrl, ROOT, tempDir, write } from './helpers.js';
 
 /**
@@ -496,10 +497,10 @@ describe('drover doctor on a PostgreSQL store', () => {
     const text = await cli(['doctor', '--store', withPassword]);
     expect(text.code, text.stdout + text.stderr).toBe(0);
     expect(text.stdout).toMatch(/store postgres:\/\/drover:\*\*\*@127\.0\.0\.1:\d+\/postgres\?schema=\w+: ok/);
-    expect(text.stdout).toMatch(/schema version 1 \(this drover: 1\)/);
+    expect(text.stdout).toMatch(new RegExp(`schema version ${PG_SCHEMA_VERSION} \\(this drover: ${PG_SCHEMA_VERSION}\\)`));
     expect(text.stdout).toMatch(/serverVersion: \d+/);
     const json = await cli(['doctor', '--store', withPassword, '--json']);
-    expect(lastJson(json.stdout).store).toMatchObject({ ok: true, kind: 'postgres', schemaVersion: 1, exists: true });
+    expect(lastJson(json.stdout).store).toMatchObject({ ok: true, kind: 'postgres', schemaVersion: PG_SCHEMA_VERSION, exists: true });
     for (const r of [text, json]) expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
   });
 

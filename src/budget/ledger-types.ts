@@ -88,7 +88,16 @@ export interface LedgerEntry extends TokenUsage, Attribution {
    * (`Store.recordCalls`' usage rows, and usage rows of stores older than the ledger, schema < 7).
    */
   mode: LedgerMode;
+  /**
+   * Set when drover's gateway refused the request before sending it anywhere: `budget` (a cap, HTTP
+   * 402) or `policy` (HTTP 403). Such a row costs nothing and is counted apart (`refusedRequests`).
+   * Absent or null for every request that was sent (whatever its status).
+   */
+  refusedBy?: RefusalKind | null;
 }
+
+/** Why drover's gateway refused a request before sending it. */
+export type RefusalKind = 'budget' | 'policy';
 
 /** The gateway's four modes (see `drover gateway --mode`). */
 export type GatewayMode = 'proxy' | 'record' | 'replay' | 'sim';

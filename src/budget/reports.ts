@@ -51,6 +51,8 @@ export interface RequestLine {
   phase: string | null;
   model: string;
   status: number;
+  /** Set when drover's gateway refused the request before sending it (`budget`: a cap; `policy`). */
+  refusedBy: LedgerEntry['refusedBy'];
   priceFlag: LedgerEntry['priceFlag'];
   mode: LedgerEntry['mode'];
   startedAt: string;
@@ -72,6 +74,11 @@ interface Totals {
   unpricedRequests: number;
   /** Requests counted with the tokenizer because their stream was cut before the provider's usage. */
   estimatedRequests: number;
+  /**
+   * Of `requests`, those drover's gateway refused before sending them (a cap or the policy): rows
+   * at no cost that no provider saw. `requests - refusedRequests` is what reached the provider.
+   */
+  refusedRequests: number;
 }
 
 /** `drover cost <run> --json`. */
@@ -97,7 +104,9 @@ export type UsageReport = Totals & {
 
 const line = (g: LedgerGroupSum): CostLine => ({ ...g, label: g.label ?? g.key ?? '(none)' });
 
-function totalsOf(lines: { requests: number; costUsd: number | null; unpricedRequests: number; estimatedRequests: number }[]): Totals {
+type Countable = Pick<Totals, 'requests' | 'unpricedRequests' | 'estimatedRequests' | 'refusedRequests'> & { costUsd: number | null };
+
+function totalsOf(lines: Countable[]): Totals {
   const requests = lines.reduce((n, l) => n + l.requests, 0);
   const unpricedRequests = lines.reduce((n, l) => n + l.unpricedRequests, 0);
   const priced = lines.filter((l) => l.costUsd !== null);
@@ -106,6 +115,7 @@ function totalsOf(lines: { requests: number; costUsd: number | null; unpricedReq
     requests,
     unpricedRequests,
     estimatedRequests: lines.reduce((n, l) => n + l.estimatedRequests, 0),
+    refusedRequests: lines.reduce((n, l) => n + l.refusedRequests, 0),
   };
 }
 
@@ -116,6 +126,7 @@ function rowTotals(rows: LedgerEntry[]): Totals {
       costUsd: r.costUsd,
       unpricedRequests: r.priceFlag === 'unpriced' ? 1 : 0,
       estimatedRequests: r.priceFlag === 'estimated' ? 1 : 0,
+      refusedRequests: r.refusedBy ? 1 : 0,
     })),
   );
 }
@@ -156,6 +167,7 @@ const requestLine = (r: LedgerEntry): RequestLine => ({
   phase: r.phase,
   model: r.model,
   status: r.status,
+  refusedBy: r.refusedBy ?? null,
   priceFlag: r.priceFlag,
   mode: r.mode,
   startedAt: new Date(r.startedAt).toISOString(),

@@ -1,5 +1,5 @@
 /** @module One ledger row from a finished request: the provider's usage, an estimate, or nothing; priced. */
-import type { GatewayMode, LedgerEntry, TokenUsage } from '../budget/ledger-types.js';
+import type { GatewayMode, LedgerEntry, RefusalKind, TokenUsage } from '../budget/ledger-types.js';
 import { type PriceOverrides, priceUsage } from '../budget/prices.js';
 import type { GatewayRequest } from './pipeline/types.js';
 import { estimateUsage, type PartialUsage, type WireMeter } from './usage/index.js';
@@ -13,6 +13,8 @@ export interface RequestEnd {
   endedAt: number;
   ttfbMs: number | null;
   meter: WireMeter | null;
+  /** Set when the gateway refused the request before sending it (a cap, the policy). */
+  refusedBy?: RefusalKind;
 }
 
 /**
@@ -49,5 +51,6 @@ export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: Req
     startedAt: request.receivedAt,
     endedAt: end.endedAt,
     ttfbMs: end.ttfbMs,
+    refusedBy: end.refusedBy ?? null,
   };
 }

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { finished, Readable } from 'node:stream';
-import type { GatewayMode, LedgerEntry, LedgerSink } from '../budget/ledger-types.js';
+import type { GatewayMode, LedgerEntry, LedgerSink, RefusalKind } from '../budget/ledger-types.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import { errorMessage } from '../core/errors.js';
 import { BodyError, closeServer, HOP_BY_HOP_HEADERS, originGuard, readBody } from '../net/index.js';
@@ -250,23 +250,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   async function exchange(request: GatewayRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const refuse = async (status: number, type: string, message: string) => {
+    const refuse = async (refusedBy: RefusalKind, status: number, type: string, message: string) => {
       sendJson(res, status, wireError(request.wire, type, message, status));
       await settle(
-        ledgerEntry(request, rowMode, { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null }, options.prices),
+        ledgerEntry(
+          request,
+          rowMode,
+          { status, sourceStatus: null, endedAt: Date.now(), ttfbMs: null, meter: null, refusedBy },
+          options.prices,
+        ),
         undefined,
         false,
       );
     };
     const why = await options.policy?.check(request);
-    if (why) return refuse(POLICY_REFUSED_STATUS, 'permission_error', why);
+    if (why) return refuse('policy', POLICY_REFUSED_STATUS, 'permission_error', why);
     const shared = (await source.sharesLedger?.(request, storeId)) ?? false;
     let hold: HeldBudget | undefined;
     if (!shared && options.reservations) {
       try {
         hold = await options.reservations.reserve(request, signal);
       } catch (err) {
-        if (isBudgetExceeded(err)) return refuse(BUDGET_EXCEEDED_STATUS, 'budget_exceeded', errorMessage(err));
+        if (isBudgetExceeded(err)) return refuse('budget', BUDGET_EXCEEDED_STATUS, 'budget_exceeded', errorMessage(err));
         if (signal.aborted) return settleEnd(request, hold, false, 499, null, null, null);
         throw err;
       }

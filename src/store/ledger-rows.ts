@@ -31,6 +31,8 @@ export interface LedgerRow {
   started_at: number;
   ended_at: number;
   ttfb_ms: number | null;
+  /** Schema v15 (SQLite) / v3 (PostgreSQL). */
+  refused_by: LedgerEntry['refusedBy'];
 }
 
 /** Row ↔ entry for the `ledger` table (schema v7). */
@@ -62,6 +64,7 @@ export function ledgerFromRow(r: LedgerRow): LedgerEntry {
     startedAt: r.started_at,
     endedAt: r.ended_at,
     ttfbMs: r.ttfb_ms,
+    refusedBy: r.refused_by ?? null,
   };
 }
 
@@ -92,6 +95,7 @@ export function ledgerParams(e: LedgerEntry): Omit<LedgerRow, 'id'> {
     started_at: e.startedAt,
     ended_at: e.endedAt,
     ttfb_ms: e.ttfbMs,
+    refused_by: e.refusedBy ?? null,
   };
 }
 

@@ -52,4 +52,6 @@ export interface LedgerGroupSum {
   unpricedRequests: number;
   /** Rows flagged `estimated` (cut streams counted with the tokenizer). */
   estimatedRequests: number;
+  /** Rows of requests drover's gateway refused before sending them (a cap or the policy; they cost nothing). */
+  refusedRequests: number;
 }

@@ -42,12 +42,19 @@ function classTable(lines: TokenClassLine[]): string[] {
   });
 }
 
-const header = (t: { totalUsd: number | null; requests: number; unpricedRequests: number; estimatedRequests: number }) =>
+const header = (t: {
+  totalUsd: number | null;
+  requests: number;
+  unpricedRequests: number;
+  estimatedRequests: number;
+  refusedRequests: number;
+}) =>
   `${color.bold(t.totalUsd === null ? color.yellow('unpriced') : formatUsd(t.totalUsd))} for ${t.requests} model request${t.requests === 1 ? '' : 's'}` +
   (t.unpricedRequests
     ? color.yellow(` — ${t.unpricedRequests} unpriced (tokens counted, no price: add it under "prices" in drover.config.json)`)
     : '') +
-  (t.estimatedRequests ? color.dim(` — ${t.estimatedRequests} estimated (stream cut before the provider's usage)`) : '');
+  (t.estimatedRequests ? color.dim(` — ${t.estimatedRequests} estimated (stream cut before the provider's usage)`) : '') +
+  (t.refusedRequests ? color.dim(` — ${t.refusedRequests} refused by drover before sending (no cost)`) : '');
 
 /** `drover cost <run> [--by ...] [--json]`. */
 export async function costCommand(runId: string, flags: GlobalFlags & { by?: CostGrouping }): Promise<number> {
@@ -64,7 +71,7 @@ export async function costCommand(runId: string, flags: GlobalFlags & { by?: Cos
       for (const r of report.breakdown) {
         const flag = r.priceFlag === 'priced' ? '' : color.yellow(` ${r.priceFlag}`);
         out.push(
-          `  #${r.id} ${r.startedAt} ${r.model} ${r.agent ?? r.callKey ?? 'unattributed'} ${r.status}  ${formatUsd(r.costUsd)}${flag}  ${color.dim(`${formatTokens(r.inputTokens)} in, ${formatTokens(r.outputTokens)} out`)}`,
+          `  #${r.id} ${r.startedAt} ${r.model} ${r.agent ?? r.callKey ?? 'unattributed'} ${r.status}${r.refusedBy ? ` refused (${r.refusedBy})` : ''}  ${formatUsd(r.costUsd)}${flag}  ${color.dim(`${formatTokens(r.inputTokens)} in, ${formatTokens(r.outputTokens)} out`)}`,
         );
       }
     } else out.push(...table(report.breakdown));

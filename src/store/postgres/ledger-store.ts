@@ -59,7 +59,8 @@ export async function insertLedgerEntry(q: Queryable, entry: LedgerEntry): Promi
 const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS "inputTokens", COALESCE(SUM(cache_read_tokens),0) AS "cacheReadTokens",
   COALESCE(SUM(cache_write_5m_tokens),0) AS "cacheWrite5mTokens", COALESCE(SUM(cache_write_1h_tokens),0) AS "cacheWrite1hTokens",
   COALESCE(SUM(output_tokens),0) AS "outputTokens", COALESCE(SUM(reasoning_tokens),0) AS "reasoningTokens", drover_sum(cost_usd) AS "costUsd",
-  COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests", COUNT(*) FILTER (WHERE price_flag = 'estimated') AS "estimatedRequests"`;
+  COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests", COUNT(*) FILTER (WHERE price_flag = 'estimated') AS "estimatedRequests",
+  COUNT(refused_by) AS "refusedRequests"`;
 
 /**
  * Window group keys. `day` is SQLite's `strftime('%Y-%m-%d', ended_at / 1000, 'unixepoch')`: whole

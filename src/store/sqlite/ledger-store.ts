@@ -12,7 +12,8 @@ export const LEDGER_INSERT = `INSERT INTO ledger (${LEDGER_COLUMNS.join(', ')}) 
 export const LEDGER_SUMS = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens,
   COALESCE(SUM(cache_write_5m_tokens),0) AS cacheWrite5mTokens, COALESCE(SUM(cache_write_1h_tokens),0) AS cacheWrite1hTokens,
   COALESCE(SUM(output_tokens),0) AS outputTokens, COALESCE(SUM(reasoning_tokens),0) AS reasoningTokens, SUM(cost_usd) AS costUsd,
-  COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests, COALESCE(SUM(price_flag = 'estimated'),0) AS estimatedRequests`;
+  COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests, COALESCE(SUM(price_flag = 'estimated'),0) AS estimatedRequests,
+  COUNT(refused_by) AS refusedRequests`;
 
 const WINDOW_GROUPS: Record<LedgerWindowGrouping, string> = {
   workflow: 'workflow',
