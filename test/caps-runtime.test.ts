@@ -65,6 +65,7 @@ describe('caps in the workflow runtime', () => {
     const cost = await cli(['cost', runId, '--json', '--store', path]);
     expect(lastJson(cost.stdout)).toMatchObject({ totalUsd: 0, requests: 3, refusedRequests: 3 });
     expect((await cli(['cost', runId, '--store', path])).stdout).toContain('3 refused by drover before sending (no cost)');
+    expect((await cli(['status', runId, '--store', path])).stdout).toContain('3 model requests (3 refused by drover before sending)');
     expect(s.error?.code).toBe('BUDGET_EXCEEDED');
     expect((await store.getRun(runId))?.status).toBe('budget_exceeded');
     // The caps are stored with the run, for resume.

@@ -192,6 +192,8 @@ export interface UsageTotals {
   costUsd: number | null;
   /** Rows with no price (their tokens are counted, their cost is not in `costUsd`). */
   unpricedRequests: number;
+  /** Of `requests`, those drover's gateway refused before sending them (a cap or the policy; no cost). */
+  refusedRequests: number;
   /** Cache reads / all input-side tokens (input + cache reads + cache writes), 0..1; null when no input. */
   cacheHitRatio: number | null;
 }

@@ -105,7 +105,7 @@ export async function statusCommand(runId: string, flags: GlobalFlags): Promise<
     out.push(`${color.bold(d.name)} (${d.id}) — ${d.status}${d.driver ? `, driven by pid ${d.driver.pid} on ${d.driver.host}` : ''}`);
     out.push(`script ${d.script}; backend ${d.settings.backend}, model ${d.settings.model}, concurrency ${d.settings.concurrency}`);
     out.push(
-      `calls ${d.calls.total} (${d.calls.finished} finished, ${d.calls.failed} failed, ${d.calls.unfinished} unfinished); ${d.usage.requests} model requests, ${formatTokens(d.usage.inputTokens)} in / ${formatTokens(d.usage.outputTokens)} out`,
+      `calls ${d.calls.total} (${d.calls.finished} finished, ${d.calls.failed} failed, ${d.calls.unfinished} unfinished); ${d.usage.requests} model requests${d.usage.refusedRequests ? ` (${d.usage.refusedRequests} refused by drover before sending)` : ''}, ${formatTokens(d.usage.inputTokens)} in / ${formatTokens(d.usage.outputTokens)} out`,
     );
     if (d.usage.requests > 0) out.push(costLine(d.id, d.usage));
     const caps = capsLine(d.settings.caps, d.usage);

@@ -91,7 +91,8 @@ const CALL_UPSERT = `INSERT INTO calls (${CALL_COLUMNS.join(', ')})
 
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS "inputTokens", COALESCE(SUM(output_tokens),0) AS "outputTokens",
   COALESCE(SUM(cache_read_tokens),0) AS "cacheReadTokens", COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS "cacheWriteTokens",
-  drover_sum(cost_usd) AS "costUsd", COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests"`;
+  drover_sum(cost_usd) AS "costUsd", COUNT(*) FILTER (WHERE price_flag = 'unpriced') AS "unpricedRequests",
+  COUNT(refused_by) AS "refusedRequests"`;
 
 const RUN_PATCH_COLUMNS: Record<keyof RunPatch, [string, (v: unknown) => unknown]> = {
   status: ['status', (v) => v],

@@ -76,7 +76,8 @@ const CALL_UPSERT = `INSERT INTO calls (run_id, key, kind, label, phase, status,
 // Usage is read from the ledger (schema v7): one row per model request, whoever wrote it.
 const TOTALS_SELECT = `COUNT(*) AS requests, COALESCE(SUM(input_tokens),0) AS inputTokens, COALESCE(SUM(output_tokens),0) AS outputTokens,
   COALESCE(SUM(cache_read_tokens),0) AS cacheReadTokens, COALESCE(SUM(cache_write_5m_tokens + cache_write_1h_tokens),0) AS cacheWriteTokens,
-  SUM(cost_usd) AS costUsd, COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests`;
+  SUM(cost_usd) AS costUsd, COALESCE(SUM(price_flag = 'unpriced'),0) AS unpricedRequests,
+  COUNT(refused_by) AS refusedRequests`;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
