@@ -35,8 +35,15 @@ export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: Req
     estimated = true;
   }
   const price = priceUsage(request.model, usage, prices);
+  const a = request.attribution;
+  // Field by field, not `{ ...a, ..., ...usage }`: see fullUsage in usage/meter.ts (GC pauses).
   return {
-    ...request.attribution,
+    runId: a.runId,
+    callKey: a.callKey,
+    agentLabel: a.agentLabel,
+    phase: a.phase,
+    workflow: a.workflow,
+    session: a.session,
     provider: request.provider,
     wire: request.wire,
     mode,
@@ -44,8 +51,13 @@ export function ledgerEntry(request: GatewayRequest, mode: GatewayMode, end: Req
     requestId: metered?.requestId ?? seen?.requestId ?? end.meter?.partial().requestId ?? null,
     status: end.status,
     stopReason: metered?.stopReason ?? seen?.stopReason ?? null,
-    ...usage,
-    serverToolUses: { ...usage.serverToolUses },
+    inputTokens: usage.inputTokens,
+    cacheReadTokens: usage.cacheReadTokens,
+    cacheWrite5mTokens: usage.cacheWrite5mTokens,
+    cacheWrite1hTokens: usage.cacheWrite1hTokens,
+    outputTokens: usage.outputTokens,
+    reasoningTokens: usage.reasoningTokens,
+    serverToolUses: Object.assign({}, usage.serverToolUses),
     costUsd: price.costUsd,
     priceFlag: estimated && price.priceFlag === 'priced' ? 'estimated' : price.priceFlag,
     startedAt: request.receivedAt,

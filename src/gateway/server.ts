@@ -7,11 +7,11 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { finished, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { GatewayMode, LedgerEntry, LedgerSink, RefusalKind } from '../budget/ledger-types.js';
 import type { PriceOverrides } from '../budget/prices.js';
 import { errorMessage } from '../core/errors.js';
-import { BodyError, closeServer, HOP_BY_HOP_HEADERS, originGuard, readBody } from '../net/index.js';
+import { BodyError, closeServer, HOP_BY_HOP_HEADERS, originGuard, readBody, whenClosed } from '../net/index.js';
 import { attributionOf } from './attribution.js';
 import { BUDGET_EXCEEDED_STATUS, POLICY_REFUSED_STATUS, UPSTREAM_UNREACHABLE_STATUS, wireError } from './errors.js';
 import { GATEWAY_HEADER, storeIdentity } from './identity.js';
@@ -129,16 +129,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    */
   const settle = async (entry: LedgerEntry, hold: HeldBudget | undefined, delegated: boolean) => {
     remember(entry);
-    let recorded: LedgerEntry = entry;
     if (!delegated && options.ledger) {
       try {
-        recorded = { ...entry, id: await options.ledger.record(entry) };
+        // The id is set on the row itself (the log's copy shows it too), not on a spread copy: see
+        // fullUsage in usage/meter.ts for why the gateway builds no object per request by spreading.
+        entry.id = await options.ledger.record(entry);
       } catch (err) {
         onError(`could not record a ledger row: ${errorMessage(err)}`);
       }
     }
     try {
-      await hold?.settle(recorded);
+      await hold?.settle(entry);
     } catch (err) {
       onError(`could not settle a reservation: ${errorMessage(err)}`);
     }
@@ -361,7 +362,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       signal.addEventListener('abort', onAbort, { once: true });
       res.on('drain', onDrain);
       body.on('data', onData);
-      finished(body, (err) => {
+      whenClosed(body, (err) => {
         if (ended) return;
         if (signal.aborted || res.destroyed) return finish(499);
         if (err) {

@@ -3,9 +3,10 @@
  * throttled and overloaded answers before the client sees a byte, and adapts how many requests
  * go out at once per (upstream, model).
  */
-import { finished, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isQuotaExhausted, QUOTA_EXHAUSTED_HEADER } from '../../budget/quota.js';
+import { whenClosed } from '../../net/index.js';
 import type { AnswerSource, GatewayRequest, SourceResponse } from '../pipeline/types.js';
 import { retryHint } from './headers.js';
 import { AimdLimiter, type LimitSnapshot, type Slot } from './limiter.js';
@@ -176,9 +177,9 @@ function holding(response: SourceResponse, slot: Slot, signal: AbortSignal): Sou
   signal.addEventListener('abort', release, { once: true });
   let body: AsyncIterable<Uint8Array>;
   if (response.body instanceof Readable) {
-    // The stream itself, untouched (the server pipes it by events); `finished` also fires when
-    // it is destroyed unread.
-    finished(response.body, release);
+    // The stream itself, untouched (the server pipes it by events); `close` also comes when it
+    // is destroyed unread.
+    whenClosed(response.body, release);
     body = response.body;
   } else {
     const inner = response.body;
@@ -190,12 +191,9 @@ function holding(response: SourceResponse, slot: Slot, signal: AbortSignal): Sou
       }
     })();
   }
-  return {
-    status: response.status,
-    headers: response.headers,
-    body,
-    ...(response.clientFilter ? { clientFilter: response.clientFilter } : {}),
-  };
+  const held: SourceResponse = { status: response.status, headers: response.headers, body };
+  if (response.clientFilter) held.clientFilter = response.clientFilter;
+  return held;
 }
 
 function answerOf(response: SourceResponse, bytes: Buffer, extra: Record<string, string>): SourceResponse {

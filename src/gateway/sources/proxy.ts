@@ -146,7 +146,9 @@ export class ProxySource implements AnswerSource {
       if (v === undefined) continue;
       out[k] = Array.isArray(v) ? v.join(', ') : v;
     }
-    return { status: res.statusCode ?? 502, headers: out, body: res, ...(clientFilter ? { clientFilter } : {}) };
+    const answer: SourceResponse = { status: res.statusCode ?? 502, headers: out, body: res };
+    if (clientFilter) answer.clientFilter = clientFilter;
+    return answer;
   }
 
   private forwardHeaders(request: GatewayRequest, droverUpstream: boolean): Record<string, string> {
@@ -231,8 +233,21 @@ function send(
   const tls = url.protocol === 'https:';
   const request = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, signal, agent: tls ? agents.https : agents.http }, resolve);
-    req.once('error', reject);
+    // `signal` is watched here rather than passed to `request()`: Node's own handling adds a
+    // stream.finished to every request (see net/when-closed.ts for why that matters). An abort
+    // destroys the request, and with it the answer's body if it is streaming; the listener goes
+    // when the answer closes.
+    const onAbort = () => req.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+    const req = request(url, { method, headers, agent: tls ? agents.https : agents.http }, (res) => {
+      res.once('close', () => signal.removeEventListener('abort', onAbort));
+      resolve(res);
+    });
+    req.once('error', (err) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     req.end(method === 'HEAD' || method === 'GET' ? undefined : body);
   });
 }

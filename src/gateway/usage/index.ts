@@ -5,7 +5,7 @@ import { countTokens } from '../tokens.js';
 import { AnthropicMeter } from './anthropic.js';
 import { ChatMeter } from './chat.js';
 import type { PartialUsage, WireMeter } from './meter.js';
-import { ZERO_USAGE } from './meter.js';
+import { fullUsage } from './meter.js';
 import { ResponsesMeter } from './responses.js';
 
 export { anthropicUsage } from './anthropic.js';
@@ -44,10 +44,8 @@ export function estimateUsage(body: Record<string, unknown>, seen: PartialUsage)
   const counted = countTokens(seen.outputText);
   const reportedInput =
     seen.usage.inputTokens !== undefined || seen.usage.cacheReadTokens !== undefined || seen.usage.cacheWrite5mTokens !== undefined;
-  return {
-    ...ZERO_USAGE,
-    ...seen.usage,
-    inputTokens: reportedInput ? (seen.usage.inputTokens ?? 0) : countTokens(requestText(body)),
-    outputTokens: Math.max(counted, seen.usage.outputTokens ?? 0),
-  };
+  const usage = fullUsage(seen.usage);
+  usage.inputTokens = reportedInput ? (seen.usage.inputTokens ?? 0) : countTokens(requestText(body));
+  usage.outputTokens = Math.max(counted, seen.usage.outputTokens ?? 0);
+  return usage;
 }
