@@ -132,9 +132,9 @@ export class ReservationEngine {
    */
   async reserve(given: readonly Cap[], worst: WorstCase, attribution: Attribution, signal?: AbortSignal): Promise<Hold> {
     const id = randomUUID();
+    if (given.length === 0) return this.emptyHold(id);
     // One hold per cap: the same cap given twice would be held (and counted) twice.
     const caps = [...new Map(given.map((c) => [`${c.scope}\0${c.key}`, c])).values()];
-    if (caps.length === 0) return this.emptyHold(id);
     const usdCap = caps.find((c) => c.limitUsd !== undefined);
     if (usdCap && worst.usd === null) {
       throw new BudgetExceededError(

@@ -158,7 +158,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendJson(res, 403, wireError(null, 'permission_error', `${label}: ${refusal}`, 403));
       return;
     }
-    const [rawPath = '/', rawQuery = ''] = (req.url ?? '/').split(/\?(.*)/s);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
     const query = rawQuery ? `?${rawQuery}` : '';
     const prefix = splitAttributionPrefix(rawPath);
     const path = prefix.path;

@@ -120,7 +120,9 @@ export class ProxySource implements AnswerSource {
     const route = routeOf(request.path);
     const upstreamPath = route?.upstreamPath ?? request.path;
     const base = this.bases[request.provider];
-    const target = new URL(`${base.pathname.replace(/\/$/, '')}${upstreamPath}${request.query ?? ''}`, base);
+    // A path on the base URL, not a URL object per request: the proxy builds as little per request
+    // as it can (see usage/meter.ts fullUsage on GC pauses); the route and base were checked already.
+    const target = { url: base, path: `${base.pathname.replace(/\/$/, '')}${upstreamPath}${request.query ?? ''}` };
     const droverUpstream = (await this.upstreamGateway(request.provider)) !== null;
     const headers = this.forwardHeaders(request, droverUpstream);
     let body = request.rawBody;
@@ -178,7 +180,15 @@ export class ProxySource implements AnswerSource {
 
   private async probe(base: string): Promise<string | null> {
     try {
-      const res = await send(new URL(`${base}/`), 'HEAD', {}, Buffer.alloc(0), AbortSignal.timeout(this.probeTimeoutMs), this.agents);
+      const url = new URL(`${base}/`);
+      const res = await send(
+        { url, path: url.pathname },
+        'HEAD',
+        {},
+        Buffer.alloc(0),
+        AbortSignal.timeout(this.probeTimeoutMs),
+        this.agents,
+      );
       res.resume();
       const id = res.headers[GATEWAY_HEADER];
       return typeof id === 'string' && id !== '' ? id : null;
@@ -223,13 +233,14 @@ function includesUsage(body: Record<string, unknown>): boolean {
 
 /** Sends one request; resolves with the response once its headers arrived (the body still streaming). */
 function send(
-  url: URL,
+  target: { url: URL; path: string },
   method: string,
   headers: Record<string, string>,
   body: Buffer,
   signal: AbortSignal,
   agents: { http: HttpAgent; https: HttpsAgent },
 ): Promise<IncomingMessage> {
+  const { url, path } = target;
   const tls = url.protocol === 'https:';
   const request = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -238,7 +249,20 @@ function send(
     // destroys the request, and with it the answer's body if it is streaming; the listener goes
     // when the answer closes.
     const onAbort = () => req.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
-    const req = request(url, { method, headers, agent: tls ? agents.https : agents.http }, (res) => {
+    // hostname without an IPv6 literal's brackets, as http.request wants it.
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const auth = url.username ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
+    const options = {
+      protocol: url.protocol,
+      hostname,
+      port: url.port || undefined,
+      path,
+      method,
+      headers,
+      auth,
+      agent: tls ? agents.https : agents.http,
+    };
+    const req = request(options, (res) => {
       res.once('close', () => signal.removeEventListener('abort', onAbort));
       resolve(res);
     });

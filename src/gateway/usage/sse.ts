@@ -21,8 +21,8 @@ export class SseSplitter {
   /** Adds bytes; returns the events they complete, in order (their `raw` bytes add up to the input). */
   push(chunk: Uint8Array): SseEvent[] {
     // A view, not a copy: the chunk is not changed after it is handed over (Node gives each read its own buffer).
-    this.pending =
-      this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.pending = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]);
     const out: SseEvent[] = [];
     for (;;) {
       const end = eventEnd(this.pending);
