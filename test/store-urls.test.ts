@@ -48,5 +48,10 @@ describe('store URLs that cannot be used', () => {
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(join(dir, 'postgress:'))).toBe(false);
     expect(lastJson(port.stdout)).toMatchObject({ error: { code: 'BAD_STORE' } });
+    // A mistyped parameter would be ignored by node-postgres (the runs would land in `public`): refused, naming it.
+    const param = await cli(['--store', 'postgres://drover:pw@127.0.0.1:5432/postgres?shema=team_a', 'runs'], { cwd: dir });
+    expect(param.code).toBe(2);
+    expect(param.stderr).toContain('unknown parameter "shema" (drover takes schema;');
+    expect(param.stderr).not.toContain(':pw@');
   });
 });

@@ -29,6 +29,8 @@ export function storedCapsResolver(
     if (known && now() - known.at < RUN_CAPS_TTL_MS) return known;
     const run = await store.getRun(runId);
     const entry = { at: now(), caps: run?.settings.caps, workflow: run?.name ?? null };
+    // A gateway that serves runs for weeks forgets the ones it read long ago (they are read again if asked).
+    if (runs.size >= 1000) for (const [id, e] of runs) if (entry.at - e.at >= RUN_CAPS_TTL_MS) runs.delete(id);
     runs.set(runId, entry);
     return entry;
   };

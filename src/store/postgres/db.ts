@@ -55,6 +55,40 @@ export const PG_DEADLOCK_DETECTED = '40P01';
  * store's tables live in that schema (created when missing) instead of `public`, so several stores
  * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
  */
+/**
+ * Query parameters a store URL may carry: drover's `schema`, and those node-postgres reads from a
+ * connection string (pg-connection-string's `parse`, and the client options it passes on:
+ * https://node-postgres.com/apis/client). Any other is refused: pg would ignore it silently, so a
+ * mistyped `?shema=team_a` would put a team's runs in `public`.
+ */
+const STORE_URL_PARAMETERS = new Set([
+  'schema',
+  'host',
+  'port',
+  'user',
+  'password',
+  'db',
+  'encoding',
+  'client_encoding',
+  'application_name',
+  'fallback_application_name',
+  'options',
+  'ssl',
+  'sslmode',
+  'sslcert',
+  'sslkey',
+  'sslrootcert',
+  'sslnegotiation',
+  'uselibpqcompat',
+  'connect_timeout',
+  'statement_timeout',
+  'lock_timeout',
+  'query_timeout',
+  'idle_in_transaction_session_timeout',
+  'keepalives',
+  'keepalives_idle',
+]);
+
 export function splitSchema(url: string): { url: string; schema: string | null } {
   let parsed: URL;
   try {
@@ -67,6 +101,15 @@ export function splitSchema(url: string): { url: string; schema: string | null }
         exitCode: 2,
       },
     );
+  }
+  for (const name of parsed.searchParams.keys()) {
+    if (!STORE_URL_PARAMETERS.has(name)) {
+      throw new DroverError(
+        'BAD_STORE',
+        `store URL ${redactUrl(url)}: unknown parameter "${name}" (drover takes schema; node-postgres takes ${[...STORE_URL_PARAMETERS].slice(1).join(', ')})`,
+        { exitCode: 2 },
+      );
+    }
   }
   const schema = parsed.searchParams.get('schema');
   if (schema === null) return { url, schema: null };
