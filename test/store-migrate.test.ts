@@ -504,10 +504,15 @@ describe('drover doctor on a PostgreSQL store', () => {
     for (const r of [text, json]) expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
   });
 
-  it('a database without drover tables yet is "none yet", not a failure', async () => {
-    const r = await cli(['doctor', '--store', pgStoreUrl(), '--json']);
+  it('a database without drover tables yet is "none yet", not a failure, and says how to move a store there', async () => {
+    const url = pgStoreUrl();
+    const r = await cli(['doctor', '--store', url, '--json']);
     expect(r.code).toBe(0);
     expect(lastJson(r.stdout).store).toMatchObject({ exists: false, kind: 'postgres' });
+    const text = await cli(['doctor', '--store', url]);
+    expect(text.stdout).toContain(
+      `: none yet (drover run or drover tasks add creates it)\n  to move an existing store here: drover store migrate --to '${url}'`,
+    );
   });
 
   it('an unreachable server is a problem line and exit 1', async () => {

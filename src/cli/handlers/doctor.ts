@@ -48,6 +48,8 @@ export async function doctorCommand(flags: GlobalFlags): Promise<number> {
     );
     if (!health) {
       process.stdout.write(`store ${location}: ${color.dim('none yet')} (drover run or drover tasks add creates it)\n`);
+      // A new PostgreSQL store is often where an existing SQLite store is about to move.
+      if (postgres) process.stdout.write(`  to move an existing store here: drover store migrate --to '${location}'\n`);
     } else {
       process.stdout.write(`store ${location}: ${health.ok ? color.green('ok') : color.red('problem')}\n`);
       process.stdout.write(
