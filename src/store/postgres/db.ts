@@ -126,6 +126,15 @@ export function splitSchema(url: string): { url: string; schema: string | null }
   return { url: parsed.toString(), schema };
 }
 
+/** The URL without its `options` parameter, and that parameter's value (null when absent). */
+function takeOptions(url: string): { url: string; options: string | null } {
+  const parsed = new URL(url);
+  const options = parsed.searchParams.get('options');
+  if (options === null) return { url, options: null };
+  parsed.searchParams.delete('options');
+  return { url: parsed.toString(), options };
+}
+
 /**
  * The store's server cannot be used: not reachable, refused the login, no such database, SSL
  * mismatch (code `STORE_UNREACHABLE`, exit 2). The message names the store (password masked), the
@@ -172,15 +181,27 @@ export class PgDb {
 
   constructor(url: string, options: PgDbOptions = {}) {
     this.rawUrl = url;
-    const { url: connectionString, schema } = splitSchema(url);
+    const { url: withOptions, schema } = splitSchema(url);
+    // node-postgres lets the URL's values replace the pool's own: a URL `options` would drop drover's
+    // search_path (the store would land in `public`) and idle timeout. The URL's go first, drover's after.
+    const { url: connectionString, options: urlOptions } = takeOptions(withOptions);
     this.schema = schema;
-    this.clientConfig = { connectionString, types, application_name: options.applicationName ?? 'drover' };
+    this.clientConfig = {
+      connectionString,
+      types,
+      application_name: options.applicationName ?? 'drover',
+      ...(urlOptions ? { options: urlOptions } : {}),
+    };
     this.pool = new (loadPg().Pool)({
       connectionString,
       // A process frozen inside a transaction (SIGSTOP, a debugger, a swap storm) would hold its row
       // locks for ever, and every claim would skip those rows (SKIP LOCKED): the server ends such a
       // session instead. drover never waits inside a transaction (no model call runs in one).
-      options: [schema ? `-c search_path=${schema}` : '', `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`]
+      options: [
+        urlOptions ?? '',
+        schema ? `-c search_path=${schema}` : '',
+        `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
+      ]
         .filter(Boolean)
         .join(' '),
       max: options.max ?? 10,
