@@ -196,3 +196,32 @@ describe('the run summary (drover run --json)', () => {
     expect(s.usage).toMatchObject({ refusedRequests: 1 });
   });
 });
+
+describe('store URL parameters the allow-list accepts', () => {
+  it('?connect_timeout= (seconds, as libpq) is honoured, not ignored by node-postgres', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const silent = (await import('node:net')).createServer((s) => sockets.push(s)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const store = createStore(`postgres://u@127.0.0.1:${(silent.address() as AddressInfo).port}/db?connect_timeout=1`);
+    onCleanup(() => {
+      // Not awaited: before the fix, closing waits for the connection attempt that never ends.
+      void store.close().catch(() => {});
+    });
+    await expect(store.ledger.listByRun('x')).rejects.toMatchObject({ code: 'STORE_UNREACHABLE' });
+  }, 20_000);
+
+  it('a password given as ?password= is masked in the refusal of an unknown parameter', () => {
+    let message = '';
+    try {
+      splitSchema('postgres://u@db.internal/drover?password=hunter2&shema=team_a');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('unknown parameter "shema"');
+    expect(message).not.toContain('hunter2');
+  });
+});
