@@ -136,6 +136,34 @@ function takeOptions(url: string): { url: string; options: string | null } {
 }
 
 /**
+ * The libpq parameters node-postgres parses from a URL but never applies (its client reads
+ * `connectionTimeoutMillis` / `keepAlive*` options only), as those options: `connect_timeout`
+ * (seconds; 0 = none), `keepalives` (0 or 1), `keepalives_idle` (seconds).
+ * @throws DroverError `BAD_STORE` (exit 2) for a value that is not a whole number.
+ */
+function socketOptionsOf(url: string): Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
+  const params = new URL(url).searchParams;
+  const seconds = (name: string): number | undefined => {
+    const v = params.get(name);
+    if (v === null) return undefined;
+    if (!/^\d+$/.test(v.trim())) {
+      throw new DroverError('BAD_STORE', `store URL ${redactUrl(url)}: ${name} must be a whole number of seconds, not "${v}"`, {
+        exitCode: 2,
+      });
+    }
+    return Number(v);
+  };
+  const out: Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> = {};
+  const timeout = seconds('connect_timeout');
+  if (timeout) out.connectionTimeoutMillis = timeout * 1000;
+  const keepalives = seconds('keepalives');
+  if (keepalives !== undefined) out.keepAlive = keepalives !== 0;
+  const idle = seconds('keepalives_idle');
+  if (idle !== undefined) out.keepAliveInitialDelayMillis = idle * 1000;
+  return out;
+}
+
+/**
  * The store's server cannot be used: not reachable, refused the login, no such database, SSL
  * mismatch (code `STORE_UNREACHABLE`, exit 2). The message names the store (password masked), the
  * server's reason, and what to check.
@@ -186,11 +214,14 @@ export class PgDb {
     // search_path (the store would land in `public`) and idle timeout. The URL's go first, drover's after.
     const { url: connectionString, options: urlOptions } = takeOptions(withOptions);
     this.schema = schema;
+    const socket = socketOptionsOf(connectionString);
+    if (options.connectTimeoutMs) socket.connectionTimeoutMillis = options.connectTimeoutMs;
     this.clientConfig = {
       connectionString,
       types,
       application_name: options.applicationName ?? 'drover',
       ...(urlOptions ? { options: urlOptions } : {}),
+      ...socket,
     };
     this.pool = new (loadPg().Pool)({
       connectionString,
@@ -207,7 +238,7 @@ export class PgDb {
       max: options.max ?? 10,
       types,
       application_name: options.applicationName ?? 'drover',
-      ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+      ...socket,
     });
     // An idle pooled connection the server dropped must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
