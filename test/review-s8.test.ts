@@ -225,3 +225,11 @@ describe('store URL parameters the allow-list accepts', () => {
     expect(message).not.toContain('hunter2');
   });
 });
+
+describe('store URL parameters node-postgres only reads from socket: URLs', () => {
+  it('?db= and ?encoding= on a postgres:// URL are refused (pg ignores them there: ?db=team_a would open the user-named database)', () => {
+    for (const name of ['db', 'encoding']) {
+      expect(() => splitSchema(`postgres://u@db.internal/?${name}=team_a`)).toThrow(`unknown parameter "${name}"`);
+    }
+  });
+});
