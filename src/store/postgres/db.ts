@@ -67,8 +67,7 @@ const STORE_URL_PARAMETERS = new Set([
   'port',
   'user',
   'password',
-  'db',
-  'encoding',
+  // Not `db` / `encoding`: pg-connection-string reads them only from `socket:` URLs, never a store's postgres:// one.
   'client_encoding',
   'application_name',
   'fallback_application_name',
