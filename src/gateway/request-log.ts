@@ -10,7 +10,7 @@ export interface RequestLogLimits {
   /** Latest rows kept for the stats log. Default 2000. */
   recentRows?: number;
   /**
-   * Rows kept across all calls' lists. Past it, the calls whose first row is oldest are dropped
+   * Rows kept across all calls' lists. Past it, the calls whose latest row is oldest are dropped
    * whole (never one still in flight). Default 50 000 (about 30 MB): hours of a busy fleet, while
    * a call's rows are read seconds after it ends.
    */
@@ -19,7 +19,7 @@ export interface RequestLogLimits {
 
 export class RequestLog {
   private readonly recent: LedgerEntry[] = [];
-  /** Insertion order is each call's first row: the front is the oldest call. */
+  /** In order of each call's latest row: the front is the call idle longest. */
   private readonly byCall = new Map<string, LedgerEntry[]>();
   private callRows = 0;
   private readonly recentLimit: number;
@@ -39,9 +39,14 @@ export class RequestLog {
     // Dropped in blocks, not one at a time: a shift per request moves the whole array each time.
     if (this.recent.length >= 2 * this.recentLimit) this.recent.splice(0, this.recent.length - this.recentLimit);
     if (!entry.callKey) return;
+    // Moved to the back on each row: the front is the call idle longest, not the one that began
+    // first (a long agent call between two of its requests is not in flight, yet still running).
     const list = this.byCall.get(entry.callKey);
-    if (list) list.push(entry);
-    else this.byCall.set(entry.callKey, [entry]);
+    if (list) {
+      list.push(entry);
+      this.byCall.delete(entry.callKey);
+      this.byCall.set(entry.callKey, list);
+    } else this.byCall.set(entry.callKey, [entry]);
     this.callRows++;
     if (this.callRows > this.callLimit) this.dropOldestCalls();
   }

@@ -73,6 +73,8 @@ function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onClose = () => onError(new Error('the connection closed before the body ended'));
     if (req.readableEnded) return resolve(Buffer.alloc(0));
+    // Already gone (its `close` came before anyone listened): nothing more will be emitted.
+    if (req.destroyed) return onError(req.errored ?? new Error('the connection closed before the body ended'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

@@ -10,6 +10,8 @@ export function redactUrl(location: string): string {
   try {
     const u = new URL(location);
     if (u.password) u.password = '***';
+    // node-postgres also takes the password as a query parameter.
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.toString();
   } catch {
     return location.replace(/:\/\/([^:/@]+):[^@]*@/, '://$1:***@');

@@ -151,6 +151,8 @@ export interface RunSummary {
     cacheWriteTokens: number;
     costUsd: number | null;
     unpricedRequests: number;
+    /** Requests drover's gateway refused before sending them (a cap or the policy; no cost). */
+    refusedRequests: number;
     cacheHitRatio: number | null;
   };
   durationMs: number;
@@ -842,6 +844,7 @@ async function summarize(
       cacheWriteTokens: totals.cacheWriteTokens,
       costUsd: totals.costUsd,
       unpricedRequests: totals.unpricedRequests,
+      refusedRequests: totals.refusedRequests,
       cacheHitRatio: totals.cacheHitRatio,
     },
     durationMs: Date.now() - startedAt,

@@ -251,7 +251,8 @@ function send(
     const onAbort = () => req.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
     // hostname without an IPv6 literal's brackets, as http.request wants it.
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const auth = url.username ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
+    // As url.urlToHttpOptions does: a password alone (`http://:token@host`) is sent too.
+    const auth = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
     const options = {
       protocol: url.protocol,
       hostname,

@@ -5,7 +5,7 @@
  */
 import type { TokenUsage } from '../../budget/ledger-types.js';
 import type { UsageMeter } from '../pipeline/types.js';
-import { eventJson, type SseEvent, SseSplitter } from './sse.js';
+import { eventJson, parseEvent, type SseEvent, SseSplitter } from './sse.js';
 
 /** The provider's usage of a finished answer. */
 export interface MeteredUsage {
@@ -117,8 +117,18 @@ export abstract class BaseMeter implements WireMeter {
     const late = this.deferred?.subarray(0, this.deferredBytes);
     this.deferred = null;
     this.deferredBytes = 0;
-    // Whole events only went in, so splitting them again gives back the same events.
-    for (const e of late ? new SseSplitter().push(late) : []) this.onEvent(e, eventJson(e));
+    // Whole events only went in, so splitting them again gives back the same events — but the last
+    // one's end may be undecided without a byte after it (`\r\r`: a `\n` could follow), so it is
+    // what the splitter keeps pending.
+    if (late) {
+      const splitter = new SseSplitter();
+      for (const e of splitter.push(late)) this.onEvent(e, eventJson(e));
+      const last = splitter.rest();
+      if (last.length > 0) {
+        const e = parseEvent(last);
+        this.onEvent(e, eventJson(e));
+      }
+    }
     return { requestId: this.requestId, stopReason: this.stopReason, usage: { ...this.usage }, outputText: this.outputText };
   }
 

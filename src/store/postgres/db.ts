@@ -67,8 +67,7 @@ const STORE_URL_PARAMETERS = new Set([
   'port',
   'user',
   'password',
-  'db',
-  'encoding',
+  // Not `db` / `encoding`: pg-connection-string reads them only from `socket:` URLs, never a store's postgres:// one.
   'client_encoding',
   'application_name',
   'fallback_application_name',
@@ -126,6 +125,43 @@ export function splitSchema(url: string): { url: string; schema: string | null }
   return { url: parsed.toString(), schema };
 }
 
+/** The URL without its `options` parameter, and that parameter's value (null when absent). */
+function takeOptions(url: string): { url: string; options: string | null } {
+  const parsed = new URL(url);
+  const options = parsed.searchParams.get('options');
+  if (options === null) return { url, options: null };
+  parsed.searchParams.delete('options');
+  return { url: parsed.toString(), options };
+}
+
+/**
+ * The libpq parameters node-postgres parses from a URL but never applies (its client reads
+ * `connectionTimeoutMillis` / `keepAlive*` options only), as those options: `connect_timeout`
+ * (seconds; 0 = none), `keepalives` (0 or 1), `keepalives_idle` (seconds).
+ * @throws DroverError `BAD_STORE` (exit 2) for a value that is not a whole number.
+ */
+function socketOptionsOf(url: string): Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
+  const params = new URL(url).searchParams;
+  const seconds = (name: string): number | undefined => {
+    const v = params.get(name);
+    if (v === null) return undefined;
+    if (!/^\d+$/.test(v.trim())) {
+      throw new DroverError('BAD_STORE', `store URL ${redactUrl(url)}: ${name} must be a whole number of seconds, not "${v}"`, {
+        exitCode: 2,
+      });
+    }
+    return Number(v);
+  };
+  const out: Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> = {};
+  const timeout = seconds('connect_timeout');
+  if (timeout) out.connectionTimeoutMillis = timeout * 1000;
+  const keepalives = seconds('keepalives');
+  if (keepalives !== undefined) out.keepAlive = keepalives !== 0;
+  const idle = seconds('keepalives_idle');
+  if (idle !== undefined) out.keepAliveInitialDelayMillis = idle * 1000;
+  return out;
+}
+
 /**
  * The store's server cannot be used: not reachable, refused the login, no such database, SSL
  * mismatch (code `STORE_UNREACHABLE`, exit 2). The message names the store (password masked), the
@@ -172,21 +208,36 @@ export class PgDb {
 
   constructor(url: string, options: PgDbOptions = {}) {
     this.rawUrl = url;
-    const { url: connectionString, schema } = splitSchema(url);
+    const { url: withOptions, schema } = splitSchema(url);
+    // node-postgres lets the URL's values replace the pool's own: a URL `options` would drop drover's
+    // search_path (the store would land in `public`) and idle timeout. The URL's go first, drover's after.
+    const { url: connectionString, options: urlOptions } = takeOptions(withOptions);
     this.schema = schema;
-    this.clientConfig = { connectionString, types, application_name: options.applicationName ?? 'drover' };
+    const socket = socketOptionsOf(connectionString);
+    if (options.connectTimeoutMs) socket.connectionTimeoutMillis = options.connectTimeoutMs;
+    this.clientConfig = {
+      connectionString,
+      types,
+      application_name: options.applicationName ?? 'drover',
+      ...(urlOptions ? { options: urlOptions } : {}),
+      ...socket,
+    };
     this.pool = new (loadPg().Pool)({
       connectionString,
       // A process frozen inside a transaction (SIGSTOP, a debugger, a swap storm) would hold its row
       // locks for ever, and every claim would skip those rows (SKIP LOCKED): the server ends such a
       // session instead. drover never waits inside a transaction (no model call runs in one).
-      options: [schema ? `-c search_path=${schema}` : '', `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`]
+      options: [
+        urlOptions ?? '',
+        schema ? `-c search_path=${schema}` : '',
+        `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
+      ]
         .filter(Boolean)
         .join(' '),
       max: options.max ?? 10,
       types,
       application_name: options.applicationName ?? 'drover',
-      ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+      ...socket,
     });
     // An idle pooled connection the server dropped must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});

@@ -321,11 +321,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX agent_jobs_claim ON agent_jobs(pool, run_id, id) WHERE status IN ('queued', 'running');
   CREATE INDEX agent_jobs_lease ON agent_jobs(lease_token) WHERE lease_token IS NOT NULL;`,
   // v15: requests drover's gateway refused before sending them (a cap: budget, 402; the policy: 403).
-  // Older rows: a 402 with no answer and no tokens can only be a cap refusal (providers do not send
-  // 402); an old 403 may be the provider's own, so it stays unmarked.
+  // Older rows: a 402 with no answer, no tokens and no first byte is a cap refusal (a provider's own
+  // 402, e.g. out of credits, was answered: it has a ttfb); an old 403 may be the provider's own, so it stays unmarked.
   `ALTER TABLE ledger ADD COLUMN refused_by TEXT;
   UPDATE ledger SET refused_by = 'budget'
-    WHERE status = 402 AND request_id IS NULL
+    WHERE status = 402 AND request_id IS NULL AND ttfb_ms IS NULL
       AND input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + output_tokens = 0;`,
 ];
 
