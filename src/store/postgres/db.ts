@@ -51,11 +51,6 @@ export const PG_SERIALIZATION_FAILURE = '40001';
 export const PG_DEADLOCK_DETECTED = '40P01';
 
 /**
- * Splits drover's `schema` parameter off a PostgreSQL URL (`postgres://u@h/db?schema=team_a`): the
- * store's tables live in that schema (created when missing) instead of `public`, so several stores
- * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
- */
-/**
  * Query parameters a store URL may carry: drover's `schema`, and those node-postgres reads from a
  * connection string (pg-connection-string's `parse`, and the client options it passes on:
  * https://node-postgres.com/apis/client). Any other is refused: pg would ignore it silently, so a
@@ -87,6 +82,12 @@ const STORE_URL_PARAMETERS = new Set([
   'keepalives',
   'keepalives_idle',
 ]);
+
+/**
+ * Splits drover's `schema` parameter off a PostgreSQL URL (`postgres://u@h/db?schema=team_a`): the
+ * store's tables live in that schema (created when missing) instead of `public`, so several stores
+ * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
+ */
 
 export function splitSchema(url: string): { url: string; schema: string | null } {
   let parsed: URL;

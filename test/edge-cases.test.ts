@@ -1,6 +1,8 @@
 /**
- * Review of the 2026-12-01 changes (refusals, request log, gateway GC work, store URLs): each test
- * pins a case the day's changes got wrong.
+ * Edge cases found by trying to break the gateway's data plane, the ledger's refusals and store URLs:
+ * credentials in an upstream URL, CR-terminated SSE in an estimate, a request that closed before its
+ * body was read, the per-call rows of a long call, URL options and timeouts node-postgres ignores,
+ * which old 402 rows were drover's refusals, and the run summary's refusedRequests.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
