@@ -7,8 +7,6 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { LedgerEntry } from '../src/budget/ledger-types.js';
@@ -19,8 +17,6 @@ import { meterFor } from '../src/gateway/usage/index.js';
 import { BodyError, readBody } from '../src/net/index.js';
 import { createStore } from '../src/store/index.js';
 import { splitSchema } from '../src/store/postgres/db.js';
-import { PG_MIGRATIONS } from '../src/store/postgres/migrations.js';
-import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, onCleanup, pgStoreUrl, tempDir, tempStore } from './helpers.js';
 
@@ -141,48 +137,6 @@ describe('store URL parameters', () => {
     } finally {
       await client.end();
     }
-  });
-});
-
-describe('upgrade: which old 402 rows were drover refusals', () => {
-  // An upstream's own 402 (OpenRouter's "insufficient credits"; quota.ts reads 402 as a provider
-  // status) was answered, so its row has a time to first byte; a refusal never has one.
-  const INSERT = `INSERT INTO ledger (run_id, provider, wire, mode, model, request_id, status, input_tokens, cache_read_tokens,
-    cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_usd, price_flag, started_at, ended_at, ttfb_ms)
-    VALUES ('old', 'openai', 'chat', 'proxy', 'gpt-5', NULL, 402, 0, 0, 0, 0, 0, 0, 0, 'priced', 1, 2, $1)`;
-  const EXPECTED = [
-    [402, 'budget'],
-    [402, null],
-  ];
-
-  it('SQLite: a provider 402 (answered: a ttfb) stays a request that was sent', async () => {
-    const path = join(tempDir(), 'old.db');
-    const db = new Database(path);
-    for (const sql of SQLITE_MIGRATIONS.slice(0, 14)) db.exec(sql);
-    db.pragma('user_version = 14');
-    for (const ttfb of [null, 180]) db.prepare(INSERT.replace('$1', '?')).run(ttfb);
-    db.close();
-    const store = createStore(path);
-    onCleanup(() => store.close());
-    expect((await store.ledger.listByRun('old')).map((r) => [r.status, r.refusedBy])).toEqual(EXPECTED);
-  });
-
-  it('PostgreSQL: the same', async () => {
-    const url = pgStoreUrl();
-    const { url: server, schema } = splitSchema(url);
-    const client = new pg.Client({ connectionString: server });
-    await client.connect();
-    try {
-      await client.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
-      await client.query(PG_MIGRATIONS[0] as string);
-      await client.query('CREATE TABLE drover_schema (version BIGINT NOT NULL); INSERT INTO drover_schema VALUES (1)');
-      for (const ttfb of [null, 180]) await client.query(INSERT, [ttfb]);
-    } finally {
-      await client.end();
-    }
-    const store = createStore(url);
-    onCleanup(() => store.close());
-    expect((await store.ledger.listByRun('old')).map((r) => [r.status, r.refusedBy])).toEqual(EXPECTED);
   });
 });
 
