@@ -17,6 +17,7 @@ import { meterFor } from '../src/gateway/usage/index.js';
 import { BodyError, readBody } from '../src/net/index.js';
 import { createStore } from '../src/store/index.js';
 import { splitSchema } from '../src/store/postgres/db.js';
+import { startOtlpReceiver } from '../src/telemetry/index.js';
 import { runWorkflow } from '../src/workflow/index.js';
 import { ccScript, FAST_BACKOFF, gateway, onCleanup, pgStoreUrl, tempDir, tempStore } from './helpers.js';
 
@@ -187,5 +188,47 @@ describe('store URL parameters node-postgres only reads from socket: URLs', () =
     for (const name of ['db', 'encoding']) {
       expect(() => splitSchema(`postgres://u@db.internal/?${name}=team_a`)).toThrow(`unknown parameter "${name}"`);
     }
+  });
+});
+
+/** Sends a chunked body that never ends to `path`; resolves with what came back once the server closed. */
+async function endlessBody(port: number, path: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  onCleanup(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let answer = '';
+  socket.on('data', (d) => {
+    answer += d;
+  });
+  socket.on('error', () => {});
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
+  // 64 KB chunks, for as long as the server reads them (the client never ends the body).
+  const chunk = `10000\r\n${'x'.repeat(0x10000)}\r\n`;
+  const pump = () => {
+    while (!socket.destroyed && socket.write(chunk));
+    if (!socket.destroyed) socket.once('drain', pump);
+  };
+  pump();
+  await closed;
+  return answer;
+}
+
+describe('a body over the limit that never ends', () => {
+  it('is answered 413 and its connection closed by the OTLP receiver, not read until the request timeout', async () => {
+    const { store } = tempStore();
+    const rx = await startOtlpReceiver({ spans: store.spans, decodeThreads: 0, maxBodyBytes: 64 * 1024 });
+    onCleanup(() => rx.close());
+    const answer = await endlessBody(Number(new URL(rx.url).port), '/v1/traces');
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+  });
+
+  it('and by the gateway (32 MB)', async () => {
+    const gw = await gateway('rules:\n  - name: any\n    turns: [{ text: ok }]\n');
+    const answer = await endlessBody(Number(new URL(gw.url).port), '/v1/messages');
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).toContain('request_too_large');
+    expect(answer.toLowerCase()).toContain('connection: close');
   });
 });

@@ -205,6 +205,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res,
         status,
         wireError(route.wire, status === 413 ? 'request_too_large' : 'invalid_request_error', errorMessage(err), status),
+        // A body over the limit is not read further: the connection closes once the answer is out.
+        status === 413 ? { connection: 'close' } : {},
       );
       return;
     }

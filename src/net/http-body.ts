@@ -41,8 +41,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
  * The body's bytes, by events rather than `for await`: an async iterator over a request keeps its
  * cleanup listeners (stream.finished's) until the request closes — at 200 concurrent streams
  * through the gateway, state that survives young-generation GCs and lengthens their pauses.
- * Over `limit`, 413 is thrown and the rest of the body is left to Node (which discards it), so the
- * client still gets the answer that says why.
+ * Over `limit`, 413 is thrown and the rest of the body is not read; the caller answers with
+ * `Connection: close`, so the client gets the answer that says why and the socket then closes.
  */
 function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

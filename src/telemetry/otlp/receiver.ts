@@ -76,7 +76,8 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
     res.writeHead(status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
-      ...(closing ? { connection: 'close' } : {}),
+      // A body over the limit is not read further: the connection closes once the answer is out.
+      ...(closing || status === 413 ? { connection: 'close' } : {}),
     });
     res.end(body);
   };
