@@ -11,7 +11,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/cli/output.js';
 import { traceIdForRun } from '../src/telemetry/traceparent.js';
-import { ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, write } from './helpers.js';
+import { bareRun, ccScript, cli, gateway, lastJson, onCleanup, spawnCli, tempDir, tempStore, write } from './helpers.js';
 
 const CHROMIUM = process.env.DROVER_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -92,7 +92,7 @@ async function setup() {
     if (hash) await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
     return page;
   };
-  return { dir, gw, store, path, env, url, open };
+  return { dir, gw, store, path, env, url, open, context };
 }
 
 describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, () => {
@@ -288,6 +288,39 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     });
     await page.locator('.wf-row[data-name="the last span"]').waitFor();
     expect(await page.locator('.wf-row[data-name="step 0"]').count()).toBe(0);
+  });
+
+  it('asks again for a page of spans whose request failed, and shows it', async () => {
+    const { store, open, context } = await setup();
+    await bareRun(store, 'flaky', tempDir());
+    const traceId = traceIdForRun('flaky');
+    const t0 = Date.now() * 1000;
+    await store.spans.insertSpans(
+      [0, 1, 2].map((i) => ({
+        traceId,
+        spanId: (i + 1).toString(16).padStart(16, '0'),
+        parentSpanId: i === 0 ? null : '0000000000000001',
+        name: i === 0 ? 'invoke_workflow flaky' : `step ${i}`,
+        kind: 1,
+        startUs: t0 + i * 100,
+        endUs: t0 + i * 100 + 50,
+        statusCode: 0,
+        statusMessage: null,
+        service: 'drover',
+        scope: null,
+        attributes: {},
+        resource: {},
+        events: [],
+        runId: 'flaky',
+      })),
+    );
+    // The first request for the run's spans fails as a dropped connection would; later ones go through.
+    let failed = 0;
+    await context.route('**/api/runs/flaky/spans*', (route) => (failed++ === 0 ? route.abort('connectionreset') : route.continue()));
+    const page = await open('#/run/flaky/trace');
+    await page.locator('[data-testid=wf-count]', { hasText: '3 of 3 spans shown' }).waitFor();
+    expect(failed).toBeGreaterThan(1);
+    await page.locator('.wf-row[data-name="step 2"]').waitFor();
   });
 
   it("shows an agent's transcript in the drill-down — prompt, turns, tool call input and output, answer — as text, never HTML", async () => {

@@ -18,11 +18,15 @@ export function Waterfall({ id }) {
   // Pages asked for (in flight or loaded) per query: an effect running on a render from before a
   // page arrived must not ask for it again.
   const loading = useRef(new Set());
+  // Failed tries per page of a query, and the query now: a failed page is asked again while it is current.
+  const retries = useRef(new Map());
+  const current = useRef('');
   const params = new URLSearchParams();
   if (depth !== '') params.set('depth', depth);
   if (minMs !== '') params.set('minMs', minMs);
   if (filter) params.set('filter', filter);
   const key = `${params}|${version}`;
+  current.current = key;
   const load = async (page, forKey) => {
     const tag = `${forKey}#${page}`;
     if (loading.current.has(tag)) return;
@@ -42,8 +46,18 @@ export function Waterfall({ id }) {
         return { ...s, meta: data, rows, error: undefined };
       });
     } catch (err) {
-      loading.current.delete(tag);
       setPages((s) => ({ ...s, error: err.message }));
+      // Asked again after 1 s, 2, 4 … (at most 30 s apart) while the query is the same: one failed
+      // request must not leave the waterfall empty until the user scrolls or filters.
+      const tries = (retries.current.get(tag) ?? 0) + 1;
+      retries.current.set(tag, tries);
+      setTimeout(
+        () => {
+          loading.current.delete(tag);
+          if (current.current === forKey) load(page, forKey);
+        },
+        Math.min(30_000, 1000 * 2 ** (tries - 1)),
+      );
     }
   };
   // A new query (or a store change) starts over, keeping the old rows on screen until the new ones come.
