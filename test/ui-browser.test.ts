@@ -66,6 +66,27 @@ afterAll(async () => {
   await browser?.close();
 }, 30_000);
 
+/** Span `i` of a run's trace: 50 µs long, starting `i` × 100 µs after `t0` (µs). */
+function spanOf(runId: string, t0: number, i: number, parentSpanId: string | null, name: string) {
+  return {
+    traceId: traceIdForRun(runId),
+    spanId: i.toString(16).padStart(16, '0'),
+    parentSpanId,
+    name,
+    kind: 1,
+    startUs: t0 + i * 100,
+    endUs: t0 + i * 100 + 50,
+    statusCode: 0,
+    statusMessage: null,
+    service: 'drover',
+    scope: null,
+    attributes: {},
+    resource: {},
+    events: [],
+    runId,
+  };
+}
+
 async function setup() {
   const dir = tempDir();
   const gw = await gateway(SCENARIO);
@@ -212,25 +233,8 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
     const spans = Number((await count.innerText()).split(' of ')[0]);
     // Another connection adds a span: the live stream's event (after its first one) reloads the trace once.
     const now = Date.now() * 1000;
-    await store.spans.insertSpans([
-      {
-        traceId: traceIdForRun('once'),
-        spanId: '00000000000000f1',
-        parentSpanId: null,
-        name: 'late span',
-        kind: 1,
-        startUs: now,
-        endUs: now + 10,
-        statusCode: 0,
-        statusMessage: null,
-        service: 'drover',
-        scope: null,
-        attributes: {},
-        resource: {},
-        events: [],
-        runId: 'once',
-      },
-    ]);
+    // Span 0xf1, starting now.
+    await store.spans.insertSpans([spanOf('once', now - 0xf1 * 100, 0xf1, null, 'late span')]);
     await count.filter({ hasText: `${spans + 1} of ${spans + 1} spans shown` }).waitFor();
     await page.locator('.wf-row[data-name="late span"]').waitFor();
     expect(asked.filter((p) => p === '/api/runs/once/spans')).toHaveLength(2);
@@ -255,25 +259,8 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
       },
       now,
     );
-    const traceId = traceIdForRun('big');
     const t0 = now * 1000;
-    const span = (i: number, parent: string | null, name: string) => ({
-      traceId,
-      spanId: i.toString(16).padStart(16, '0'),
-      parentSpanId: parent,
-      name,
-      kind: 1,
-      startUs: t0 + i * 100,
-      endUs: t0 + i * 100 + 50,
-      statusCode: 0,
-      statusMessage: null,
-      service: 'drover',
-      scope: null,
-      attributes: {},
-      resource: {},
-      events: [],
-      runId: 'big',
-    });
+    const span = (i: number, parent: string | null, name: string) => spanOf('big', t0, i, parent, name);
     const root = { ...span(1, null, 'invoke_workflow big'), endUs: t0 + 400_000 };
     const children = Array.from({ length: 2999 }, (_, k) => span(k + 2, root.spanId, k === 2998 ? 'the last span' : `step ${k}`));
     await store.spans.insertSpans([root, ...children]);
@@ -293,26 +280,11 @@ describe.skipIf(!haveChromium)('drover ui in Chromium', { timeout: 120_000 }, ()
   it('asks again for a page of spans whose request failed, and shows it', async () => {
     const { store, open, context } = await setup();
     await bareRun(store, 'flaky', tempDir());
-    const traceId = traceIdForRun('flaky');
     const t0 = Date.now() * 1000;
     await store.spans.insertSpans(
-      [0, 1, 2].map((i) => ({
-        traceId,
-        spanId: (i + 1).toString(16).padStart(16, '0'),
-        parentSpanId: i === 0 ? null : '0000000000000001',
-        name: i === 0 ? 'invoke_workflow flaky' : `step ${i}`,
-        kind: 1,
-        startUs: t0 + i * 100,
-        endUs: t0 + i * 100 + 50,
-        statusCode: 0,
-        statusMessage: null,
-        service: 'drover',
-        scope: null,
-        attributes: {},
-        resource: {},
-        events: [],
-        runId: 'flaky',
-      })),
+      [1, 2, 3].map((i) =>
+        spanOf('flaky', t0, i, i === 1 ? null : '0000000000000001', i === 1 ? 'invoke_workflow flaky' : `step ${i - 1}`),
+      ),
     );
     // The first request for the run's spans fails as a dropped connection would; later ones go through.
     let failed = 0;
