@@ -10,8 +10,9 @@
  * only to an upstream that is itself a drover gateway (it answers `HEAD /` with an
  * `x-drover-gateway` header), which then meters the request when it writes the same store.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import type { ProviderName } from '../../budget/ledger-types.js';
 import { errorMessage, InputError } from '../../core/errors.js';
 import { HOP_BY_HOP_HEADERS } from '../../net/index.js';
@@ -70,6 +71,12 @@ const DROP = new Set([
 export class ProxySource implements AnswerSource {
   readonly mode = 'proxy' as const;
   private readonly bases: Record<ProviderName, URL>;
+  /**
+   * Each upstream as http.request options (Node's urlToHttpOptions: host, port, credentials), and
+   * its base path without a trailing slash: worked out once, so a request builds no URL object
+   * (see usage/meter.ts fullUsage on the proxy's GC pauses).
+   */
+  private readonly endpoints: Record<ProviderName, Endpoint>;
   private readonly env: Record<string, string | undefined>;
   private readonly probes = new Map<string, Promise<string | null>>();
   private readonly probeTimeoutMs: number;
@@ -81,6 +88,8 @@ export class ProxySource implements AnswerSource {
       anthropic: upstreamUrl('--upstream-anthropic', options.anthropic ?? DEFAULT_UPSTREAMS.anthropic),
       openai: upstreamUrl('--upstream-openai', options.openai ?? DEFAULT_UPSTREAMS.openai),
     };
+    const endpoint = (url: URL): Endpoint => ({ options: urlToHttpOptions(url), basePath: url.pathname.replace(/\/$/, '') });
+    this.endpoints = { anthropic: endpoint(this.bases.anthropic), openai: endpoint(this.bases.openai) };
     this.env = options.env ?? process.env;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 5000;
     const keep = { keepAlive: true, scheduling: 'lifo' as const, timeout: options.idleConnectionMs ?? 60_000 };
@@ -110,7 +119,7 @@ export class ProxySource implements AnswerSource {
     const base = this.upstream(provider);
     let probe = this.probes.get(base);
     if (!probe) {
-      probe = this.probe(base);
+      probe = this.probe(provider);
       this.probes.set(base, probe);
     }
     return probe;
@@ -119,10 +128,8 @@ export class ProxySource implements AnswerSource {
   async answer(request: GatewayRequest, signal: AbortSignal): Promise<SourceResponse> {
     const route = routeOf(request.path);
     const upstreamPath = route?.upstreamPath ?? request.path;
-    const base = this.bases[request.provider];
-    // A path on the base URL, not a URL object per request: the proxy builds as little per request
-    // as it can (see usage/meter.ts fullUsage on GC pauses); the route and base were checked already.
-    const target = { url: base, path: `${base.pathname.replace(/\/$/, '')}${upstreamPath}${request.query ?? ''}` };
+    const endpoint = this.endpoints[request.provider];
+    const path = `${endpoint.basePath}${upstreamPath}${request.query ?? ''}`;
     const droverUpstream = (await this.upstreamGateway(request.provider)) !== null;
     const headers = this.forwardHeaders(request, droverUpstream);
     let body = request.rawBody;
@@ -137,7 +144,7 @@ export class ProxySource implements AnswerSource {
     headers['content-length'] = String(body.length);
     let res: IncomingMessage;
     try {
-      res = await send(target, request.method, headers, body, signal, this.agents);
+      res = await send(endpoint, path, request.method, headers, body, signal, this.agents);
     } catch (err) {
       if (signal.aborted) throw err;
       // Named like the agents name an endpoint they cannot reach: provider and URL.
@@ -178,11 +185,12 @@ export class ProxySource implements AnswerSource {
     return headers;
   }
 
-  private async probe(base: string): Promise<string | null> {
+  private async probe(provider: ProviderName): Promise<string | null> {
+    const endpoint = this.endpoints[provider];
     try {
-      const url = new URL(`${base}/`);
       const res = await send(
-        { url, path: url.pathname },
+        endpoint,
+        `${endpoint.basePath}/`,
         'HEAD',
         {},
         Buffer.alloc(0),
@@ -231,17 +239,23 @@ function includesUsage(body: Record<string, unknown>): boolean {
   return !!so && typeof so === 'object' && (so as { include_usage?: unknown }).include_usage === true;
 }
 
-/** Sends one request; resolves with the response once its headers arrived (the body still streaming). */
+/** An upstream as http.request options, and its base path without a trailing slash. */
+interface Endpoint {
+  options: RequestOptions;
+  basePath: string;
+}
+
+/** Sends one request to `path` on `endpoint`; resolves with the response once its headers arrived (the body still streaming). */
 function send(
-  target: { url: URL; path: string },
+  endpoint: Endpoint,
+  path: string,
   method: string,
   headers: Record<string, string>,
   body: Buffer,
   signal: AbortSignal,
   agents: { http: HttpAgent; https: HttpsAgent },
 ): Promise<IncomingMessage> {
-  const { url, path } = target;
-  const tls = url.protocol === 'https:';
+  const tls = endpoint.options.protocol === 'https:';
   const request = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     // `signal` is watched here rather than passed to `request()`: Node's own handling adds a
@@ -249,20 +263,7 @@ function send(
     // destroys the request, and with it the answer's body if it is streaming; the listener goes
     // when the answer closes.
     const onAbort = () => req.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
-    // hostname without an IPv6 literal's brackets, as http.request wants it.
-    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    // As url.urlToHttpOptions does: a password alone (`http://:token@host`) is sent too.
-    const auth = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
-    const options = {
-      protocol: url.protocol,
-      hostname,
-      port: url.port || undefined,
-      path,
-      method,
-      headers,
-      auth,
-      agent: tls ? agents.https : agents.http,
-    };
+    const options = Object.assign({}, endpoint.options, { path, method, headers, agent: tls ? agents.https : agents.http });
     const req = request(options, (res) => {
       res.once('close', () => signal.removeEventListener('abort', onAbort));
       resolve(res);
