@@ -4,6 +4,7 @@ import { BILLED_MODES, LEDGER_MODES, type LedgerMode } from '../../budget/ledger
 import {
   type CostGrouping,
   type CostLine,
+  type CostReport,
   costReport,
   formatUsd,
   type TokenClassLine,
@@ -42,13 +43,7 @@ function classTable(lines: TokenClassLine[]): string[] {
   });
 }
 
-const header = (t: {
-  totalUsd: number | null;
-  requests: number;
-  unpricedRequests: number;
-  estimatedRequests: number;
-  refusedRequests: number;
-}) =>
+const header = (t: Pick<CostReport, 'totalUsd' | 'requests' | 'unpricedRequests' | 'estimatedRequests' | 'refusedRequests'>) =>
   `${color.bold(t.totalUsd === null ? color.yellow('unpriced') : formatUsd(t.totalUsd))} for ${t.requests} model request${t.requests === 1 ? '' : 's'}` +
   (t.unpricedRequests
     ? color.yellow(` — ${t.unpricedRequests} unpriced (tokens counted, no price: add it under "prices" in drover.config.json)`)

@@ -88,7 +88,6 @@ const STORE_URL_PARAMETERS = new Set([
  * store's tables live in that schema (created when missing) instead of `public`, so several stores
  * can share one database. Throws DroverError `BAD_STORE` for a schema name that is not a plain identifier.
  */
-
 export function splitSchema(url: string): { url: string; schema: string | null } {
   let parsed: URL;
   try {
@@ -126,23 +125,20 @@ export function splitSchema(url: string): { url: string; schema: string | null }
   return { url: parsed.toString(), schema };
 }
 
-/** The URL without its `options` parameter, and that parameter's value (null when absent). */
-function takeOptions(url: string): { url: string; options: string | null } {
-  const parsed = new URL(url);
-  const options = parsed.searchParams.get('options');
-  if (options === null) return { url, options: null };
-  parsed.searchParams.delete('options');
-  return { url: parsed.toString(), options };
-}
+type SocketOptions = Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'>;
 
 /**
- * The libpq parameters node-postgres parses from a URL but never applies (its client reads
- * `connectionTimeoutMillis` / `keepAlive*` options only), as those options: `connect_timeout`
- * (seconds; 0 = none), `keepalives` (0 or 1), `keepalives_idle` (seconds).
+ * What drover applies itself from a store URL (`schema` already split off), read in one parse:
+ * - `options`, taken out of the URL: node-postgres lets a URL value replace the pool's own, which
+ *   would drop drover's search_path and idle timeout, so the caller puts it first and drover's after;
+ * - the libpq parameters node-postgres parses but never applies (its client reads
+ *   `connectionTimeoutMillis` / `keepAlive*` only), as those: `connect_timeout` (seconds; 0 = none),
+ *   `keepalives` (0 or 1), `keepalives_idle` (seconds).
  * @throws DroverError `BAD_STORE` (exit 2) for a value that is not a whole number.
  */
-function socketOptionsOf(url: string): Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> {
-  const params = new URL(url).searchParams;
+function urlClientOptions(url: string): { url: string; options: string | null; socket: SocketOptions } {
+  const parsed = new URL(url);
+  const params = parsed.searchParams;
   const seconds = (name: string): number | undefined => {
     const v = params.get(name);
     if (v === null) return undefined;
@@ -153,14 +149,17 @@ function socketOptionsOf(url: string): Pick<pg.ClientConfig, 'connectionTimeoutM
     }
     return Number(v);
   };
-  const out: Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'keepAlive' | 'keepAliveInitialDelayMillis'> = {};
+  const socket: SocketOptions = {};
   const timeout = seconds('connect_timeout');
-  if (timeout) out.connectionTimeoutMillis = timeout * 1000;
+  if (timeout) socket.connectionTimeoutMillis = timeout * 1000;
   const keepalives = seconds('keepalives');
-  if (keepalives !== undefined) out.keepAlive = keepalives !== 0;
+  if (keepalives !== undefined) socket.keepAlive = keepalives !== 0;
   const idle = seconds('keepalives_idle');
-  if (idle !== undefined) out.keepAliveInitialDelayMillis = idle * 1000;
-  return out;
+  if (idle !== undefined) socket.keepAliveInitialDelayMillis = idle * 1000;
+  const options = params.get('options');
+  if (options === null) return { url, options, socket };
+  params.delete('options');
+  return { url: parsed.toString(), options, socket };
 }
 
 /**
@@ -210,11 +209,9 @@ export class PgDb {
   constructor(url: string, options: PgDbOptions = {}) {
     this.rawUrl = url;
     const { url: withOptions, schema } = splitSchema(url);
-    // node-postgres lets the URL's values replace the pool's own: a URL `options` would drop drover's
-    // search_path (the store would land in `public`) and idle timeout. The URL's go first, drover's after.
-    const { url: connectionString, options: urlOptions } = takeOptions(withOptions);
+    // A URL `options` goes first, drover's after (see urlClientOptions).
+    const { url: connectionString, options: urlOptions, socket } = urlClientOptions(withOptions);
     this.schema = schema;
-    const socket = socketOptionsOf(connectionString);
     if (options.connectTimeoutMs) socket.connectionTimeoutMillis = options.connectTimeoutMs;
     this.clientConfig = {
       connectionString,

@@ -2,18 +2,18 @@ import type pg from 'pg';
 import type { PgDb, Queryable } from './db.js';
 
 /**
- * LISTEN/NOTIFY for one store: a dedicated connection (lazily opened on the first wait) that
- * listens on the channels waiters ask for, and wakes every waiter of a channel when a NOTIFY
- * arrives from any connection on any machine. A lost connection only makes waiters fall back to
- * their timeout (they poll); the next wait opens a new one.
- */
-/**
  * How long a payload's last NOTIFY is remembered for a late wait (ms). Older ones are forgotten so
  * the map does not grow with every run ever notified; a wait whose `since` is older only falls
  * back to its timeout (callers poll after it), never misses work.
  */
 const REMEMBER_MS = 10 * 60_000;
 
+/**
+ * LISTEN/NOTIFY for one store: a dedicated connection (lazily opened on the first wait) that
+ * listens on the channels waiters ask for, and wakes every waiter of a channel when a NOTIFY
+ * arrives from any connection on any machine. A lost connection only makes waiters fall back to
+ * their timeout (they poll); the next wait opens a new one.
+ */
 export class PgNotifier {
   private client: Promise<pg.Client> | undefined;
   private readonly listening = new Map<string, Promise<unknown>>();
