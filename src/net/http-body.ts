@@ -41,8 +41,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
  * The body's bytes, by events rather than `for await`: an async iterator over a request keeps its
  * cleanup listeners (stream.finished's) until the request closes — at 200 concurrent streams
  * through the gateway, state that survives young-generation GCs and lengthens their pauses.
- * Over `limit`, 413 is thrown and the rest of the body is not read; the caller answers with
- * `Connection: close`, so the client gets the answer that says why and the socket then closes.
+ * Over `limit`, 413 is thrown and the rest of the body is not kept; the caller answers with
+ * `Connection: close`, and the connection closes with a linger (see `lingerOnClose`).
  */
 function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -58,6 +58,7 @@ function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         detach();
+        lingerOnClose(req);
         reject(new BodyError(413, `request body larger than ${limit} bytes`));
         return;
       }
@@ -80,6 +81,29 @@ function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/** How long a connection cut short by a 413 goes on reading (and dropping) what the client still sends (ms). */
+const LINGER_MS = 2000;
+
+/**
+ * A lingering close (RFC 9112 §9.6) for a request whose body will not be read: when the server
+ * closes the connection after its answer, it half-closes and goes on reading and dropping for up to
+ * LINGER_MS before it lets go. Closing at once, with the client's bytes still unread, makes the
+ * kernel reset the connection — and a client still sending loses the 413 that says why.
+ * Node's http server closes a `Connection: close` response's socket with `destroySoon()`, so that is
+ * what is replaced, on this socket only.
+ */
+function lingerOnClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  req.resume();
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+    cut.unref();
+    socket.once('close', () => clearTimeout(cut));
+  };
 }
 
 function zstdDecode(raw: Buffer, limit: number): Buffer {
