@@ -144,7 +144,7 @@ async function sustain(url, payload, seconds) {
 }
 
 /**
- * `ROUNDS` rounds of each side, alternating (direct, then each proxy), with each proxy's CPU time
+ * `ROUNDS` rounds of each side, alternating (direct and each proxy, the first moving each round), with each proxy's CPU time
  * over its rounds. The first proxy's figures are the top-level ones; another (a baseline build)
  * gets the same figures under its name.
  */
@@ -158,12 +158,25 @@ async function compare(upstream, proxies, run) {
     t.seconds += r.seconds;
   };
   for (let i = 0; i < ROUNDS; i++) {
-    const d = await run(upstream.url);
+    // Who goes first changes every round: a side run right after another inherits the garbage the
+    // client and upstream made in it (their GCs land in its round), which favoured whoever ran first.
+    const order = [-1, ...proxies.keys()];
+    const turn = order.splice(0, i % order.length);
+    order.push(...turn);
+    const results = new Map();
+    for (const j of order) {
+      if (j === -1) {
+        results.set(j, await run(upstream.url));
+        continue;
+      }
+      const cpu0 = cpuMs(proxies[j].pid);
+      results.set(j, await run(proxies[j].url));
+      sides[j].cpuMs += cpuMs(proxies[j].pid) - cpu0;
+    }
+    const d = results.get(-1);
     add(direct, d);
-    for (const [j, proxy] of proxies.entries()) {
-      const cpu0 = cpuMs(proxy.pid);
-      const p = await run(proxy.url);
-      sides[j].cpuMs += cpuMs(proxy.pid) - cpu0;
+    for (const j of proxies.keys()) {
+      const p = results.get(j);
       add(sides[j], p);
       // The proxy's p99 minus the direct p99 of the same round.
       sides[j].pairedP99.push(pct(p.ttfb, 99) - pct(d.ttfb, 99));

@@ -38,6 +38,7 @@ export interface ReservationOptions {
 
 /** A hold on the caps for one request. */
 export interface Hold extends HeldBudget {
+  /** A random UUID; '' for a hold against no cap (nothing of it is stored). */
   readonly id: string;
   /** Times the request waited for other holds to settle before it was held. */
   readonly waits: number;
@@ -131,8 +132,8 @@ export class ReservationEngine {
    * @throws the signal's reason when `signal` aborts while waiting
    */
   async reserve(given: readonly Cap[], worst: WorstCase, attribution: Attribution, signal?: AbortSignal): Promise<Hold> {
+    if (given.length === 0) return this.emptyHold();
     const id = randomUUID();
-    if (given.length === 0) return this.emptyHold(id);
     // One hold per cap: the same cap given twice would be held (and counted) twice.
     const caps = [...new Map(given.map((c) => [`${c.scope}\0${c.key}`, c])).values()];
     const usdCap = caps.find((c) => c.limitUsd !== undefined);
@@ -235,10 +236,10 @@ export class ReservationEngine {
    * A hold against no cap: nothing is written to the store for it (a proxy without caps does no
    * reservation I/O per request); settling only records the row when the gateway has not.
    */
-  private emptyHold(id: string): Hold {
+  private emptyHold(): Hold {
     let settled = false;
     return {
-      id,
+      id: '',
       waits: 0,
       settle: async (entry: LedgerEntry) => {
         if (settled) return;

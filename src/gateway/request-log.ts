@@ -15,15 +15,24 @@ export interface RequestLogLimits {
    * a call's rows are read seconds after it ends.
    */
   callRows?: number;
+  /**
+   * Calls whose rows were dropped, remembered so `/_drover/usage` can say "no longer known" rather
+   * than "made no requests" (a CLI agent then falls back to its own usage report instead of
+   * recording zero). Default 100 000 keys (a few MB); past it the earliest dropped are forgotten.
+   */
+  droppedCalls?: number;
 }
 
 export class RequestLog {
   private readonly recent: LedgerEntry[] = [];
   /** In order of each call's latest row: the front is the call idle longest. */
   private readonly byCall = new Map<string, LedgerEntry[]>();
+  /** Calls whose rows were dropped, earliest first (a Set keeps insertion order). */
+  private readonly dropped = new Set<string>();
   private callRows = 0;
   private readonly recentLimit: number;
   private readonly callLimit: number;
+  private readonly droppedLimit: number;
 
   /** `busy(callKey)`: whether a call still has requests in flight (its rows are never dropped). */
   constructor(
@@ -32,13 +41,15 @@ export class RequestLog {
   ) {
     this.recentLimit = limits.recentRows ?? 2000;
     this.callLimit = limits.callRows ?? 50_000;
+    this.droppedLimit = limits.droppedCalls ?? 100_000;
   }
 
   add(entry: LedgerEntry): void {
     this.recent.push(entry);
     // Dropped in blocks, not one at a time: a shift per request moves the whole array each time.
     if (this.recent.length >= 2 * this.recentLimit) this.recent.splice(0, this.recent.length - this.recentLimit);
-    if (!entry.callKey) return;
+    // A dropped call's later rows are not kept either: a partial list would read as its whole usage.
+    if (!entry.callKey || this.dropped.has(entry.callKey)) return;
     // Moved to the back on each row: the front is the call idle longest, not the one that began
     // first (a long agent call between two of its requests is not in flight, yet still running).
     const list = this.byCall.get(entry.callKey);
@@ -56,8 +67,12 @@ export class RequestLog {
     return this.recent.slice(-this.recentLimit);
   }
 
-  /** A call's rows in order; empty when it made none here, or they were dropped. */
-  forCall(callKey: string): LedgerEntry[] {
+  /**
+   * A call's rows in order: empty when it made none here, null when they were dropped (the store
+   * still has them; this log no longer knows them all).
+   */
+  forCall(callKey: string): LedgerEntry[] | null {
+    if (this.dropped.has(callKey)) return null;
     return [...(this.byCall.get(callKey) ?? [])];
   }
 
@@ -67,6 +82,11 @@ export class RequestLog {
       if (this.busy(callKey)) continue;
       this.byCall.delete(callKey);
       this.callRows -= list.length;
+      this.dropped.add(callKey);
+      if (this.dropped.size > this.droppedLimit) {
+        const earliest = this.dropped.values().next();
+        if (!earliest.done) this.dropped.delete(earliest.value);
+      }
     }
   }
 }

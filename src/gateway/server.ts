@@ -74,8 +74,11 @@ export interface Gateway {
   storeId: string;
   /** Rows of finished requests, oldest first (the latest 2000). Delegated ones are kept here too, never recorded. */
   entries(): LedgerEntry[];
-  /** Rows of one agent call (its attribution's callKey), in order. */
-  entriesFor(callKey: string): LedgerEntry[];
+  /**
+   * Rows of one agent call (its attribution's callKey), in order; null when they were dropped from
+   * memory (see RequestLogLimits) — the store keeps them.
+   */
+  entriesFor(callKey: string): LedgerEntry[] | null;
   stats(): GatewayStats;
   /** Resolves once no request is in flight (every row written). */
   idle(): Promise<void>;
@@ -88,7 +91,7 @@ export interface Gateway {
  *
  * Routes: `POST /v1/messages` (+ `/count_tokens`, not metered), `POST /v1/responses`,
  * `POST /v1/chat/completions` (also without `/v1`), each also under `/r/<run>[/c/<call>]`;
- * `HEAD /`, `GET /`; `GET /_drover/stats[?log=1]`; `GET /_drover/usage?tag=<call>`; and the
+ * `HEAD /`, `GET /`; `GET /_drover/stats[?log=1]`; `GET /_drover/usage?tag=<call>` (410 once the call's rows were dropped from memory); and the
  * source's own `/_drover/...` routes (the sim's gates and reset).
  *
  * Refusals are answered in the wire's own error shape: a cap (BudgetExceededError from the
@@ -151,8 +154,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.workflow !== undefined ? { workflow: options.workflow } : {}),
   };
 
+  /** Every answer names this gateway's store (`x-drover-gateway`); see identity.ts. */
+  const own = { [GATEWAY_HEADER]: storeId };
+  const sendJson = (res: ServerResponse, status: number, value: unknown, headers?: Record<string, string>) =>
+    sendJsonAnswer(res, status, value, headers ? { ...own, ...headers } : own);
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    res.setHeader(GATEWAY_HEADER, storeId);
     const refusal = guard(req);
     if (refusal) {
       sendJson(res, 403, wireError(null, 'permission_error', `${label}: ${refusal}`, 403));
@@ -167,7 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const path = prefix.path;
     const method = req.method ?? 'GET';
     if (method === 'HEAD' || (method === 'GET' && path === '/')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...own });
       res.end(method === 'HEAD' ? undefined : JSON.stringify({ ok: true, gateway: 'drover', mode }));
       return;
     }
@@ -188,7 +195,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return;
       }
       await callSettled(tag);
-      sendJson(res, 200, { tag, requests: log.forCall(tag).map(usageRecord) });
+      const rows = log.forCall(tag);
+      if (!rows) {
+        // 410, not an empty list: an empty list says the call made no requests, and a CLI agent would record zero.
+        sendJson(
+          res,
+          410,
+          wireError(null, 'not_found_error', `usage: the rows of call ${tag} are no longer kept in memory (the store has them)`, 410),
+        );
+        return;
+      }
+      sendJson(res, 200, { tag, requests: rows.map(usageRecord) });
       return;
     }
     const route = routeOf(path);
@@ -206,13 +223,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         status,
         wireError(route.wire, status === 413 ? 'request_too_large' : 'invalid_request_error', errorMessage(err), status),
         // A body over the limit is not read further: the connection closes once the answer is out.
-        status === 413 ? { connection: 'close' } : {},
+        status === 413 ? { connection: 'close' } : undefined,
       );
       return;
     }
     const gone = new AbortController();
     requests.add(gone);
-    res.once('close', () => {
+    // `on`, not `once` (a bound wrapper and a state object per request): 'close' comes once.
+    res.on('close', () => {
       if (!res.writableFinished) gone.abort(new Error('the client hung up'));
     });
     inFlight++;
@@ -331,12 +349,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ): Promise<{ status: number; ttfbMs: number | null }> {
     const started = Date.now();
     let ttfbMs: number | null = null;
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(answer.headers)) {
+    // A flat [name, value, …] list, and no setHeader before: Node then writes the headers as they
+    // are instead of keeping a [name, value] array per header for the whole answer (see proxy.ts send).
+    const headers: string[] = [GATEWAY_HEADER, storeId];
+    for (const k in answer.headers) {
       const name = k.toLowerCase();
       if (HOP_BY_HOP_HEADERS.has(name) || name === GATEWAY_HEADER) continue;
       if (name === 'content-length' && answer.clientFilter) continue;
-      headers[name] = v;
+      headers.push(name, answer.headers[k] as string);
     }
     if (!res.destroyed) res.writeHead(answer.status, headers);
     const filter = answer.clientFilter;
@@ -461,7 +481,7 @@ function isBudgetExceeded(err: unknown): boolean {
   return !!err && typeof err === 'object' && (err as { code?: unknown }).code === 'BUDGET_EXCEEDED';
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+function sendJsonAnswer(res: ServerResponse, status: number, value: unknown, headers: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });

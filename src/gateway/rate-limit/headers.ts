@@ -22,8 +22,11 @@ export interface RetryHint {
   exhaustedResetMs: number | null;
 }
 
-const ANTHROPIC_CLASSES = ['requests', 'tokens', 'input-tokens', 'output-tokens'];
-const OPENAI_CLASSES = ['requests', 'tokens'];
+/** [remaining, reset] header names per class, named once rather than per answer. */
+const ANTHROPIC_CLASSES = ['requests', 'tokens', 'input-tokens', 'output-tokens'].map(
+  (c) => [`anthropic-ratelimit-${c}-remaining`, `anthropic-ratelimit-${c}-reset`] as const,
+);
+const OPENAI_CLASSES = ['requests', 'tokens'].map((c) => [`x-ratelimit-remaining-${c}`, `x-ratelimit-reset-${c}`] as const);
 
 /** Reads a response's rate-limit headers (names lower-case). `now` is ms since the epoch. */
 export function retryHint(headers: Headers, now: number = Date.now()): RetryHint {
@@ -43,18 +46,16 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
 
 function exhaustedResetMs(headers: Headers, now: number): number | null {
   let latest: number | null = null;
-  const consider = (ms: number | null) => {
-    if (ms !== null && (latest === null || ms > latest)) latest = ms;
-  };
-  for (const c of ANTHROPIC_CLASSES) {
-    if (headers[`anthropic-ratelimit-${c}-remaining`]?.trim() !== '0') continue;
-    const reset = headers[`anthropic-ratelimit-${c}-reset`];
-    const at = reset ? Date.parse(reset) : Number.NaN;
-    consider(Number.isNaN(at) ? null : Math.max(0, at - now));
+  for (const [remaining, reset] of ANTHROPIC_CLASSES) {
+    if (headers[remaining]?.trim() !== '0') continue;
+    const value = headers[reset];
+    const at = value ? Date.parse(value) : Number.NaN;
+    if (!Number.isNaN(at)) latest = Math.max(latest ?? 0, Math.max(0, at - now));
   }
-  for (const c of OPENAI_CLASSES) {
-    if (headers[`x-ratelimit-remaining-${c}`]?.trim() !== '0') continue;
-    consider(parseDuration(headers[`x-ratelimit-reset-${c}`]));
+  for (const [remaining, reset] of OPENAI_CLASSES) {
+    if (headers[remaining]?.trim() !== '0') continue;
+    const ms = parseDuration(headers[reset]);
+    if (ms !== null) latest = Math.max(latest ?? 0, ms);
   }
   return latest;
 }

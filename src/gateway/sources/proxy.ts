@@ -57,6 +57,31 @@ export function isPlaceholderKey(key: string | undefined): boolean {
   return PLACEHOLDER_KEYS.has(bare.toLowerCase()) || bare.startsWith('drover-');
 }
 
+/**
+ * Response headers of which Node's `IncomingMessage.headers` keeps only the first when repeated
+ * (https://nodejs.org/api/http.html#messageheaders).
+ */
+const SINGLE_VALUED = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
 /** Request headers never forwarded: this connection's, the body's (re-encoded), and drover's own. */
 const DROP = new Set([
   ...HOP_BY_HOP_HEADERS,
@@ -88,7 +113,15 @@ export class ProxySource implements AnswerSource {
       anthropic: upstreamUrl('--upstream-anthropic', options.anthropic ?? DEFAULT_UPSTREAMS.anthropic),
       openai: upstreamUrl('--upstream-openai', options.openai ?? DEFAULT_UPSTREAMS.openai),
     };
-    const endpoint = (url: URL): Endpoint => ({ options: urlToHttpOptions(url), basePath: url.pathname.replace(/\/$/, '') });
+    const endpoint = (url: URL): Endpoint => {
+      const options = urlToHttpOptions(url);
+      return {
+        options,
+        basePath: url.pathname.replace(/\/$/, ''),
+        host: url.host,
+        basicAuth: options.auth ? `Basic ${Buffer.from(options.auth).toString('base64')}` : null,
+      };
+    };
     this.endpoints = { anthropic: endpoint(this.bases.anthropic), openai: endpoint(this.bases.openai) };
     this.env = options.env ?? process.env;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 5000;
@@ -150,10 +183,16 @@ export class ProxySource implements AnswerSource {
       // Named like the agents name an endpoint they cannot reach: provider and URL.
       throw new Error(`could not reach ${request.provider} at ${this.upstream(request.provider)} (${errorMessage(err)})`);
     }
+    // From rawHeaders: reading `res.headers` would make Node build (and keep) a second copy.
+    // Repeated names as Node's `headers` treats them: single-valued ones keep the first, others are joined.
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (v === undefined) continue;
-      out[k] = Array.isArray(v) ? v.join(', ') : v;
+    const raw = res.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const k = (raw[i] as string).toLowerCase();
+      const v = raw[i + 1] as string;
+      const seen = out[k];
+      if (seen === undefined) out[k] = v;
+      else if (!SINGLE_VALUED.has(k)) out[k] = `${seen}, ${v}`;
     }
     const answer: SourceResponse = { status: res.statusCode ?? 502, headers: out, body: res };
     if (clientFilter) answer.clientFilter = clientFilter;
@@ -162,7 +201,8 @@ export class ProxySource implements AnswerSource {
 
   private forwardHeaders(request: GatewayRequest, droverUpstream: boolean): Record<string, string> {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(request.headers)) {
+    for (const k in request.headers) {
+      const v = request.headers[k];
       if (v === undefined || DROP.has(k)) continue;
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
@@ -243,6 +283,10 @@ function includesUsage(body: Record<string, unknown>): boolean {
 interface Endpoint {
   options: RequestOptions;
   basePath: string;
+  /** The Host header (`url.host`: port when not the default, IPv6 in brackets). */
+  host: string;
+  /** `Basic …` from the URL's credentials, or null: what Node adds from `auth` when headers come as an object. */
+  basicAuth: string | null;
 }
 
 /** Sends one request to `path` on `endpoint`; resolves with the response once its headers arrived (the body still streaming). */
@@ -263,12 +307,21 @@ function send(
     // destroys the request, and with it the answer's body if it is streaming; the listener goes
     // when the answer closes.
     const onAbort = () => req.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
-    const options = Object.assign({}, endpoint.options, { path, method, headers, agent: tls ? agents.https : agents.http });
+    // Headers as a flat [name, value, …] list: Node writes them as they are, where an object is
+    // first copied into one [name, value] array per header, kept with the request for its whole
+    // answer (at 200 open streams, part of what the proxy's young-generation GCs copy). Node then
+    // adds neither Host nor the URL's credentials, so they are added here.
+    const list: string[] = ['host', endpoint.host];
+    for (const name in headers) list.push(name, headers[name] as string);
+    if (endpoint.basicAuth && headers.authorization === undefined) list.push('authorization', endpoint.basicAuth);
+    const { protocol, hostname, port } = endpoint.options;
+    const options: RequestOptions = { protocol, hostname, port, path, method, headers: list, agent: tls ? agents.https : agents.http };
+    // `on`, not `once`: `once` wraps each listener in a bound function and a state object.
     const req = request(options, (res) => {
-      res.once('close', () => signal.removeEventListener('abort', onAbort));
+      res.on('close', () => signal.removeEventListener('abort', onAbort));
       resolve(res);
     });
-    req.once('error', (err) => {
+    req.on('error', (err) => {
       signal.removeEventListener('abort', onAbort);
       reject(err);
     });

@@ -165,5 +165,9 @@ export function str(v: unknown): string | null {
 
 /** Copies the defined fields of `from` onto `to`. */
 export function merge(to: Partial<TokenUsage>, from: Partial<TokenUsage>): void {
-  for (const [k, v] of Object.entries(from)) if (v !== undefined) (to as Record<string, unknown>)[k] = v;
+  // for…in, not Object.entries: no [key, value] array per field of every usage event.
+  for (const k in from) {
+    const v = (from as Record<string, unknown>)[k];
+    if (v !== undefined) (to as Record<string, unknown>)[k] = v;
+  }
 }
