@@ -347,7 +347,13 @@ return [...answers, last];
     );
     const resumed = await cli(['resume', 'dc', '--json'], { cwd: dir, env });
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(lastJson(resumed.stdout)).toMatchObject({ status: 'completed', result: ['echo first job', 'finished second'] });
+    // Neither call ran for the resumed driver: the first from its journal, the second from the job
+    // the worker finished while the driver was down (counted reused, not executed).
+    expect(lastJson(resumed.stdout)).toMatchObject({
+      status: 'completed',
+      result: ['echo first job', 'finished second'],
+      calls: { total: 2, executed: 0, reused: 2, failed: 0, unfinished: 0 },
+    });
     worker.child.kill('SIGTERM');
     await worker.child.done;
     expect(gw.stats().log.filter((l) => l.rule === 'held')).toHaveLength(1);
@@ -355,6 +361,13 @@ return [...answers, last];
     expect((await store.jobs.listByRun('dc')).map((j) => [j.status, j.claims])).toEqual([
       ['finished', 1],
       ['finished', 1],
+    ]);
+    // The second call's span was written by the resumed driver, naming the job it took the outcome of.
+    const jobs = await store.jobs.listByRun('dc');
+    const agentSpans = (await store.spans.querySpans({ sinceUs: 0 })).filter((s) => s.name.startsWith('invoke_agent'));
+    expect(agentSpans.map((s) => [s.name, s.attributes['drover.agent.earlier_job'] ?? null])).toEqual([
+      ['invoke_agent first', null],
+      ['invoke_agent second', jobs[1]?.id],
     ]);
   });
 });

@@ -155,8 +155,22 @@ export type AgentOutcome =
       usage: RequestUsage[];
       attempts: number;
       detail?: AgentDetail;
+      /** See EarlierOutcome. */
+      earlier?: EarlierOutcome;
     }
-  | { ok: false; error: AgentFailure; usage: RequestUsage[]; attempts: number; detail?: AgentDetail };
+  | { ok: false; error: AgentFailure; usage: RequestUsage[]; attempts: number; detail?: AgentDetail; earlier?: EarlierOutcome };
+
+/**
+ * Set when the backend ran nothing for this request and handed back an outcome an earlier
+ * execution produced: a pooled call whose job a worker finished while the driver was down (the
+ * resumed driver takes the job's outcome). The run counts the call as reused, not executed.
+ */
+export interface EarlierOutcome {
+  /** The agent job whose stored outcome this is. */
+  jobId: number;
+  /** When that job ended (ms since the epoch). */
+  endedAt: number | null;
+}
 
 export interface AgentBackend {
   readonly name: string;

@@ -100,7 +100,10 @@ export class PooledBackend implements AgentBackend {
       },
       Date.now(),
     );
-    if (job.status !== 'queued' && job.status !== 'running') return outcomeOf(job.outcome, job.status);
+    // Ended before this driver asked (it was restarted): the outcome of a run nobody journaled.
+    if (job.status !== 'queued' && job.status !== 'running') {
+      return { ...outcomeOf(job.outcome, job.status), earlier: { jobId: job.id, endedAt: job.finishedAt } };
+    }
     const signal = request.signal;
     // Said once per call: a pool nobody serves would otherwise look like an agent that runs for ever.
     const warn = setTimeout(() => {

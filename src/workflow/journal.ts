@@ -165,16 +165,18 @@ export class Journal {
   /**
    * Commits the call's outcome with its usage (and everything queued before it)
    * in one transaction; resolves once it is durable. Counts it as executed or failed
-   * (an unfinished entry — a stopped call — counts as neither).
+   * (an unfinished entry — a stopped call — counts as neither); with `reused`, a finished call as
+   * reused — its outcome was produced by an earlier execution that never journaled it (a pooled
+   * job a worker finished while the driver was down).
    * Rejects with the commit's error, or with an earlier failure nobody awaited (see `fail`): once a
    * write of the run was lost, no later write reports success (`flush` reports it at the end).
    */
-  finish(call: CallRecord, usage: UsageRecord[]): Promise<void> {
+  finish(call: CallRecord, usage: UsageRecord[], reused = false): Promise<void> {
     this.pending.push(call);
     this.pendingUsage.push(...usage);
     this.own.set(call.key, call);
     if (!VALUE_KINDS.has(call.kind)) {
-      if (call.status === 'finished') this.counts.executed++;
+      if (call.status === 'finished') this.counts[reused ? 'reused' : 'executed']++;
       else if (call.status === 'failed') this.counts.failed++;
     }
     return this.scheduleCommit().then(() => {

@@ -458,8 +458,8 @@ export class WorkflowRuntime {
         finishedAt: Date.now(),
         ...(outcome.detail ? { detail: withoutSteps(outcome.detail) } : {}),
       };
-      await this.deps.journal.finish(finished, this.storedUsage(usage));
-      this.emitCall('agent', finished, outcome.ok ? 'done' : 'failed', {
+      await this.deps.journal.finish(finished, this.storedUsage(usage), outcome.earlier !== undefined);
+      this.emitCall('agent', finished, outcome.ok ? (outcome.earlier ? 'reused' : 'done') : 'failed', {
         outputTokens,
         inputTokens,
         cacheTokens,

@@ -147,6 +147,8 @@ export class CallTracing {
       ...(last ? { [GENAI.responseModel]: last.model } : {}),
       ...(outcome.detail?.sessionId ? { [GENAI.conversationId]: outcome.detail.sessionId } : {}),
       'drover.agent.turns': outcome.detail?.turns ?? 0,
+      // A pooled job that finished while the driver was down: its span and cost are written now, once.
+      ...(outcome.earlier ? { 'drover.agent.earlier_job': outcome.earlier.jobId } : {}),
       'drover.agent.tool_calls': outcome.detail?.toolCalls ?? 0,
       ...(this.options.captureContent && outcome.ok
         ? { [GENAI.outputMessages]: JSON.stringify([{ role: 'assistant', content: redactSecrets(outcome.text) }]) }
